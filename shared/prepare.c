@@ -1,0 +1,230 @@
+/*
+ * Deployment preparation. Problems are gathered, not stopped at: a user
+ * fixing a spec wants every mistake of a run at once. Rendering happens
+ * only when the spec and files are sound, since its errors would
+ * otherwise repeat the loaders'.
+ */
+#include "prepare.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "diag.h"
+#include "schema.h"
+#include "ynode.h"
+
+static int
+prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
+    struct diag_list *dl)
+{
+	struct prepared_server		*ps = &pd->servers[i];
+	const struct spec_server	*s = &pd->spec->servers[i];
+	const struct server_config	*srv = project_server(pd->project,
+					    s->name);
+	const struct ynode		*hc = s->health_checks;
+	int				 r;
+
+	ps->spec = s;
+	if ((r = render_server(srv, pd->env, ro, &ps->resolved, dl)) < 0)
+		return r;
+	if (hc == NULL || hc->count == 0)
+		return 0;
+	if ((ps->checks = calloc(hc->count, sizeof(*ps->checks))) == NULL)
+		return -ENOMEM;
+	for (size_t j = 0; j < hc->count; j++) {
+		struct prepared_check	*pc = &ps->checks[ps->nchecks++];
+
+		pc->def = project_check(pd->project, hc->items[j]->text);
+		r = render_check(pc->def, ps->resolved, pd->env, ro,
+		    &pc->config, dl);
+		if (r == -ENOMEM)
+			return r;
+	}
+	return 0;
+}
+
+int
+prepare_deployment(const struct prepare_opts *po, struct prepared **out,
+    struct diag_list *dl)
+{
+	struct prepared		*pd;
+	const struct env_config	*env;
+	struct plan_opts	 plo;
+	size_t			 before = dl->errors;
+	int			 r;
+
+	if ((pd = calloc(1, sizeof(*pd))) == NULL)
+		return -ENOMEM;
+	if ((r = project_load(po->paths, &pd->project, dl)) < 0)
+		goto fail;
+	if ((r = spec_load(po->spec_path, &pd->spec, dl)) < 0)
+		goto fail;
+	pd->environment = po->environment != NULL ? po->environment :
+	    pd->spec->environment;
+	if (pd->environment == NULL) {
+		diag_add_file(dl, DIAG_ERROR, po->spec_path, "no environment: "
+		    "give --environment, or metadata.environment in the spec");
+		r = -ENOENT;
+		goto fail;
+	}
+	spec_check(pd->spec, pd->project, pd->environment, dl);
+	pd->max_parallel = po->sequential ||
+	    !pd->spec->settings.parallel_deployment ? 1 :
+	    po->max_parallel > 0 ? po->max_parallel :
+	    pd->spec->settings.max_parallel;
+	plo.max_parallel = pd->max_parallel;
+	r = plan_build(pd->spec->servers, pd->spec->nservers, &plo, &pd->plan,
+	    dl);
+	if (r == -ENOMEM)
+		goto fail;
+	if (dl->errors > before) {
+		r = -EINVAL;
+		goto fail;
+	}
+	env = project_env(pd->project, pd->environment);
+	if ((r = render_env(env, &po->render, &pd->env, dl)) < 0)
+		goto fail;
+	if ((pd->servers = calloc(pd->spec->nservers,
+	    sizeof(*pd->servers))) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < pd->spec->nservers; i++)
+		if ((r = prepare_server(pd, i, &po->render, dl)) == -ENOMEM)
+			goto fail;
+	if (dl->errors > before) {
+		r = -EINVAL;
+		goto fail;
+	}
+	*out = pd;
+	return 0;
+fail:
+	prepared_free(pd);
+	return r;
+}
+
+void
+prepared_free(struct prepared *pd)
+{
+	if (pd == NULL)
+		return;
+	for (size_t i = 0; pd->servers != NULL && i < pd->spec->nservers;
+	    i++) {
+		struct prepared_server	*ps = &pd->servers[i];
+
+		for (size_t j = 0; j < ps->nchecks; j++)
+			ynode_free(ps->checks[j].config);
+		free(ps->checks);
+		resolved_server_free(ps->resolved);
+	}
+	free(pd->servers);
+	plan_free(pd->plan);
+	rendered_env_free(pd->env);
+	spec_free(pd->spec);
+	project_free(pd->project);
+	free(pd);
+}
+
+static cJSON *
+server_json(const struct prepared_server *ps)
+{
+	const struct spec_server	*s = ps->spec;
+	const struct resolved_server	*rs = ps->resolved;
+	cJSON				*o = cJSON_CreateObject(), *a, *c;
+
+	if (o == NULL ||
+	    cJSON_AddStringToObject(o, "name", s->name) == NULL ||
+	    cJSON_AddStringToObject(o, "server_type",
+	    schema_str(rs->server->doc, "server_type", "")) == NULL ||
+	    cJSON_AddNumberToObject(o, "priority", (double)s->priority) ==
+	    NULL ||
+	    cJSON_AddBoolToObject(o, "parallel_safe", s->parallel_safe) ==
+	    NULL ||
+	    cJSON_AddNumberToObject(o, "timeout_seconds",
+	    s->timeout_seconds) == NULL ||
+	    cJSON_AddNumberToObject(o, "retry_attempts", s->retry_attempts) ==
+	    NULL || (a = cJSON_AddArrayToObject(o, "dependencies")) == NULL)
+		goto fail;
+	for (size_t i = 0; s->dependencies != NULL &&
+	    i < s->dependencies->count; i++)
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateString(s->dependencies->items[i]->text));
+	if ((a = cJSON_AddArrayToObject(o, "health_checks")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < ps->nchecks; i++) {
+		const struct prepared_check	*pc = &ps->checks[i];
+
+		if ((c = cJSON_CreateObject()) == NULL)
+			goto fail;
+		cJSON_AddItemToArray(a, c);
+		cJSON_AddStringToObject(c, "name", pc->def->name);
+		cJSON_AddStringToObject(c, "type", pc->def->type);
+		cJSON_AddBoolToObject(c, "critical",
+		    schema_bool(pc->def->node, "critical", true));
+		if (pc->config != NULL)
+			cJSON_AddItemToObject(c, "config",
+			    ynode_to_json(pc->config, true));
+	}
+	if (rs->run != NULL)
+		cJSON_AddItemToObject(o, "run", ynode_to_json(rs->run, true));
+	if (rs->sandbox != NULL)
+		cJSON_AddItemToObject(o, "sandbox",
+		    ynode_to_json(rs->sandbox, true));
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+cJSON *
+prepared_plan_json(const struct prepared *pd)
+{
+	const struct deploy_settings	*ds = &pd->spec->settings;
+	cJSON				*o, *st, *batches, *b, *list, *s;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	if (cJSON_AddStringToObject(o, "deployment", pd->spec->name) == NULL ||
+	    cJSON_AddStringToObject(o, "environment", pd->environment) ==
+	    NULL || cJSON_AddStringToObject(o, "spec", pd->spec->path) ==
+	    NULL || cJSON_AddNumberToObject(o, "total_servers",
+	    (double)pd->spec->nservers) == NULL ||
+	    (st = cJSON_AddObjectToObject(o, "settings")) == NULL)
+		goto fail;
+	cJSON_AddBoolToObject(st, "parallel_deployment", pd->max_parallel != 1);
+	cJSON_AddNumberToObject(st, "max_parallel", pd->max_parallel);
+	cJSON_AddBoolToObject(st, "rollback_on_failure",
+	    ds->rollback_on_failure);
+	cJSON_AddStringToObject(st, "rollback_strategy",
+	    rollback_strategy_name(ds->rollback_strategy));
+	cJSON_AddBoolToObject(st, "health_checks_enabled",
+	    ds->health_checks_enabled);
+	cJSON_AddBoolToObject(st, "monitoring_enabled", ds->monitoring_enabled);
+	cJSON_AddNumberToObject(st, "monitor_port", ds->monitor_port);
+	if ((batches = cJSON_AddArrayToObject(o, "batches")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < pd->plan->nbatches; i++) {
+		const struct plan_batch	*pb = &pd->plan->batches[i];
+
+		if ((b = cJSON_CreateObject()) == NULL)
+			goto fail;
+		cJSON_AddItemToArray(batches, b);
+		cJSON_AddNumberToObject(b, "batch", (double)(i + 1));
+		cJSON_AddBoolToObject(b, "parallel", pb->count > 1);
+		if ((list = cJSON_AddArrayToObject(b, "servers")) == NULL)
+			goto fail;
+		for (size_t k = 0; k < pb->count; k++) {
+			if ((s = server_json(&pd->servers[pb->servers[k]])) ==
+			    NULL)
+				goto fail;
+			cJSON_AddItemToArray(list, s);
+		}
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}

@@ -1,0 +1,64 @@
+/*
+ * Preparing a deployment: everything that happens before a process is
+ * started. Loads the project and the spec, checks what the spec names,
+ * renders the environment, every server and every health check the spec
+ * gives it, and plans the order. mcpvisord and the CLI's --dry-run run
+ * exactly this, so a dry run shows what a deployment would do.
+ */
+#ifndef MCPVISOR_PREPARE_H
+#define MCPVISOR_PREPARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "plan.h"
+#include "render.h"
+
+struct cJSON;
+struct diag_list;
+struct ynode;
+
+struct prepare_opts {
+	const struct project_paths	*paths;
+	const char			*spec_path;
+	const char			*environment;	/* NULL: the spec's */
+	bool				 sequential;
+	unsigned			 max_parallel;	/* 0: the spec's */
+	struct render_opts		 render;
+};
+
+struct prepared_check {
+	const struct check_def	*def;
+	struct ynode		*config;	/* rendered; may be NULL */
+};
+
+struct prepared_server {
+	const struct spec_server	*spec;
+	struct resolved_server		*resolved;
+	struct prepared_check		*checks;
+	size_t				 nchecks;
+};
+
+struct prepared {
+	struct project		*project;
+	struct deploy_spec	*spec;
+	const char		*environment;
+	struct rendered_env	*env;
+	struct prepared_server	*servers;	/* parallel to spec->servers */
+	struct plan		*plan;
+	unsigned		 max_parallel;	/* in effect; 0: no cap */
+};
+
+/* Returns 0 and *out (free with prepared_free), or a negative errno with
+ * every problem in dl: -EINVAL for invalid configuration, -ENOENT when
+ * no environment is named anywhere, -ENOMEM. */
+int	prepare_deployment(const struct prepare_opts *, struct prepared **out,
+	    struct diag_list *);
+void	prepared_free(struct prepared *);
+
+/* The plan as JSON, with each server's details and checks; secrets
+ * redacted. NULL on ENOMEM. */
+struct cJSON	*prepared_plan_json(const struct prepared *);
+
+#endif

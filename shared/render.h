@@ -1,0 +1,77 @@
+/*
+ * Rendering: a server's configuration for one environment. The server's
+ * base_config is deep-merged with its environment_overrides entry, its
+ * templates are added on top, and every "{{ }}" string is expanded (names
+ * resolved lazily, so templates may refer to each other; a cycle is an
+ * error). validation_rules then apply to the result, and the run and
+ * sandbox sections are rendered against it and checked again.
+ *
+ * Secrets are read from the process environment here and only here. A
+ * secret's value, and everything derived from it, is flagged
+ * YNODE_SECRET so that every printer can redact it.
+ */
+#ifndef MCPVISOR_RENDER_H
+#define MCPVISOR_RENDER_H
+
+#include <stdbool.h>
+
+struct check_def;
+struct cJSON;
+struct diag_list;
+struct env_config;
+struct server_config;
+struct ynode;
+
+#define RENDER_DEPTH_MAX	16
+
+struct render_opts {
+	/* When set (config validate), a secret whose environment variable
+	 * is unset renders as an empty placeholder and rules that depend on
+	 * it are skipped with a warning. Otherwise it is an error. */
+	bool		  allow_unset_secrets;
+	/* Reads the process environment; NULL: getenv(3). */
+	const char	*(*getenv)(void *arg, const char *name);
+	void		 *getenv_arg;
+};
+
+struct rendered_env {
+	const struct env_config	*env;		/* borrowed */
+	struct ynode		*values;	/* variables and secrets */
+};
+
+struct resolved_server {
+	const struct server_config	*server;	/* borrowed */
+	const char			*environment;	/* borrowed */
+	struct ynode			*config;
+	struct ynode			*run;		/* NULL if none */
+	struct ynode			*sandbox;	/* NULL if none */
+	bool				 placeholders;	/* unset secrets */
+};
+
+/* Renders an environment's variables and reads its secrets. Returns 0
+ * and *out (free with rendered_env_free), or a negative errno with the
+ * problems in dl. */
+int	render_env(const struct env_config *, const struct render_opts *,
+	    struct rendered_env **out, struct diag_list *);
+void	rendered_env_free(struct rendered_env *);
+
+/* Resolves srv for env. Returns 0 and *out (free with
+ * resolved_server_free), or -EINVAL with every problem in dl. */
+int	render_server(const struct server_config *srv,
+	    const struct rendered_env *env, const struct render_opts *,
+	    struct resolved_server **out, struct diag_list *);
+void	resolved_server_free(struct resolved_server *);
+
+/* Renders a health check's config for a resolved server. Returns 0 and
+ * a new tree in *out (NULL when the check has no config), or -EINVAL. */
+int	render_check(const struct check_def *,
+	    const struct resolved_server *, const struct rendered_env *,
+	    const struct render_opts *, struct ynode **out,
+	    struct diag_list *);
+
+/* {"server", "environment", "config", "run", "sandbox"}, secrets
+ * redacted when redact is set. NULL on ENOMEM. */
+struct cJSON	*resolved_server_to_json(const struct resolved_server *,
+		    bool redact);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * mcpvisor(1): the client of mcpvisord. Verbs that only read the
+ * configuration (config, deploy start --dry-run) run here without a
+ * daemon; the rest talk to mcpvisord over its control socket.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "diag.h"
+#include "log.h"
+
+static const char usage_main[] =
+"usage: mcpvisor [--config-dir DIR] [--checks-dir DIR] [--deployments-dir DIR]\n"
+"                [--verbose] COMMAND ...\n"
+"\n"
+"Commands:\n"
+"  config show SERVER ENV   the resolved configuration, secrets redacted\n"
+"  config validate          check every file; list every error\n"
+"  config list              environments, servers, checks, deployments\n"
+"  deploy start SPEC        plan a deployment (--dry-run)\n"
+"\n"
+"Options:\n"
+"  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
+"                          or $MCPVISOR_CONFIG_DIR)\n"
+"  --checks-dir DIR        health-check files (default DIR/../health-checks)\n"
+"  --deployments-dir DIR   deployment specs (default DIR/../deployments)\n"
+"  --verbose               say more\n"
+"  --version, --help\n"
+"\n"
+"Each command takes --help. Exit status: 0 success, 1 the operation failed,\n"
+"2 usage error, 100 invalid configuration, 111 temporary failure.\n";
+
+int
+cli_dispatch(struct cli *cli, const char *group, const struct cli_verb *verbs,
+    int argc, char **argv)
+{
+	const struct cli_verb	*v;
+
+	if (argc < 1 || strcmp(argv[0], "--help") == 0 ||
+	    strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+		FILE	*fp = argc < 1 ? stderr : stdout;
+
+		fprintf(fp, "usage: mcpvisor %s COMMAND ...\n\nCommands:\n",
+		    group);
+		for (v = verbs; v->name != NULL; v++)
+			fprintf(fp, "  %-10s %s\n", v->name, v->summary);
+		fprintf(fp, "\nmcpvisor %s COMMAND --help tells more.\n",
+		    group);
+		return argc < 1 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	for (v = verbs; v->name != NULL; v++)
+		if (strcmp(v->name, argv[0]) == 0)
+			return v->run(cli, argc, argv);
+	fprintf(stderr, "mcpvisor %s: unknown command '%s' (see mcpvisor %s "
+	    "--help)\n", group, argv[0], group);
+	return CLI_EXIT_USAGE;
+}
+
+int
+cli_parse_simple(struct cli *cli, int argc, char **argv, const char *usage,
+    int *status)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int	c;
+
+	/* 0, not 1: glibc then resets its state for a new argv */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			cli->json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			*status = CLI_EXIT_OK;
+			return -1;
+		default:
+			fputs(usage, stderr);
+			*status = CLI_EXIT_USAGE;
+			return -1;
+		}
+	}
+	return optind;
+}
+
+void
+cli_print_diags(const struct cli *cli, const struct diag_list *dl)
+{
+	cJSON	*o, *list;
+	char	*text;
+
+	if (!cli->json) {
+		diag_print(dl, stderr);
+		return;
+	}
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (list = diag_to_json(dl)) == NULL) {
+		cJSON_Delete(o);
+		diag_print(dl, stderr);
+		return;
+	}
+	cJSON_AddItemToObject(o, "diagnostics", list);
+	cJSON_AddNumberToObject(o, "errors", (double)dl->errors);
+	cJSON_AddNumberToObject(o, "warnings", (double)dl->warnings);
+	if ((text = cJSON_Print(o)) != NULL)
+		printf("%s\n", text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* DIR/../NAME, or DIR-less fallbacks for a config dir of one component. */
+static char *
+sibling_dir(const char *config_dir, const char *name)
+{
+	char	*path = NULL;
+
+	if (asprintf(&path, "%s/../%s", config_dir, name) == -1)
+		return NULL;
+	return path;
+}
+
+static const struct cli_verb top_verbs[] = {
+	{ "config", cli_config, "show, validate and list configuration" },
+	{ "deploy", cli_deploy, "plan deployments" },
+	{ NULL, NULL, NULL },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config-dir", required_argument, NULL, 'c' },
+		{ "checks-dir", required_argument, NULL, 'k' },
+		{ "deployments-dir", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli	 cli;
+	const char	*dir;
+	int		 c, status;
+
+	memset(&cli, 0, sizeof(cli));
+	dir = getenv("MCPVISOR_CONFIG_DIR");
+	cli.paths.config_dir = dir != NULL && *dir != '\0' ? dir :
+	    "deploy/config";
+	cli.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.paths.config_dir = optarg;
+			break;
+		case 'k':
+			cli.paths.checks_dir = optarg;
+			break;
+		case 'd':
+			cli.paths.deployments_dir = optarg;
+			break;
+		case 'v':
+			cli.verbose = true;
+			break;
+		case 'V':
+			printf("mcpvisor %s\n", MCPVISOR_VERSION);
+			return CLI_EXIT_OK;
+		case 'h':
+			fputs(usage_main, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_main, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	log_init("mcpvisor", cli.verbose);
+	if (optind >= argc) {
+		fputs(usage_main, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli.paths.checks_dir == NULL) {
+		cli.checks_dir_owned = sibling_dir(cli.paths.config_dir,
+		    "health-checks");
+		cli.paths.checks_dir = cli.checks_dir_owned;
+	}
+	if (cli.paths.deployments_dir == NULL) {
+		cli.deployments_dir_owned = sibling_dir(cli.paths.config_dir,
+		    "deployments");
+		cli.paths.deployments_dir = cli.deployments_dir_owned;
+	}
+	if (cli.paths.checks_dir == NULL || cli.paths.deployments_dir == NULL)
+		fatalx(CLI_EXIT_TEMPFAIL, "out of memory");
+	status = -1;
+	for (const struct cli_verb *v = top_verbs; v->name != NULL; v++)
+		if (strcmp(v->name, argv[optind]) == 0)
+			status = v->run(&cli, argc - optind, argv + optind);
+	if (status == -1) {
+		fprintf(stderr, "mcpvisor: unknown command '%s' (see mcpvisor "
+		    "--help)\n", argv[optind]);
+		status = CLI_EXIT_USAGE;
+	}
+	free(cli.checks_dir_owned);
+	free(cli.deployments_dir_owned);
+	return status;
+}

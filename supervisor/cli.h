@@ -1,0 +1,48 @@
+/*
+ * The mcpvisor command line: shared options and the verbs' entry points.
+ */
+#ifndef MCPVISOR_CLI_H
+#define MCPVISOR_CLI_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/* Exit statuses, documented in mcpvisor(1). */
+#define CLI_EXIT_OK		0
+#define CLI_EXIT_FAILED		1	/* the operation ran and failed */
+#define CLI_EXIT_USAGE		2	/* bad command line */
+#define CLI_EXIT_CONFIG		100	/* invalid configuration */
+#define CLI_EXIT_TEMPFAIL	111	/* system trouble; try again */
+
+struct cli {
+	struct project_paths	 paths;
+	char			*checks_dir_owned;
+	char			*deployments_dir_owned;
+	bool			 verbose;
+	bool			 json;
+	bool			 color;		/* stdout is a terminal */
+};
+
+struct cli_verb {
+	const char	*name;
+	int		(*run)(struct cli *, int, char **);
+	const char	*summary;
+};
+
+/* Runs the verb argv[0] of the table, or prints help; returns an exit
+ * status. group names the table in messages ("config"). */
+int	cli_dispatch(struct cli *, const char *group,
+	    const struct cli_verb *, int argc, char **argv);
+/* Parses the options common to every verb (--json, --help); returns the
+ * index of the first operand, or -1 after printing usage (help: 0 is
+ * stored in *status, errors: CLI_EXIT_USAGE). */
+int	cli_parse_simple(struct cli *, int argc, char **argv,
+	    const char *usage, int *status);
+/* Prints diagnostics; with --json as one object on stdout. */
+void	cli_print_diags(const struct cli *, const struct diag_list *);
+
+int	cli_config(struct cli *, int, char **);
+int	cli_deploy(struct cli *, int, char **);
+
+#endif
