@@ -6,10 +6,10 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,19 +346,20 @@ file_stem(const char *path)
 	    (size_t)(dot - base) : strlen(base));
 }
 
+/* Names become file names and log prefixes: keep them plain, as
+ * [A-Za-z0-9][A-Za-z0-9._-]{0,127}. */
 static bool
 valid_name(const char *s)
 {
-	regex_t	re;
-	bool	ok;
+	size_t	n;
 
-	/* names become file names and log prefixes: keep them plain */
-	if (regcomp(&re, "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-	    REG_EXTENDED | REG_NOSUB) != 0)
+	if (!isalnum((unsigned char)s[0]))
 		return false;
-	ok = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
+	for (n = 1; s[n] != '\0'; n++)
+		if (!isalnum((unsigned char)s[n]) && s[n] != '.' &&
+		    s[n] != '_' && s[n] != '-')
+			return false;
+	return n <= 128;
 }
 
 static void
@@ -735,6 +736,22 @@ spec_check(const struct deploy_spec *spec, const struct project *p,
 
 /* --- the project --- */
 
+char *
+config_sibling_dir(const char *config_dir, const char *name)
+{
+	size_t	 len = strlen(config_dir);
+	char	*path = NULL;
+
+	while (len > 1 && config_dir[len - 1] == '/')
+		len--;
+	while (len > 0 && config_dir[len - 1] != '/')
+		len--;
+	/* len now covers the parent and its slash, or is 0 for "config" */
+	if (asprintf(&path, "%.*s%s", (int)len, config_dir, name) == -1)
+		return NULL;
+	return path;
+}
+
 static int
 name_order(const void *a, const void *b)
 {
@@ -880,12 +897,23 @@ check_file_free_any(void *p)
 	check_file_free(p);
 }
 
-/* Gathers every check of every file; a name defined twice is an error
- * (at the second definition). */
+static int
+check_order(const void *a, const void *b)
+{
+	const struct check_def	*x = a, *y = b;
+	int			 c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Gathers every check of every file, sorted by name for lookups. A name
+ * defined twice is an error at the later definition, which is dropped. */
 static int
 project_index_checks(struct project *p, struct diag_list *dl)
 {
-	size_t	total = 0;
+	size_t	total = 0, kept = 0;
 
 	for (size_t i = 0; i < p->ncheck_files; i++)
 		total += ynode_map_get(p->check_files[i]->doc,
@@ -900,26 +928,45 @@ project_index_checks(struct project *p, struct diag_list *dl)
 					    "health_checks");
 
 		for (size_t j = 0; j < list->count; j++) {
+			struct check_def	*d = &p->checks[p->nchecks];
 			const struct ynode	*c = list->items[j];
-			const char		*name = schema_str(c, "name",
-						    "");
-			const struct check_def	*dup = project_check(p, name);
 
-			if (dup != NULL) {
-				diag_add(dl, DIAG_ERROR, &ynode_map_get(c,
-				    "name")->mark, "health check '%s' is "
-				    "already defined at %s:%u", name, dup->path,
-				    dup->node->mark.line);
-				continue;
-			}
-			p->checks[p->nchecks].name = name;
-			p->checks[p->nchecks].type = schema_str(c, "type", "");
-			p->checks[p->nchecks].path = cf->path;
-			p->checks[p->nchecks].node = c;
-			p->nchecks++;
+			d->name = schema_str(c, "name", "");
+			d->type = schema_str(c, "type", "");
+			d->path = cf->path;
+			d->node = c;
+			d->seq = p->nchecks++;
 		}
 	}
+	qsort(p->checks, p->nchecks, sizeof(*p->checks), check_order);
+	for (size_t i = 0; i < p->nchecks; i++) {
+		const struct check_def	*d = &p->checks[i];
+
+		if (kept > 0 && strcmp(p->checks[kept - 1].name, d->name) == 0) {
+			diag_add(dl, DIAG_ERROR, &ynode_map_get(d->node,
+			    "name")->mark, "health check '%s' is already "
+			    "defined at %s:%u", d->name, p->checks[kept - 1].path,
+			    p->checks[kept - 1].node->mark.line);
+			continue;
+		}
+		p->checks[kept++] = *d;
+	}
+	p->nchecks = kept;
 	return 0;
+}
+
+static int
+env_order(const void *a, const void *b)
+{
+	return strcmp((*(struct env_config *const *)a)->name,
+	    (*(struct env_config *const *)b)->name);
+}
+
+static int
+server_order(const void *a, const void *b)
+{
+	return strcmp((*(struct server_config *const *)a)->name,
+	    (*(struct server_config *const *)b)->name);
 }
 
 int
@@ -943,6 +990,13 @@ project_load(const struct project_paths *paths, struct project **out,
 		project_free(p);
 		return r;
 	}
+	/* sorted by name, so that lookups are binary searches: a deployment
+	 * of thousands of servers must not cost quadratic time */
+	if (p->nenvs > 1)
+		qsort(p->envs, p->nenvs, sizeof(*p->envs), env_order);
+	if (p->nservers > 1)
+		qsort(p->servers, p->nservers, sizeof(*p->servers),
+		    server_order);
 	*out = p;
 	return 0;
 }
@@ -965,29 +1019,52 @@ project_free(struct project *p)
 	free(p);
 }
 
+static int
+env_key(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct env_config *const *)elem)->name);
+}
+
+static int
+server_key(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct server_config *const *)elem)->name);
+}
+
+static int
+check_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct check_def *)elem)->name);
+}
+
 const struct env_config *
 project_env(const struct project *p, const char *name)
 {
-	for (size_t i = 0; i < p->nenvs; i++)
-		if (strcmp(p->envs[i]->name, name) == 0)
-			return p->envs[i];
-	return NULL;
+	struct env_config *const *e;
+
+	if (p->nenvs == 0)
+		return NULL;
+	e = bsearch(name, p->envs, p->nenvs, sizeof(*p->envs), env_key);
+	return e != NULL ? *e : NULL;
 }
 
 const struct server_config *
 project_server(const struct project *p, const char *name)
 {
-	for (size_t i = 0; i < p->nservers; i++)
-		if (strcmp(p->servers[i]->name, name) == 0)
-			return p->servers[i];
-	return NULL;
+	struct server_config *const *s;
+
+	if (p->nservers == 0)
+		return NULL;
+	s = bsearch(name, p->servers, p->nservers, sizeof(*p->servers),
+	    server_key);
+	return s != NULL ? *s : NULL;
 }
 
 const struct check_def *
 project_check(const struct project *p, const char *name)
 {
-	for (size_t i = 0; i < p->nchecks; i++)
-		if (strcmp(p->checks[i].name, name) == 0)
-			return &p->checks[i];
-	return NULL;
+	if (p->nchecks == 0)
+		return NULL;
+	return bsearch(name, p->checks, p->nchecks, sizeof(*p->checks),
+	    check_key);
 }

@@ -33,6 +33,7 @@ struct check_def {
 	const char		*type;
 	const char		*path;
 	const struct ynode	*node;
+	size_t			 seq;	/* order of definition */
 };
 
 struct check_file {
@@ -139,6 +140,11 @@ int	config_list_dir(const char *dir, char ***names);
 void	config_free_list(char **, int);
 
 const char	*rollback_strategy_name(enum rollback_strategy);
+
+/* The directory name beside config_dir: "deploy/config" and
+ * "health-checks" give "deploy/health-checks". Returns a malloc'd path
+ * or NULL on ENOMEM. */
+char		*config_sibling_dir(const char *config_dir, const char *name);
 
 /* The templatable sections, checked again once rendered. */
 struct schema;

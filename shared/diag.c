@@ -12,6 +12,10 @@
 
 #include "ynode.h"
 
+static void diag_vadd(struct diag_list *, enum diag_level, const char *,
+    unsigned, unsigned, const char *, va_list)
+    __attribute__((format(printf, 6, 0)));
+
 static void
 diag_vadd(struct diag_list *dl, enum diag_level level, const char *file,
     unsigned line, unsigned col, const char *fmt, va_list ap)

@@ -20,6 +20,9 @@ log_init(const char *progname, bool verbose)
 	log_verbose = verbose;
 }
 
+static void log_vline(const char *, const char *, va_list, const char *)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vline(const char *level, const char *fmt, va_list ap, const char *tail)
 {

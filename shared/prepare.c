@@ -53,11 +53,17 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 	struct prepared		*pd;
 	const struct env_config	*env;
 	struct plan_opts	 plo;
+	struct render_opts	 ro = po->render;
 	size_t			 before = dl->errors;
 	int			 r;
 
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
 		return -ENOMEM;
+	if (ro.regexes == NULL &&
+	    (ro.regexes = pd->regexes = regex_cache_new()) == NULL) {
+		free(pd);
+		return -ENOMEM;
+	}
 	if ((r = project_load(po->paths, &pd->project, dl)) < 0)
 		goto fail;
 	if ((r = spec_load(po->spec_path, &pd->spec, dl)) < 0)
@@ -85,7 +91,7 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 		goto fail;
 	}
 	env = project_env(pd->project, pd->environment);
-	if ((r = render_env(env, &po->render, &pd->env, dl)) < 0)
+	if ((r = render_env(env, &ro, &pd->env, dl)) < 0)
 		goto fail;
 	if ((pd->servers = calloc(pd->spec->nservers,
 	    sizeof(*pd->servers))) == NULL) {
@@ -93,7 +99,7 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 		goto fail;
 	}
 	for (size_t i = 0; i < pd->spec->nservers; i++)
-		if ((r = prepare_server(pd, i, &po->render, dl)) == -ENOMEM)
+		if ((r = prepare_server(pd, i, &ro, dl)) == -ENOMEM)
 			goto fail;
 	if (dl->errors > before) {
 		r = -EINVAL;
@@ -123,6 +129,7 @@ prepared_free(struct prepared *pd)
 	free(pd->servers);
 	plan_free(pd->plan);
 	rendered_env_free(pd->env);
+	regex_cache_free(pd->regexes);
 	spec_free(pd->spec);
 	project_free(pd->project);
 	free(pd);

@@ -48,6 +48,7 @@ struct prepared {
 	struct prepared_server	*servers;	/* parallel to spec->servers */
 	struct plan		*plan;
 	unsigned		 max_parallel;	/* in effect; 0: no cap */
+	struct regex_cache	*regexes;	/* owned; NULL if the caller's */
 };
 
 /* Returns 0 and *out (free with prepared_free), or a negative errno with

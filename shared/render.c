@@ -261,6 +261,62 @@ rendered_env_free(struct rendered_env *re)
 
 /* --- validation rules --- */
 
+#define REGEX_CACHE_MAX	64
+
+struct regex_cache {
+	size_t	 n;
+	char	*pattern[REGEX_CACHE_MAX];
+	regex_t	 re[REGEX_CACHE_MAX];
+};
+
+struct regex_cache *
+regex_cache_new(void)
+{
+	return calloc(1, sizeof(struct regex_cache));
+}
+
+void
+regex_cache_free(struct regex_cache *rc)
+{
+	if (rc == NULL)
+		return;
+	for (size_t i = 0; i < rc->n; i++) {
+		regfree(&rc->re[i]);
+		free(rc->pattern[i]);
+	}
+	free(rc);
+}
+
+/* Returns a compiled pattern: from the cache when it is there, else in
+ * *own (the caller regfree()s it when *compiled == own). Returns 0 or
+ * regcomp's error code. */
+static int
+regex_get(struct regex_cache *rc, const char *pattern, regex_t *own,
+    regex_t **compiled)
+{
+	int	rcode;
+
+	for (size_t i = 0; rc != NULL && i < rc->n; i++)
+		if (strcmp(rc->pattern[i], pattern) == 0) {
+			*compiled = &rc->re[i];
+			return 0;
+		}
+	if (rc != NULL && rc->n < REGEX_CACHE_MAX) {
+		if ((rcode = regcomp(&rc->re[rc->n], pattern,
+		    REG_EXTENDED | REG_NOSUB)) != 0) {
+			*compiled = &rc->re[rc->n];
+			return rcode;
+		}
+		if ((rc->pattern[rc->n] = strdup(pattern)) != NULL) {
+			*compiled = &rc->re[rc->n++];
+			return 0;
+		}
+		regfree(&rc->re[rc->n]);
+	}
+	*compiled = own;
+	return regcomp(own, pattern, REG_EXTENDED | REG_NOSUB);
+}
+
 static void
 show_value(const struct ynode *n, char *buf, size_t size)
 {
@@ -272,7 +328,7 @@ show_value(const struct ynode *n, char *buf, size_t size)
 
 static void
 apply_rule(const struct resolved_server *rs, const struct ynode *rule,
-    struct diag_list *dl)
+    struct regex_cache *cache, struct diag_list *dl)
 {
 	const char		*text = rule->text;
 	const char		*server = rs->server->name;
@@ -281,7 +337,7 @@ apply_rule(const struct resolved_server *rs, const struct ynode *rule,
 	const char		*rest;
 	size_t			 klen;
 	bool			 format;
-	regex_t			 re;
+	regex_t			 own, *re;
 	int			 rc;
 
 	if (strncmp(text, "required:", 9) == 0)
@@ -327,22 +383,24 @@ apply_rule(const struct resolved_server *rs, const struct ynode *rule,
 		    rs->environment, text, key, ynode_kind_name(v->kind));
 		return;
 	}
-	if ((rc = regcomp(&re, rest + klen + 1, REG_EXTENDED | REG_NOSUB)) !=
-	    0) {
+	if ((rc = regex_get(cache, rest + klen + 1, &own, &re)) != 0) {
 		char	why[128];
 
-		regerror(rc, &re, why, sizeof(why));
+		regerror(rc, re, why, sizeof(why));
+		if (re == &own)
+			regfree(&own);
 		diag_add(dl, DIAG_ERROR, &rule->mark, "server '%s': rule '%s': "
 		    "bad regular expression: %s", server, text, why);
 		return;
 	}
-	if (regexec(&re, v->text, 0, NULL, 0) != 0) {
+	if (regexec(re, v->text, 0, NULL, 0) != 0) {
 		show_value(v, shown, sizeof(shown));
 		diag_add(dl, DIAG_ERROR, &rule->mark, "server '%s' (%s): rule "
 		    "'%s' failed: value %s does not match", server,
 		    rs->environment, text, shown);
 	}
-	regfree(&re);
+	if (re == &own)
+		regfree(&own);
 }
 
 /* --- run and sandbox --- */
@@ -517,7 +575,7 @@ render_server(const struct server_config *srv, const struct rendered_env *env,
 	render_tree(&ctx, rs->config, "");
 	if (dl->errors == before)
 		for (size_t i = 0; rules != NULL && i < rules->count; i++)
-			apply_rule(rs, rules->items[i], dl);
+			apply_rule(rs, rules->items[i], opts->regexes, dl);
 	if (render_section(&ctx, srv, "run", &config_run_schema,
 	    &rs->run) < 0 ||
 	    render_section(&ctx, srv, "sandbox", &config_sandbox_schema,

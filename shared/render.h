@@ -24,6 +24,14 @@ struct ynode;
 
 #define RENDER_DEPTH_MAX	16
 
+/* Compiled validation-rule patterns, shared by every server rendered
+ * with the same options: thousands of servers usually repeat a handful
+ * of rules. Make with regex_cache_new, free with regex_cache_free. */
+struct regex_cache;
+
+struct regex_cache	*regex_cache_new(void);
+void			 regex_cache_free(struct regex_cache *);
+
 struct render_opts {
 	/* When set (config validate), a secret whose environment variable
 	 * is unset renders as an empty placeholder and rules that depend on
@@ -32,6 +40,8 @@ struct render_opts {
 	/* Reads the process environment; NULL: getenv(3). */
 	const char	*(*getenv)(void *arg, const char *name);
 	void		 *getenv_arg;
+	/* Optional; without it every rule's pattern is compiled afresh. */
+	struct regex_cache *regexes;
 };
 
 struct rendered_env {

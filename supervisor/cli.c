@@ -29,8 +29,9 @@ static const char usage_main[] =
 "Options:\n"
 "  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
 "                          or $MCPVISOR_CONFIG_DIR)\n"
-"  --checks-dir DIR        health-check files (default DIR/../health-checks)\n"
-"  --deployments-dir DIR   deployment specs (default DIR/../deployments)\n"
+"  --checks-dir DIR        health-check files (default: health-checks beside\n"
+"                          the config directory)\n"
+"  --deployments-dir DIR   deployment specs (default: deployments beside it)\n"
 "  --verbose               say more\n"
 "  --version, --help\n"
 "\n"
@@ -76,7 +77,7 @@ cli_parse_simple(struct cli *cli, int argc, char **argv, const char *usage,
 
 	/* 0, not 1: glibc then resets its state for a new argv */
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			cli->json = true;
@@ -117,17 +118,6 @@ cli_print_diags(const struct cli *cli, const struct diag_list *dl)
 		printf("%s\n", text);
 	free(text);
 	cJSON_Delete(o);
-}
-
-/* DIR/../NAME, or DIR-less fallbacks for a config dir of one component. */
-static char *
-sibling_dir(const char *config_dir, const char *name)
-{
-	char	*path = NULL;
-
-	if (asprintf(&path, "%s/../%s", config_dir, name) == -1)
-		return NULL;
-	return path;
 }
 
 static const struct cli_verb top_verbs[] = {
@@ -188,12 +178,12 @@ main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (cli.paths.checks_dir == NULL) {
-		cli.checks_dir_owned = sibling_dir(cli.paths.config_dir,
+		cli.checks_dir_owned = config_sibling_dir(cli.paths.config_dir,
 		    "health-checks");
 		cli.paths.checks_dir = cli.checks_dir_owned;
 	}
 	if (cli.paths.deployments_dir == NULL) {
-		cli.deployments_dir_owned = sibling_dir(cli.paths.config_dir,
+		cli.deployments_dir_owned = config_sibling_dir(cli.paths.config_dir,
 		    "deployments");
 		cli.paths.deployments_dir = cli.deployments_dir_owned;
 	}

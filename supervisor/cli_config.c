@@ -200,8 +200,12 @@ validate_environment(const struct project *p, const struct env_config *env,
 	struct render_opts	 ro = { .allow_unset_secrets = true };
 	struct rendered_env	*re = NULL;
 
-	if (render_env(env, &ro, &re, dl) < 0)
+	/* without a cache each rule's pattern is compiled per server */
+	ro.regexes = regex_cache_new();
+	if (render_env(env, &ro, &re, dl) < 0) {
+		regex_cache_free(ro.regexes);
 		return;
+	}
 	for (size_t i = 0; i < p->nservers; i++) {
 		struct resolved_server	*rs = NULL;
 
@@ -234,6 +238,7 @@ validate_environment(const struct project *p, const struct env_config *env,
 		resolved_server_free(rs);
 	}
 	rendered_env_free(re);
+	regex_cache_free(ro.regexes);
 }
 
 static int

@@ -27,16 +27,6 @@ static const char usage[] =
 "                 exit: 0 if it would start, 100 if the configuration is\n"
 "                 invalid, 111 on a system failure\n";
 
-static char *
-sibling(const char *dir, const char *name)
-{
-	char	*p;
-
-	if (asprintf(&p, "%s/../%s", dir, name) == -1)
-		fatalx(EXIT_TEMPFAIL, "out of memory");
-	return p;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -96,9 +86,10 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_CONFIG;
 	}
-	if (paths.checks_dir == NULL)
-		paths.checks_dir = checks_dir = sibling(paths.config_dir,
-		    "health-checks");
+	if (paths.checks_dir == NULL &&
+	    (paths.checks_dir = checks_dir = config_sibling_dir(
+	    paths.config_dir, "health-checks")) == NULL)
+		fatalx(EXIT_TEMPFAIL, "out of memory");
 	r = prepare_deployment(&po, &pd, &dl);
 	diag_print(&dl, stderr);
 	if (r == 0)

@@ -1,1 +1,156 @@
-exit 0
+#!/usr/bin/env bash
+# End-to-end tests of the mcpvisor CLI and mcpvisord --check, on copies of
+# deploy/ with one fault each. Usage: test_cli.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+mcpvisor="$build/mcpvisor"
+mcpvisord="$build/mcpvisord"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-cli.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok - $1"; }
+bad()  { failed=$((failed + 1)); echo "FAIL - $1"; }
+
+# run NAME EXPECTED_STATUS CMD... : runs CMD capturing $out (stdout+stderr)
+run() {
+	local name=$1 want=$2; shift 2
+	out=$("$@" 2>&1); status=$?
+	if [ "$status" -eq "$want" ]; then ok "$name (exit $status)"
+	else bad "$name: exit $status, wanted $want"; printf '%s\n' "$out" | sed 's/^/    /'; fi
+}
+# expect NAME FIXED_STRING : $out must hold the string
+expect() {
+	if grep -qF -- "$2" <<<"$out"; then ok "$1"
+	else bad "$1: output lacks: $2"; printf '%s\n' "$out" | sed 's/^/    /'; fi
+}
+
+# A fresh copy of deploy/ at $work/$1
+copy() { rm -rf "$work/$1"; mkdir -p "$work/$1"; cp -r "$src/deploy/config" "$src/deploy/deployments" "$src/deploy/health-checks" "$work/$1/"; }
+
+cd "$src"
+
+# --- the examples are valid and plan
+run "config validate passes on deploy/" 0 "$mcpvisor" config validate
+expect "validate summary" "configuration is valid: 3 environments"
+run "config list" 0 "$mcpvisor" config list
+expect "list shows servers" "everything-http"
+run "demo dry run" 0 "$mcpvisor" deploy start deploy/deployments/demo.yaml --dry-run
+expect "dry run shows batches" "Batch 2 (parallel)"
+expect "dry run shows order" "4. everything-http"
+run "sequential dry run" 0 "$mcpvisor" deploy start deploy/deployments/demo.yaml -n --sequential
+expect "sequential gives a batch per server" "Batch 4 (alone)"
+run "dry run as JSON" 0 "$mcpvisor" deploy start deploy/deployments/demo.yaml --dry-run --json
+if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["total_servers"]==4 and len(d["batches"])==2 and d["batches"][1]["servers"][1]["name"]=="everything-http"' <<<"$out"; then ok "plan JSON parses"; else bad "plan JSON"; fi
+run "mcpvisord --check on the demo" 0 "$mcpvisord" --check deploy/deployments/demo.yaml
+expect "check summary" "would start 4 servers in 2 batches"
+
+# --- usage and help on every level
+run "no command is a usage error" 2 "$mcpvisor"
+run "unknown command" 2 "$mcpvisor" frobnicate
+run "unknown config verb" 2 "$mcpvisor" config frobnicate
+run "config show needs two operands" 2 "$mcpvisor" config show brave-search
+run "bad --max-parallel" 2 "$mcpvisor" deploy start x.yaml -n --max-parallel 0
+for cmd in "" "config" "config show" "config validate" "config list" "deploy" "deploy start"; do
+	# shellcheck disable=SC2086
+	run "mcpvisor $cmd --help" 0 "$mcpvisor" $cmd --help
+	expect "help of '$cmd' shows usage" "usage: mcpvisor"
+done
+run "mcpvisord --help" 0 "$mcpvisord" --help
+run "deploy start without --dry-run says why" 2 "$mcpvisor" deploy start deploy/deployments/demo.yaml
+expect "the reason" "only"
+
+# --- a cycle
+copy cycle
+sed -i 's/    dependencies: \[\]/    dependencies: ["everything-http"]/' "$work/cycle/deployments/demo.yaml"
+run "cycle fails validation" 100 "$mcpvisor" --config-dir "$work/cycle/config" config validate
+expect "cycle message with the guide's words" "demo.yaml:8:11: error: Circular dependency detected in deployment plan involving 'memory': memory -> everything-http -> memory"
+run "cycle fails the dry run" 100 "$mcpvisor" --config-dir "$work/cycle/config" deploy start "$work/cycle/deployments/demo.yaml" --dry-run
+expect "dry run names the cycle" "Circular dependency detected"
+run "mcpvisord --check refuses it" 100 "$mcpvisord" --config-dir "$work/cycle/config" --check "$work/cycle/deployments/demo.yaml"
+
+# --- an unknown dependency
+copy unknown
+sed -i 's/dependencies: \["memory"\]/dependencies: ["memroy"]/' "$work/unknown/deployments/demo.yaml"
+run "unknown dependency" 100 "$mcpvisor" --config-dir "$work/unknown/config" deploy start "$work/unknown/deployments/demo.yaml" -n
+expect "unknown dependency located" "demo.yaml:29:20: error: server 'everything' depends on 'memroy', which this deployment does not list"
+
+# --- an undefined template variable (the guide's message)
+copy undefined
+sed -i '/^  brave_api_key:/d' "$work/undefined/config/environments/production.yaml"
+run "undefined variable" 100 "$mcpvisor" --config-dir "$work/undefined/config" config validate
+expect "guide's template message" "brave-search.yaml:20:12: error: Template processing failed for 'api_key': undefined variable 'brave_api_key'"
+run "config show reports it too" 100 "$mcpvisor" --config-dir "$work/undefined/config" config show brave-search production
+
+# --- malformed YAML
+copy malformed
+printf 'variables:\n  a: [1, 2\n  b: 3\n' > "$work/malformed/config/environments/staging.yaml"
+run "malformed YAML" 100 "$mcpvisor" --config-dir "$work/malformed/config" config validate
+expect "YAML error located" "staging.yaml:3:4: error:"
+
+# --- every error in a file, not only the first
+copy several
+cat > "$work/several/config/servers/memory.yaml" <<'YAML'
+name: memory
+server_typ: knowledge
+run:
+  comand: x
+  restart: sometimes
+sandbox:
+  network: off
+YAML
+run "several errors" 100 "$mcpvisor" --config-dir "$work/several/config" config validate
+expect "missing key" "memory.yaml:1:1: error: missing required key 'server_type' in server file"
+expect "typo suggested" "memory.yaml:2:1: error: unknown key 'server_typ' in server file (did you mean 'server_type'?)"
+expect "nested typo" "memory.yaml:4:3: error: unknown key 'comand' in run (did you mean 'command'?)"
+expect "bad enum" "memory.yaml:5:12: error: 'restart' must be one of always, on-failure, never, not 'sometimes'"
+expect "off is no YAML 1.1 boolean here, and no network mode" "memory.yaml:7:12: error: 'network' must be one of host, none, not 'off'"
+expect "the server that needs it is reported missing" "no server file for 'memory'"
+
+# --- a failed validation rule
+copy rule
+sed -i 's|memory_file: "{{ env.data_dir }}/memory.jsonl"|memory_file: "{{ env.data_dir }}/memory.txt"|' "$work/rule/config/servers/memory.yaml"
+run "failed validation rule" 100 "$mcpvisor" --config-dir "$work/rule/config" deploy start "$work/rule/deployments/demo.yaml" -n
+expect "rule failure names server, rule and value" "memory.yaml:15:5: error: server 'memory' (development): rule 'format:memory_file:^/.+\\.jsonl\$' failed: value '/tmp/mcpvisor-demo/memory.txt' does not match"
+
+# --- secrets never leave in clear
+secret="sk-TEST-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+copy secret
+sed -i 's|  - "format:timeout:^\[0-9\]+\$"|  - "format:timeout:^[0-9]+$"\n  - "format:api_key:^BSA"|' "$work/secret/config/servers/brave-search.yaml"
+export BRAVE_API_KEY="$secret" DB_PASSWORD="$secret-db" API_KEY="$secret-api"
+all="$work/everything-mcpvisor-wrote"
+: > "$all"
+marker="$work/before-the-run"
+touch "$marker"; sleep 0.01
+(
+	cd "$work/secret"
+	c=(--config-dir config)
+	# the unchanged examples: show succeeds, with the secret in it
+	"$mcpvisor" --config-dir "$src/deploy/config" --verbose config show brave-search production
+	"$mcpvisor" --config-dir "$src/deploy/config" config show brave-search production --json
+	"$mcpvisor" --config-dir "$src/deploy/config" deploy start "$src/deploy/deployments/mcp-production-deployment.yaml" -n --json
+	# with a rule the secret fails
+	"$mcpvisor" "${c[@]}" --verbose config validate
+	"$mcpvisor" "${c[@]}" config validate --json
+	"$mcpvisor" "${c[@]}" config list --json
+	"$mcpvisor" "${c[@]}" --verbose deploy start deployments/mcp-production-deployment.yaml --dry-run
+	"$mcpvisor" "${c[@]}" deploy start deployments/mcp-production-deployment.yaml --dry-run --json
+	"$mcpvisord" "${c[@]}" --verbose --check deployments/mcp-production-deployment.yaml
+) >>"$all" 2>&1
+out=$(cat "$all")
+expect "the secret's rule failed, redacted" "rule 'format:api_key:^BSA' failed: value *** does not match"
+expect "config show redacts" 'api_key: "***"'
+expect "the secret passed to the server is redacted too" 'BRAVE_API_KEY: "***"'
+written=$(find "$work/secret" "$src/deploy" -newer "$marker" 2>/dev/null)
+if grep -rqF -- "$secret" "$all" "$work/secret"; then bad "secret value found in what mcpvisor wrote"; grep -rnF -- "$secret" "$all" "$work/secret" | head -5
+else ok "no secret value in any output or file"; fi
+if [ -z "$written" ]; then ok "no file written by config verbs or --dry-run"; else bad "files written: $written"; fi
+unset BRAVE_API_KEY DB_PASSWORD API_KEY
+
+# --- a secret that is unset: validate warns, a dry run refuses
+run "production needs its secrets" 100 "$mcpvisor" deploy start deploy/deployments/mcp-production-deployment.yaml -n
+expect "and says which variable" "environment variable BRAVE_API_KEY is empty or unset"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
