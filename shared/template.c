@@ -522,6 +522,8 @@ parse_name(struct tparser *tp, const char *first, bool skip, struct tval *out)
 		ptrs[i] = parts[i];
 		used += (size_t)snprintf(dotted + used, sizeof(dotted) - used,
 		    "%s%s", i ? "." : "", parts[i]);
+		if (used >= sizeof(dotted))
+			used = sizeof(dotted) - 1;
 	}
 	lerr.msg[0] = '\0';
 	r = tp->scope->lookup(tp->scope->arg, ptrs, n, &node, &lerr);
@@ -529,7 +531,7 @@ parse_name(struct tparser *tp, const char *first, bool skip, struct tval *out)
 		char	msg[sizeof(lerr.msg)];
 
 		if (lerr.msg[0] == '\0')
-			snprintf(msg, sizeof(msg), "undefined variable '%s'",
+			snprintf(msg, sizeof(msg), "undefined variable '%.400s'",
 			    dotted);
 		else
 			memcpy(msg, lerr.msg, sizeof(msg));

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what mcpvisor needs to build, test and run its demo, on Debian 12
+# as root: the compilers and libraries from Debian, and the official MCP
+# reference servers from npm into deploy/mcp-servers/node_modules (so that
+# a deployment later needs no network). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+	build-essential cmake pkg-config clang
+	libyaml-dev libcurl4-openssl-dev libcjson-dev libwebsockets-dev
+	libcmocka-dev libcap-dev libssl-dev
+	python3 mandoc ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+# Node.js may come from Debian or elsewhere; only its absence matters
+command -v npm >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The reference servers, pinned in deploy/mcp-servers/package.json.
+( cd deploy/mcp-servers &&
+  npm install --no-audit --no-fund --no-package-lock --loglevel=error )
