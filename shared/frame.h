@@ -1,0 +1,129 @@
+/*
+ * The pipe protocol: length-prefixed frames between the root and its
+ * workers, the root and the monitor, and the CLI and the root.
+ *
+ * A frame is an 8-byte header, then the payload:
+ *
+ *	offset 0  u8   'M'
+ *	offset 1  u8   'V'
+ *	offset 2  u8   version (FRAME_VERSION)
+ *	offset 3  u8   type (enum frame_type)
+ *	offset 4  u32  payload length, big-endian
+ *
+ * Each type has a fixed size or a size range (frame_sizes in frame.c);
+ * a reader accepts only the types its side may receive. The header is
+ * checked completely, size included, before anything is allocated; any
+ * violation is final: the peer is disconnected. See mcpvisor-protocol(7).
+ */
+#ifndef MCPVISOR_FRAME_H
+#define MCPVISOR_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+
+#define FRAME_HDR		8
+#define FRAME_MAX		(1u << 20)
+#define FRAME_VERSION		1
+/* frames a reader hands out per call to frame_read_many() */
+#define FRAME_BURST		32
+/* bytes a writer queues before it refuses more (a stalled peer) */
+#define FRAME_QUEUE_MAX		(8u << 20)
+
+enum frame_type {
+	/* worker -> root */
+	FRAME_HELLO = 1,	/* u32 worker pid */
+	FRAME_SANDBOX = 2,	/* JSON: what the sandbox kept and dropped */
+	FRAME_STARTED = 3,	/* u32 server pid */
+	FRAME_READY = 4,	/* empty */
+	FRAME_EXITED = 5,	/* u32 how (0 exit, 1 signal), u32 code */
+	FRAME_FAILED = 6,	/* JSON {"stage", "reason", "errno"} */
+	/* root -> worker */
+	FRAME_CONFIG = 16,	/* JSON: the rendered server */
+	FRAME_STOP = 17,	/* empty */
+	FRAME_SIGNAL = 18,	/* u32 signal number to forward */
+	/* cli -> root */
+	FRAME_REQUEST = 32,	/* JSON {"verb", ...} */
+	/* root -> cli, root -> monitor */
+	FRAME_RESPONSE = 33,	/* JSON */
+	FRAME_EVENT = 34,	/* JSON */
+};
+
+#define FRAME_BIT(t)		(UINT64_C(1) << ((t) & 63))
+#define FRAME_FROM_WORKER	(FRAME_BIT(FRAME_HELLO) |		\
+	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\
+	FRAME_BIT(FRAME_READY) | FRAME_BIT(FRAME_EXITED) |		\
+	FRAME_BIT(FRAME_FAILED))
+#define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
+	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
+#define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)
+#define FRAME_FROM_ROOT_TO_CLI	(FRAME_BIT(FRAME_RESPONSE) |		\
+	FRAME_BIT(FRAME_EVENT))
+
+struct frame {
+	uint8_t		 type;
+	uint32_t	 len;
+	uint8_t		*data;	/* len bytes and a NUL; the caller frees */
+};
+
+struct frame_reader {
+	int		 fd;
+	uint64_t	 allowed;	/* FRAME_BIT()s of acceptable types */
+	uint8_t		 hdr[FRAME_HDR];
+	size_t		 have;		/* bytes of the current frame */
+	uint8_t		 type;
+	uint32_t	 len;
+	uint8_t		*buf;
+};
+
+struct frame_chunk;
+
+struct frame_writer {
+	int			 fd;
+	struct frame_chunk	*head;
+	struct frame_chunk	*tail;
+	size_t			 queued;	/* bytes not yet written */
+};
+
+/* Checks a complete header. Returns 0 and the type and length, or
+ * -EPROTO (bad magic, or a type not in allowed), -EPROTONOSUPPORT
+ * (another version), -EMSGSIZE (a length the type does not allow). */
+int	frame_parse_header(const uint8_t hdr[FRAME_HDR], uint64_t allowed,
+	    uint8_t *type, uint32_t *len);
+
+/* The reader does not own fd. */
+void	frame_reader_init(struct frame_reader *, int fd, uint64_t allowed);
+/* Returns 1 and hands the frame to the caller (free f->data) when one is
+ * complete, 0 when the fd would block, or a negative errno: -EPIPE
+ * (clean EOF between frames), -ECONNRESET (EOF inside a frame), what
+ * frame_parse_header() returns, -ENOMEM or a read error. After a
+ * negative return the stream cannot be resynced: close it. */
+int	frame_read(struct frame_reader *, struct frame *f);
+/* Drops any partial frame. */
+void	frame_reader_clear(struct frame_reader *);
+
+/* The writer does not own fd. */
+void	frame_writer_init(struct frame_writer *, int fd);
+/* Queues a frame and writes what the fd takes now. Returns 0, or
+ * -EMSGSIZE (payload too large for its type), -ENOBUFS (the queue is
+ * full: the peer is not reading), -ENOMEM, or a write error. */
+int	frame_write(struct frame_writer *, uint8_t type, const void *,
+	    uint32_t);
+/* As frame_write() with the unformatted text of a cJSON tree. */
+int	frame_write_json(struct frame_writer *, uint8_t type,
+	    const struct cJSON *);
+/* Writes what the fd takes. Returns 1 when the queue is empty, 0 when
+ * bytes remain (wait for EPOLLOUT), or a negative errno. */
+int	frame_flush(struct frame_writer *);
+bool	frame_writer_pending(const struct frame_writer *);
+void	frame_writer_clear(struct frame_writer *);
+
+/* Big-endian helpers for fixed payloads. */
+void		frame_put_u32(uint8_t *, uint32_t);
+uint32_t	frame_get_u32(const uint8_t *);
+
+const char	*frame_type_name(uint8_t);
+
+#endif
