@@ -1,0 +1,59 @@
+/*
+ * The worker's sandbox, applied to the worker itself before it starts
+ * its server (which inherits it). Fail-closed: the first step that fails
+ * stops the sequence, and the caller must not start the server.
+ *
+ * Order: new session; rlimits; network namespace (it needs
+ * CAP_SYS_ADMIN, so before capabilities go); PR_SET_NO_NEW_PRIVS;
+ * capability bounding set; groups and user; the remaining capability
+ * sets (permitted, effective, inheritable, ambient) reduced to what
+ * sandbox.capabilities keeps.
+ */
+#ifndef MCPVISOR_SANDBOX_H
+#define MCPVISOR_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <sys/capability.h>
+
+struct cJSON;
+struct errbuf;
+
+#define SANDBOX_CAPS_MAX	64
+#define SANDBOX_GROUPS_MAX	32
+
+struct sandbox_rlimit {
+	int		resource;
+	const char	*name;
+	rlim_t		value;
+	bool		set;
+};
+
+struct sandbox_spec {
+	bool			network_none;
+	struct sandbox_rlimit	rlimits[9];
+	cap_value_t		keep[SANDBOX_CAPS_MAX];
+	size_t			nkeep;
+	bool			change_identity;
+	uid_t			uid;
+	gid_t			gid;
+	gid_t			groups[SANDBOX_GROUPS_MAX];
+	size_t			ngroups;
+	char			home[256];
+};
+
+/* Reads the sandbox, run (user, group) and resource_limits parts of the
+ * worker's configuration. Returns 0, or -EINVAL with err filled. */
+int	sandbox_parse(const struct cJSON *config, struct sandbox_spec *,
+	    struct errbuf *err);
+
+/* Applies spec to the calling process. Returns 0 and adds what was done
+ * to report (a cJSON object), or a negative errno with *stage naming the
+ * step that failed and err the reason. */
+int	sandbox_apply(const struct sandbox_spec *, struct cJSON *report,
+	    const char **stage, struct errbuf *err);
+
+#endif
