@@ -15,6 +15,7 @@
 
 #include "diag.h"
 #include "log.h"
+#include "state.h"
 
 static const char usage_main[] =
 "usage: mcpvisor [--config-dir DIR] [--checks-dir DIR] [--deployments-dir DIR]\n"
@@ -24,7 +25,10 @@ static const char usage_main[] =
 "  config show SERVER ENV   the resolved configuration, secrets redacted\n"
 "  config validate          check every file; list every error\n"
 "  config list              environments, servers, checks, deployments\n"
-"  deploy start SPEC        plan a deployment (--dry-run)\n"
+"  deploy start SPEC        deploy (or plan, with --dry-run) and follow it\n"
+"  deploy status ID         a deployment's record (--follow: live)\n"
+"  deploy list              recent deployments\n"
+"  deploy stop ID           stop a deployment in reverse order\n"
 "\n"
 "Options:\n"
 "  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
@@ -32,6 +36,8 @@ static const char usage_main[] =
 "  --checks-dir DIR        health-check files (default: health-checks beside\n"
 "                          the config directory)\n"
 "  --deployments-dir DIR   deployment specs (default: deployments beside it)\n"
+"  --state-dir DIR         mcpvisord's state (default /var/lib/mcpvisor for\n"
+"                          root, else $XDG_STATE_HOME/mcpvisor)\n"
 "  --verbose               say more\n"
 "  --version, --help\n"
 "\n"
@@ -122,7 +128,7 @@ cli_print_diags(const struct cli *cli, const struct diag_list *dl)
 
 static const struct cli_verb top_verbs[] = {
 	{ "config", cli_config, "show, validate and list configuration" },
-	{ "deploy", cli_deploy, "plan deployments" },
+	{ "deploy", cli_deploy, "start, follow, list and stop deployments" },
 	{ NULL, NULL, NULL },
 };
 
@@ -133,6 +139,7 @@ main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "checks-dir", required_argument, NULL, 'k' },
 		{ "deployments-dir", required_argument, NULL, 'd' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -158,6 +165,10 @@ main(int argc, char **argv)
 		case 'd':
 			cli.paths.deployments_dir = optarg;
 			break;
+		case 'S':
+			snprintf(cli.state_dir, sizeof(cli.state_dir), "%s",
+			    optarg);
+			break;
 		case 'v':
 			cli.verbose = true;
 			break;
@@ -173,6 +184,12 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("mcpvisor", cli.verbose);
+	if (cli.state_dir[0] == '\0' &&
+	    state_dir_default(cli.state_dir, sizeof(cli.state_dir)) < 0) {
+		fprintf(stderr, "mcpvisor: no state directory: give "
+		    "--state-dir\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (optind >= argc) {
 		fputs(usage_main, stderr);
 		return CLI_EXIT_USAGE;

@@ -19,6 +19,7 @@ struct cli {
 	struct project_paths	 paths;
 	char			*checks_dir_owned;
 	char			*deployments_dir_owned;
+	char			 state_dir[4096];
 	bool			 verbose;
 	bool			 json;
 	bool			 color;		/* stdout is a terminal */

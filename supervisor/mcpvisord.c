@@ -1,41 +1,140 @@
 /*
- * mcpvisord, the root supervisor. This build prepares deployments (load,
- * check, render, plan) and reports whether one would start, the way
- * "nginx -t" does; the event loop that starts and keeps servers is the
- * runtime's work (issue 3). Exit statuses follow STYLE.md: 0 done, 100
- * bad usage or configuration (do not restart), 111 temporary failure.
+ * mcpvisord, the root supervisor.
+ *
+ *	mcpvisord [--state-dir DIR]		serve the control socket
+ *	mcpvisord --init SPEC [--environment ENV]
+ *						deploy SPEC and supervise it;
+ *						fit to be PID 1 in a container
+ *	mcpvisord --check SPEC			prepare SPEC, report, exit
+ *
+ * One loop (runtime.c) over epoll, a signalfd and a timerfd. Exit
+ * statuses: 0 stopped in order, 1 the deployment failed, 3 the grace ran
+ * out and stragglers were killed, 100 bad usage or configuration (do not
+ * restart), 111 a temporary failure.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "control.h"
 #include "diag.h"
 #include "log.h"
 #include "prepare.h"
+#include "runtime.h"
 
-#define EXIT_CONFIG	100
-#define EXIT_TEMPFAIL	111
+#ifndef MCPVISOR_LIBEXECDIR
+#define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
+#endif
 
 static const char usage[] =
-"usage: mcpvisord --check SPEC [--environment ENV] [--config-dir DIR]\n"
-"                 [--checks-dir DIR] [--sequential] [--verbose]\n"
+"usage: mcpvisord [--state-dir DIR] [--worker PATH] [--verbose]\n"
+"       mcpvisord --init SPEC [--environment ENV] [--config-dir DIR]\n"
+"                 [--checks-dir DIR] [--sequential] [--grace SECONDS] ...\n"
+"       mcpvisord --check SPEC [--environment ENV] [--config-dir DIR] ...\n"
 "\n"
-"  --check SPEC   prepare the deployment SPEC as a start would (load, check,\n"
-"                 render with secrets, validate, plan), print a summary and\n"
-"                 exit: 0 if it would start, 100 if the configuration is\n"
-"                 invalid, 111 on a system failure\n";
+"  --state-dir DIR   records, journal, logs, control socket (default\n"
+"                    /var/lib/mcpvisor for root, else $XDG_STATE_HOME/mcpvisor)\n"
+"  --init SPEC       deploy SPEC at once and supervise it; SIGTERM or SIGINT\n"
+"                    stop it in reverse order within the grace; as PID 1 also\n"
+"                    reaps every orphan\n"
+"  --grace SECONDS   time for an ordered stop before what is left is killed\n"
+"                    (default 9, inside a container runtime's 10)\n"
+"  --check SPEC      prepare SPEC as a start would, report and exit\n"
+"  --worker PATH     the mcpvisor-worker program (default: beside mcpvisord)\n";
+
+/* Tells systemd (Type=notify) how we are; a no-op without NOTIFY_SOCKET. */
+static void
+sd_notify_state(const char *state)
+{
+	const char		*path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	socklen_t		 len;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_warn("sd_notify");
+	close(fd);
+}
+
+static void
+default_worker(char *buf, size_t size)
+{
+	char	self[PATH_MAX];
+	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(buf, size, "%s/mcpvisor-worker", dirname(self));
+		if (access(buf, X_OK) == 0)
+			return;
+	}
+	snprintf(buf, size, "%s/mcpvisor/mcpvisor-worker", MCPVISOR_LIBEXECDIR);
+}
+
+static int
+check_only(struct prepare_opts *po)
+{
+	struct diag_list	 dl = { 0 };
+	struct prepared		*pd = NULL;
+	int			 r;
+
+	r = prepare_deployment(po, &pd, &dl);
+	diag_print(&dl, stderr);
+	if (r == 0)
+		log_info("deployment '%s' for %s would start %zu servers in "
+		    "%zu batches", pd->spec->name, pd->environment,
+		    pd->spec->nservers, pd->plan->nbatches);
+	else
+		log_warnx("deployment %s would not start: %zu errors",
+		    po->spec_path, dl.errors);
+	prepared_free(pd);
+	diag_list_free(&dl);
+	return r == 0 ? 0 : r == -ENOMEM ? SV_EXIT_TEMPFAIL : SV_EXIT_CONFIG;
+}
+
+/* An absolute path for p, which must exist. */
+static char *
+absolute(const char *p)
+{
+	char	*r = realpath(p, NULL);
+
+	if (r == NULL)
+		fatalx(SV_EXIT_CONFIG, "%s: %s", p, strerror(errno));
+	return r;
+}
 
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "check", required_argument, NULL, 't' },
+		{ "init", required_argument, NULL, 'i' },
 		{ "environment", required_argument, NULL, 'e' },
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "checks-dir", required_argument, NULL, 'k' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "worker", required_argument, NULL, 'W' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "sequential", no_argument, NULL, 's' },
+		{ "max-parallel", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -43,32 +142,40 @@ main(int argc, char **argv)
 	};
 	struct project_paths	 paths = { .config_dir = "deploy/config" };
 	struct prepare_opts	 po = { .paths = &paths };
-	struct diag_list	 dl = { 0 };
-	struct prepared		*pd = NULL;
-	char			*checks_dir = NULL;
+	struct supervisor	 sv;
+	struct control		*ctl = NULL;
+	const char		*check = NULL, *init = NULL, *state_dir = NULL;
+	char			 statebuf[PATH_MAX], worker[PATH_MAX] = "";
+	char			*checks_dir = NULL, *end;
 	bool			 verbose = false;
-	int			 c, r;
+	long			 grace = 9;
+	int			 c;
 
-	while ((c = getopt_long(argc, argv, "t:e:c:k:svh", longopts,
+	memset(&sv, 0, sizeof(sv));
+	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:W:g:sp:vh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
-		case 't':
-			po.spec_path = optarg;
+		case 't':	check = optarg; break;
+		case 'i':	init = optarg; break;
+		case 'e':	po.environment = optarg; break;
+		case 'c':	paths.config_dir = optarg; break;
+		case 'k':	paths.checks_dir = optarg; break;
+		case 'S':	state_dir = optarg; break;
+		case 'W':	snprintf(worker, sizeof(worker), "%s", optarg);
+				break;
+		case 's':	po.sequential = true; break;
+		case 'v':	verbose = true; break;
+		case 'g':
+			grace = strtol(optarg, &end, 10);
+			if (*end != '\0' || grace < 0 || grace > 3600)
+				fatalx(SV_EXIT_CONFIG, "--grace takes 0 to "
+				    "3600 seconds");
 			break;
-		case 'e':
-			po.environment = optarg;
-			break;
-		case 'c':
-			paths.config_dir = optarg;
-			break;
-		case 'k':
-			paths.checks_dir = optarg;
-			break;
-		case 's':
-			po.sequential = true;
-			break;
-		case 'v':
-			verbose = true;
+		case 'p':
+			po.max_parallel = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || po.max_parallel == 0)
+				fatalx(SV_EXIT_CONFIG, "--max-parallel takes "
+				    "a positive number");
 			break;
 		case 'V':
 			printf("mcpvisord %s\n", MCPVISOR_VERSION);
@@ -78,29 +185,78 @@ main(int argc, char **argv)
 			return 0;
 		default:
 			fputs(usage, stderr);
-			return EXIT_CONFIG;
+			return SV_EXIT_CONFIG;
 		}
 	}
 	log_init("mcpvisord", verbose);
-	if (po.spec_path == NULL || optind != argc) {
+	if (optind != argc || (check != NULL && init != NULL)) {
 		fputs(usage, stderr);
-		return EXIT_CONFIG;
+		return SV_EXIT_CONFIG;
 	}
 	if (paths.checks_dir == NULL &&
 	    (paths.checks_dir = checks_dir = config_sibling_dir(
 	    paths.config_dir, "health-checks")) == NULL)
-		fatalx(EXIT_TEMPFAIL, "out of memory");
-	r = prepare_deployment(&po, &pd, &dl);
-	diag_print(&dl, stderr);
-	if (r == 0)
-		log_info("deployment '%s' for %s would start %zu servers in "
-		    "%zu batches", pd->spec->name, pd->environment,
-		    pd->spec->nservers, pd->plan->nbatches);
-	else
-		log_warnx("deployment %s would not start: %zu errors",
-		    po.spec_path, dl.errors);
-	prepared_free(pd);
-	diag_list_free(&dl);
+		fatalx(SV_EXIT_TEMPFAIL, "out of memory");
+	if (check != NULL) {
+		int	status;
+
+		po.spec_path = check;
+		status = check_only(&po);
+		free(checks_dir);
+		return status;
+	}
+	if (state_dir == NULL) {
+		if (state_dir_default(statebuf, sizeof(statebuf)) < 0)
+			fatalx(SV_EXIT_CONFIG, "no state directory: give "
+			    "--state-dir");
+		state_dir = statebuf;
+	}
+	if (worker[0] == '\0')
+		default_worker(worker, sizeof(worker));
+	sv.grace_ms = (unsigned)grace * 1000;
+	sv.init_mode = init != NULL;
+	if (runtime_init(&sv, state_dir, worker) < 0)
+		return SV_EXIT_TEMPFAIL;
+	if (control_open(&sv, &ctl) < 0)
+		return SV_EXIT_TEMPFAIL;
+	if (init != NULL) {
+		struct deploy_request	 rq = { .environment = po.environment,
+					    .sequential = po.sequential,
+					    .max_parallel = po.max_parallel };
+		char			 id[64], *err = NULL;
+		char			*spec = absolute(init);
+		char			*cfg = absolute(paths.config_dir);
+		char			*chk = realpath(paths.checks_dir, NULL);
+
+		rq.spec_path = spec;
+		rq.config_dir = cfg;
+		rq.checks_dir = chk;
+		if (runtime_deploy(&sv, &rq, id, sizeof(id), &err) < 0) {
+			fprintf(stderr, "%s", err != NULL ? err : "");
+			log_warnx("deployment %s cannot start", init);
+			free(err);
+			free(spec);
+			free(cfg);
+			free(chk);
+			control_free(ctl);
+			runtime_free(&sv);
+			free(checks_dir);
+			return SV_EXIT_CONFIG;
+		}
+		free(spec);
+		free(cfg);
+		free(chk);
+	} else
+		runtime_recover(&sv);
+	sd_notify_state("READY=1");
+	log_debug("serving %s/control.sock", state_dir);
+	while (!sv.done) {
+		runtime_turn(&sv, -1);
+		control_turn_end(ctl);
+	}
+	sd_notify_state("STOPPING=1");
+	control_free(ctl);
+	runtime_free(&sv);
 	free(checks_dir);
-	return r == 0 ? 0 : r == -ENOMEM ? EXIT_TEMPFAIL : EXIT_CONFIG;
+	return sv.exit_status;
 }

@@ -47,6 +47,7 @@
 #define EXIT_TEMPFAIL		111
 #define UPTIME_RESETS_MS	10000	/* uptime that forgives past deaths */
 #define DEATHS_MAX		64
+#define STDIN_GRACE_MS		2000	/* stdio: EOF, then this, then signal */
 
 enum watch {
 	W_CHANNEL = 1,
@@ -116,6 +117,7 @@ struct worker {
 	enum server_state	 state;
 	bool			 ever_ready;
 	bool			 stop_requested;
+	bool			 stop_signalled;	/* past stdin EOF */
 	struct spawn_result	 child;
 	int			 notify_fd;
 	struct logfile		 log;
@@ -431,14 +433,59 @@ parse_config(struct worker *w, struct errbuf *err)
 	return 0;
 }
 
+/* mkdir -p, each new directory owned by the server's user. */
+static int
+make_writable_path(struct worker *w, const char *path, struct errbuf *err)
+{
+	char	tmp[PATH_MAX];
+	size_t	len = strlen(path);
+
+	if (path[0] != '/' || len >= sizeof(tmp)) {
+		errbuf_set(err, "writable path '%s' is not absolute", path);
+		return -EINVAL;
+	}
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char	saved = *p;
+
+		*p = '\0';
+		if (mkdir(tmp, 0750) == 0) {
+			if (w->sandbox.change_identity && chown(tmp,
+			    w->sandbox.uid, w->sandbox.gid) == -1) {
+				errbuf_set(err, "chown %s: %s", tmp,
+				    strerror(errno));
+				return -errno;
+			}
+		} else if (errno != EEXIST) {
+			errbuf_set(err, "mkdir %s: %s", tmp, strerror(errno));
+			return -errno;
+		}
+		if ((*p = saved) == '\0')
+			break;
+	}
+	return 0;
+}
+
 /* Prepares what needs privileges before the sandbox takes them: the
- * server's directory (owned by the user it runs as), its log, and the
- * NOTIFY_SOCKET. */
+ * writable paths, the server's directory (owned by the user it runs as),
+ * its log, and the NOTIFY_SOCKET. */
 static int
 prepare_server_dir(struct worker *w, struct errbuf *err)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
 	char			 path[PATH_MAX];
+	const cJSON		*wp;
+	int			 r;
+
+	wp = cJSON_GetObjectItem(cJSON_GetObjectItem(w->config, "sandbox"),
+	    "writable_paths");
+	for (const cJSON *p = wp != NULL ? wp->child : NULL; p != NULL;
+	    p = p->next)
+		if (cJSON_IsString(p) &&
+		    (r = make_writable_path(w, p->valuestring, err)) < 0)
+			return r;
 
 	if (mkdir(w->run.server_dir, 0750) == -1 && errno != EEXIST) {
 		errbuf_set(err, "mkdir %s: %s", w->run.server_dir,
@@ -704,11 +751,16 @@ server_stop(struct worker *w)
 	if (w->state == S_STOPPING)
 		return;
 	w->state = S_STOPPING;
-	/* a stdio server ends when its input does */
+	/* a stdio server ends when its input does (MCP's own shutdown):
+	 * give it a moment before the signal */
 	if (w->child.stdin_fd != -1) {
 		close(w->child.stdin_fd);
 		w->child.stdin_fd = -1;
+		arm_timer(w, w->run.stop_timeout_ms / 4 < STDIN_GRACE_MS ?
+		    w->run.stop_timeout_ms / 4 : STDIN_GRACE_MS);
+		return;
 	}
+	w->stop_signalled = true;
 	kill(-w->child.pid, w->run.stop_signal);
 	arm_timer(w, w->run.stop_timeout_ms);
 }
@@ -720,7 +772,11 @@ on_timer(struct worker *w)
 
 	if (read(w->timerfd, &expirations, sizeof(expirations)) == -1)
 		return;
-	if (w->state == S_STOPPING && w->child.pid > 0) {
+	if (w->state == S_STOPPING && w->child.pid > 0 && !w->stop_signalled) {
+		w->stop_signalled = true;
+		kill(-w->child.pid, w->run.stop_signal);
+		arm_timer(w, w->run.stop_timeout_ms);
+	} else if (w->state == S_STOPPING && w->child.pid > 0) {
 		log_warnx("%s: did not stop within %u ms: killing",
 		    w->run.name, w->run.stop_timeout_ms);
 		kill(-w->child.pid, SIGKILL);

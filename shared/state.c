@@ -1,0 +1,311 @@
+/*
+ * State directory primitives. Records are small JSON files; the journal
+ * is NDJSON. Nothing here holds a secret: callers redact before writing.
+ */
+#include "state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "errbuf.h"
+
+int
+state_dir_default(char *buf, size_t size)
+{
+	const char	*xdg = getenv("XDG_STATE_HOME");
+	const char	*home = getenv("HOME");
+	int		 n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, size, "/var/lib/mcpvisor");
+	else if (xdg != NULL && *xdg == '/')
+		n = snprintf(buf, size, "%s/mcpvisor", xdg);
+	else
+		n = snprintf(buf, size, "%s/.local/state/mcpvisor",
+		    home != NULL ? home : "/tmp");
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char	tmp[PATH_MAX];
+	size_t	len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int
+state_prepare(const char *dir, struct errbuf *err)
+{
+	static const char *const subdirs[] = { "deployments", "logs",
+	    "servers" };
+	char	path[PATH_MAX];
+	int	r;
+
+	if ((r = mkdir_p(dir, 0700)) < 0) {
+		errbuf_set(err, "%s: %s", dir, strerror(-r));
+		return r;
+	}
+	/* an existing directory may have been made by someone else */
+	if (chmod(dir, 0700) == -1) {
+		errbuf_set(err, "chmod %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			errbuf_set(err, "%s: %s", path, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t	w = write(fd, p, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+state_write_json(const char *dir, const char *rel, const cJSON *json)
+{
+	char	path[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX];
+	char	*text, *slash;
+	int	fd, dfd, r;
+
+	if ((text = cJSON_Print(json)) == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = write_all(fd, text, strlen(text))) < 0 ||
+	    (r = write_all(fd, "\n", 1)) < 0 ||
+	    (fsync(fd) == -1 && (r = -errno) < 0)) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, path) == -1) {
+		r = -errno;
+		unlink(tmp);
+		goto out;
+	}
+	/* the rename is durable only once the directory is */
+	snprintf(parent, sizeof(parent), "%s", path);
+	if ((slash = strrchr(parent, '/')) != NULL)
+		*slash = '\0';
+	if ((dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	r = 0;
+out:
+	free(text);
+	return r;
+}
+
+int
+state_read_json(const char *path, cJSON **out)
+{
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n;
+	int		 fd, r = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1 || st.st_size > (16 << 20)) {
+		r = st.st_size > (16 << 20) ? -EFBIG : -errno;
+		close(fd);
+		return r;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return n == -1 ? -errno : -EIO;
+	}
+	buf[n] = '\0';
+	*out = cJSON_Parse(buf);
+	free(buf);
+	return *out != NULL ? 0 : -EBADMSG;
+}
+
+static int
+record_order(const void *a, const void *b)
+{
+	const cJSON	*x = *(cJSON *const *)a, *y = *(cJSON *const *)b;
+	const char	*tx = cJSON_GetStringValue(cJSON_GetObjectItem(x, "id"));
+	const char	*ty = cJSON_GetStringValue(cJSON_GetObjectItem(y, "id"));
+
+	/* ids begin with their time: newest first */
+	return strcmp(ty != NULL ? ty : "", tx != NULL ? tx : "");
+}
+
+int
+state_list_records(const char *dir, cJSON ***out)
+{
+	char		  path[PATH_MAX];
+	DIR		 *d;
+	struct dirent	 *de;
+	cJSON		**v = NULL, *rec;
+	size_t		  n = 0, cap = 0;
+
+	snprintf(path, sizeof(path), "%s/deployments", dir);
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		size_t	len = strlen(de->d_name);
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/deployments/%s", dir,
+		    de->d_name);
+		if (state_read_json(path, &rec) < 0)
+			continue;
+		if (n == cap) {
+			cJSON	**nv;
+
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				cJSON_Delete(rec);
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = rec;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), record_order);
+	*out = v;
+	return (int)n;
+}
+
+void
+state_new_id(char *buf, size_t size)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	uint8_t		rnd[3] = { 0, 0, 0 };
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd[0] = (uint8_t)ts.tv_nsec;
+	snprintf(buf, size, "deploy_%04d%02d%02d_%02d%02d%02d_%02x%02x%02x",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+}
+
+int
+journal_open(struct journal *j, const char *dir)
+{
+	char	path[PATH_MAX];
+
+	memset(j, 0, sizeof(*j));
+	snprintf(path, sizeof(path), "%s/events.journal", dir);
+	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
+		return -errno;
+	return 0;
+}
+
+int
+journal_append(struct journal *j, const cJSON *event)
+{
+	char	*text = cJSON_PrintUnformatted(event);
+	size_t	 len;
+
+	if (text == NULL)
+		return -ENOMEM;
+	len = strlen(text);
+	if (j->len + len + 1 > j->cap) {
+		size_t	 cap = j->cap ? j->cap : 4096;
+		char	*p;
+
+		while (cap < j->len + len + 1)
+			cap *= 2;
+		if ((p = realloc(j->buf, cap)) == NULL) {
+			free(text);
+			return -ENOMEM;
+		}
+		j->buf = p;
+		j->cap = cap;
+	}
+	memcpy(j->buf + j->len, text, len);
+	j->buf[j->len + len] = '\n';
+	j->len += len + 1;
+	free(text);
+	return 0;
+}
+
+int
+journal_commit(struct journal *j)
+{
+	int	r;
+
+	if (j->len == 0)
+		return 0;
+	if ((r = write_all(j->fd, j->buf, j->len)) < 0)
+		return r;
+	j->len = 0;
+	return fdatasync(j->fd) == -1 ? -errno : 0;
+}
+
+void
+journal_close(struct journal *j)
+{
+	journal_commit(j);
+	if (j->fd != -1)
+		close(j->fd);
+	free(j->buf);
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+}

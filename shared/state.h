@@ -1,0 +1,56 @@
+/*
+ * The state directory: what survives mcpvisord.
+ *
+ *	deployments/ID.json	one record per deployment, replaced atomically
+ *	events.journal		every event, one JSON object per line
+ *	logs/deployment_ID.log	the deployment's log (workers write here too)
+ *	servers/NAME/		each server's output log and notify socket
+ *	control.sock		mcpvisord's control socket (mode 0600)
+ *
+ * A record is written to a temporary file, fsync'd, renamed over the old
+ * one and the directory fsync'd: a crash at any moment leaves the old
+ * record or the new one, never a mix. Journal lines are gathered and
+ * written with one fdatasync per loop turn (group commit).
+ */
+#ifndef MCPVISOR_STATE_H
+#define MCPVISOR_STATE_H
+
+#include <stddef.h>
+
+struct cJSON;
+struct errbuf;
+
+/* /var/lib/mcpvisor for root, else $XDG_STATE_HOME/mcpvisor (or
+ * ~/.local/state/mcpvisor). Returns 0 or -ENAMETOOLONG. */
+int	state_dir_default(char *buf, size_t size);
+/* Creates dir and its subdirectories, private to the owner. 0 or a
+ * negative errno with err filled. */
+int	state_prepare(const char *dir, struct errbuf *err);
+/* Writes dir/rel atomically (see above). 0 or a negative errno. */
+int	state_write_json(const char *dir, const char *rel,
+	    const struct cJSON *);
+/* Reads a JSON file. 0 and *out (the caller frees), or a negative
+ * errno (-EBADMSG when it is not JSON). */
+int	state_read_json(const char *path, struct cJSON **out);
+/* Every deployment record, newest first. Returns the count and a
+ * malloc'd array in *out (free each with cJSON_Delete, then the array),
+ * or a negative errno. Unreadable records are skipped. */
+int	state_list_records(const char *dir, struct cJSON ***out);
+/* Makes a new deployment id: deploy_YYYYMMDD_HHMMSS_XXXXXX. */
+void	state_new_id(char *buf, size_t size);
+
+struct journal {
+	int	 fd;
+	char	*buf;
+	size_t	 len;
+	size_t	 cap;
+};
+
+int	journal_open(struct journal *, const char *dir);
+/* Buffers one event; journal_commit() makes it durable. */
+int	journal_append(struct journal *, const struct cJSON *);
+/* Writes what is buffered and fdatasyncs once. 0 or a negative errno. */
+int	journal_commit(struct journal *);
+void	journal_close(struct journal *);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * Connecting to mcpvisord, starting it if need be. The daemon is started
+ * detached (its own session, output to STATE_DIR/logs/mcpvisord.log), so
+ * that it outlives the CLI that started it.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "errbuf.h"
+#include "state.h"
+
+static int
+try_connect(const char *state_dir)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	int			fd, r;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
+	    "%s/control.sock", state_dir) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void
+daemon_path(char *buf, size_t size)
+{
+	char	self[PATH_MAX];
+	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(buf, size, "%s/mcpvisord", dirname(self));
+		if (access(buf, X_OK) == 0)
+			return;
+	}
+	snprintf(buf, size, "mcpvisord");
+}
+
+static int
+start_daemon(const char *state_dir)
+{
+	char		 exe[PATH_MAX], log[PATH_MAX + 32];
+	struct errbuf	 err;
+	pid_t		 pid;
+	int		 status, r;
+
+	if ((r = state_prepare(state_dir, &err)) < 0) {
+		fprintf(stderr, "mcpvisor: %s\n", err.msg);
+		return r;
+	}
+	daemon_path(exe, sizeof(exe));
+	snprintf(log, sizeof(log), "%s/logs/mcpvisord.log", state_dir);
+	if ((pid = fork()) == -1)
+		return -errno;
+	if (pid == 0) {
+		/* twice, so that the daemon is nobody's child but init's */
+		if (setsid() == -1 || (pid = fork()) == -1)
+			_exit(111);
+		if (pid > 0)
+			_exit(0);
+		int	null = open("/dev/null", O_RDONLY);
+		int	out = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+
+		if (null == -1 || out == -1 || dup2(null, 0) == -1 ||
+		    dup2(out, 1) == -1 || dup2(out, 2) == -1)
+			_exit(111);
+		execlp(exe, "mcpvisord", "--state-dir", state_dir,
+		    (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	return 0;
+}
+
+int
+client_connect(struct client_conn *c, const char *state_dir, bool start)
+{
+	int	fd = try_connect(state_dir), r;
+
+	if (fd < 0 && start && (fd == -ENOENT || fd == -ECONNREFUSED)) {
+		if ((r = start_daemon(state_dir)) < 0)
+			return r;
+		for (int i = 0; i < 500 && fd < 0; i++) {
+			struct timespec	ts = { 0, 10 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			fd = try_connect(state_dir);
+		}
+	}
+	if (fd < 0)
+		return fd;
+	c->fd = fd;
+	frame_reader_init(&c->rd, fd, FRAME_FROM_ROOT_TO_CLI);
+	frame_writer_init(&c->wr, fd);
+	return 0;
+}
+
+int
+client_request(struct client_conn *c, const cJSON *rq)
+{
+	int	r;
+
+	/* a blocking socket: the write completes or fails */
+	if ((r = frame_write_json(&c->wr, FRAME_REQUEST, rq)) < 0)
+		return r;
+	while (frame_writer_pending(&c->wr))
+		if ((r = frame_flush(&c->wr)) < 0)
+			return r;
+	return 0;
+}
+
+int
+client_next(struct client_conn *c, uint8_t *type, cJSON **json)
+{
+	struct frame	f;
+	int		r;
+
+	while ((r = frame_read(&c->rd, &f)) == 0)
+		;
+	if (r < 0)
+		return r;
+	*type = f.type;
+	*json = cJSON_ParseWithLength((char *)f.data, f.len);
+	free(f.data);
+	return *json != NULL ? 1 : -EBADMSG;
+}
+
+void
+client_close(struct client_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	frame_reader_clear(&c->rd);
+	frame_writer_clear(&c->wr);
+}

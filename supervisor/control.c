@@ -1,0 +1,408 @@
+/*
+ * The control socket. A client sends one request at a time; a deploy or
+ * follow request subscribes it to the deployment's events until the
+ * deployment finishes, when a final response says how. A follower whose
+ * queue fills (it stopped reading) is dropped: the supervisor never waits
+ * for a client.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "frame.h"
+#include "log.h"
+#include "runtime.h"
+
+#define container_of(p, type, member)					\
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+struct client {
+	struct client		*next;
+	struct control		*ctl;
+	struct watcher		 w;
+	struct frame_reader	 rd;
+	struct frame_writer	 wr;
+	pid_t			 pid;
+	bool			 want_out;
+	bool			 dead;
+	char			 follow[64];	/* deployment id, or "" */
+	char			 await[64];	/* answer when it finishes */
+};
+
+struct control {
+	struct supervisor	*sv;
+	struct watcher		 listen;
+	char			 path[PATH_MAX];
+	struct client		*clients;
+};
+
+static void
+client_drop(struct client *c, const char *why)
+{
+	if (c->dead)
+		return;
+	if (why != NULL)
+		log_warnx("control client (pid %d): %s", (int)c->pid, why);
+	c->dead = true;
+	loop_del(&c->ctl->sv->loop, &c->w);
+	close(c->w.fd);
+	c->w.fd = -1;
+}
+
+static void
+client_update(struct client *c)
+{
+	bool	want = frame_writer_pending(&c->wr);
+
+	if (c->dead || want == c->want_out)
+		return;
+	loop_mod(&c->ctl->sv->loop, &c->w, EPOLLIN | (want ? EPOLLOUT : 0));
+	c->want_out = want;
+}
+
+static void
+client_send(struct client *c, uint8_t type, const cJSON *o)
+{
+	int	r;
+
+	if (c->dead)
+		return;
+	if ((r = frame_write_json(&c->wr, type, o)) < 0) {
+		client_drop(c, r == -ENOBUFS ? "not reading: dropped" :
+		    strerror(-r));
+		return;
+	}
+	client_update(c);
+}
+
+/* Answers {"ok": false, "error": msg, "code": code}. */
+static void
+client_error(struct client *c, const char *code, const char *msg)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "code", code);
+	cJSON_AddStringToObject(o, "error", msg);
+	client_send(c, FRAME_RESPONSE, o);
+	cJSON_Delete(o);
+}
+
+static const char *
+req_str(const cJSON *rq, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(rq, key));
+}
+
+static void
+do_deploy(struct client *c, const cJSON *rq)
+{
+	struct deploy_request	 dr = {
+		.spec_path = req_str(rq, "spec"),
+		.environment = req_str(rq, "environment"),
+		.config_dir = req_str(rq, "config_dir"),
+		.checks_dir = req_str(rq, "checks_dir"),
+		.sequential = cJSON_IsTrue(cJSON_GetObjectItem(rq,
+		    "sequential")),
+		.environ = cJSON_GetObjectItem(rq, "environ"),
+	};
+	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
+	char			 id[64], *err = NULL;
+	cJSON			*o;
+	int			 r;
+
+	if (dr.spec_path == NULL || dr.config_dir == NULL ||
+	    dr.spec_path[0] != '/' || dr.config_dir[0] != '/') {
+		client_error(c, "usage", "deploy needs absolute 'spec' and "
+		    "'config_dir'");
+		return;
+	}
+	if (cJSON_IsNumber(mp) && mp->valuedouble >= 1)
+		dr.max_parallel = (unsigned)mp->valuedouble;
+	/* follow from the first event on */
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
+		snprintf(c->follow, sizeof(c->follow), "*");
+	r = runtime_deploy(c->ctl->sv, &dr, id, sizeof(id), &err);
+	if (r < 0) {
+		c->follow[0] = '\0';
+		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
+		    "failed", err != NULL ? err : strerror(-r));
+		free(err);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddStringToObject(o, "deployment_id", id);
+	client_send(c, FRAME_RESPONSE, o);
+	cJSON_Delete(o);
+	if (c->follow[0] != '\0') {
+		snprintf(c->follow, sizeof(c->follow), "%s", id);
+		snprintf(c->await, sizeof(c->await), "%s", id);
+	}
+}
+
+static void
+do_status(struct client *c, const cJSON *rq)
+{
+	cJSON	*rec = runtime_record(c->ctl->sv, req_str(rq, "id")), *o;
+
+	if (rec == NULL) {
+		client_error(c, "not_found", "no such active deployment");
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddItemToObject(o, "record", rec);
+	client_send(c, FRAME_RESPONSE, o);
+	cJSON_Delete(o);
+}
+
+static void
+do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
+{
+	const char	*id = req_str(rq, "id");
+	cJSON		*rec = runtime_record(c->ctl->sv, id), *o;
+	int		 r;
+
+	if (rec == NULL) {
+		client_error(c, "not_found", "no such active deployment");
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddItemToObject(o, "record", rec);
+	snprintf(c->await, sizeof(c->await), "%s",
+	    cJSON_GetStringValue(cJSON_GetObjectItem(rec, "id")));
+	if (!stop)
+		snprintf(c->follow, sizeof(c->follow), "%s", c->await);
+	client_send(c, FRAME_RESPONSE, o);
+	cJSON_Delete(o);
+	if (stop && (r = runtime_stop(c->ctl->sv, c->await)) < 0) {
+		c->await[0] = '\0';
+		client_error(c, "not_running", r == -EALREADY ?
+		    "already stopped" : "not the active deployment");
+	}
+}
+
+static void
+on_request(struct client *c, struct frame *f)
+{
+	cJSON		*rq = cJSON_ParseWithLength((char *)f->data, f->len);
+	const char	*verb = req_str(rq, "verb");
+	cJSON		*o;
+
+	if (verb == NULL)
+		client_error(c, "usage", "a request is a JSON object with a "
+		    "'verb'");
+	else if (strcmp(verb, "ping") == 0) {
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", 1);
+		cJSON_AddNumberToObject(o, "pid", getpid());
+		cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
+		client_send(c, FRAME_RESPONSE, o);
+		cJSON_Delete(o);
+	} else if (strcmp(verb, "deploy") == 0)
+		do_deploy(c, rq);
+	else if (strcmp(verb, "status") == 0)
+		do_status(c, rq);
+	else if (strcmp(verb, "follow") == 0)
+		do_follow_or_stop(c, rq, false);
+	else if (strcmp(verb, "stop") == 0)
+		do_follow_or_stop(c, rq, true);
+	else
+		client_error(c, "usage", "unknown verb");
+	cJSON_Delete(rq);
+}
+
+static void
+on_client(struct watcher *w, uint32_t events)
+{
+	struct client	*c = container_of(w, struct client, w);
+	struct frame	 f;
+	int		 r = 0;
+
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		if ((r = frame_flush(&c->wr)) < 0) {
+			client_drop(c, NULL);
+			return;
+		}
+		client_update(c);
+	}
+	for (int n = 0; n < FRAME_BURST && !c->dead; n++) {
+		if ((r = frame_read(&c->rd, &f)) <= 0)
+			break;
+		on_request(c, &f);
+		free(f.data);
+	}
+	if (r < 0 && !c->dead)
+		client_drop(c, r == -EPIPE ? NULL : strerror(-r));
+}
+
+static void
+on_listen(struct watcher *w, uint32_t events)
+{
+	struct control	*ctl = container_of(w, struct control, listen);
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	struct client	*c;
+	int		 fd;
+
+	(void)events;
+	while ((fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) != -1) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+		    (cred.uid != geteuid() && cred.uid != 0)) {
+			log_warnx("control socket: refused pid %d uid %d (not "
+			    "uid %d or root)", (int)cred.pid, (int)cred.uid,
+			    (int)geteuid());
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			continue;
+		}
+		c->ctl = ctl;
+		c->pid = cred.pid;
+		c->w.fd = fd;
+		c->w.fn = on_client;
+		frame_reader_init(&c->rd, fd, FRAME_FROM_CLI);
+		frame_writer_init(&c->wr, fd);
+		if (loop_add(&ctl->sv->loop, &c->w, EPOLLIN) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = ctl->clients;
+		ctl->clients = c;
+	}
+}
+
+static void
+on_event(struct supervisor *sv, const cJSON *ev)
+{
+	const char	*id = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
+			    "deployment_id"));
+
+	for (struct client *c = sv->control->clients; c != NULL; c = c->next)
+		if (!c->dead && c->follow[0] != '\0' && id != NULL &&
+		    (strcmp(c->follow, id) == 0 || strcmp(c->follow, "*") == 0))
+			client_send(c, FRAME_EVENT, ev);
+}
+
+static void
+on_finished(struct supervisor *sv, const char *id, const char *outcome)
+{
+	for (struct client *c = sv->control->clients; c != NULL; c = c->next) {
+		cJSON	*o;
+
+		if (c->dead || strcmp(c->await, id) != 0)
+			continue;
+		/* a follower of a deployment that succeeded keeps hearing of
+		 * it only if it asked to follow it beyond its start */
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", 1);
+		cJSON_AddBoolToObject(o, "finished", 1);
+		cJSON_AddStringToObject(o, "deployment_id", id);
+		cJSON_AddStringToObject(o, "outcome", outcome);
+		client_send(c, FRAME_RESPONSE, o);
+		cJSON_Delete(o);
+		c->await[0] = '\0';
+		c->follow[0] = '\0';
+	}
+}
+
+int
+control_open(struct supervisor *sv, struct control **out)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct control		*ctl;
+	mode_t			 old;
+	int			 fd, r;
+
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
+		return -ENOMEM;
+	ctl->sv = sv;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
+	    "%s/control.sock", sv->state_dir) >= sizeof(sun.sun_path)) {
+		log_warnx("%s/control.sock: path too long", sv->state_dir);
+		free(ctl);
+		return -ENAMETOOLONG;
+	}
+	snprintf(ctl->path, sizeof(ctl->path), "%s", sun.sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto fail;
+	unlink(sun.sun_path);
+	/* created private, not made private after the fact */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r == -1 || chmod(sun.sun_path, 0600) == -1 || listen(fd, 64) == -1)
+		goto fail;
+	ctl->listen.fd = fd;
+	ctl->listen.fn = on_listen;
+	if ((r = loop_add(&sv->loop, &ctl->listen, EPOLLIN)) < 0) {
+		errno = -r;
+		goto fail;
+	}
+	sv->control = ctl;
+	sv->on_event = on_event;
+	sv->on_finished = on_finished;
+	*out = ctl;
+	return 0;
+fail:
+	r = -errno;
+	log_warn("control socket %s", sun.sun_path);
+	if (fd != -1)
+		close(fd);
+	free(ctl);
+	return r;
+}
+
+void
+control_turn_end(struct control *ctl)
+{
+	struct client	**pp = &ctl->clients, *c;
+
+	while ((c = *pp) != NULL) {
+		if (c->dead) {
+			*pp = c->next;
+			frame_reader_clear(&c->rd);
+			frame_writer_clear(&c->wr);
+			free(c);
+		} else
+			pp = &c->next;
+	}
+}
+
+void
+control_free(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	for (struct client *c = ctl->clients; c != NULL; c = c->next)
+		client_drop(c, NULL);
+	control_turn_end(ctl);
+	loop_del(&ctl->sv->loop, &ctl->listen);
+	close(ctl->listen.fd);
+	unlink(ctl->path);
+	ctl->sv->control = NULL;
+	ctl->sv->on_event = NULL;
+	ctl->sv->on_finished = NULL;
+	free(ctl);
+}

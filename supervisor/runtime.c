@@ -1,0 +1,1363 @@
+/*
+ * The runtime. Three kinds of object:
+ *
+ *	deployment	a prepared spec being started, supervised or stopped
+ *	server_run	one server of it: attempts, readiness, restarts
+ *	worker_proc	one mcpvisor-worker process and its channel
+ *
+ * A worker belongs to at most one server_run; when an attempt fails the
+ * two are detached and the worker is told to stop (and killed if it does
+ * not), so that late frames of a failed attempt change nothing. Workers
+ * are freed only at the end of a loop turn, since an epoll batch may
+ * still name them.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "diag.h"
+#include "errbuf.h"
+#include "log.h"
+#include "prepare.h"
+#include "schema.h"
+#include "ynode.h"
+
+#define container_of(p, type, member)					\
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+#define RETRY_BASE_MS		250
+#define RETRY_MAX_MS		30000
+#define STOP_SLACK_MS		3000	/* beyond a server's stop timeout */
+#define WORKER_DEATHS_MAX	5	/* worker crashes within ... */
+#define WORKER_DEATH_WINDOW_MS	60000	/* ... this, and the server fails */
+
+enum dep_state {
+	DEP_RUNNING,
+	DEP_SUCCEEDED,
+	DEP_STOPPING,
+	DEP_DONE,
+};
+
+enum srv_state {
+	SR_PENDING,
+	SR_STARTING,
+	SR_READY,
+	SR_RETRY_WAIT,
+	SR_FAILED,
+	SR_STOPPING,
+	SR_STOPPED,
+};
+
+static const char *const srv_state_names[] = {
+	"pending", "starting", "ready", "retry_wait", "failed", "stopping",
+	"stopped",
+};
+
+struct worker_proc {
+	struct worker_proc	*next;
+	struct supervisor	*sv;
+	struct server_run	*sr;		/* NULL once detached */
+	struct watcher		 w;		/* the channel */
+	struct frame_reader	 rd;
+	struct frame_writer	 wr;
+	struct loop_timer	 kill_timer;
+	pid_t			 pid;
+	pid_t			 server_pid;
+	bool			 want_out;
+	bool			 lost;		/* channel gone or process dead */
+	bool			 reaped;
+};
+
+struct server_run {
+	struct deployment	*dep;
+	size_t			 index;
+	const char		*name;
+	enum srv_state		 state;
+	unsigned		 attempts;
+	unsigned		 restarts;
+	unsigned		 stop_timeout_ms;
+	char			*config_text;	/* holds secrets: memory only */
+	struct worker_proc	*worker;
+	pid_t			 server_pid;
+	struct loop_timer	 ready_timer;
+	struct loop_timer	 retry_timer;
+	char			 last_error[256];
+	uint64_t		 attempt_ms;
+	uint64_t		 ready_after_ms;
+	uint64_t		 crashes[WORKER_DEATHS_MAX];
+	unsigned		 ncrashes;
+};
+
+struct deployment {
+	struct supervisor	*sv;
+	char			 id[64];
+	char			*spec_path;
+	char			*environment;
+	char			*config_dir;
+	char			*checks_dir;
+	struct prepared		*pd;
+	struct server_run	*servers;
+	size_t			 nservers;
+	size_t			 batch;
+	size_t			 stop_batch;
+	size_t			 stopping;
+	struct loop_timer	 stop_timer;
+	enum dep_state		 state;
+	const char		*outcome;	/* NULL while in progress */
+	char			 failure[512];
+	int			 logfd;
+	uint64_t		 started_ms;
+	char			 started_at[40];
+	char			 finished_at[40];
+	bool			 dirty;		/* record needs writing */
+};
+
+static void	server_attempt(struct server_run *);
+static void	dep_next_batch(struct deployment *);
+static void	dep_fail(struct deployment *, struct server_run *,
+		    const char *);
+static void	dep_stop_next_batch(struct deployment *);
+
+static const char *
+str_or(const char *s, const char *def)
+{
+	return s != NULL ? s : def;
+}
+
+static const char *
+json_str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+}
+
+static void
+iso_now(char *buf, size_t size)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
+}
+
+/* --- events --- */
+
+/* Records and announces one event; takes ownership of details. */
+static void
+sv_event(struct supervisor *sv, struct deployment *dep, const char *server,
+    const char *type, cJSON *details, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void
+sv_event(struct supervisor *sv, struct deployment *dep, const char *server,
+    const char *type, cJSON *details, const char *fmt, ...)
+{
+	cJSON	*ev = cJSON_CreateObject();
+	char	 when[40], message[1024], line[1400];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	iso_now(when, sizeof(when));
+	if (ev == NULL) {
+		cJSON_Delete(details);
+		return;
+	}
+	cJSON_AddNumberToObject(ev, "seq", (double)++sv->seq);
+	cJSON_AddStringToObject(ev, "timestamp", when);
+	if (dep != NULL)
+		cJSON_AddStringToObject(ev, "deployment_id", dep->id);
+	cJSON_AddStringToObject(ev, "event_type", type);
+	if (server != NULL)
+		cJSON_AddStringToObject(ev, "server_name", server);
+	cJSON_AddStringToObject(ev, "message", message);
+	cJSON_AddItemToObject(ev, "details",
+	    details != NULL ? details : cJSON_CreateObject());
+	if (journal_append(&sv->journal, ev) < 0)
+		log_warnx("journal: out of memory; event %llu not recorded",
+		    (unsigned long long)sv->seq);
+	if (dep != NULL && dep->logfd != -1) {
+		n = snprintf(line, sizeof(line), "%s %s%s%s %s\n", when,
+		    server != NULL ? server : "", server != NULL ? ": " : "",
+		    type, message);
+		if (n > 0 && write(dep->logfd, line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1) == -1)
+			log_warn("deployment log");
+	}
+	if (sv->init_mode)
+		log_info("%s%s%s %s", server != NULL ? server : "",
+		    server != NULL ? ": " : "", type, message);
+	if (sv->on_event != NULL)
+		sv->on_event(sv, ev);
+	cJSON_Delete(ev);
+	if (dep != NULL)
+		dep->dirty = true;
+}
+
+/* --- records --- */
+
+static cJSON *
+dep_record(const struct deployment *dep)
+{
+	cJSON	*o = cJSON_CreateObject(), *list, *s;
+	size_t	 ready = 0;
+
+	cJSON_AddStringToObject(o, "id", dep->id);
+	cJSON_AddStringToObject(o, "deployment", dep->pd->spec->name);
+	cJSON_AddStringToObject(o, "spec", dep->spec_path);
+	cJSON_AddStringToObject(o, "environment", dep->environment);
+	cJSON_AddStringToObject(o, "config_dir", dep->config_dir);
+	if (dep->checks_dir != NULL)
+		cJSON_AddStringToObject(o, "checks_dir", dep->checks_dir);
+	cJSON_AddStringToObject(o, "state", dep->state == DEP_RUNNING ?
+	    "running" : dep->state == DEP_SUCCEEDED ? "succeeded" :
+	    dep->state == DEP_STOPPING ? "stopping" : "done");
+	cJSON_AddStringToObject(o, "outcome", dep->outcome != NULL ?
+	    dep->outcome : "in_progress");
+	if (dep->failure[0] != '\0')
+		cJSON_AddStringToObject(o, "failure", dep->failure);
+	cJSON_AddNumberToObject(o, "mcpvisord_pid", getpid());
+	cJSON_AddStringToObject(o, "started_at", dep->started_at);
+	if (dep->finished_at[0] != '\0')
+		cJSON_AddStringToObject(o, "finished_at", dep->finished_at);
+	cJSON_AddNumberToObject(o, "batches", (double)dep->pd->plan->nbatches);
+	list = cJSON_AddArrayToObject(o, "servers");
+	for (size_t i = 0; i < dep->nservers; i++) {
+		const struct server_run	*sr = &dep->servers[i];
+
+		ready += sr->state == SR_READY;
+		cJSON_AddItemToArray(list, s = cJSON_CreateObject());
+		cJSON_AddStringToObject(s, "name", sr->name);
+		cJSON_AddStringToObject(s, "state",
+		    srv_state_names[sr->state]);
+		cJSON_AddNumberToObject(s, "attempts", sr->attempts);
+		cJSON_AddNumberToObject(s, "restarts", sr->restarts);
+		if (sr->worker != NULL)
+			cJSON_AddNumberToObject(s, "worker_pid",
+			    sr->worker->pid);
+		if (sr->server_pid > 0)
+			cJSON_AddNumberToObject(s, "server_pid",
+			    sr->server_pid);
+		if (sr->ready_after_ms > 0)
+			cJSON_AddNumberToObject(s, "ready_after_ms",
+			    (double)sr->ready_after_ms);
+		if (sr->last_error[0] != '\0')
+			cJSON_AddStringToObject(s, "last_error",
+			    sr->last_error);
+	}
+	cJSON_AddNumberToObject(o, "total", (double)dep->nservers);
+	cJSON_AddNumberToObject(o, "ready", (double)ready);
+	return o;
+}
+
+static void
+dep_write_record(struct deployment *dep)
+{
+	cJSON	*rec = dep_record(dep);
+	char	 rel[128];
+	int	 r;
+
+	snprintf(rel, sizeof(rel), "deployments/%s.json", dep->id);
+	if ((r = state_write_json(dep->sv->state_dir, rel, rec)) < 0)
+		log_warnx("deployment %s: writing its record: %s", dep->id,
+		    strerror(-r));
+	cJSON_Delete(rec);
+	dep->dirty = false;
+}
+
+/* --- workers --- */
+
+static void
+worker_update_events(struct worker_proc *wp)
+{
+	bool	want = frame_writer_pending(&wp->wr);
+
+	if (want == wp->want_out || wp->lost)
+		return;
+	loop_mod(&wp->sv->loop, &wp->w, EPOLLIN | (want ? EPOLLOUT : 0));
+	wp->want_out = want;
+}
+
+static void
+worker_send(struct worker_proc *wp, uint8_t type, const void *p, uint32_t len)
+{
+	int	r;
+
+	if (wp->lost)
+		return;
+	if ((r = frame_write(&wp->wr, type, p, len)) < 0 && r != -EPIPE)
+		log_warnx("worker %d: sending %s: %s", (int)wp->pid,
+		    frame_type_name(type), strerror(-r));
+	worker_update_events(wp);
+}
+
+static void
+worker_kill(struct worker_proc *wp)
+{
+	if (wp->server_pid > 0)
+		kill(-wp->server_pid, SIGKILL);
+	if (!wp->reaped)
+		kill(wp->pid, SIGKILL);
+}
+
+static void
+on_worker_kill_timer(struct loop_timer *t)
+{
+	struct worker_proc	*wp = container_of(t, struct worker_proc,
+				    kill_timer);
+
+	log_warnx("worker %d did not stop in time: killing it and its server",
+	    (int)wp->pid);
+	worker_kill(wp);
+}
+
+/* Separates a worker from its server (after a failed attempt): it is
+ * told to stop, and killed if it does not within ms. */
+static void
+worker_detach(struct worker_proc *wp, unsigned ms)
+{
+	if (wp->sr != NULL && wp->sr->worker == wp)
+		wp->sr->worker = NULL;
+	wp->sr = NULL;
+	if (wp->reaped)
+		return;
+	worker_send(wp, FRAME_STOP, NULL, 0);
+	wp->kill_timer.fn = on_worker_kill_timer;
+	loop_timer_set(&wp->sv->loop, &wp->kill_timer, ms);
+}
+
+static void	worker_lost(struct worker_proc *, const char *);
+
+static void
+worker_close_channel(struct worker_proc *wp)
+{
+	if (wp->w.fd == -1)
+		return;
+	loop_del(&wp->sv->loop, &wp->w);
+	close(wp->w.fd);
+	wp->w.fd = -1;
+	frame_reader_clear(&wp->rd);
+	frame_writer_clear(&wp->wr);
+}
+
+static void
+on_frame(struct worker_proc *wp, struct frame *f)
+{
+	struct server_run	*sr = wp->sr;
+	struct deployment	*dep;
+	cJSON			*j;
+	uint32_t		 how, code;
+
+	if (f->type == FRAME_HELLO) {
+		if (frame_get_u32(f->data) != (uint32_t)wp->pid)
+			worker_lost(wp, "protocol violation: hello from a "
+			    "different pid");
+		return;
+	}
+	if (f->type == FRAME_STARTED)
+		wp->server_pid = (pid_t)frame_get_u32(f->data);
+	if (sr == NULL)
+		return;		/* a detached worker: its news is stale */
+	dep = sr->dep;
+	switch (f->type) {
+	case FRAME_SANDBOX:
+		sv_event(dep->sv, dep, sr->name, "sandbox_applied",
+		    cJSON_ParseWithLength((char *)f->data, f->len),
+		    "worker %d sandboxed", (int)wp->pid);
+		break;
+	case FRAME_STARTED:
+		sr->server_pid = wp->server_pid;
+		if (sr->state == SR_READY) {
+			sr->restarts++;
+			sv_event(dep->sv, dep, sr->name, "server_restarted",
+			    NULL, "pid %d (restart %u)", (int)sr->server_pid,
+			    sr->restarts);
+		} else
+			sv_event(dep->sv, dep, sr->name, "server_started",
+			    NULL, "pid %d (attempt %u)", (int)sr->server_pid,
+			    sr->attempts);
+		break;
+	case FRAME_READY:
+		if (sr->state != SR_STARTING) {
+			sv_event(dep->sv, dep, sr->name, "server_ready", NULL,
+			    "ready again after restart %u", sr->restarts);
+			break;
+		}
+		loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
+		sr->state = SR_READY;
+		sr->ready_after_ms = loop_now_ms() - sr->attempt_ms;
+		j = cJSON_CreateObject();
+		cJSON_AddBoolToObject(j, "first", 1);
+		cJSON_AddNumberToObject(j, "ready_ms", (double)sr->ready_after_ms);
+		sv_event(dep->sv, dep, sr->name, "server_ready", j,
+		    "ready in %llu ms", (unsigned long long)sr->ready_after_ms);
+		if (dep->state == DEP_RUNNING) {
+			bool	all = true;
+			const struct plan_batch *pb =
+			    &dep->pd->plan->batches[dep->batch];
+
+			for (size_t k = 0; k < pb->count; k++)
+				all &= dep->servers[pb->servers[k]].state ==
+				    SR_READY;
+			if (all) {
+				dep->batch++;
+				dep_next_batch(dep);
+			}
+		}
+		break;
+	case FRAME_EXITED:
+		how = frame_get_u32(f->data);
+		code = frame_get_u32(f->data + 4);
+		snprintf(sr->last_error, sizeof(sr->last_error),
+		    how ? "killed by signal %u" : "exited with status %u",
+		    code);
+		sv_event(dep->sv, dep, sr->name, "server_exited", NULL, "%s",
+		    sr->last_error);
+		if (sr->state == SR_STARTING) {
+			char	reason[300];
+
+			snprintf(reason, sizeof(reason), "%s before it was "
+			    "ready", sr->last_error);
+			worker_lost(wp, reason);
+		}
+		break;
+	case FRAME_FAILED:
+		j = cJSON_ParseWithLength((char *)f->data, f->len);
+		snprintf(sr->last_error, sizeof(sr->last_error), "%s: %s%s%s",
+		    str_or(json_str(j, "stage"), "?"),
+		    str_or(json_str(j, "reason"), "?"),
+		    json_str(j, "errno") != NULL ? ": " : "",
+		    str_or(json_str(j, "errno"), ""));
+		sv_event(dep->sv, dep, sr->name, "server_failed", j, "%s",
+		    sr->last_error);
+		if (sr->state != SR_READY) {
+			worker_lost(wp, sr->last_error);
+			break;
+		}
+		/* the worker gave up on a supervised server (crash loop):
+		 * it stays failed, visibly, instead of being restarted */
+		sr->state = SR_FAILED;
+		worker_detach(wp, sr->stop_timeout_ms + STOP_SLACK_MS);
+		if (dep->state == DEP_RUNNING)
+			dep_fail(dep, sr, sr->last_error);
+		break;
+	}
+}
+
+static void
+on_worker_channel(struct watcher *w, uint32_t events)
+{
+	struct worker_proc	*wp = container_of(w, struct worker_proc, w);
+	struct frame		 f;
+	char			 why[128];
+	int			 r = 0;
+
+	if (events & EPOLLOUT) {
+		if ((r = frame_flush(&wp->wr)) < 0)
+			goto gone;
+		worker_update_events(wp);
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	/* a cap per wakeup: one chatty worker cannot starve the rest */
+	for (int n = 0; n < FRAME_BURST && !wp->lost; n++) {
+		if ((r = frame_read(&wp->rd, &f)) <= 0)
+			break;
+		on_frame(wp, &f);
+		free(f.data);
+	}
+	if (r >= 0)
+		return;
+gone:
+	if (r == -EPIPE)
+		snprintf(why, sizeof(why), "worker %d died", (int)wp->pid);
+	else {
+		snprintf(why, sizeof(why), "worker %d broke the protocol: %s",
+		    (int)wp->pid, strerror(-r));
+		log_warnx("%s: dropping its link", why);
+		worker_kill(wp);
+	}
+	worker_lost(wp, why);
+}
+
+static struct worker_proc *
+worker_spawn(struct supervisor *sv, struct server_run *sr)
+{
+	struct worker_proc	*wp;
+	int			 pair[2], err;
+	pid_t			 pid;
+
+	if ((wp = calloc(1, sizeof(*wp))) == NULL)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1) {
+		free(wp);
+		return NULL;
+	}
+	if ((pid = fork()) == -1) {
+		err = errno;
+		close(pair[0]);
+		close(pair[1]);
+		free(wp);
+		errno = err;
+		return NULL;
+	}
+	if (pid == 0) {
+		sigset_t	 none;
+		int		 null = open("/dev/null", O_RDWR);
+		int		 logfd = sr->dep->logfd != -1 ? sr->dep->logfd :
+				    2;
+		char		*argv[] = { "mcpvisor-worker", NULL };
+		char		*envp[6];
+		int		 ne = 0;
+		const char	*keep[] = { "PATH", "LANG", "TZ",
+				    "MCPVISOR_DEBUG" };
+
+		/* the channel goes to descriptor 3, output to the log */
+		if (pair[1] == 3)
+			fcntl(3, F_SETFD, 0);
+		else if (dup2(pair[1], 3) == -1)
+			_exit(127);
+		if (null == -1 || dup2(null, 0) == -1 ||
+		    dup2(logfd, 1) == -1 || dup2(logfd, 2) == -1)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		/* secrets never travel in a worker's environment */
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+			const char *v = getenv(keep[i]);
+
+			if (v != NULL && asprintf(&envp[ne], "%s=%s", keep[i],
+			    v) != -1)
+				ne++;
+		}
+		envp[ne] = NULL;
+		execve(sv->worker_path, argv, envp);
+		_exit(127);
+	}
+	close(pair[1]);
+	fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK);
+	wp->sv = sv;
+	wp->sr = sr;
+	wp->pid = pid;
+	wp->w.fd = pair[0];
+	wp->w.fn = on_worker_channel;
+	frame_reader_init(&wp->rd, pair[0], FRAME_FROM_WORKER);
+	frame_writer_init(&wp->wr, pair[0]);
+	if (loop_add(&sv->loop, &wp->w, EPOLLIN) < 0) {
+		close(pair[0]);
+		kill(pid, SIGKILL);
+		free(wp);
+		return NULL;
+	}
+	wp->next = sv->workers;
+	sv->workers = wp;
+	return wp;
+}
+
+/* --- servers --- */
+
+static unsigned
+retry_delay(unsigned attempt)
+{
+	unsigned	base = RETRY_BASE_MS, r = 0;
+
+	for (unsigned i = 1; i < attempt && base < RETRY_MAX_MS; i++)
+		base *= 2;
+	if (base > RETRY_MAX_MS)
+		base = RETRY_MAX_MS;
+	/* jitter of +-25%, so that failed servers do not retry in step */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (unsigned)loop_now_ms();
+	return base - base / 4 + r % (base / 2 + 1);
+}
+
+static void
+on_retry_timer(struct loop_timer *t)
+{
+	server_attempt(container_of(t, struct server_run, retry_timer));
+}
+
+static void
+attempt_failed(struct server_run *sr, const char *reason)
+{
+	struct deployment	*dep = sr->dep;
+	unsigned		 allowed = 1 + dep->pd->servers[sr->index].spec->
+				    retry_attempts;
+	unsigned		 delay;
+
+	loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
+	if (sr->worker != NULL)
+		worker_detach(sr->worker, sr->stop_timeout_ms + STOP_SLACK_MS);
+	snprintf(sr->last_error, sizeof(sr->last_error), "%s", reason);
+	if (dep->state != DEP_RUNNING) {
+		sr->state = SR_FAILED;
+		return;
+	}
+	if (sr->attempts < allowed) {
+		delay = retry_delay(sr->attempts);
+		sr->state = SR_RETRY_WAIT;
+		sv_event(dep->sv, dep, sr->name, "server_retry", NULL,
+		    "attempt %u of %u failed (%s); next in %u ms",
+		    sr->attempts, allowed, reason, delay);
+		sr->retry_timer.fn = on_retry_timer;
+		loop_timer_set(&dep->sv->loop, &sr->retry_timer, delay);
+		return;
+	}
+	sr->state = SR_FAILED;
+	dep_fail(dep, sr, reason);
+}
+
+static void
+on_ready_timer(struct loop_timer *t)
+{
+	struct server_run	*sr = container_of(t, struct server_run,
+				    ready_timer);
+	char			 reason[128];
+
+	snprintf(reason, sizeof(reason), "not ready within %u s",
+	    sr->dep->pd->servers[sr->index].spec->timeout_seconds);
+	attempt_failed(sr, reason);
+}
+
+static void
+server_attempt(struct server_run *sr)
+{
+	struct deployment	*dep = sr->dep;
+	struct worker_proc	*wp;
+	char			 reason[160];
+
+	sr->attempts++;
+	sr->state = SR_STARTING;
+	sr->attempt_ms = loop_now_ms();
+	sr->server_pid = 0;
+	if ((wp = worker_spawn(dep->sv, sr)) == NULL) {
+		snprintf(reason, sizeof(reason), "cannot start a worker: %s",
+		    strerror(errno));
+		attempt_failed(sr, reason);
+		return;
+	}
+	sr->worker = wp;
+	/* no need to wait for hello: the socket buffers the config */
+	worker_send(wp, FRAME_CONFIG, sr->config_text,
+	    (uint32_t)strlen(sr->config_text));
+	sr->ready_timer.fn = on_ready_timer;
+	loop_timer_set(&dep->sv->loop, &sr->ready_timer,
+	    (uint64_t)dep->pd->servers[sr->index].spec->timeout_seconds * 1000);
+	dep->dirty = true;
+}
+
+/* Counts a crash of a supervised server's worker; true: too many. */
+static bool
+count_crash(struct server_run *sr, uint64_t now)
+{
+	unsigned	kept = 0;
+
+	for (unsigned i = 0; i < sr->ncrashes; i++)
+		if (now - sr->crashes[i] < WORKER_DEATH_WINDOW_MS)
+			sr->crashes[kept++] = sr->crashes[i];
+	sr->ncrashes = kept;
+	if (sr->ncrashes < WORKER_DEATHS_MAX)
+		sr->crashes[sr->ncrashes++] = now;
+	return sr->ncrashes >= WORKER_DEATHS_MAX;
+}
+
+/* The worker's channel closed, its process died or it broke the
+ * protocol. Called once per worker. */
+static void
+worker_lost(struct worker_proc *wp, const char *why)
+{
+	struct server_run	*sr = wp->sr;
+	struct deployment	*dep;
+
+	if (wp->lost)
+		return;
+	wp->lost = true;
+	worker_close_channel(wp);
+	if (sr == NULL)
+		return;
+	dep = sr->dep;
+	wp->sr = NULL;
+	sr->worker = NULL;
+	switch (sr->state) {
+	case SR_STOPPING:
+		sr->state = SR_STOPPED;
+		loop_timer_cancel(&dep->sv->loop, &wp->kill_timer);
+		if (dep->stopping > 0 && --dep->stopping == 0)
+			dep_stop_next_batch(dep);
+		break;
+	case SR_STARTING:
+		/* the worker's server must not outlive it */
+		worker_kill(wp);
+		attempt_failed(sr, why);
+		break;
+	case SR_READY:
+		worker_kill(wp);
+		snprintf(sr->last_error, sizeof(sr->last_error), "%s", why);
+		sv_event(dep->sv, dep, sr->name, "worker_crashed", NULL,
+		    "%s", why);
+		if (dep->state == DEP_RUNNING) {
+			/* during a deployment this is its failure */
+			sr->state = SR_FAILED;
+			dep_fail(dep, sr, why);
+		} else if (count_crash(sr, loop_now_ms())) {
+			sr->state = SR_FAILED;
+			sv_event(dep->sv, dep, sr->name, "server_failed", NULL,
+			    "%u worker crashes within %u s: giving up",
+			    WORKER_DEATHS_MAX, WORKER_DEATH_WINDOW_MS / 1000);
+		} else {
+			sr->state = SR_RETRY_WAIT;
+			sr->retry_timer.fn = on_retry_timer;
+			loop_timer_set(&dep->sv->loop, &sr->retry_timer,
+			    retry_delay(sr->ncrashes));
+		}
+		break;
+	default:
+		break;
+	}
+	dep->dirty = true;
+}
+
+static void
+worker_reaped(struct supervisor *sv, struct worker_proc *wp, int status)
+{
+	char	why[128];
+
+	wp->reaped = true;
+	loop_timer_cancel(&sv->loop, &wp->kill_timer);
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "worker %d killed by signal %d",
+		    (int)wp->pid, WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "worker %d exited with status %d",
+		    (int)wp->pid, WEXITSTATUS(status));
+	/* what is left in the channel came before the death: read it */
+	if (!wp->lost)
+		on_worker_channel(&wp->w, EPOLLIN);
+	worker_lost(wp, why);
+}
+
+/* --- deployments --- */
+
+static void
+on_stop_timer(struct loop_timer *t)
+{
+	struct deployment	*dep = container_of(t, struct deployment,
+				    stop_timer);
+
+	for (size_t i = 0; i < dep->nservers; i++) {
+		struct server_run	*sr = &dep->servers[i];
+
+		if (sr->state == SR_STOPPING && sr->worker != NULL) {
+			sv_event(dep->sv, dep, sr->name, "stop_timeout", NULL,
+			    "not stopped in time: killed");
+			dep->sv->grace_expired = true;
+			worker_kill(sr->worker);
+		}
+	}
+}
+
+static void
+dep_finish(struct deployment *dep)
+{
+	struct supervisor	*sv = dep->sv;
+
+	dep->state = DEP_DONE;
+	/* a deployment that had succeeded and was then stopped */
+	if (dep->outcome == NULL || strcmp(dep->outcome, "succeeded") == 0)
+		dep->outcome = "stopped";
+	iso_now(dep->finished_at, sizeof(dep->finished_at));
+	sv_event(sv, dep, NULL, "deployment_stopped", NULL,
+	    "every server stopped (%s)", dep->outcome);
+	dep_write_record(dep);
+	/* secrets are not kept longer than the servers that needed them */
+	for (size_t i = 0; i < dep->nservers; i++) {
+		if (dep->servers[i].config_text != NULL)
+			explicit_bzero(dep->servers[i].config_text,
+			    strlen(dep->servers[i].config_text));
+		free(dep->servers[i].config_text);
+		dep->servers[i].config_text = NULL;
+	}
+	if (sv->on_finished != NULL)
+		sv->on_finished(sv, dep->id, dep->outcome);
+	if (sv->shutting_down || sv->init_mode) {
+		sv->done = true;
+		if (sv->exit_status == SV_EXIT_OK)
+			sv->exit_status = strcmp(dep->outcome, "failed") == 0 ?
+			    SV_EXIT_FAILED : sv->grace_expired ? SV_EXIT_GRACE :
+			    SV_EXIT_OK;
+	}
+}
+
+static void
+dep_stop_next_batch(struct deployment *dep)
+{
+	unsigned	longest = 0;
+
+	while (dep->stopping == 0 && dep->stop_batch > 0) {
+		const struct plan_batch *pb =
+		    &dep->pd->plan->batches[--dep->stop_batch];
+
+		for (size_t k = 0; k < pb->count; k++) {
+			struct server_run *sr = &dep->servers[pb->servers[k]];
+
+			loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
+			loop_timer_cancel(&dep->sv->loop, &sr->retry_timer);
+			if (sr->worker == NULL || sr->worker->lost) {
+				if (sr->state != SR_FAILED)
+					sr->state = SR_STOPPED;
+				continue;
+			}
+			sr->state = SR_STOPPING;
+			dep->stopping++;
+			worker_send(sr->worker, FRAME_STOP, NULL, 0);
+			if (sr->stop_timeout_ms > longest)
+				longest = sr->stop_timeout_ms;
+		}
+		if (dep->stopping > 0) {
+			dep->stop_timer.fn = on_stop_timer;
+			loop_timer_set(&dep->sv->loop, &dep->stop_timer,
+			    longest + STOP_SLACK_MS);
+		}
+	}
+	if (dep->stopping == 0) {
+		loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
+		dep_finish(dep);
+	}
+}
+
+static void
+dep_begin_stop(struct deployment *dep)
+{
+	if (dep->state == DEP_STOPPING || dep->state == DEP_DONE)
+		return;
+	dep->state = DEP_STOPPING;
+	/* a server still waiting to start never will */
+	dep->stop_batch = dep->pd->plan->nbatches;
+	sv_event(dep->sv, dep, NULL, "deployment_stopping", NULL,
+	    "stopping in reverse dependency order");
+	dep_stop_next_batch(dep);
+}
+
+static void
+dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
+{
+	cJSON	*d;
+
+	if (dep->outcome != NULL)
+		return;
+	dep->outcome = "failed";
+	snprintf(dep->failure, sizeof(dep->failure), "%s: %s",
+	    sr != NULL ? sr->name : "deployment", reason);
+	d = cJSON_CreateObject();
+	if (sr != NULL)
+		cJSON_AddStringToObject(d, "server", sr->name);
+	cJSON_AddStringToObject(d, "reason", reason);
+	/* what a rollback has to undo; executing it is rollback's work */
+	cJSON_AddStringToObject(d, "rollback",
+	    dep->pd->spec->settings.rollback_on_failure ?
+	    "stop what this deployment started" : "disabled");
+	sv_event(dep->sv, dep, sr != NULL ? sr->name : NULL,
+	    "deployment_failed", d, "%s", dep->failure);
+	dep_write_record(dep);
+	dep_begin_stop(dep);
+}
+
+static void
+dep_next_batch(struct deployment *dep)
+{
+	const struct plan	*plan = dep->pd->plan;
+
+	if (dep->batch == plan->nbatches) {
+		dep->state = DEP_SUCCEEDED;
+		dep->outcome = "succeeded";
+		sv_event(dep->sv, dep, NULL, "deployment_completed", NULL,
+		    "%zu servers ready in %llu ms", dep->nservers,
+		    (unsigned long long)(loop_now_ms() - dep->started_ms));
+		dep_write_record(dep);
+		if (dep->sv->on_finished != NULL)
+			dep->sv->on_finished(dep->sv, dep->id, "succeeded");
+		return;
+	}
+	sv_event(dep->sv, dep, NULL, "batch_started", NULL,
+	    "batch %zu of %zu: %zu server%s", dep->batch + 1, plan->nbatches,
+	    plan->batches[dep->batch].count,
+	    plan->batches[dep->batch].count == 1 ? "" : "s");
+	for (size_t k = 0; k < plan->batches[dep->batch].count; k++)
+		server_attempt(&dep->servers[plan->batches[dep->batch].servers[k]]);
+}
+
+static void
+dep_free(struct deployment *dep)
+{
+	if (dep == NULL)
+		return;
+	for (size_t i = 0; i < dep->nservers; i++) {
+		struct server_run	*sr = &dep->servers[i];
+
+		loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
+		loop_timer_cancel(&dep->sv->loop, &sr->retry_timer);
+		if (sr->worker != NULL)
+			sr->worker->sr = NULL;
+		if (sr->config_text != NULL)
+			explicit_bzero(sr->config_text,
+			    strlen(sr->config_text));
+		free(sr->config_text);
+	}
+	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
+	if (dep->logfd != -1)
+		close(dep->logfd);
+	prepared_free(dep->pd);
+	free(dep->servers);
+	free(dep->spec_path);
+	free(dep->environment);
+	free(dep->config_dir);
+	free(dep->checks_dir);
+	free(dep);
+}
+
+/* A relative path with a '/' in run (command, working_directory) is
+ * taken from the directory that holds the configuration directory, so
+ * that a tree like deploy/ can move: "mcp-servers/node_modules/.bin/x"
+ * with --config-dir /srv/deploy/config is /srv/deploy/mcp-servers/... A
+ * bare name (no '/') is left for PATH. */
+static void
+resolve_relative(cJSON *run, const char *key, const char *config_dir)
+{
+	const char	*v = cJSON_GetStringValue(cJSON_GetObjectItem(run, key));
+	char		*base, *path;
+
+	if (v == NULL || v[0] == '/' || strchr(v, '/') == NULL)
+		return;
+	if ((base = config_sibling_dir(config_dir, "")) == NULL)
+		return;
+	if (asprintf(&path, "%s%s", base, v) != -1) {
+		cJSON_ReplaceItemInObject(run, key, cJSON_CreateString(path));
+		free(path);
+	}
+	free(base);
+}
+
+/* The worker's configuration: the rendered server, secrets included;
+ * it travels only over the worker's private channel. */
+static char *
+server_config_text(struct deployment *dep, size_t i)
+{
+	const struct prepared_server	*ps = &dep->pd->servers[i];
+	const struct env_config		*env = dep->pd->env->env;
+	cJSON				*o = cJSON_CreateObject();
+	char				 dir[PATH_MAX + 64];
+	char				*text;
+
+	snprintf(dir, sizeof(dir), "%s/servers/%s", dep->sv->state_dir,
+	    ps->spec->name);
+	cJSON_AddStringToObject(o, "server", ps->spec->name);
+	cJSON_AddStringToObject(o, "deployment", dep->id);
+	cJSON_AddStringToObject(o, "server_dir", dir);
+	cJSON_AddItemToObject(o, "run", ynode_to_json(ps->resolved->run,
+	    false));
+	if (ps->resolved->sandbox != NULL)
+		cJSON_AddItemToObject(o, "sandbox",
+		    ynode_to_json(ps->resolved->sandbox, false));
+	if (ynode_map_get(env->doc, "resource_limits") != NULL)
+		cJSON_AddItemToObject(o, "resource_limits", ynode_to_json(
+		    ynode_map_get(env->doc, "resource_limits"), false));
+	resolve_relative(cJSON_GetObjectItem(o, "run"), "command",
+	    dep->config_dir);
+	resolve_relative(cJSON_GetObjectItem(o, "run"), "working_directory",
+	    dep->config_dir);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+static const char *
+request_getenv(void *arg, const char *name)
+{
+	const cJSON	*environ = arg;
+
+	return cJSON_GetStringValue(cJSON_GetObjectItem(environ, name));
+}
+
+int
+runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
+    char *id, size_t idsize, char **err)
+{
+	struct project_paths	 paths = { .config_dir = rq->config_dir,
+				    .checks_dir = rq->checks_dir };
+	struct prepare_opts	 po = { .paths = &paths,
+				    .spec_path = rq->spec_path,
+				    .environment = rq->environment,
+				    .sequential = rq->sequential,
+				    .max_parallel = rq->max_parallel };
+	struct diag_list	 dl = { 0 };
+	struct deployment	*dep;
+	char			*checks = NULL, path[PATH_MAX + 128];
+	cJSON			*details;
+	size_t			 len = 0;
+	FILE			*fp;
+	int			 r;
+
+	*err = NULL;
+	if (sv->shutting_down)
+		return -ESHUTDOWN;
+	if (sv->dep != NULL && sv->dep->state != DEP_DONE) {
+		if (asprintf(err, "deployment %s is %s; stop it first",
+		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
+		    "active") == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
+	if (paths.checks_dir == NULL)
+		paths.checks_dir = checks = config_sibling_dir(rq->config_dir,
+		    "health-checks");
+	if (rq->environ != NULL) {
+		po.render.getenv = request_getenv;
+		po.render.getenv_arg = rq->environ;
+	}
+	if ((dep = calloc(1, sizeof(*dep))) == NULL) {
+		free(checks);
+		return -ENOMEM;
+	}
+	dep->sv = sv;
+	dep->logfd = -1;
+	r = prepare_deployment(&po, &dep->pd, &dl);
+	for (size_t i = 0; r == 0 && i < dep->pd->spec->nservers; i++)
+		if (dep->pd->servers[i].resolved->run == NULL) {
+			diag_add_file(&dl, DIAG_ERROR,
+			    dep->pd->servers[i].resolved->server->path,
+			    "server '%s' has no run section: mcpvisor does not "
+			    "know how to start it",
+			    dep->pd->servers[i].spec->name);
+			r = -EINVAL;
+		}
+	if (r < 0) {
+		if ((fp = open_memstream(err, &len)) != NULL) {
+			diag_print(&dl, fp);
+			fclose(fp);
+		}
+		diag_list_free(&dl);
+		free(checks);
+		dep_free(dep);
+		return r;
+	}
+	diag_list_free(&dl);
+	dep->spec_path = strdup(rq->spec_path);
+	dep->environment = strdup(dep->pd->environment);
+	dep->config_dir = strdup(rq->config_dir);
+	dep->checks_dir = checks != NULL ? checks : strdup(paths.checks_dir);
+	dep->nservers = dep->pd->spec->nservers;
+	if ((dep->servers = calloc(dep->nservers, sizeof(*dep->servers))) ==
+	    NULL || dep->spec_path == NULL || dep->environment == NULL ||
+	    dep->config_dir == NULL) {
+		dep_free(dep);
+		return -ENOMEM;
+	}
+	state_new_id(dep->id, sizeof(dep->id));
+	iso_now(dep->started_at, sizeof(dep->started_at));
+	dep->started_ms = loop_now_ms();
+	snprintf(path, sizeof(path), "%s/logs/deployment_%s.log",
+	    sv->state_dir, dep->id);
+	if ((dep->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
+		log_warn("%s", path);
+	for (size_t i = 0; i < dep->nservers; i++) {
+		struct server_run	*sr = &dep->servers[i];
+		const struct ynode	*run = dep->pd->servers[i].resolved->run;
+
+		sr->dep = dep;
+		sr->index = i;
+		sr->name = dep->pd->servers[i].spec->name;
+		sr->stop_timeout_ms = (unsigned)schema_int(run,
+		    "stop_timeout_seconds", 10) * 1000;
+		if ((sr->config_text = server_config_text(dep, i)) == NULL) {
+			dep_free(dep);
+			return -ENOMEM;
+		}
+	}
+	if (sv->dep != NULL)
+		dep_free(sv->dep);
+	sv->dep = dep;
+	snprintf(id, idsize, "%s", dep->id);
+	details = cJSON_CreateObject();
+	cJSON_AddNumberToObject(details, "total", (double)dep->nservers);
+	cJSON_AddNumberToObject(details, "batches",
+	    (double)dep->pd->plan->nbatches);
+	cJSON_AddStringToObject(details, "deployment", dep->pd->spec->name);
+	cJSON_AddStringToObject(details, "environment", dep->environment);
+	sv_event(sv, dep, NULL, "deployment_started", details,
+	    "%s for %s: %zu servers in %zu batches", dep->pd->spec->name,
+	    dep->environment, dep->nservers, dep->pd->plan->nbatches);
+	dep_write_record(dep);
+	dep_next_batch(dep);
+	return 0;
+}
+
+int
+runtime_stop(struct supervisor *sv, const char *id)
+{
+	if (sv->dep == NULL || (id != NULL && strcmp(id, sv->dep->id) != 0))
+		return -ENOENT;
+	if (sv->dep->state == DEP_DONE)
+		return -EALREADY;
+	dep_begin_stop(sv->dep);
+	return 0;
+}
+
+static void
+on_grace_timer(struct loop_timer *t)
+{
+	struct supervisor	*sv = container_of(t, struct supervisor,
+				    grace_timer);
+
+	log_warnx("grace of %u ms exceeded: killing what is left",
+	    sv->grace_ms);
+	sv->grace_expired = true;
+	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
+		worker_kill(wp);
+	sv->done = true;
+	sv->exit_status = SV_EXIT_GRACE;
+}
+
+void
+runtime_shutdown(struct supervisor *sv)
+{
+	if (sv->shutting_down)
+		return;
+	sv->shutting_down = true;
+	sv->grace_timer.fn = on_grace_timer;
+	loop_timer_set(&sv->loop, &sv->grace_timer, sv->grace_ms);
+	if (sv->dep != NULL && sv->dep->state != DEP_DONE)
+		dep_begin_stop(sv->dep);
+	else
+		sv->done = true;
+}
+
+cJSON *
+runtime_record(const struct supervisor *sv, const char *id)
+{
+	if (sv->dep == NULL || (id != NULL && strcmp(id, sv->dep->id) != 0))
+		return NULL;
+	return dep_record(sv->dep);
+}
+
+/* --- signals --- */
+
+static void
+forward_signal(struct supervisor *sv, int sig)
+{
+	uint8_t	b[4];
+
+	frame_put_u32(b, (uint32_t)sig);
+	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
+		if (wp->sr != NULL)
+			worker_send(wp, FRAME_SIGNAL, b, 4);
+}
+
+static void
+on_signal(struct watcher *w, uint32_t events)
+{
+	struct supervisor	*sv = container_of(w, struct supervisor, sigw);
+	struct signalfd_siginfo	 si;
+	int			 status;
+	pid_t			 pid;
+
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			/* one SIGCHLD may stand for many exits, orphans
+			 * included when we are PID 1 or a subreaper */
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				struct worker_proc *wp;
+
+				for (wp = sv->workers; wp != NULL;
+				    wp = wp->next)
+					if (wp->pid == pid && !wp->reaped)
+						break;
+				if (wp != NULL)
+					worker_reaped(sv, wp, status);
+			}
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %d: stopping in order",
+			    (int)si.ssi_signo);
+			runtime_shutdown(sv);
+			break;
+		default:
+			forward_signal(sv, (int)si.ssi_signo);
+			break;
+		}
+	}
+}
+
+int
+runtime_init(struct supervisor *sv, const char *state_dir,
+    const char *worker_path)
+{
+	struct errbuf	err;
+	sigset_t	set;
+	int		r, fd;
+
+	snprintf(sv->state_dir, sizeof(sv->state_dir), "%s", state_dir);
+	snprintf(sv->worker_path, sizeof(sv->worker_path), "%s", worker_path);
+	if (access(worker_path, X_OK) == -1) {
+		log_warn("worker %s", worker_path);
+		return -errno;
+	}
+	if ((r = state_prepare(state_dir, &err)) < 0) {
+		log_warnx("state directory: %s", err.msg);
+		return r;
+	}
+	if ((r = loop_init(&sv->loop)) < 0 ||
+	    (r = journal_open(&sv->journal, state_dir)) < 0) {
+		log_warnx("event loop or journal: %s", strerror(-r));
+		return r;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_warn("signalfd");
+		return -errno;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sv->sigw.fd = fd;
+	sv->sigw.fn = on_signal;
+	/* orphans come to us, not to an init that knows nothing of them */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	return loop_add(&sv->loop, &sv->sigw, EPOLLIN);
+}
+
+static void
+bury_workers(struct supervisor *sv)
+{
+	struct worker_proc	**pp = &sv->workers, *wp;
+
+	while ((wp = *pp) != NULL) {
+		if (wp->reaped && wp->lost) {
+			*pp = wp->next;
+			loop_timer_cancel(&sv->loop, &wp->kill_timer);
+			worker_close_channel(wp);
+			free(wp);
+		} else
+			pp = &wp->next;
+	}
+}
+
+int
+runtime_turn(struct supervisor *sv, int timeout_ms)
+{
+	int	r = loop_once(&sv->loop, timeout_ms);
+
+	/* end of the turn: one record write and one journal fdatasync for
+	 * however many events happened (group commit) */
+	if (sv->dep != NULL && sv->dep->dirty)
+		dep_write_record(sv->dep);
+	if ((r = journal_commit(&sv->journal)) < 0)
+		log_warnx("journal: %s", strerror(-r));
+	bury_workers(sv);
+	return r;
+}
+
+void
+runtime_free(struct supervisor *sv)
+{
+	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
+		wp->reaped = wp->lost = true;
+	bury_workers(sv);
+	dep_free(sv->dep);
+	sv->dep = NULL;
+	journal_close(&sv->journal);
+	if (sv->sigw.fd > 0)
+		close(sv->sigw.fd);
+	loop_free(&sv->loop);
+}
+
+void
+runtime_recover(struct supervisor *sv)
+{
+	cJSON		**recs;
+	cJSON		 *restore = NULL;
+	char		  restored_id[64] = "";
+	int		  n;
+
+	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		const char	*state = json_str(recs[i], "state");
+		const char	*id = json_str(recs[i], "id");
+		char		 rel[128];
+
+		if (state == NULL || id == NULL || strcmp(state, "done") == 0)
+			continue;
+		/* a previous mcpvisord died while this deployment was up;
+		 * its workers stopped their servers when it did */
+		if (restore == NULL && strcmp(state, "succeeded") == 0) {
+			restore = recs[i];
+			snprintf(restored_id, sizeof(restored_id), "%s", id);
+		}
+		cJSON_ReplaceItemInObject(recs[i], "state",
+		    cJSON_CreateString("done"));
+		cJSON_ReplaceItemInObject(recs[i], "outcome",
+		    cJSON_CreateString("interrupted"));
+		snprintf(rel, sizeof(rel), "deployments/%s.json", id);
+		state_write_json(sv->state_dir, rel, recs[i]);
+		sv_event(sv, NULL, NULL, "deployment_interrupted", NULL,
+		    "%s: mcpvisord stopped while it was %s", id, state);
+	}
+	if (restore != NULL && json_str(restore, "spec") != NULL &&
+	    json_str(restore, "config_dir") != NULL) {
+		struct deploy_request	 rq = {
+			.spec_path = json_str(restore, "spec"),
+			.environment = json_str(restore, "environment"),
+			.config_dir = json_str(restore, "config_dir"),
+			.checks_dir = json_str(restore, "checks_dir"),
+		};
+		char			 id[64], *err = NULL;
+
+		sv_event(sv, NULL, NULL, "deployment_restoring", NULL,
+		    "bringing back %s, the last successful deployment",
+		    restored_id);
+		if (runtime_deploy(sv, &rq, id, sizeof(id), &err) < 0)
+			log_warnx("restoring %s: %s", restored_id,
+			    str_or(err, "failed"));
+		free(err);
+	}
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+}

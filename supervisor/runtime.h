@@ -1,0 +1,95 @@
+/*
+ * mcpvisord's runtime: one deployment at a time, executed batch by batch
+ * through one worker process per server, then supervised; stopped in
+ * reverse order. Every transition becomes an event (journal, deployment
+ * log, subscribed clients) and the deployment's record is rewritten at
+ * most once per loop turn.
+ */
+#ifndef MCPVISOR_RUNTIME_H
+#define MCPVISOR_RUNTIME_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "loop.h"
+#include "state.h"
+
+struct cJSON;
+struct control;
+struct deployment;
+struct worker_proc;
+
+/* Exit statuses of mcpvisord (see mcpvisord(8)). */
+#define SV_EXIT_OK		0	/* stopped in order */
+#define SV_EXIT_FAILED		1	/* the deployment failed */
+#define SV_EXIT_GRACE		3	/* stragglers had to be killed */
+#define SV_EXIT_CONFIG		100
+#define SV_EXIT_TEMPFAIL	111
+
+struct deploy_request {
+	const char		*spec_path;
+	const char		*environment;	/* NULL: the spec's */
+	const char		*config_dir;
+	const char		*checks_dir;	/* NULL: beside config_dir */
+	bool			 sequential;
+	unsigned		 max_parallel;
+	/* the requester's environment (NAME=VALUE), for env() and secrets;
+	 * NULL: mcpvisord's own */
+	struct cJSON		*environ;
+};
+
+struct supervisor {
+	struct loop		 loop;
+	struct watcher		 sigw;
+	char			 state_dir[PATH_MAX];
+	char			 worker_path[PATH_MAX];
+	struct journal		 journal;
+	struct control		*control;
+	struct deployment	*dep;		/* the current one, or NULL */
+	struct worker_proc	*workers;	/* every live worker */
+	struct worker_proc	*graveyard;	/* freed after the loop turn */
+	bool			 init_mode;
+	bool			 shutting_down;
+	unsigned		 grace_ms;
+	struct loop_timer	 grace_timer;
+	bool			 grace_expired;
+	bool			 done;
+	int			 exit_status;
+	uint64_t		 seq;		/* events */
+	/* called with each event; the control module fans them out */
+	void			(*on_event)(struct supervisor *,
+				    const struct cJSON *);
+	/* called when a deployment reaches its end (success, failure or
+	 * stop); the control module answers waiting clients */
+	void			(*on_finished)(struct supervisor *,
+				    const char *id, const char *outcome);
+};
+
+/* Sets up the loop, signals, state directory and journal. 0 or a negative
+ * errno (logged). */
+int	runtime_init(struct supervisor *, const char *state_dir,
+	    const char *worker_path);
+/* One loop turn, then the end-of-turn work (records, journal, freeing). */
+int	runtime_turn(struct supervisor *, int timeout_ms);
+void	runtime_free(struct supervisor *);
+
+/* Prepares and starts a deployment. Returns 0 and its id in id, or a
+ * negative errno with the reason in err (a config error: -EINVAL, with
+ * every diagnostic joined; another deployment running: -EBUSY). */
+int	runtime_deploy(struct supervisor *, const struct deploy_request *,
+	    char *id, size_t idsize, char **err);
+/* Stops the deployment id (NULL: the current one) in reverse order.
+ * -ENOENT when it is not the running one. */
+int	runtime_stop(struct supervisor *, const char *id);
+/* Stops everything and ends the loop when done (SIGTERM). */
+void	runtime_shutdown(struct supervisor *);
+/* The current deployment's record (a new tree), or NULL. */
+struct cJSON	*runtime_record(const struct supervisor *, const char *id);
+/* Marks records of deployments a dead mcpvisord left running as
+ * interrupted; starts again the last one that had succeeded. */
+void	runtime_recover(struct supervisor *);
+
+#endif
