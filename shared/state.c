@@ -239,9 +239,11 @@ state_new_id(char *buf, size_t size)
 	gmtime_r(&ts.tv_sec, &tm);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		rnd[0] = (uint8_t)ts.tv_nsec;
-	snprintf(buf, size, "deploy_%04d%02d%02d_%02d%02d%02d_%02x%02x%02x",
+	/* milliseconds too, so that ids sort in the order they were made */
+	snprintf(buf, size, "deploy_%04d%02d%02d_%02d%02d%02d%03d_%02x%02x%02x",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+	    tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000), rnd[0], rnd[1],
+	    rnd[2]);
 }
 
 int

@@ -36,7 +36,7 @@ int	state_read_json(const char *path, struct cJSON **out);
  * malloc'd array in *out (free each with cJSON_Delete, then the array),
  * or a negative errno. Unreadable records are skipped. */
 int	state_list_records(const char *dir, struct cJSON ***out);
-/* Makes a new deployment id: deploy_YYYYMMDD_HHMMSS_XXXXXX. */
+/* Makes a new deployment id: deploy_YYYYMMDD_HHMMSSmmm_XXXXXX. */
 void	state_new_id(char *buf, size_t size);
 
 struct journal {

@@ -582,6 +582,15 @@ worker_spawn(struct supervisor *sv, struct server_run *sr)
 
 /* --- servers --- */
 
+/* Notes why a server's last attempt or run ended; why may already be
+ * sr->last_error, and copying a string onto itself is undefined. */
+static void
+set_error(struct server_run *sr, const char *why)
+{
+	if (why != sr->last_error)
+		snprintf(sr->last_error, sizeof(sr->last_error), "%s", why);
+}
+
 static unsigned
 retry_delay(unsigned attempt)
 {
@@ -614,7 +623,7 @@ attempt_failed(struct server_run *sr, const char *reason)
 	loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
 	if (sr->worker != NULL)
 		worker_detach(sr->worker, sr->stop_timeout_ms + STOP_SLACK_MS);
-	snprintf(sr->last_error, sizeof(sr->last_error), "%s", reason);
+	set_error(sr, reason);
 	if (dep->state != DEP_RUNNING) {
 		sr->state = SR_FAILED;
 		return;
@@ -718,7 +727,7 @@ worker_lost(struct worker_proc *wp, const char *why)
 		break;
 	case SR_READY:
 		worker_kill(wp);
-		snprintf(sr->last_error, sizeof(sr->last_error), "%s", why);
+		set_error(sr, why);
 		sv_event(dep->sv, dep, sr->name, "worker_crashed", NULL,
 		    "%s", why);
 		if (dep->state == DEP_RUNNING) {
@@ -1296,11 +1305,12 @@ runtime_turn(struct supervisor *sv, int timeout_ms)
 void
 runtime_free(struct supervisor *sv)
 {
+	/* the deployment first: it lets go of its workers */
+	dep_free(sv->dep);
+	sv->dep = NULL;
 	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
 		wp->reaped = wp->lost = true;
 	bury_workers(sv);
-	dep_free(sv->dep);
-	sv->dep = NULL;
 	journal_close(&sv->journal);
 	if (sv->sigw.fd > 0)
 		close(sv->sigw.fd);
@@ -1318,12 +1328,15 @@ runtime_recover(struct supervisor *sv)
 	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		const char	*state = json_str(recs[i], "state");
-		const char	*id = json_str(recs[i], "id");
-		char		 rel[128];
+		char		 state[32], id[64], rel[128];
 
-		if (state == NULL || id == NULL || strcmp(state, "done") == 0)
+		if (json_str(recs[i], "state") == NULL ||
+		    json_str(recs[i], "id") == NULL ||
+		    strcmp(json_str(recs[i], "state"), "done") == 0)
 			continue;
+		/* copies: the record's own strings are replaced below */
+		snprintf(state, sizeof(state), "%s", json_str(recs[i], "state"));
+		snprintf(id, sizeof(id), "%s", json_str(recs[i], "id"));
 		/* a previous mcpvisord died while this deployment was up;
 		 * its workers stopped their servers when it did */
 		if (restore == NULL && strcmp(state, "succeeded") == 0) {

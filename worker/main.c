@@ -930,9 +930,9 @@ worker_init(struct worker *w)
 	    TFD_CLOEXEC)) == -1 ||
 	    (w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("signalfd, timerfd or epoll");
-	/* the root may have died before the parent-death signal was set */
-	if (getppid() == 1 && getpid() != 1)
-		fatalx(EXIT_TEMPFAIL, "mcpvisord is gone");
+	/* a root that died before the parent-death signal was set shows as
+	 * EOF on the channel; the parent's pid proves nothing (as PID 1 of
+	 * a container, mcpvisord is pid 1) */
 	fcntl(WORKER_CHANNEL_FD, F_SETFD, FD_CLOEXEC);
 	fcntl(WORKER_CHANNEL_FD, F_SETFL,
 	    fcntl(WORKER_CHANNEL_FD, F_GETFL) | O_NONBLOCK);

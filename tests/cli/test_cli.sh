@@ -52,14 +52,18 @@ run "unknown command" 2 "$mcpvisor" frobnicate
 run "unknown config verb" 2 "$mcpvisor" config frobnicate
 run "config show needs two operands" 2 "$mcpvisor" config show brave-search
 run "bad --max-parallel" 2 "$mcpvisor" deploy start x.yaml -n --max-parallel 0
-for cmd in "" "config" "config show" "config validate" "config list" "deploy" "deploy start"; do
+for cmd in "" "config" "config show" "config validate" "config list" "deploy" "deploy start" "deploy status" "deploy list" "deploy stop"; do
 	# shellcheck disable=SC2086
 	run "mcpvisor $cmd --help" 0 "$mcpvisor" $cmd --help
 	expect "help of '$cmd' shows usage" "usage: mcpvisor"
 done
 run "mcpvisord --help" 0 "$mcpvisord" --help
-run "deploy start without --dry-run says why" 2 "$mcpvisor" deploy start deploy/deployments/demo.yaml
-expect "the reason" "only"
+# the verbs that need mcpvisord say so when none runs (a fresh state dir)
+run "deploy stop without a daemon" 111 "$mcpvisor" --state-dir "$work/state" deploy stop deploy_20260101_000000_abcdef
+expect "and why" "not running"
+run "deploy status of an unknown id" 1 "$mcpvisor" --state-dir "$work/state" deploy status deploy_20260101_000000_abcdef
+run "deploy status refuses a path as an id" 2 "$mcpvisor" --state-dir "$work/state" deploy status ../../etc/passwd
+run "deploy list on an empty state" 0 "$mcpvisor" --state-dir "$work/state" deploy list
 
 # --- a cycle
 copy cycle

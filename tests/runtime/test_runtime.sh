@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# End-to-end tests of mcpvisord, mcpvisor-worker and the CLI with real
+# processes: small servers made of sh and sleep in a fixture project, and
+# the demo deployment of the official MCP reference servers from npm.
+# Usage: test_runtime.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+mcpvisor="$build/mcpvisor"
+mcpvisord="$build/mcpvisord"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-rt.XXXXXX")
+passed=0 failed=0
+
+cleanup() {
+	pkill -KILL -f "mcpvisord --state-dir $work" 2>/dev/null
+	pkill -KILL -f "mcpvisord --init $work" 2>/dev/null
+	pkill -KILL -f "$work/" 2>/dev/null
+	# KEEP=1 leaves the logs and state for a look
+	[ -n "${KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok()  { passed=$((passed + 1)); echo "ok - $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# field FILE EXPR: EXPR over the JSON in FILE, as d
+field() { python3 - "$1" "$2" 2>/dev/null <<'PY'
+import json, sys
+print(eval(sys.argv[2], {"d": json.load(open(sys.argv[1]))}))
+PY
+}
+now_ms() { date +%s%3N; }
+
+# waits up to $2 seconds for the shell condition $1
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do eval "$1" && return 0; sleep 0.05; done
+	return 1
+}
+
+# --- a fixture project of small servers
+cfg="$work/project/config"
+mkdir -p "$cfg/environments" "$cfg/servers" "$work/project/deployments" "$work/data"
+cat > "$cfg/environments/test.yaml" <<YAML
+variables:
+  data: "$work/data"
+secrets:
+  token: TEST_TOKEN
+YAML
+server() { # name, run section (indented two spaces)
+	printf 'name: %s\nserver_type: test\nrun:\n%s\n' "$1" "$2" > "$cfg/servers/$1.yaml"
+}
+server fast '  command: sleep
+  args: ["1000"]'
+server slow '  command: bash
+  args: ["-c", "sleep 1.5; echo >&5; exec sleep 1000"]
+  readiness: fd
+  readiness_fd: 5'
+server after-slow '  command: sleep
+  args: ["1001"]'
+server broken '  command: /nonexistent/server'
+server flaky "  command: sh
+  args: [\"-c\", \"n=\$(cat count 2>/dev/null || echo 0); echo \$((n+1)) > count; [ \$n -ge 1 ] && { echo >&5; exec sleep 1000; }; exit 1\"]
+  working_directory: \"{{ env.data }}\"
+  readiness: fd
+  readiness_fd: 5"
+server crashy '  command: sh
+  args: ["-c", "sleep 0.3; exit 1"]
+  restart: on-failure
+  restart_delay_ms: 10
+  max_deaths: 3'
+server stubborn '  command: sh
+  args: ["-c", "trap \"\" TERM; while :; do sleep 0.1; done"]
+  stop_timeout_seconds: 30'
+server secretive '  command: sleep
+  args: ["1002"]
+  environment:
+    TOKEN: "{{ env.token }}"'
+server orphaner '  command: sh
+  args: ["-c", "sleep 1003 & sleep 1003 & exec sleep 1003"]'
+
+spec() { # name, then server entries
+	local name=$1; shift
+	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "$name"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
+	echo "$work/project/deployments/$name.yaml"
+}
+S() { printf '  - {name: %s, parallel_safe: true, timeout_seconds: 20, retry_attempts: %s%s}' "$1" "${2:-0}" "${3:+, $3}"; }
+
+state="$work/state"
+# rf ID EXPR: a field of deployment ID's record
+rf() { field "$state/deployments/$1.json" "$2"; }
+# is ID EXPR VALUE SECONDS: waits until the field has the value
+is() { wait_for "[ \"\$(rf $1 '$2')\" = '$3' ]" "$4"; }
+mv() { "$mcpvisor" --config-dir "$cfg" --state-dir "$state" "$@"; }
+last_id() { mv deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
+record() { echo "$state/deployments/$1.json"; }
+events() { grep -F "\"deployment_id\":\"$1\"" "$state/events.journal"; }
+stop_daemon() { pkill -TERM -f "mcpvisord --state-dir $state" 2>/dev/null; wait_for '! pgrep -f "mcpvisord --state-dir $state" >/dev/null' 10; }
+
+# --- 1. dependencies: a dependent starts only once its dependency is ready
+sp=$(spec order "$(S slow)" "$(S after-slow 0 'dependencies: [slow]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+check "ordered deployment succeeds" '[ $status -eq 0 ]'
+id=$(last_id)
+ready_seq=$(events "$id" | python3 -c 'import json,sys
+for l in sys.stdin:
+    e=json.loads(l)
+    if e["event_type"]=="server_ready" and e.get("server_name")=="slow": print(e["seq"])')
+start_seq=$(events "$id" | python3 -c 'import json,sys
+for l in sys.stdin:
+    e=json.loads(l)
+    if e["event_type"]=="server_started" and e.get("server_name")=="after-slow": print(e["seq"])')
+check "after-slow started after slow was ready" '[ -n "$ready_seq" ] && [ -n "$start_seq" ] && [ "$start_seq" -gt "$ready_seq" ]'
+check "the record says succeeded" 'is $id "d[\"outcome\"]" succeeded 1'
+check "control socket is private" '[ "$(stat -c %a "$state/control.sock")" = 600 ] && [ "$(stat -c %a "$state")" = 700 ]'
+mv deploy stop "$id" >/dev/null 2>&1
+check "stopped: its servers are gone" 'wait_for "! pgrep -f \"sleep 100[01]\" >/dev/null" 5'
+check "stop order is reverse: after-slow exited before slow" '[ "$(events "$id" | python3 -c "import json,sys
+print(\",\".join(json.loads(l)[\"server_name\"] for l in sys.stdin if json.loads(l)[\"event_type\"]==\"server_exited\"))")" = "after-slow,slow" ]'
+
+# --- 2. retries with back-off, then success
+sp=$(spec retry "$(S flaky 2)")
+mv deploy start "$sp" >/dev/null 2>&1; status=$?
+id=$(last_id)
+check "a flaky server is retried and deploys" '[ $status -eq 0 ]'
+check "the retry is an event" 'events "$id" | grep -q server_retry'
+check "attempts are recorded" 'is $id "d[\"servers\"][0][\"attempts\"]" 2 1'
+mv deploy stop "$id" >/dev/null 2>&1
+
+# --- 3. a server that cannot start fails the deployment with its reason
+sp=$(spec broken "$(S fast)" "$(S broken 1 'dependencies: [fast]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+id=$(last_id)
+check "a broken server fails the deployment (exit 1)" '[ $status -eq 1 ]'
+check "with the reason" 'grep -q "cannot execute /nonexistent/server: No such file or directory" <<<"$out"'
+check "and what started is stopped" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
+check "record: failed, with the failure" 'is $id "d[\"outcome\"]" failed 1 && rf $id "d[\"failure\"]" | grep -q nonexistent'
+
+# --- 4. after success, a crash loop ends in a visible failed state
+sp=$(spec crash "$(S crashy)")
+mv deploy start "$sp" >/dev/null 2>&1
+id=$(last_id)
+check "crash loop reported" 'wait_for "events $id | grep -q crash-loop" 10'
+check "the server is failed, visibly" 'is $id "d[\"servers\"][0][\"state\"]" failed 5'
+check "restarts were counted" '[ "$(rf $id "d[\"servers\"][0][\"restarts\"]")" -ge 2 ]'
+mv deploy stop "$id" >/dev/null 2>&1
+
+# --- 5. kill -9 of a worker mid-deployment: a recorded failure
+sp=$(spec workerkill "$(S slow)")
+mv deploy start --detach "$sp" >/dev/null 2>&1
+id=$(last_id)
+wait_for "[ -n \"\$(rf $id 'd[\"servers\"][0].get(\"worker_pid\",\"\")')\" ]" 5
+wpid=$(rf "$id" 'd["servers"][0]["worker_pid"]')
+t0=$(now_ms); kill -9 "$wpid"
+check "worker crash recorded as the deployment's failure" 'is $id "d[\"outcome\"]" failed 5'
+t1=$(events "$id" | python3 -c 'import json,sys,datetime
+for l in sys.stdin:
+    e=json.loads(l)
+    if e["event_type"]=="deployment_failed":
+        t=datetime.datetime.strptime(e["timestamp"],"%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        print(int(t.timestamp()*1000))')
+echo "# worker kill -9 -> deployment_failed recorded: $((t1 - t0)) ms (wall clock, ms resolution)"
+check "the failure names the worker" 'rf $id "d[\"failure\"]" | grep -q "worker $wpid"'
+check "its server did not survive" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
+
+# --- 6. secrets reach the server, never the state directory
+export TEST_TOKEN="tok-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+sp=$(spec secret "$(S secretive)")
+mv deploy start "$sp" >/dev/null 2>&1
+id=$(last_id)
+spid=$(rf "$id" 'd["servers"][0]["server_pid"]')
+wkpid=$(rf "$id" 'd["servers"][0]["worker_pid"]')
+check "the server got its secret" 'tr "\0" "\n" < /proc/$spid/environ | grep -qx "TOKEN=$TEST_TOKEN"'
+check "the secret is nowhere in the state directory" '! grep -rqF "$TEST_TOKEN" "$state"'
+check "nor in a worker's command line or environment" '! cat /proc/$wkpid/cmdline /proc/$wkpid/environ | tr "\0" "\n" | grep -qF "$TEST_TOKEN"'
+mv deploy stop "$id" >/dev/null 2>&1
+unset TEST_TOKEN
+
+# --- 7. kill -9 of mcpvisord: nothing outlives it, no record is lost,
+#        and a restart brings back the last successful deployment
+sp=$(spec restore "$(S fast)")
+mv deploy start "$sp" >/dev/null 2>&1
+id=$(last_id)
+dpid=$(pgrep -f "mcpvisord --state-dir $state")
+kill -9 "$dpid"
+check "servers stop when mcpvisord dies" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
+check "its record survived, whole" '[ "$(rf $id "d[\"id\"]")" = "$id" ]'
+check "no temporary file left behind" '[ -z "$(find "$state" -name "*.tmp.*")" ]'
+"$mcpvisord" --state-dir "$state" >>"$work/daemon.log" 2>&1 &
+check "the restart marks it interrupted" 'is $id "d[\"outcome\"]" interrupted 5'
+check "and brings it back" 'wait_for "pgrep -f \"sleep 1000\" >/dev/null" 5'
+new=$(last_id)
+check "as a new deployment that succeeded" 'is $new "d[\"outcome\"]" succeeded 5 && [ "$new" != "$id" ]'
+mv deploy stop "$new" >/dev/null 2>&1
+stop_daemon
+
+# --- 8. kill -9 of mcpvisord in the middle of a deployment
+sp=$(spec midway "$(S slow)")
+mv deploy start --detach "$sp" >/dev/null 2>&1
+id=$(last_id)
+sleep 0.3
+pkill -9 -f "mcpvisord --state-dir $state"
+check "mid-deployment: no orphan server" 'wait_for "! pgrep -f \"sleep 1.5|sleep 1000\" >/dev/null" 5'
+check "mid-deployment: the record is there" 'is $id "d[\"state\"]" running 1'
+"$mcpvisord" --state-dir "$state" >>"$work/daemon.log" 2>&1 &
+check "after restart it is reported interrupted" 'is $id "d[\"outcome\"]" interrupted 5'
+stop_daemon
+
+# --- 9. PID 1 in a PID namespace: reaping, ordered stop, exit status
+if unshare --pid --fork --mount-proc true 2>/dev/null; then
+	sp=$(spec init "$(S orphaner)" "$(S fast 0 'dependencies: [orphaner]')")
+	unshare --pid --fork --mount-proc "$mcpvisord" --init "$sp" --config-dir "$cfg" --state-dir "$work/state-init" --grace 5 >"$work/init.log" 2>&1 &
+	upid=$!
+	check "PID 1: the deployment comes up" 'wait_for "grep -q deployment_completed $work/init.log" 10'
+	init_pid=$(pgrep -P "$upid" -f mcpvisord)
+	check "PID 1: mcpvisord is pid 1 inside" 'grep -q "^NSpid:.*\s1$" /proc/$init_pid/status'
+	# a worker killed outright leaves its server's children to PID 1
+	wk=$(pgrep -P "$init_pid" -f mcpvisor-worker | head -1)
+	kill -9 "$wk"
+	sleep 1
+	zombies=$(ps -eo ppid=,stat= | awk -v p="$init_pid" '$1 == p && $2 ~ /^Z/' | wc -l)
+	check "PID 1: orphans are reaped (no zombie left)" '[ "$zombies" -eq 0 ]'
+	wait_for "grep -c server_ready $work/init.log | grep -q 3" 10
+	kill -TERM "$init_pid"
+	wait "$upid"; status=$?
+	check "PID 1: SIGTERM stops in order and exits 0" '[ $status -eq 0 ]'
+	check "PID 1: reverse dependency order" '[ "$(grep server_exited "$work/init.log" | head -1 | grep -c "fast:")" = 1 ]'
+	check "PID 1: nothing left" '! pgrep -f "sleep 1003|sleep 1000" >/dev/null'
+
+	sp=$(spec grace "$(S stubborn)")
+	t0=$(now_ms)
+	unshare --pid --fork --mount-proc "$mcpvisord" --init "$sp" --config-dir "$cfg" --state-dir "$work/state-grace" --grace 1 >"$work/grace.log" 2>&1 &
+	upid=$!
+	wait_for "grep -q deployment_completed $work/grace.log" 10
+	kill -TERM "$(pgrep -P "$upid" -f mcpvisord)"
+	wait "$upid"; status=$?
+	check "grace exceeded: exit status 3" '[ $status -eq 3 ]'
+	check "grace exceeded: the stubborn server is gone" '! pgrep -f "trap .. TERM" >/dev/null'
+
+	sp=$(spec initfail "$(S broken)")
+	unshare --pid --fork --mount-proc "$mcpvisord" --init "$sp" --config-dir "$cfg" --state-dir "$work/state-fail" >"$work/fail.log" 2>&1
+	check "PID 1: a failed deployment exits 1" '[ $? -eq 1 ]'
+else
+	echo "# unshare --pid is not allowed here: PID 1 tests skipped"
+fi
+
+# --- 10. the demo: official MCP reference servers from npm
+if [ -x "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" ]; then
+	dstate="$work/state-demo"
+	out=$("$mcpvisor" --config-dir "$src/deploy/config" --state-dir "$dstate" deploy start "$src/deploy/deployments/demo.yaml" 2>&1); status=$?
+	check "demo deploys (exit 0)" '[ $status -eq 0 ]'
+	check "demo: every server ready" 'grep -q "deployment_completed.*4 servers ready" <<<"$out"'
+	# ready means started here; health checks (a later piece) will say
+	# when it listens
+	for _ in $(seq 50); do
+		reply=$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+		-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}' \
+		http://127.0.0.1:3101/mcp) && break
+		sleep 0.1
+	done
+	check "demo: server-everything answers initialize over HTTP" 'grep -q "\"serverInfo\"" <<<"$reply"'
+	mem=$(pgrep -f mcp-server-memory | head -1)
+	check "demo: the memory server runs sandboxed" 'grep -q "^NoNewPrivs:\s1" /proc/$mem/status && grep -q "^CapEff:\s0000000000000000" /proc/$mem/status'
+	did=$("$mcpvisor" --state-dir "$dstate" deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+	"$mcpvisor" --state-dir "$dstate" deploy stop "$did" >/dev/null 2>&1
+	check "demo: stopped, nothing left" 'wait_for "! pgrep -f mcp-server- >/dev/null" 10'
+	pkill -TERM -f "mcpvisord --state-dir $dstate"
+else
+	bad "demo: the reference servers are not installed (bash deploy/install-deps.sh)"
+fi
+
+stop_daemon
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
