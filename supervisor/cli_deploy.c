@@ -268,10 +268,11 @@ tail_follow(struct tail *t, struct client_conn *c)
 				printf("deployment %s: %s\n",
 				    cJSON_GetStringValue(cJSON_GetObjectItem(j,
 				    "deployment_id")), outcome);
-			status = outcome != NULL &&
-			    strcmp(outcome, "succeeded") == 0 ? CLI_EXIT_OK :
-			    outcome != NULL && strcmp(outcome, "stopped") == 0 ?
-			    CLI_EXIT_OK : CLI_EXIT_FAILED;
+			status = outcome == NULL ? CLI_EXIT_FAILED :
+			    strcmp(outcome, "succeeded") == 0 ||
+			    strcmp(outcome, "stopped") == 0 ? CLI_EXIT_OK :
+			    strcmp(outcome, "invalid") == 0 ? CLI_EXIT_CONFIG :
+			    CLI_EXIT_FAILED;
 			cJSON_Delete(j);
 			return status;
 		}

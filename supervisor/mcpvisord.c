@@ -25,6 +25,7 @@
 
 #include "control.h"
 #include "diag.h"
+#include "hooks.h"
 #include "log.h"
 #include "prepare.h"
 #include "runtime.h"
@@ -250,7 +251,8 @@ main(int argc, char **argv)
 		runtime_recover(&sv);
 	sd_notify_state("READY=1");
 	log_debug("serving %s/control.sock", state_dir);
-	while (!sv.done) {
+	/* after-the-fact hooks (post-rollback) may outlive the deployment */
+	while (!sv.done || (hooks_pending(&sv) && !sv.grace_expired)) {
 		runtime_turn(&sv, -1);
 		control_turn_end(ctl);
 	}

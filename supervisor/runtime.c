@@ -35,6 +35,7 @@
 #include "config.h"
 #include "diag.h"
 #include "errbuf.h"
+#include "hooks.h"
 #include "log.h"
 #include "prepare.h"
 #include "schema.h"
@@ -113,7 +114,11 @@ struct deployment {
 	char			*environment;
 	char			*config_dir;
 	char			*checks_dir;
-	struct prepared		*pd;
+	struct prepared		*pd;		/* NULL until prepared */
+	char			*environment_req;/* as requested, or NULL */
+	bool			 sequential;
+	unsigned		 max_parallel;
+	cJSON			*environ;	/* the requester's */
 	struct server_run	*servers;
 	size_t			 nservers;
 	size_t			 batch;
@@ -226,9 +231,12 @@ dep_record(const struct deployment *dep)
 	size_t	 ready = 0;
 
 	cJSON_AddStringToObject(o, "id", dep->id);
-	cJSON_AddStringToObject(o, "deployment", dep->pd->spec->name);
+	cJSON_AddStringToObject(o, "deployment", dep->pd != NULL ?
+	    dep->pd->spec->name : str_or(strrchr(dep->spec_path, '/'),
+	    "/?") + 1);
 	cJSON_AddStringToObject(o, "spec", dep->spec_path);
-	cJSON_AddStringToObject(o, "environment", dep->environment);
+	cJSON_AddStringToObject(o, "environment", str_or(dep->environment,
+	    str_or(dep->environment_req, "")));
 	cJSON_AddStringToObject(o, "config_dir", dep->config_dir);
 	if (dep->checks_dir != NULL)
 		cJSON_AddStringToObject(o, "checks_dir", dep->checks_dir);
@@ -243,7 +251,8 @@ dep_record(const struct deployment *dep)
 	cJSON_AddStringToObject(o, "started_at", dep->started_at);
 	if (dep->finished_at[0] != '\0')
 		cJSON_AddStringToObject(o, "finished_at", dep->finished_at);
-	cJSON_AddNumberToObject(o, "batches", (double)dep->pd->plan->nbatches);
+	cJSON_AddNumberToObject(o, "batches", dep->pd != NULL ?
+	    (double)dep->pd->plan->nbatches : 0);
 	list = cJSON_AddArrayToObject(o, "servers");
 	for (size_t i = 0; i < dep->nservers; i++) {
 		const struct server_run	*sr = &dep->servers[i];
@@ -791,6 +800,77 @@ on_stop_timer(struct loop_timer *t)
 	}
 }
 
+/* --- hooks --- */
+
+static void
+dep_hook_env(const struct deployment *dep, const char *phase, char **env,
+    size_t n)
+{
+	size_t		 i = 0;
+	const char	*path = getenv("PATH");
+
+	if (asprintf(&env[i], "MCPVISOR_PHASE=%s", phase) != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_DEPLOYMENT_ID=%s", dep->id) != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_DEPLOYMENT=%s", dep->pd != NULL ?
+	    dep->pd->spec->name : "") != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_ENVIRONMENT=%s", str_or(
+	    dep->environment, str_or(dep->environment_req, ""))) != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_SPEC=%s", dep->spec_path) != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_CONFIG_DIR=%s", dep->config_dir) != -1)
+		i++;
+	if (asprintf(&env[i], "MCPVISOR_STATE_DIR=%s", dep->sv->state_dir) != -1)
+		i++;
+	if (asprintf(&env[i], "MCPVISOR_OUTCOME=%s", str_or(dep->outcome,
+	    "in_progress")) != -1) i++;
+	if (dep->failure[0] != '\0' &&
+	    asprintf(&env[i], "MCPVISOR_FAILURE=%s", dep->failure) != -1) i++;
+	if (asprintf(&env[i], "PATH=%s", str_or(path,
+	    "/usr/local/bin:/usr/bin:/bin")) != -1) i++;
+	while (i < n)
+		env[i++] = NULL;
+}
+
+/* Starts the hooks of phase for dep. Returns 1 when done will be called
+ * later, 0 when there were none (or they could not start: said as an
+ * event). */
+static int
+dep_hooks(struct deployment *dep, const char *phase, hook_done_fn *done)
+{
+	char	*env[16];
+	cJSON	*doc = cJSON_CreateObject();
+	int	 r;
+
+	dep_hook_env(dep, phase, env, 16);
+	cJSON_AddStringToObject(doc, "phase", phase);
+	cJSON_AddItemToObject(doc, "deployment", dep_record(dep));
+	r = hooks_start(dep->sv, dep->config_dir, phase, env, doc, dep->logfd,
+	    done, dep);
+	cJSON_Delete(doc);
+	for (size_t i = 0; i < 16 && env[i] != NULL; i++)
+		free(env[i]);
+	if (r < 0)
+		sv_event(dep->sv, dep, NULL, "hook_failed", NULL,
+		    "%s hooks cannot run: %s", phase, strerror(-r));
+	else if (r == 1)
+		sv_event(dep->sv, dep, NULL, "hooks_started", NULL,
+		    "%s hooks", phase);
+	return r == 1;
+}
+
+/* After-the-fact hooks: their failure is said, and changes nothing. */
+static void
+on_after_hooks(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+
+	if (failed)
+		sv_event(dep->sv, dep, NULL, "hook_failed", NULL, "%s",
+		    message);
+	else
+		sv_event(dep->sv, dep, NULL, "hooks_done", NULL,
+		    "hooks ran");
+}
+
 static void
 dep_finish(struct deployment *dep)
 {
@@ -814,10 +894,14 @@ dep_finish(struct deployment *dep)
 	}
 	if (sv->on_finished != NULL)
 		sv->on_finished(sv, dep->id, dep->outcome);
+	if (strcmp(dep->outcome, "failed") == 0 ||
+	    strcmp(dep->outcome, "invalid") == 0)
+		dep_hooks(dep, "post-rollback", on_after_hooks);
 	if (sv->shutting_down || sv->init_mode) {
 		sv->done = true;
 		if (sv->exit_status == SV_EXIT_OK)
-			sv->exit_status = strcmp(dep->outcome, "failed") == 0 ?
+			sv->exit_status = strcmp(dep->outcome, "invalid") == 0 ?
+			    SV_EXIT_CONFIG : strcmp(dep->outcome, "failed") == 0 ?
 			    SV_EXIT_FAILED : sv->grace_expired ? SV_EXIT_GRACE :
 			    SV_EXIT_OK;
 	}
@@ -867,20 +951,49 @@ dep_begin_stop(struct deployment *dep)
 		return;
 	dep->state = DEP_STOPPING;
 	/* a server still waiting to start never will */
-	dep->stop_batch = dep->pd->plan->nbatches;
+	dep->stop_batch = dep->pd != NULL ? dep->pd->plan->nbatches : 0;
 	sv_event(dep->sv, dep, NULL, "deployment_stopping", NULL,
 	    "stopping in reverse dependency order");
 	dep_stop_next_batch(dep);
 }
 
+/* Rolling back a failed deployment is, for now, stopping what it
+ * started; the pre-rollback hooks run before that, and their failure is
+ * said but cannot leave a failed deployment half up. */
 static void
-dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
+on_pre_rollback_hooks(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+
+	if (failed)
+		sv_event(dep->sv, dep, NULL, "hook_failed", NULL, "%s "
+		    "(rolling back all the same)", message);
+	dep_begin_stop(dep);
+}
+
+static void
+on_failure_hooks(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+
+	if (failed)
+		sv_event(dep->sv, dep, NULL, "hook_failed", NULL, "%s",
+		    message);
+	if (!dep_hooks(dep, "pre-rollback", on_pre_rollback_hooks))
+		dep_begin_stop(dep);
+}
+
+/* Fails the deployment with outcome "failed" or "invalid" (its files
+ * were found wrong only after pre-validation hooks ran). */
+static void
+dep_fail_as(struct deployment *dep, struct server_run *sr, const char *reason,
+    const char *outcome)
 {
 	cJSON	*d;
 
 	if (dep->outcome != NULL)
 		return;
-	dep->outcome = "failed";
+	dep->outcome = outcome;
 	snprintf(dep->failure, sizeof(dep->failure), "%s: %s",
 	    sr != NULL ? sr->name : "deployment", reason);
 	d = cJSON_CreateObject();
@@ -888,13 +1001,20 @@ dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
 		cJSON_AddStringToObject(d, "server", sr->name);
 	cJSON_AddStringToObject(d, "reason", reason);
 	/* what a rollback has to undo; executing it is rollback's work */
-	cJSON_AddStringToObject(d, "rollback",
+	cJSON_AddStringToObject(d, "rollback", dep->pd == NULL ||
 	    dep->pd->spec->settings.rollback_on_failure ?
 	    "stop what this deployment started" : "disabled");
 	sv_event(dep->sv, dep, sr != NULL ? sr->name : NULL,
 	    "deployment_failed", d, "%s", dep->failure);
 	dep_write_record(dep);
-	dep_begin_stop(dep);
+	if (!dep_hooks(dep, "on-failure", on_failure_hooks))
+		on_failure_hooks(dep, false, NULL);
+}
+
+static void
+dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
+{
+	dep_fail_as(dep, sr, reason, "failed");
 }
 
 static void
@@ -911,6 +1031,7 @@ dep_next_batch(struct deployment *dep)
 		dep_write_record(dep);
 		if (dep->sv->on_finished != NULL)
 			dep->sv->on_finished(dep->sv, dep->id, "succeeded");
+		dep_hooks(dep, "post-deploy", on_after_hooks);
 		return;
 	}
 	sv_event(dep->sv, dep, NULL, "batch_started", NULL,
@@ -939,6 +1060,9 @@ dep_free(struct deployment *dep)
 		free(sr->config_text);
 	}
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
+	hooks_cancel(dep->sv, dep);
+	cJSON_Delete(dep->environ);
+	free(dep->environment_req);
 	if (dep->logfd != -1)
 		close(dep->logfd);
 	prepared_free(dep->pd);
@@ -1013,48 +1137,27 @@ request_getenv(void *arg, const char *name)
 	return cJSON_GetStringValue(cJSON_GetObjectItem(environ, name));
 }
 
-int
-runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
-    char *id, size_t idsize, char **err)
+/* Loads, checks, renders and plans; fills the servers. Returns 0, or a
+ * negative errno with the diagnostics in *err (malloc'd). */
+static int
+dep_prepare(struct deployment *dep, char **err)
 {
-	struct project_paths	 paths = { .config_dir = rq->config_dir,
-				    .checks_dir = rq->checks_dir };
+	struct project_paths	 paths = { .config_dir = dep->config_dir,
+				    .checks_dir = dep->checks_dir };
 	struct prepare_opts	 po = { .paths = &paths,
-				    .spec_path = rq->spec_path,
-				    .environment = rq->environment,
-				    .sequential = rq->sequential,
-				    .max_parallel = rq->max_parallel };
+				    .spec_path = dep->spec_path,
+				    .environment = dep->environment_req,
+				    .sequential = dep->sequential,
+				    .max_parallel = dep->max_parallel };
 	struct diag_list	 dl = { 0 };
-	struct deployment	*dep;
-	char			*checks = NULL, path[PATH_MAX + 128];
-	cJSON			*details;
 	size_t			 len = 0;
 	FILE			*fp;
 	int			 r;
 
-	*err = NULL;
-	if (sv->shutting_down)
-		return -ESHUTDOWN;
-	if (sv->dep != NULL && sv->dep->state != DEP_DONE) {
-		if (asprintf(err, "deployment %s is %s; stop it first",
-		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
-		    "active") == -1)
-			*err = NULL;
-		return -EBUSY;
-	}
-	if (paths.checks_dir == NULL)
-		paths.checks_dir = checks = config_sibling_dir(rq->config_dir,
-		    "health-checks");
-	if (rq->environ != NULL) {
+	if (dep->environ != NULL) {
 		po.render.getenv = request_getenv;
-		po.render.getenv_arg = rq->environ;
+		po.render.getenv_arg = dep->environ;
 	}
-	if ((dep = calloc(1, sizeof(*dep))) == NULL) {
-		free(checks);
-		return -ENOMEM;
-	}
-	dep->sv = sv;
-	dep->logfd = -1;
 	r = prepare_deployment(&po, &dep->pd, &dl);
 	for (size_t i = 0; r == 0 && i < dep->pd->spec->nservers; i++)
 		if (dep->pd->servers[i].resolved->run == NULL) {
@@ -1071,19 +1174,125 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 			fclose(fp);
 		}
 		diag_list_free(&dl);
-		free(checks);
-		dep_free(dep);
+		prepared_free(dep->pd);
+		dep->pd = NULL;
 		return r;
 	}
 	diag_list_free(&dl);
-	dep->spec_path = strdup(rq->spec_path);
-	dep->environment = strdup(dep->pd->environment);
-	dep->config_dir = strdup(rq->config_dir);
-	dep->checks_dir = checks != NULL ? checks : strdup(paths.checks_dir);
 	dep->nservers = dep->pd->spec->nservers;
-	if ((dep->servers = calloc(dep->nservers, sizeof(*dep->servers))) ==
-	    NULL || dep->spec_path == NULL || dep->environment == NULL ||
-	    dep->config_dir == NULL) {
+	if ((dep->environment = strdup(dep->pd->environment)) == NULL ||
+	    (dep->servers = calloc(dep->nservers, sizeof(*dep->servers))) ==
+	    NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < dep->nservers; i++) {
+		struct server_run	*sr = &dep->servers[i];
+		const struct ynode	*run = dep->pd->servers[i].resolved->run;
+
+		sr->dep = dep;
+		sr->index = i;
+		sr->name = dep->pd->servers[i].spec->name;
+		sr->stop_timeout_ms = (unsigned)schema_int(run,
+		    "stop_timeout_seconds", 10) * 1000;
+		if ((sr->config_text = server_config_text(dep, i)) == NULL)
+			return -ENOMEM;
+	}
+	/* the requester's environment is needed no longer */
+	cJSON_Delete(dep->environ);
+	dep->environ = NULL;
+	return 0;
+}
+
+static void
+dep_announce(struct deployment *dep)
+{
+	cJSON	*details = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(details, "total", (double)dep->nservers);
+	cJSON_AddNumberToObject(details, "batches",
+	    (double)dep->pd->plan->nbatches);
+	cJSON_AddStringToObject(details, "deployment", dep->pd->spec->name);
+	cJSON_AddStringToObject(details, "environment", dep->environment);
+	sv_event(dep->sv, dep, NULL, "deployment_started", details,
+	    "%s for %s: %zu servers in %zu batches", dep->pd->spec->name,
+	    dep->environment, dep->nservers, dep->pd->plan->nbatches);
+	dep_write_record(dep);
+}
+
+static void
+on_pre_deploy_hooks(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+
+	if (failed) {
+		dep_fail(dep, NULL, message);
+		return;
+	}
+	dep_next_batch(dep);
+}
+
+static void
+dep_pre_deploy(struct deployment *dep)
+{
+	if (!dep_hooks(dep, "pre-deploy", on_pre_deploy_hooks))
+		dep_next_batch(dep);
+}
+
+static void
+on_pre_validation_hooks(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+	char			*err = NULL;
+	int			 r;
+
+	if (failed) {
+		dep_fail(dep, NULL, message);
+		return;
+	}
+	if ((r = dep_prepare(dep, &err)) < 0) {
+		/* the record says why; the follower hears "invalid" */
+		dep_fail_as(dep, NULL, err != NULL ? err : strerror(-r),
+		    "invalid");
+		free(err);
+		return;
+	}
+	dep_announce(dep);
+	dep_pre_deploy(dep);
+}
+
+int
+runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
+    char *id, size_t idsize, char **err)
+{
+	struct deployment	*dep;
+	char			 path[PATH_MAX + 128];
+	int			 r;
+
+	*err = NULL;
+	if (sv->shutting_down)
+		return -ESHUTDOWN;
+	if (sv->dep != NULL && sv->dep->state != DEP_DONE) {
+		if (asprintf(err, "deployment %s is %s; stop it first",
+		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
+		    "active") == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
+	if ((dep = calloc(1, sizeof(*dep))) == NULL)
+		return -ENOMEM;
+	dep->sv = sv;
+	dep->logfd = -1;
+	dep->sequential = rq->sequential;
+	dep->max_parallel = rq->max_parallel;
+	dep->spec_path = strdup(rq->spec_path);
+	dep->config_dir = strdup(rq->config_dir);
+	dep->checks_dir = rq->checks_dir != NULL ? strdup(rq->checks_dir) :
+	    config_sibling_dir(rq->config_dir, "health-checks");
+	dep->environment_req = rq->environment != NULL ?
+	    strdup(rq->environment) : NULL;
+	dep->environ = rq->environ != NULL ? cJSON_Duplicate(rq->environ, 1) :
+	    NULL;
+	if (dep->spec_path == NULL || dep->config_dir == NULL ||
+	    dep->checks_dir == NULL) {
 		dep_free(dep);
 		return -ENOMEM;
 	}
@@ -1095,35 +1304,25 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	if ((dep->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)
 		log_warn("%s", path);
-	for (size_t i = 0; i < dep->nservers; i++) {
-		struct server_run	*sr = &dep->servers[i];
-		const struct ynode	*run = dep->pd->servers[i].resolved->run;
-
-		sr->dep = dep;
-		sr->index = i;
-		sr->name = dep->pd->servers[i].spec->name;
-		sr->stop_timeout_ms = (unsigned)schema_int(run,
-		    "stop_timeout_seconds", 10) * 1000;
-		if ((sr->config_text = server_config_text(dep, i)) == NULL) {
-			dep_free(dep);
-			return -ENOMEM;
-		}
+	/* pre-validation hooks may write the very files we are to load */
+	if ((r = dep_hooks(dep, "pre-validation", on_pre_validation_hooks)) ==
+	    0 && (r = dep_prepare(dep, err)) < 0) {
+		dep_free(dep);
+		return r;
 	}
 	if (sv->dep != NULL)
 		dep_free(sv->dep);
 	sv->dep = dep;
 	snprintf(id, idsize, "%s", dep->id);
-	details = cJSON_CreateObject();
-	cJSON_AddNumberToObject(details, "total", (double)dep->nservers);
-	cJSON_AddNumberToObject(details, "batches",
-	    (double)dep->pd->plan->nbatches);
-	cJSON_AddStringToObject(details, "deployment", dep->pd->spec->name);
-	cJSON_AddStringToObject(details, "environment", dep->environment);
-	sv_event(sv, dep, NULL, "deployment_started", details,
-	    "%s for %s: %zu servers in %zu batches", dep->pd->spec->name,
-	    dep->environment, dep->nservers, dep->pd->plan->nbatches);
-	dep_write_record(dep);
-	dep_next_batch(dep);
+	if (dep->pd == NULL) {
+		/* hooks are running; the rest follows when they are done */
+		sv_event(sv, dep, NULL, "deployment_started", NULL,
+		    "running the pre-validation hooks first");
+		dep_write_record(dep);
+		return 0;
+	}
+	dep_announce(dep);
+	dep_pre_deploy(dep);
 	return 0;
 }
 
@@ -1211,6 +1410,8 @@ on_signal(struct watcher *w, uint32_t events)
 						break;
 				if (wp != NULL)
 					worker_reaped(sv, wp, status);
+				else
+					hooks_reaped(sv, pid, status);
 			}
 			break;
 		case SIGTERM:
@@ -1306,6 +1507,7 @@ void
 runtime_free(struct supervisor *sv)
 {
 	/* the deployment first: it lets go of its workers */
+	hooks_free_all(sv);
 	dep_free(sv->dep);
 	sv->dep = NULL;
 	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)

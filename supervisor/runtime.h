@@ -20,6 +20,7 @@
 struct cJSON;
 struct control;
 struct deployment;
+struct hook_run;
 struct worker_proc;
 
 /* Exit statuses of mcpvisord (see mcpvisord(8)). */
@@ -50,7 +51,7 @@ struct supervisor {
 	struct control		*control;
 	struct deployment	*dep;		/* the current one, or NULL */
 	struct worker_proc	*workers;	/* every live worker */
-	struct worker_proc	*graveyard;	/* freed after the loop turn */
+	struct hook_run		*hooks;		/* running deployment hooks */
 	bool			 init_mode;
 	bool			 shutting_down;
 	unsigned		 grace_ms;

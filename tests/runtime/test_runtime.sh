@@ -206,6 +206,37 @@ check "mid-deployment: the record is there" 'is $id "d[\"state\"]" running 1'
 check "after restart it is reported interrupted" 'is $id "d[\"outcome\"]" interrupted 5'
 stop_daemon
 
+# --- hooks, in a copy of the project
+hk="$work/hooked"
+mkdir -p "$hk"; cp -r "$work/project/config" "$work/project/deployments" "$hk/"
+hcfg="$hk/config"
+hook() { # phase, name, body
+	mkdir -p "$hcfg/hooks/$1.d"
+	printf '#!/bin/sh\n%s\n' "$3" > "$hcfg/hooks/$1.d/$2"
+	chmod +x "$hcfg/hooks/$1.d/$2"
+}
+hmv() { "$mcpvisor" --config-dir "$hcfg" --state-dir "$state" "$@"; }
+# a pre-validation hook may write the very files that are then loaded
+hook pre-validation 10-generate "printf 'name: generated\nserver_type: test\nrun:\n  command: sleep\n  args: [\"1004\"]\n' > \"\$MCPVISOR_CONFIG_DIR/servers/generated.yaml\""
+hook post-deploy 10-record "env | grep ^MCPVISOR_ | sort > $hk/post-env; cat > $hk/post-stdin"
+printf 'metadata: {name: gen, environment: test}\nservers:\n  - {name: generated}\n' > "$hk/deployments/gen.yaml"
+out=$(hmv deploy start "$hk/deployments/gen.yaml" 2>&1); status=$?
+id=$(last_id)
+check "hooks: a server written by a pre-validation hook deploys" '[ $status -eq 0 ] && pgrep -f "sleep 1004" >/dev/null'
+check "hooks: post-deploy sees the deployment in its environment" 'wait_for "grep -qx MCPVISOR_DEPLOYMENT_ID=$id $hk/post-env 2>/dev/null" 5 && grep -qx MCPVISOR_PHASE=post-deploy "$hk/post-env"'
+check "hooks: and as JSON on stdin" 'wait_for "[ \"\$(field $hk/post-stdin \"d[\\\"deployment\\\"][\\\"id\\\"]\")\" = $id ]" 5'
+hmv deploy stop "$id" >/dev/null 2>&1
+# a failing pre-deploy hook stops the deployment with its message
+hook pre-deploy 20-refuse 'echo "maintenance window closed" >&2; exit 3'
+for ph in on-failure pre-rollback post-rollback; do hook "$ph" 10-order "echo $ph >> $hk/order"; done
+out=$(hmv deploy start "$hk/deployments/gen.yaml" 2>&1); status=$?
+id=$(last_id)
+check "hooks: a failing pre-deploy hook fails the deployment" '[ $status -eq 1 ] && grep -q "20-refuse exited with status 3" <<<"$out"'
+check "hooks: nothing was started" '! pgrep -f "sleep 1004" >/dev/null'
+check "hooks: its output is in the deployment log" 'grep -q "maintenance window closed" "$state/logs/deployment_$id.log"'
+check "hooks: failure phases in order" 'wait_for "[ \"\$(tr \"\\n\" , < $hk/order 2>/dev/null)\" = on-failure,pre-rollback,post-rollback, ]" 5'
+stop_daemon
+
 # --- 9. PID 1 in a PID namespace: reaping, ordered stop, exit status
 if unshare --pid --fork --mount-proc true 2>/dev/null; then
 	sp=$(spec init "$(S orphaner)" "$(S fast 0 'dependencies: [orphaner]')")
