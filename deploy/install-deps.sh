@@ -10,7 +10,9 @@ packages=(
 	build-essential cmake pkg-config clang
 	libyaml-dev libcurl4-openssl-dev libcjson-dev libwebsockets-dev
 	libcmocka-dev libcap-dev libssl-dev
-	python3 mandoc ca-certificates
+	python3 mandoc ca-certificates curl procps util-linux
+	# the peers of the supervisor benchmark (tests/bench/)
+	s6 runit supervisor
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -113,10 +113,8 @@ fail:
 }
 
 void
-prepared_free(struct prepared *pd)
+prepared_shed(struct prepared *pd)
 {
-	if (pd == NULL)
-		return;
 	for (size_t i = 0; pd->servers != NULL && i < pd->spec->nservers;
 	    i++) {
 		struct prepared_server	*ps = &pd->servers[i];
@@ -124,14 +122,28 @@ prepared_free(struct prepared *pd)
 		for (size_t j = 0; j < ps->nchecks; j++)
 			ynode_free(ps->checks[j].config);
 		free(ps->checks);
+		ps->checks = NULL;
+		ps->nchecks = 0;
 		resolved_server_free(ps->resolved);
+		ps->resolved = NULL;
 	}
+	rendered_env_free(pd->env);
+	pd->env = NULL;
+	regex_cache_free(pd->regexes);
+	pd->regexes = NULL;
+	project_free(pd->project);
+	pd->project = NULL;
+}
+
+void
+prepared_free(struct prepared *pd)
+{
+	if (pd == NULL)
+		return;
+	prepared_shed(pd);
 	free(pd->servers);
 	plan_free(pd->plan);
-	rendered_env_free(pd->env);
-	regex_cache_free(pd->regexes);
 	spec_free(pd->spec);
-	project_free(pd->project);
 	free(pd);
 }
 

@@ -57,6 +57,9 @@ struct prepared {
 int	prepare_deployment(const struct prepare_opts *, struct prepared **out,
 	    struct diag_list *);
 void	prepared_free(struct prepared *);
+/* Frees what only preparing needed: every parsed file, the rendered
+ * environment, servers and checks. The spec and the plan stay. */
+void	prepared_shed(struct prepared *);
 
 /* The plan as JSON, with each server's details and checks; secrets
  * redacted. NULL on ENOMEM. */

@@ -16,8 +16,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
+#include "crypto.h"
 #include "errbuf.h"
 #include "ynode.h"
 
@@ -363,14 +362,12 @@ fn_base64_encode(struct tparser *tp, struct tval *args, size_t nargs,
 	if ((r = tval_stringify(tp, &args[0])) < 0)
 		return r;
 	outlen = 4 * ((args[0].len + 2) / 3);
-	if (outlen > TEMPLATE_OUTPUT_MAX || args[0].len > INT32_MAX) {
+	if (outlen > TEMPLATE_OUTPUT_MAX) {
 		errbuf_set(tp->err, "base64_encode(): input too large");
 		return -E2BIG;
 	}
-	if ((s = malloc(outlen + 1)) == NULL)
-		return -ENOMEM;
-	EVP_EncodeBlock((unsigned char *)s, (const unsigned char *)args[0].s,
-	    (int)args[0].len);
+	if ((r = crypto_base64(args[0].s, args[0].len, &s, tp->err)) < 0)
+		return r == -ENOSYS ? -EINVAL : r;
 	tval_clear(out);
 	out->kind = TV_STR;
 	out->s = s;

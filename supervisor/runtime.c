@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1032,6 +1033,9 @@ dep_next_batch(struct deployment *dep)
 		if (dep->sv->on_finished != NULL)
 			dep->sv->on_finished(dep->sv, dep->id, "succeeded");
 		dep_hooks(dep, "post-deploy", on_after_hooks);
+		/* preparing left freed heap behind (every file parsed, every
+		 * template rendered); supervising for weeks needs none of it */
+		malloc_trim(0);
 		return;
 	}
 	sv_event(dep->sv, dep, NULL, "batch_started", NULL,
@@ -1196,9 +1200,11 @@ dep_prepare(struct deployment *dep, char **err)
 		if ((sr->config_text = server_config_text(dep, i)) == NULL)
 			return -ENOMEM;
 	}
-	/* the requester's environment is needed no longer */
+	/* the requester's environment and the parsed files are needed no
+	 * longer: the workers' configurations are rendered */
 	cJSON_Delete(dep->environ);
 	dep->environ = NULL;
+	prepared_shed(dep->pd);
 	return 0;
 }
 

@@ -45,3 +45,7 @@ done
 
 section "benchmark: plan and render 10,000 servers with 50,000 edges"
 build/bench_plan 10000 50000 5
+
+section "benchmark: mcpvisor beside s6, runit and supervisord, 200 servers"
+python3 tests/bench/bench_supervisors.py build --servers 200 --reps 3 \
+	--samples 15 --idle 10

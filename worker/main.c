@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ enum server_state {
 };
 
 struct run_spec {
-	const char		*name;
+	char			*name;
 	char			*command;
 	char			**argv;
 	char			**envp;
@@ -383,9 +384,9 @@ parse_config(struct worker *w, struct errbuf *err)
 	struct run_spec	*rs = &w->run;
 	const char	*s;
 
-	rs->name = cJSON_GetStringValue(cJSON_GetObjectItem(w->config,
-	    "server"));
-	if (rs->name == NULL || !cJSON_IsObject(run)) {
+	if (cJSON_GetStringValue(cJSON_GetObjectItem(w->config, "server")) ==
+	    NULL || !cJSON_IsObject(run) ||
+	    (rs->name = json_dup_string(w->config, "server", NULL)) == NULL) {
 		errbuf_set(err, "the configuration names no server or no run");
 		return -EINVAL;
 	}
@@ -597,10 +598,15 @@ on_exec_status(struct worker *w)
 		server_ready(w);
 }
 
+/* Read buffers are small on purpose: a worker per server is a budget of
+ * about 100 KiB, and every page of a large stack frame gets touched (the
+ * compiler probes them). */
+#define WORKER_READ_BUF	4096
+
 static void
 on_log(struct worker *w)
 {
-	char	buf[16384];
+	char	buf[WORKER_READ_BUF];
 	ssize_t	n;
 
 	while ((n = read(w->child.log_fd, buf, sizeof(buf))) > 0)
@@ -616,7 +622,7 @@ on_log(struct worker *w)
 static void
 on_stdout(struct worker *w)
 {
-	char	buf[16384];
+	char	buf[WORKER_READ_BUF];
 	ssize_t	n;
 
 	while ((n = read(w->child.stdout_fd, buf, sizeof(buf))) > 0)
@@ -843,6 +849,11 @@ on_config(struct worker *w, struct frame *f)
 	}
 	send_json(w, FRAME_SANDBOX, report);
 	server_start(w);
+	/* everything needed later was copied out of the configuration; give
+	 * its pages back */
+	cJSON_Delete(w->config);
+	w->config = NULL;
+	malloc_trim(0);
 	return;
 fail:
 	w->exit_status = EXIT_CONFIG;
@@ -948,6 +959,7 @@ worker_init(struct worker *w)
 static void
 worker_free(struct worker *w)
 {
+	free(w->run.name);
 	free(w->run.command);
 	free(w->run.cwd);
 	free(w->run.server_dir);
