@@ -237,6 +237,22 @@ check "hooks: its output is in the deployment log" 'grep -q "maintenance window 
 check "hooks: failure phases in order" 'wait_for "[ \"\$(tr \"\\n\" , < $hk/order 2>/dev/null)\" = on-failure,pre-rollback,post-rollback, ]" 5'
 stop_daemon
 
+# --- systemd: Type=notify means READY=1 once the control socket listens
+nstate="$work/state-notify"
+python3 - "$work/notify.sock" "$work/notify.got" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(10)
+open(sys.argv[2], "w").write(s.recv(512).decode())
+PY
+sleep 0.3
+NOTIFY_SOCKET="$work/notify.sock" "$mcpvisord" --state-dir "$nstate" >>"$work/daemon.log" 2>&1 &
+ndpid=$!
+check "systemd: READY=1 sent to NOTIFY_SOCKET" 'wait_for "grep -q READY=1 $work/notify.got 2>/dev/null" 5'
+check "systemd: and the control socket answers by then" '"$mcpvisor" --state-dir "$nstate" deploy list >/dev/null'
+kill -TERM "$ndpid"; wait "$ndpid"
+check "systemd: SIGTERM with nothing deployed exits 0" '[ $? -eq 0 ]'
+
 # --- 9. PID 1 in a PID namespace: reaping, ordered stop, exit status
 if unshare --pid --fork --mount-proc true 2>/dev/null; then
 	sp=$(spec init "$(S orphaner)" "$(S fast 0 'dependencies: [orphaner]')")
