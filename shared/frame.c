@@ -180,6 +180,17 @@ frame_writer_pending(const struct frame_writer *fw)
 	return fw->head != NULL;
 }
 
+bool
+frame_writer_interest_changed(const struct frame_writer *fw, bool *want_out)
+{
+	bool	want = fw->head != NULL;
+
+	if (want == *want_out)
+		return false;
+	*want_out = want;
+	return true;
+}
+
 int
 frame_flush(struct frame_writer *fw)
 {

@@ -118,6 +118,11 @@ int	frame_write_json(struct frame_writer *, uint8_t type,
  * bytes remain (wait for EPOLLOUT), or a negative errno. */
 int	frame_flush(struct frame_writer *);
 bool	frame_writer_pending(const struct frame_writer *);
+/* Whether the writer's need for EPOLLOUT differs from *want_out; if so
+ * updates *want_out, and the caller re-arms its descriptor for EPOLLIN
+ * plus, while *want_out, EPOLLOUT. */
+bool	frame_writer_interest_changed(const struct frame_writer *,
+	    bool *want_out);
 void	frame_writer_clear(struct frame_writer *);
 
 /* Big-endian helpers for fixed payloads. */

@@ -64,12 +64,9 @@ client_drop(struct client *c, const char *why)
 static void
 client_update(struct client *c)
 {
-	bool	want = frame_writer_pending(&c->wr);
-
-	if (c->dead || want == c->want_out)
-		return;
-	loop_mod(&c->ctl->sv->loop, &c->w, EPOLLIN | (want ? EPOLLOUT : 0));
-	c->want_out = want;
+	if (!c->dead && frame_writer_interest_changed(&c->wr, &c->want_out))
+		loop_mod(&c->ctl->sv->loop, &c->w,
+		    EPOLLIN | (c->want_out ? EPOLLOUT : 0));
 }
 
 static void

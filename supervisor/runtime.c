@@ -303,12 +303,9 @@ dep_write_record(struct deployment *dep)
 static void
 worker_update_events(struct worker_proc *wp)
 {
-	bool	want = frame_writer_pending(&wp->wr);
-
-	if (want == wp->want_out || wp->lost)
-		return;
-	loop_mod(&wp->sv->loop, &wp->w, EPOLLIN | (want ? EPOLLOUT : 0));
-	wp->want_out = want;
+	if (!wp->lost && frame_writer_interest_changed(&wp->wr, &wp->want_out))
+		loop_mod(&wp->sv->loop, &wp->w,
+		    EPOLLIN | (wp->want_out ? EPOLLOUT : 0));
 }
 
 static void

@@ -182,15 +182,14 @@ disarm_timer(struct worker *w)
 static void
 channel_update(struct worker *w)
 {
-	bool			want = frame_writer_pending(&w->wr);
 	struct epoll_event	ev;
 
-	if (want == w->want_out || w->root_gone)
+	if (w->root_gone || !frame_writer_interest_changed(&w->wr,
+	    &w->want_out))
 		return;
-	ev.events = EPOLLIN | (want ? EPOLLOUT : 0);
+	ev.events = EPOLLIN | (w->want_out ? EPOLLOUT : 0);
 	ev.data.u32 = W_CHANNEL;
 	epoll_ctl(w->epfd, EPOLL_CTL_MOD, WORKER_CHANNEL_FD, &ev);
-	w->want_out = want;
 }
 
 static void

@@ -76,6 +76,9 @@ server secretive '  command: sleep
   args: ["1002"]
   environment:
     TOKEN: "{{ env.token }}"'
+server hupper "  command: sh
+  args: [\"-c\", \"trap 'echo hup >> hup' HUP; while :; do sleep 0.05; done\"]
+  working_directory: \"{{ env.data }}\""
 server orphaner '  command: sh
   args: ["-c", "sleep 1003 & sleep 1003 & exec sleep 1003"]'
 
@@ -255,7 +258,7 @@ check "systemd: SIGTERM with nothing deployed exits 0" '[ $? -eq 0 ]'
 
 # --- 9. PID 1 in a PID namespace: reaping, ordered stop, exit status
 if unshare --pid --fork --mount-proc true 2>/dev/null; then
-	sp=$(spec init "$(S orphaner)" "$(S fast 0 'dependencies: [orphaner]')")
+	sp=$(spec init "$(S orphaner)" "$(S hupper)" "$(S fast 0 'dependencies: [orphaner]')")
 	unshare --pid --fork --mount-proc "$mcpvisord" --init "$sp" --config-dir "$cfg" --state-dir "$work/state-init" --grace 5 >"$work/init.log" 2>&1 &
 	upid=$!
 	check "PID 1: the deployment comes up" 'wait_for "grep -q deployment_completed $work/init.log" 10'
@@ -267,11 +270,15 @@ if unshare --pid --fork --mount-proc true 2>/dev/null; then
 	sleep 1
 	zombies=$(ps -eo ppid=,stat= | awk -v p="$init_pid" '$1 == p && $2 ~ /^Z/' | wc -l)
 	check "PID 1: orphans are reaped (no zombie left)" '[ "$zombies" -eq 0 ]'
-	wait_for "grep -c server_ready $work/init.log | grep -q 3" 10
+	wait_for "grep -c server_ready $work/init.log | grep -q 4" 10
+	kill -HUP "$init_pid"
+	check "PID 1: SIGHUP is forwarded to the servers" 'wait_for "grep -q hup $work/data/hup 2>/dev/null" 5'
 	kill -TERM "$init_pid"
 	wait "$upid"; status=$?
 	check "PID 1: SIGTERM stops in order and exits 0" '[ $status -eq 0 ]'
-	check "PID 1: reverse dependency order" '[ "$(grep server_exited "$work/init.log" | head -1 | grep -c "fast:")" = 1 ]'
+	# exits after the stop began (the forwarded SIGHUP ended some servers
+	# before, and their workers restarted them)
+	check "PID 1: reverse dependency order" '[ "$(sed -n "/deployment_stopping/,\$p" "$work/init.log" | grep server_exited | head -1 | grep -c "fast:")" = 1 ]'
 	check "PID 1: nothing left" '! pgrep -f "sleep 1003|sleep 1000" >/dev/null'
 
 	sp=$(spec grace "$(S stubborn)")
