@@ -228,6 +228,38 @@ state_list_records(const char *dir, cJSON ***out)
 	return (int)n;
 }
 
+int
+state_prune_records(const char *dir, unsigned keep)
+{
+	cJSON	**recs;
+	char	  path[PATH_MAX + 96];
+	int	  n, gone = 0;
+
+	if ((n = state_list_records(dir, &recs)) < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(
+		    recs[i], "id"));
+		const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(
+		    recs[i], "state"));
+
+		/* newest first: past keep, only what has finished goes */
+		if ((unsigned)i >= keep && id != NULL && st != NULL &&
+		    strcmp(st, "done") == 0 && strchr(id, '/') == NULL) {
+			snprintf(path, sizeof(path), "%s/deployments/%s.json",
+			    dir, id);
+			if (unlink(path) == 0)
+				gone++;
+			snprintf(path, sizeof(path),
+			    "%s/logs/deployment_%s.log", dir, id);
+			unlink(path);
+		}
+		cJSON_Delete(recs[i]);
+	}
+	free(recs);
+	return gone;
+}
+
 void
 state_new_id(char *buf, size_t size)
 {
@@ -246,17 +278,49 @@ state_new_id(char *buf, size_t size)
 	    rnd[2]);
 }
 
+static int
+journal_open_file(struct journal *j)
+{
+	char		path[PATH_MAX];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/events.journal", j->dir);
+	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return -errno;
+	j->size = fstat(j->fd, &st) == 0 ? st.st_size : 0;
+	return 0;
+}
+
 int
 journal_open(struct journal *j, const char *dir)
 {
-	char	path[PATH_MAX];
-
 	memset(j, 0, sizeof(*j));
-	snprintf(path, sizeof(path), "%s/events.journal", dir);
-	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) == -1)
-		return -errno;
-	return 0;
+	j->fd = -1;
+	if ((j->dir = strdup(dir)) == NULL)
+		return -ENOMEM;
+	return journal_open_file(j);
+}
+
+/* events.journal becomes .1, .1 becomes .2 ...; the oldest goes. */
+static int
+journal_rotate(struct journal *j)
+{
+	char	from[PATH_MAX + 16], to[PATH_MAX + 16];
+
+	for (unsigned i = JOURNAL_KEEP; i > 0; i--) {
+		snprintf(to, sizeof(to), "%s/events.journal.%u", j->dir, i);
+		if (i > 1)
+			snprintf(from, sizeof(from), "%s/events.journal.%u",
+			    j->dir, i - 1);
+		else
+			snprintf(from, sizeof(from), "%s/events.journal",
+			    j->dir);
+		if (rename(from, to) == -1 && errno != ENOENT)
+			return -errno;
+	}
+	close(j->fd);
+	return journal_open_file(j);
 }
 
 int
@@ -295,8 +359,12 @@ journal_commit(struct journal *j)
 
 	if (j->len == 0)
 		return 0;
+	if (j->size > 0 && j->size + (off_t)j->len > (off_t)JOURNAL_MAX &&
+	    (r = journal_rotate(j)) < 0)
+		return r;
 	if ((r = write_all(j->fd, j->buf, j->len)) < 0)
 		return r;
+	j->size += (off_t)j->len;
 	j->len = 0;
 	return fdatasync(j->fd) == -1 ? -errno : 0;
 }
@@ -308,6 +376,7 @@ journal_close(struct journal *j)
 	if (j->fd != -1)
 		close(j->fd);
 	free(j->buf);
+	free(j->dir);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
 }

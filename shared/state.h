@@ -16,6 +16,7 @@
 #define MCPVISOR_STATE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct cJSON;
 struct errbuf;
@@ -32,6 +33,9 @@ int	state_write_json(const char *dir, const char *rel,
 /* Reads a JSON file. 0 and *out (the caller frees), or a negative
  * errno (-EBADMSG when it is not JSON). */
 int	state_read_json(const char *path, struct cJSON **out);
+/* Removes the records (and logs) of finished deployments beyond the
+ * newest keep. Returns how many went, or a negative errno. */
+int	state_prune_records(const char *dir, unsigned keep);
 /* Every deployment record, newest first. Returns the count and a
  * malloc'd array in *out (free each with cJSON_Delete, then the array),
  * or a negative errno. Unreadable records are skipped. */
@@ -39,8 +43,15 @@ int	state_list_records(const char *dir, struct cJSON ***out);
 /* Makes a new deployment id: deploy_YYYYMMDD_HHMMSSmmm_XXXXXX. */
 void	state_new_id(char *buf, size_t size);
 
+/* The journal is rotated past JOURNAL_MAX bytes: events.journal.1 ...
+ * events.journal.JOURNAL_KEEP. */
+#define JOURNAL_MAX	(64u << 20)
+#define JOURNAL_KEEP	3
+
 struct journal {
 	int	 fd;
+	char	*dir;
+	off_t	 size;
 	char	*buf;
 	size_t	 len;
 	size_t	 cap;

@@ -45,6 +45,7 @@
 #define container_of(p, type, member)					\
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
+#define RECORDS_KEPT		100	/* finished deployments remembered */
 #define RETRY_BASE_MS		250
 #define RETRY_MAX_MS		30000
 #define STOP_SLACK_MS		3000	/* beyond a server's stop timeout */
@@ -1226,6 +1227,9 @@ on_pre_deploy_hooks(void *arg, bool failed, const char *message)
 {
 	struct deployment	*dep = arg;
 
+	/* stopped while its hooks ran: there is nothing to start */
+	if (dep->state != DEP_RUNNING)
+		return;
 	if (failed) {
 		dep_fail(dep, NULL, message);
 		return;
@@ -1247,6 +1251,8 @@ on_pre_validation_hooks(void *arg, bool failed, const char *message)
 	char			*err = NULL;
 	int			 r;
 
+	if (dep->state != DEP_RUNNING)
+		return;
 	if (failed) {
 		dep_fail(dep, NULL, message);
 		return;
@@ -1317,6 +1323,9 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 		dep_free(sv->dep);
 	sv->dep = dep;
 	snprintf(id, idsize, "%s", dep->id);
+	/* the state directory keeps a bounded history */
+	if ((r = state_prune_records(sv->state_dir, RECORDS_KEPT)) < 0)
+		log_warnx("pruning old records: %s", strerror(-r));
 	if (dep->pd == NULL) {
 		/* hooks are running; the rest follows when they are done */
 		sv_event(sv, dep, NULL, "deployment_started", NULL,

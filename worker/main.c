@@ -601,14 +601,18 @@ on_exec_status(struct worker *w)
  * about 100 KiB, and every page of a large stack frame gets touched (the
  * compiler probes them). */
 #define WORKER_READ_BUF	4096
+/* reads per wakeup: a server that never stops talking must not keep the
+ * worker from its channel, timers and signals */
+#define WORKER_READ_BURST	16
 
 static void
 on_log(struct worker *w)
 {
 	char	buf[WORKER_READ_BUF];
-	ssize_t	n;
+	ssize_t	n = -1;
 
-	while ((n = read(w->child.log_fd, buf, sizeof(buf))) > 0)
+	for (int i = 0; i < WORKER_READ_BURST &&
+	    (n = read(w->child.log_fd, buf, sizeof(buf))) > 0; i++)
 		if (logfile_write(&w->log, buf, (size_t)n) < 0)
 			log_warn("%s: writing its log", w->run.name);
 	if (n == 0)
@@ -622,9 +626,10 @@ static void
 on_stdout(struct worker *w)
 {
 	char	buf[WORKER_READ_BUF];
-	ssize_t	n;
+	ssize_t	n = -1;
 
-	while ((n = read(w->child.stdout_fd, buf, sizeof(buf))) > 0)
+	for (int i = 0; i < WORKER_READ_BURST &&
+	    (n = read(w->child.stdout_fd, buf, sizeof(buf))) > 0; i++)
 		w->mcp_bytes += (unsigned long long)n;
 	if (n == 0)
 		unwatch_close(w, &w->child.stdout_fd);

@@ -238,6 +238,14 @@ check "hooks: a failing pre-deploy hook fails the deployment" '[ $status -eq 1 ]
 check "hooks: nothing was started" '! pgrep -f "sleep 1004" >/dev/null'
 check "hooks: its output is in the deployment log" 'grep -q "maintenance window closed" "$state/logs/deployment_$id.log"'
 check "hooks: failure phases in order" 'wait_for "[ \"\$(tr \"\\n\" , < $hk/order 2>/dev/null)\" = on-failure,pre-rollback,post-rollback, ]" 5'
+# a stop while pre-deploy hooks run: nothing starts afterwards
+rm -f "$hcfg/hooks/pre-deploy.d/20-refuse"
+hook pre-deploy 30-slow 'sleep 1'
+hmv deploy start --detach "$hk/deployments/gen.yaml" >/dev/null 2>&1
+id=$(last_id)
+hmv deploy stop "$id" >/dev/null 2>&1
+sleep 1.5
+check "hooks: stopped during its hooks, nothing is started" '! pgrep -f "sleep 1004" >/dev/null && is $id "d[\"state\"]" done 1'
 stop_daemon
 
 # --- systemd: Type=notify means READY=1 once the control socket listens
