@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -178,6 +179,27 @@ bool
 frame_writer_pending(const struct frame_writer *fw)
 {
 	return fw->head != NULL;
+}
+
+int
+frame_service(struct frame_reader *rd, struct frame_writer *wr,
+    uint32_t events, frame_handler_fn *fn, void *arg)
+{
+	struct frame	f;
+	bool		go = true;
+	int		r;
+
+	if ((events & EPOLLOUT) && (r = frame_flush(wr)) < 0)
+		return r;
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
+	for (int n = 0; n < FRAME_BURST && go; n++) {
+		if ((r = frame_read(rd, &f)) <= 0)
+			return r;
+		go = fn(arg, &f);
+		free(f.data);
+	}
+	return 0;
 }
 
 bool

@@ -125,6 +125,17 @@ bool	frame_writer_interest_changed(const struct frame_writer *,
 	    bool *want_out);
 void	frame_writer_clear(struct frame_writer *);
 
+/* Handles one frame; returns false when the peer was dropped meanwhile,
+ * so that no further frame is read for it. f->data is freed after. */
+typedef bool frame_handler_fn(void *arg, struct frame *f);
+
+/* Services a peer that epoll reported with events: writes what is queued
+ * on EPOLLOUT, then hands up to FRAME_BURST complete frames to fn (a cap,
+ * so that one chatty peer cannot starve the rest). Returns 0 while the
+ * stream is sound, or the negative errno that ended it (-EPIPE: EOF). */
+int	frame_service(struct frame_reader *, struct frame_writer *,
+	    uint32_t events, frame_handler_fn *fn, void *arg);
+
 /* Big-endian helpers for fixed payloads. */
 void		frame_put_u32(uint8_t *, uint32_t);
 uint32_t	frame_get_u32(const uint8_t *);

@@ -223,30 +223,30 @@ on_request(struct client *c, struct frame *f)
 	cJSON_Delete(rq);
 }
 
+static bool
+client_frame(void *arg, struct frame *f)
+{
+	struct client	*c = arg;
+
+	on_request(c, f);
+	return !c->dead;
+}
+
 static void
 on_client(struct watcher *w, uint32_t events)
 {
 	struct client	*c = container_of(w, struct client, w);
-	struct frame	 f;
-	int		 r = 0;
+	int		 r;
 
 	if (c->dead)
 		return;
-	if (events & EPOLLOUT) {
-		if ((r = frame_flush(&c->wr)) < 0) {
-			client_drop(c, NULL);
-			return;
-		}
-		client_update(c);
-	}
-	for (int n = 0; n < FRAME_BURST && !c->dead; n++) {
-		if ((r = frame_read(&c->rd, &f)) <= 0)
-			break;
-		on_request(c, &f);
-		free(f.data);
-	}
-	if (r < 0 && !c->dead)
+	r = frame_service(&c->rd, &c->wr, events, client_frame, c);
+	if (c->dead)
+		return;
+	if (r < 0)
 		client_drop(c, r == -EPIPE ? NULL : strerror(-r));
+	else
+		client_update(c);
 }
 
 static void

@@ -475,31 +475,29 @@ on_frame(struct worker_proc *wp, struct frame *f)
 	}
 }
 
+static bool
+worker_frame(void *arg, struct frame *f)
+{
+	struct worker_proc	*wp = arg;
+
+	on_frame(wp, f);
+	return !wp->lost;
+}
+
 static void
 on_worker_channel(struct watcher *w, uint32_t events)
 {
 	struct worker_proc	*wp = container_of(w, struct worker_proc, w);
-	struct frame		 f;
 	char			 why[128];
-	int			 r = 0;
+	int			 r;
 
-	if (events & EPOLLOUT) {
-		if ((r = frame_flush(&wp->wr)) < 0)
-			goto gone;
+	r = frame_service(&wp->rd, &wp->wr, events, worker_frame, wp);
+	if (wp->lost)
+		return;
+	if (r >= 0) {
 		worker_update_events(wp);
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	/* a cap per wakeup: one chatty worker cannot starve the rest */
-	for (int n = 0; n < FRAME_BURST && !wp->lost; n++) {
-		if ((r = frame_read(&wp->rd, &f)) <= 0)
-			break;
-		on_frame(wp, &f);
-		free(f.data);
 	}
-	if (r >= 0)
-		return;
-gone:
 	if (r == -EPIPE)
 		snprintf(why, sizeof(why), "worker %d died", (int)wp->pid);
 	else {

@@ -864,39 +864,35 @@ fail:
 	w->state = S_DONE;
 }
 
+static bool
+root_frame(void *arg, struct frame *f)
+{
+	struct worker	*w = arg;
+
+	switch (f->type) {
+	case FRAME_CONFIG:
+		on_config(w, f);
+		break;
+	case FRAME_STOP:
+		server_stop(w);
+		break;
+	case FRAME_SIGNAL:
+		if (w->child.pid > 0)
+			kill(-w->child.pid, (int)frame_get_u32(f->data));
+		break;
+	}
+	return true;
+}
+
 static void
 on_channel(struct worker *w, uint32_t events)
 {
-	struct frame	f;
-	int		r = 0;
+	int	r = frame_service(&w->rd, &w->wr, events, root_frame, w);
 
-	if (events & EPOLLOUT) {
-		if ((r = frame_flush(&w->wr)) < 0)
-			goto gone;
+	if (r >= 0) {
 		channel_update(w);
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	for (int n = 0; n < FRAME_BURST; n++) {
-		if ((r = frame_read(&w->rd, &f)) <= 0)
-			break;
-		switch (f.type) {
-		case FRAME_CONFIG:
-			on_config(w, &f);
-			break;
-		case FRAME_STOP:
-			server_stop(w);
-			break;
-		case FRAME_SIGNAL:
-			if (w->child.pid > 0)
-				kill(-w->child.pid, (int)frame_get_u32(f.data));
-			break;
-		}
-		free(f.data);
 	}
-	if (r >= 0)
-		return;
-gone:
 	/* the root is gone or broke the protocol: a worker without its
 	 * root stops its server */
 	if (r != -EPIPE)
