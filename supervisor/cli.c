@@ -19,7 +19,7 @@
 
 static const char usage_main[] =
 "usage: mcpvisor [--config-dir DIR] [--checks-dir DIR] [--deployments-dir DIR]\n"
-"                [--verbose] COMMAND ...\n"
+"                [--state-dir DIR] [--verbose] COMMAND ...\n"
 "\n"
 "Commands:\n"
 "  config show SERVER ENV   the resolved configuration, secrets redacted\n"
