@@ -433,18 +433,21 @@ parse_config(struct worker *w, struct errbuf *err)
 	return 0;
 }
 
-/* mkdir -p, each new directory owned by the server's user. */
+/* mkdir -p, each new directory owned by the server's user. Buffers on
+ * this once-only path are on the heap: stack pages, once touched, stay
+ * with the worker for its whole life. */
 static int
 make_writable_path(struct worker *w, const char *path, struct errbuf *err)
 {
-	char	tmp[PATH_MAX];
-	size_t	len = strlen(path);
+	char	*tmp;
+	int	 r = 0;
 
-	if (path[0] != '/' || len >= sizeof(tmp)) {
+	if (path[0] != '/') {
 		errbuf_set(err, "writable path '%s' is not absolute", path);
 		return -EINVAL;
 	}
-	memcpy(tmp, path, len + 1);
+	if ((tmp = strdup(path)) == NULL)
+		return -ENOMEM;
 	for (char *p = tmp + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
@@ -454,18 +457,21 @@ make_writable_path(struct worker *w, const char *path, struct errbuf *err)
 		if (mkdir(tmp, 0750) == 0) {
 			if (w->sandbox.change_identity && chown(tmp,
 			    w->sandbox.uid, w->sandbox.gid) == -1) {
+				r = -errno;
 				errbuf_set(err, "chown %s: %s", tmp,
 				    strerror(errno));
-				return -errno;
+				break;
 			}
 		} else if (errno != EEXIST) {
+			r = -errno;
 			errbuf_set(err, "mkdir %s: %s", tmp, strerror(errno));
-			return -errno;
+			break;
 		}
 		if ((*p = saved) == '\0')
 			break;
 	}
-	return 0;
+	free(tmp);
+	return r;
 }
 
 /* Prepares what needs privileges before the sandbox takes them: the
@@ -475,7 +481,7 @@ static int
 prepare_server_dir(struct worker *w, struct errbuf *err)
 {
 	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	char			 path[PATH_MAX];
+	char			*path = NULL;
 	const cJSON		*wp;
 	int			 r;
 
@@ -498,17 +504,17 @@ prepare_server_dir(struct worker *w, struct errbuf *err)
 		    strerror(errno));
 		return -errno;
 	}
-	snprintf(path, sizeof(path), "%s/output.log", w->run.server_dir);
-	if (logfile_open(&w->log, path, w->run.log_max, w->run.log_keep,
-	    0640) < 0) {
-		errbuf_set(err, "opening %s: %s", path, strerror(errno));
-		return -errno;
+	if (asprintf(&path, "%s/output.log", w->run.server_dir) == -1)
+		return -ENOMEM;
+	if ((r = logfile_open(&w->log, path, w->run.log_max, w->run.log_keep,
+	    0640)) < 0 || (w->sandbox.change_identity &&
+	    fchown(w->log.fd, w->sandbox.uid, w->sandbox.gid) == -1 &&
+	    (r = -errno) < 0)) {
+		errbuf_set(err, "%s: %s", path, strerror(-r));
+		free(path);
+		return r;
 	}
-	if (w->sandbox.change_identity &&
-	    fchown(w->log.fd, w->sandbox.uid, w->sandbox.gid) == -1) {
-		errbuf_set(err, "chown %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	free(path);
 	if (w->run.readiness != READY_NOTIFY)
 		return 0;
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
