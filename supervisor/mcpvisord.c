@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -257,6 +258,11 @@ main(int argc, char **argv)
 		control_turn_end(ctl);
 	}
 	sd_notify_state("STOPPING=1");
+	/* workers told to stop exit on their own: reap them (a second at
+	 * most) rather than leave them to whoever inherits them */
+	for (int i = 0; i < 500 && (waitpid(-1, NULL, WNOHANG) != -1 ||
+	    errno != ECHILD); i++)
+		usleep(2000);
 	control_free(ctl);
 	runtime_free(&sv);
 	free(checks_dir);

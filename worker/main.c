@@ -15,6 +15,7 @@
  * Exit status: 0 after an ordered stop, 100 when not started by
  * mcpvisord or given a bad configuration, 111 after a failure.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -962,6 +963,48 @@ worker_init(struct worker *w)
 	send_frame(w, FRAME_HELLO, b, 4);
 }
 
+/* As a subreaper the worker inherits whatever its server left behind;
+ * before it goes, every such child is killed and reaped (within a
+ * second), so that none is left to an init that may not reap it. */
+static void
+reap_leftovers(void)
+{
+	uint64_t	 deadline = now_ms() + 1000;
+	DIR		*d;
+	struct dirent	*de;
+	int		 status;
+
+	if ((d = opendir("/proc")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char	 path[64], buf[512], *p;
+			pid_t	 pid = (pid_t)atoi(de->d_name);
+			ssize_t	 n;
+			int	 fd;
+
+			if (pid <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+				continue;
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			buf[n] = '\0';
+			/* "pid (comm) state ppid": comm may hold spaces */
+			if ((p = strrchr(buf, ')')) != NULL &&
+			    atoi(p + 4) == (int)getpid())
+				kill(pid, SIGKILL);
+		}
+		closedir(d);
+	}
+	while (waitpid(-1, &status, WNOHANG) != -1 || errno != ECHILD) {
+		if (now_ms() > deadline)
+			break;
+		usleep(2000);
+	}
+}
+
 static void
 worker_free(struct worker *w)
 {
@@ -1020,6 +1063,7 @@ main(int argc, char **argv)
 		}
 	}
 	flush_before_exit(&w);
+	reap_leftovers();
 	worker_free(&w);
 	return w.exit_status;
 }
