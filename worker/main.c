@@ -973,7 +973,15 @@ reap_leftovers(void)
 	DIR		*d;
 	struct dirent	*de;
 	int		 status;
+	pid_t		 r;
 
+	/* usually the server was the only child, and is reaped: then there
+	 * is nothing to look for (and 200 workers stopping at once must not
+	 * all scan /proc) */
+	while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+		;
+	if (r == -1 && errno == ECHILD)
+		return;
 	if ((d = opendir("/proc")) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			char	 path[64], buf[512], *p;
