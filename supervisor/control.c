@@ -84,6 +84,15 @@ client_send(struct client *c, uint8_t type, const cJSON *o)
 	client_update(c);
 }
 
+/* Answers o (taken) with "ok": true added. */
+static void
+client_ok(struct client *c, cJSON *o)
+{
+	cJSON_AddBoolToObject(o, "ok", 1);
+	client_send(c, FRAME_RESPONSE, o);
+	cJSON_Delete(o);
+}
+
 /* Answers {"ok": false, "error": msg, "code": code}. */
 static void
 client_error(struct client *c, const char *code, const char *msg)
@@ -140,10 +149,8 @@ do_deploy(struct client *c, const cJSON *rq)
 		return;
 	}
 	o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddStringToObject(o, "deployment_id", id);
-	client_send(c, FRAME_RESPONSE, o);
-	cJSON_Delete(o);
+	client_ok(c, o);
 	if (c->follow[0] != '\0') {
 		snprintf(c->follow, sizeof(c->follow), "%s", id);
 		snprintf(c->await, sizeof(c->await), "%s", id);
@@ -160,10 +167,8 @@ do_status(struct client *c, const cJSON *rq)
 		return;
 	}
 	o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddItemToObject(o, "record", rec);
-	client_send(c, FRAME_RESPONSE, o);
-	cJSON_Delete(o);
+	client_ok(c, o);
 }
 
 static void
@@ -178,14 +183,12 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 		return;
 	}
 	o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddItemToObject(o, "record", rec);
 	snprintf(c->await, sizeof(c->await), "%s",
 	    cJSON_GetStringValue(cJSON_GetObjectItem(rec, "id")));
 	if (!stop)
 		snprintf(c->follow, sizeof(c->follow), "%s", c->await);
-	client_send(c, FRAME_RESPONSE, o);
-	cJSON_Delete(o);
+	client_ok(c, o);
 	if (stop && (r = runtime_stop(c->ctl->sv, c->await)) < 0) {
 		c->await[0] = '\0';
 		client_error(c, "not_running", r == -EALREADY ?
@@ -205,11 +208,9 @@ on_request(struct client *c, struct frame *f)
 		    "'verb'");
 	else if (strcmp(verb, "ping") == 0) {
 		o = cJSON_CreateObject();
-		cJSON_AddBoolToObject(o, "ok", 1);
 		cJSON_AddNumberToObject(o, "pid", getpid());
 		cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
-		client_send(c, FRAME_RESPONSE, o);
-		cJSON_Delete(o);
+		client_ok(c, o);
 	} else if (strcmp(verb, "deploy") == 0)
 		do_deploy(c, rq);
 	else if (strcmp(verb, "status") == 0)
