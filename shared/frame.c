@@ -30,6 +30,7 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_READY, 0, 0, "ready" },
 	{ FRAME_EXITED, 8, 8, "exited" },
 	{ FRAME_FAILED, 2, 4096, "failed" },
+	{ FRAME_HEALTH, 2, 64u << 10, "health" },
 	{ FRAME_CONFIG, 2, FRAME_MAX, "config" },
 	{ FRAME_STOP, 0, 0, "stop" },
 	{ FRAME_SIGNAL, 4, 4, "signal" },

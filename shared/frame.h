@@ -40,6 +40,7 @@ enum frame_type {
 	FRAME_READY = 4,	/* empty */
 	FRAME_EXITED = 5,	/* u32 how (0 exit, 1 signal), u32 code */
 	FRAME_FAILED = 6,	/* JSON {"stage", "reason", "errno"} */
+	FRAME_HEALTH = 7,	/* JSON: a health check's result */
 	/* root -> worker */
 	FRAME_CONFIG = 16,	/* JSON: the rendered server */
 	FRAME_STOP = 17,	/* empty */
@@ -55,7 +56,7 @@ enum frame_type {
 #define FRAME_FROM_WORKER	(FRAME_BIT(FRAME_HELLO) |		\
 	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\
 	FRAME_BIT(FRAME_READY) | FRAME_BIT(FRAME_EXITED) |		\
-	FRAME_BIT(FRAME_FAILED))
+	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH))
 #define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
 	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
 #define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)

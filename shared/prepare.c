@@ -147,6 +147,40 @@ prepared_free(struct prepared *pd)
 	free(pd);
 }
 
+cJSON *
+check_json(const struct check_def *def, const struct ynode *config,
+    bool redact)
+{
+	static const char *const settings[] = { "timeout_seconds",
+	    "retry_attempts", "interval_seconds", "failure_threshold", NULL };
+	const struct ynode	*tags = ynode_map_get(def->node, "tags");
+	cJSON			*o = cJSON_CreateObject(), *t;
+
+	if (o == NULL || cJSON_AddStringToObject(o, "name", def->name) ==
+	    NULL || cJSON_AddStringToObject(o, "type", def->type) == NULL ||
+	    cJSON_AddBoolToObject(o, "critical", schema_bool(def->node,
+	    "critical", true)) == NULL)
+		goto fail;
+	for (size_t i = 0; settings[i] != NULL; i++)
+		if (ynode_map_get(def->node, settings[i]) != NULL &&
+		    cJSON_AddNumberToObject(o, settings[i], (double)schema_int(
+		    def->node, settings[i], 0)) == NULL)
+			goto fail;
+	if ((t = cJSON_AddArrayToObject(o, "tags")) == NULL)
+		goto fail;
+	for (size_t i = 0; tags != NULL && i < tags->count; i++)
+		cJSON_AddItemToArray(t, cJSON_CreateString(tags->items[i]->text));
+	if (config != NULL) {
+		if ((t = ynode_to_json(config, redact)) == NULL)
+			goto fail;
+		cJSON_AddItemToObject(o, "config", t);
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
 static cJSON *
 server_json(const struct prepared_server *ps)
 {
@@ -176,16 +210,9 @@ server_json(const struct prepared_server *ps)
 	for (size_t i = 0; i < ps->nchecks; i++) {
 		const struct prepared_check	*pc = &ps->checks[i];
 
-		if ((c = cJSON_CreateObject()) == NULL)
+		if ((c = check_json(pc->def, pc->config, true)) == NULL)
 			goto fail;
 		cJSON_AddItemToArray(a, c);
-		cJSON_AddStringToObject(c, "name", pc->def->name);
-		cJSON_AddStringToObject(c, "type", pc->def->type);
-		cJSON_AddBoolToObject(c, "critical",
-		    schema_bool(pc->def->node, "critical", true));
-		if (pc->config != NULL)
-			cJSON_AddItemToObject(c, "config",
-			    ynode_to_json(pc->config, true));
 	}
 	if (rs->run != NULL)
 		cJSON_AddItemToObject(o, "run", ynode_to_json(rs->run, true));

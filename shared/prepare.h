@@ -61,6 +61,13 @@ void	prepared_free(struct prepared *);
  * environment, servers and checks. The spec and the plan stay. */
 void	prepared_shed(struct prepared *);
 
+/* A check as the health engine takes it (health.h): the definition's
+ * settings and config (rendered for one server; may be NULL), secrets
+ * redacted when redact is set (never for a worker, which needs them).
+ * NULL on ENOMEM. */
+struct cJSON	*check_json(const struct check_def *, const struct ynode *config,
+		    bool redact);
+
 /* The plan as JSON, with each server's details and checks; secrets
  * redacted. NULL on ENOMEM. */
 struct cJSON	*prepared_plan_json(const struct prepared *);

@@ -107,6 +107,7 @@ struct server_run {
 	uint64_t		 ready_after_ms;
 	uint64_t		 crashes[WORKER_DEATHS_MAX];
 	unsigned		 ncrashes;
+	cJSON			*health;	/* check name -> last result */
 };
 
 struct deployment {
@@ -278,6 +279,9 @@ dep_record(const struct deployment *dep)
 		if (sr->last_error[0] != '\0')
 			cJSON_AddStringToObject(s, "last_error",
 			    sr->last_error);
+		if (sr->health != NULL)
+			cJSON_AddItemToObject(s, "health",
+			    cJSON_Duplicate(sr->health, 1));
 	}
 	cJSON_AddNumberToObject(o, "total", (double)dep->nservers);
 	cJSON_AddNumberToObject(o, "ready", (double)ready);
@@ -371,6 +375,52 @@ worker_close_channel(struct worker_proc *wp)
 	frame_writer_clear(&wp->wr);
 }
 
+/* A health check's result: kept as the server's latest for that check,
+ * and announced (in the guide's words when it failed). */
+static void
+on_health(struct server_run *sr, const struct frame *f)
+{
+	struct deployment	*dep = sr->dep;
+	cJSON			*j = cJSON_ParseWithLength((char *)f->data,
+				    f->len);
+	const char		*check = json_str(j, "check");
+	const char		*message = str_or(json_str(j, "message"), "");
+	const char		*phase = str_or(json_str(j, "phase"), "");
+	bool			 healthy = cJSON_IsTrue(cJSON_GetObjectItem(j,
+				    "healthy"));
+	bool			 critical = cJSON_IsTrue(cJSON_GetObjectItem(j,
+				    "critical"));
+	double			 ms = cJSON_GetNumberValue(
+				    cJSON_GetObjectItem(j, "response_ms"));
+	char			 when[40];
+	cJSON			*keep;
+
+	if (check == NULL) {
+		log_warnx("worker %d (%s): a health frame without a check",
+		    (int)sr->worker->pid, sr->name);
+		cJSON_Delete(j);
+		return;
+	}
+	if (sr->health == NULL)
+		sr->health = cJSON_CreateObject();
+	iso_now(when, sizeof(when));
+	keep = cJSON_Duplicate(j, 1);
+	cJSON_DeleteItemFromObject(keep, "check");
+	cJSON_AddStringToObject(keep, "at", when);
+	cJSON_DeleteItemFromObject(sr->health, check);
+	cJSON_AddItemToObject(sr->health, check, keep);
+	dep->dirty = true;
+	if (healthy)
+		sv_event(dep->sv, dep, sr->name, "health_check_passed", j,
+		    "Health check '%s' passed (%s): %s (%.1f ms)", check, phase,
+		    message, ms);
+	else
+		sv_event(dep->sv, dep, sr->name, critical ?
+		    "health_check_failed" : "health_check_warning", j,
+		    "%s: Health check '%s' failed: %s", critical ? "Error" :
+		    "Warning", check, message);
+}
+
 static void
 on_frame(struct worker_proc *wp, struct frame *f)
 {
@@ -391,6 +441,9 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		return;		/* a detached worker: its news is stale */
 	dep = sr->dep;
 	switch (f->type) {
+	case FRAME_HEALTH:
+		on_health(sr, f);
+		break;
 	case FRAME_SANDBOX:
 		sv_event(dep->sv, dep, sr->name, "sandbox_applied",
 		    cJSON_ParseWithLength((char *)f->data, f->len),
@@ -1058,6 +1111,7 @@ dep_free(struct deployment *dep)
 			explicit_bzero(sr->config_text,
 			    strlen(sr->config_text));
 		free(sr->config_text);
+		cJSON_Delete(sr->health);
 	}
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
 	hooks_cancel(dep->sv, dep);
@@ -1120,6 +1174,13 @@ server_config_text(struct deployment *dep, size_t i)
 	if (ynode_map_get(env->doc, "resource_limits") != NULL)
 		cJSON_AddItemToObject(o, "resource_limits", ynode_to_json(
 		    ynode_map_get(env->doc, "resource_limits"), false));
+	if (dep->pd->spec->settings.health_checks_enabled && ps->nchecks > 0) {
+		cJSON	*list = cJSON_AddArrayToObject(o, "health_checks");
+
+		for (size_t k = 0; k < ps->nchecks; k++)
+			cJSON_AddItemToArray(list, check_json(ps->checks[k].def,
+			    ps->checks[k].config, false));
+	}
 	resolve_relative(cJSON_GetObjectItem(o, "run"), "command",
 	    dep->config_dir);
 	resolve_relative(cJSON_GetObjectItem(o, "run"), "working_directory",

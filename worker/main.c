@@ -12,6 +12,12 @@
  * back-off, and gives up (reporting a crash loop) after max_deaths
  * deaths within death_window_seconds.
  *
+ * Health checks (health.h) share the loop through one descriptor. Once
+ * the server is up by its own readiness, every check runs; the server is
+ * ready when all critical ones pass, and failed when one does not. From
+ * then on the checks repeat as liveness checks: failure_threshold
+ * failures in a row of a critical one restart the server per its policy.
+ *
  * Exit status: 0 after an ordered stop, 100 when not started by
  * mcpvisord or given a bad configuration, 111 after a failure.
  */
@@ -39,6 +45,7 @@
 
 #include "errbuf.h"
 #include "frame.h"
+#include "health.h"
 #include "log.h"
 #include "logfile.h"
 #include "sandbox.h"
@@ -60,6 +67,7 @@ enum watch {
 	W_LOG,
 	W_READY,
 	W_NOTIFY,
+	W_HEALTH,
 };
 
 enum readiness {
@@ -129,6 +137,11 @@ struct worker {
 	unsigned		 ndeaths;
 	int			 exit_status;
 	unsigned long long	 mcp_bytes;	/* read from a stdio server */
+	struct health		*health;	/* NULL: no checks */
+	size_t			 checks_pending;/* of the readiness round */
+	char			 check_failure[600];
+	signed char		*verdicts;	/* per check: -1 unknown, 0, 1 */
+	bool			 unhealthy_restart;
 };
 
 static uint64_t
@@ -377,6 +390,39 @@ build_envp(struct worker *w, const cJSON *run)
 	return 0;
 }
 
+static void	on_check_done(void *, size_t, const struct health_result *);
+static void	server_stop(struct worker *);
+
+/* The health checks, loaded before the sandbox closes: libcurl is read
+ * from disk here, while every path is still reachable. */
+static int
+parse_checks(struct worker *w, struct errbuf *err)
+{
+	const cJSON	*list = cJSON_GetObjectItem(w->config, "health_checks");
+	const cJSON	*c;
+	int		 r;
+
+	if (cJSON_GetArraySize(list) == 0)
+		return 0;
+	if ((w->health = health_new(on_check_done, w)) == NULL ||
+	    (w->verdicts = malloc((size_t)cJSON_GetArraySize(list))) ==
+	    NULL) {
+		errbuf_set(err, "health checks: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	memset(w->verdicts, -1, (size_t)cJSON_GetArraySize(list));
+	cJSON_ArrayForEach(c, list)
+		if ((r = health_add(w->health, c, err)) < 0)
+			return r;
+	if (health_wants_stdio(w->health) && !w->run.stdio) {
+		errbuf_set(err, "an MCP check over stdio, but the server's "
+		    "transport is not stdio");
+		return -EINVAL;
+	}
+	watch_fd(w, health_fd(w->health), W_HEALTH, EPOLLIN);
+	return 0;
+}
+
 static int
 parse_config(struct worker *w, struct errbuf *err)
 {
@@ -426,6 +472,8 @@ parse_config(struct worker *w, struct errbuf *err)
 	rs->log_max = (off_t)json_number(run, "log_max_bytes", 10 << 20);
 	rs->log_keep = (unsigned)json_number(run, "log_keep", 3);
 	if (sandbox_parse(w->config, &w->sandbox, err) < 0)
+		return -EINVAL;
+	if (parse_checks(w, err) < 0)
 		return -EINVAL;
 	if (build_argv(rs, run) < 0 || build_envp(w, run) < 0) {
 		errbuf_set(err, "out of memory");
@@ -561,7 +609,11 @@ server_start(struct worker *w)
 	w->started_ms = now_ms();
 	watch_fd(w, w->child.status_fd, W_STATUS, EPOLLIN);
 	watch_fd(w, w->child.log_fd, W_LOG, EPOLLIN);
-	if (w->child.stdout_fd != -1)
+	if (w->child.stdout_fd != -1 && w->health != NULL &&
+	    health_wants_stdio(w->health))
+		health_attach_stdio(w->health, w->child.stdin_fd,
+		    w->child.stdout_fd);
+	else if (w->child.stdout_fd != -1)
 		watch_fd(w, w->child.stdout_fd, W_STDOUT, EPOLLIN);
 	if (w->child.ready_fd != -1)
 		watch_fd(w, w->child.ready_fd, W_READY, EPOLLIN);
@@ -570,11 +622,119 @@ server_start(struct worker *w)
 static void
 server_ready(struct worker *w)
 {
-	if (w->state != S_STARTED)
-		return;
 	w->state = S_READY;
 	w->ever_ready = true;
 	send_frame(w, FRAME_READY, NULL, 0);
+	if (w->health != NULL)
+		health_liveness(w->health, true);
+}
+
+/* The server is up by its own readiness: its checks have the last word. */
+static void
+server_up(struct worker *w)
+{
+	if (w->state != S_STARTED || w->checks_pending > 0)
+		return;
+	if (w->health == NULL) {
+		server_ready(w);
+		return;
+	}
+	w->check_failure[0] = '\0';
+	w->checks_pending = health_count(w->health);
+	for (size_t i = 0; i < health_count(w->health); i++)
+		health_run(w->health, i, HEALTH_READINESS);
+}
+
+/* Kills the server, whose restart (or not) then follows its policy. */
+static void
+restart_unhealthy(struct worker *w)
+{
+	if (w->child.pid <= 0 || w->unhealthy_restart)
+		return;
+	w->unhealthy_restart = true;
+	if (w->child.stdin_fd != -1)
+		health_detach_stdio(w->health, "the server is being restarted");
+	kill(-w->child.pid, w->run.stop_signal);
+	arm_timer(w, w->run.stop_timeout_ms);
+}
+
+static void
+send_health(struct worker *w, const struct health_result *r, bool restart)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "check", r->check);
+	cJSON_AddStringToObject(o, "type", r->type);
+	cJSON_AddStringToObject(o, "phase", r->phase == HEALTH_LIVENESS ?
+	    "liveness" : "readiness");
+	cJSON_AddBoolToObject(o, "healthy", r->healthy);
+	cJSON_AddBoolToObject(o, "critical", r->critical);
+	cJSON_AddNumberToObject(o, "attempts", r->attempts);
+	cJSON_AddNumberToObject(o, "consecutive_failures",
+	    r->consecutive_failures);
+	cJSON_AddNumberToObject(o, "failure_threshold", r->failure_threshold);
+	cJSON_AddNumberToObject(o, "response_ms",
+	    (double)(long long)(r->response_ms * 1000) / 1000);
+	cJSON_AddStringToObject(o, "message", r->message);
+	if (r->details != NULL)
+		cJSON_AddItemToObject(o, "details",
+		    cJSON_Duplicate(r->details, 1));
+	if (restart)
+		cJSON_AddStringToObject(o, "action", "restart");
+	send_json(w, FRAME_HEALTH, o);
+}
+
+static void
+on_check_done(void *arg, size_t i, const struct health_result *r)
+{
+	struct worker	*w = arg;
+	bool		 changed = w->verdicts[i] != (signed char)r->healthy;
+	bool		 restart;
+
+	w->verdicts[i] = (signed char)r->healthy;
+	if (r->phase == HEALTH_LIVENESS) {
+		restart = !r->healthy && r->critical &&
+		    r->failure_threshold > 0 &&
+		    r->consecutive_failures >= r->failure_threshold;
+		/* a steady healthy server sends nothing */
+		if (changed || !r->healthy)
+			send_health(w, r, restart);
+		if (!restart || w->state != S_READY)
+			return;
+		log_warnx("%s: health check '%s' failed %u times in a row: %s",
+		    w->run.name, r->check, r->consecutive_failures, r->message);
+		if (w->run.restart == RESTART_NEVER) {
+			char	reason[700];
+
+			snprintf(reason, sizeof(reason), "health check '%s' "
+			    "failed %u times in a row: %s", r->check,
+			    r->consecutive_failures, r->message);
+			send_failed(w, "unhealthy", reason, 0);
+			w->exit_status = EXIT_TEMPFAIL;
+			server_stop(w);
+			return;
+		}
+		restart_unhealthy(w);
+		return;
+	}
+	send_health(w, r, false);
+	if (!r->healthy && r->critical && w->check_failure[0] == '\0')
+		snprintf(w->check_failure, sizeof(w->check_failure),
+		    "health check '%s' failed after %u attempts: %s",
+		    r->check, r->attempts, r->message);
+	if (w->checks_pending == 0 || --w->checks_pending > 0 ||
+	    w->state != S_STARTED)
+		return;
+	if (w->check_failure[0] == '\0') {
+		server_ready(w);
+		return;
+	}
+	/* not ready: the root counts this attempt as failed */
+	send_failed(w, "health", w->check_failure, 0);
+	w->exit_status = EXIT_TEMPFAIL;
+	w->ever_ready = false;
+	w->run.restart = RESTART_NEVER;
+	server_stop(w);
 }
 
 static void
@@ -601,7 +761,7 @@ on_exec_status(struct worker *w)
 	w->state = S_STARTED;
 	send_u32(w, FRAME_STARTED, (uint32_t)w->child.pid);
 	if (w->run.readiness == READY_PROCESS)
-		server_ready(w);
+		server_up(w);
 }
 
 /* Read buffers are small on purpose: a worker per server is a budget of
@@ -650,7 +810,7 @@ on_readiness_fd(struct worker *w)
 
 	while ((n = read(w->child.ready_fd, buf, sizeof(buf))) > 0)
 		if (memchr(buf, '\n', (size_t)n) != NULL)
-			server_ready(w);
+			server_up(w);
 	if (n == 0)
 		unwatch_close(w, &w->child.ready_fd);
 }
@@ -667,7 +827,7 @@ on_notify(struct worker *w)
 		for (char *line = strtok(buf, "\n"); line != NULL;
 		    line = strtok(NULL, "\n"))
 			if (strcmp(line, "READY=1") == 0)
-				server_ready(w);
+				server_up(w);
 	}
 }
 
@@ -705,7 +865,9 @@ on_server_exit(struct worker *w, int status)
 {
 	uint8_t		b[8];
 	uint64_t	now = now_ms();
-	bool		failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	/* killed for failing its checks: a failure, however it exited */
+	bool		failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+			    w->unhealthy_restart;
 
 	frame_put_u32(b, WIFSIGNALED(status) ? 1 : 0);
 	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
@@ -713,6 +875,13 @@ on_server_exit(struct worker *w, int status)
 	send_frame(w, FRAME_EXITED, b, 8);
 	/* whatever is left of its process group goes with it */
 	kill(-w->child.pid, SIGKILL);
+	if (w->health != NULL) {
+		health_liveness(w->health, false);
+		health_cancel(w->health);
+		health_detach_stdio(w->health, "the server exited");
+		w->checks_pending = 0;
+	}
+	w->unhealthy_restart = false;
 	close_child_fds(w);
 	w->child.pid = 0;
 	disarm_timer(w);
@@ -768,6 +937,12 @@ server_stop(struct worker *w)
 	if (w->state == S_STOPPING)
 		return;
 	w->state = S_STOPPING;
+	if (w->health != NULL) {
+		health_liveness(w->health, false);
+		health_cancel(w->health);
+		health_detach_stdio(w->health, "the server is stopping");
+		w->checks_pending = 0;
+	}
 	/* a stdio server ends when its input does (MCP's own shutdown):
 	 * give it a moment before the signal */
 	if (w->child.stdin_fd != -1) {
@@ -799,6 +974,11 @@ on_timer(struct worker *w)
 		kill(-w->child.pid, SIGKILL);
 	} else if (w->state == S_BACKOFF)
 		server_start(w);
+	else if (w->unhealthy_restart && w->child.pid > 0) {
+		log_warnx("%s: did not stop within %u ms: killing",
+		    w->run.name, w->run.stop_timeout_ms);
+		kill(-w->child.pid, SIGKILL);
+	}
 }
 
 static void
@@ -814,6 +994,9 @@ on_signal(struct worker *w)
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 				if (pid == w->child.pid)
 					on_server_exit(w, status);
+				else if (w->health != NULL)
+					health_child_exited(w->health, pid,
+					    status);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -1027,6 +1210,8 @@ worker_free(struct worker *w)
 		free(*p);
 	free(w->run.envp);
 	cJSON_Delete(w->config);
+	health_free(w->health);
+	free(w->verdicts);
 	logfile_close(&w->log);
 	frame_reader_clear(&w->rd);
 	frame_writer_clear(&w->wr);
@@ -1067,6 +1252,7 @@ main(int argc, char **argv)
 			case W_LOG:	on_log(&w); break;
 			case W_READY:	on_readiness_fd(&w); break;
 			case W_NOTIFY:	on_notify(&w); break;
+			case W_HEALTH:	health_dispatch(w.health); break;
 			}
 		}
 	}
