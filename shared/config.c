@@ -986,6 +986,10 @@ project_load(const struct project_paths *paths, struct project **out,
 	    (r = load_all(paths->checks_dir, NULL, &p->check_files,
 	    &p->ncheck_files, load_checks_any, check_file_free_any,
 	    dl)) < 0) ||
+	    (paths->registered_checks_dir != NULL &&
+	    (r = load_all(paths->registered_checks_dir, NULL,
+	    &p->check_files, &p->ncheck_files, load_checks_any,
+	    check_file_free_any, dl)) < 0) ||
 	    (r = project_index_checks(p, dl)) < 0) {
 		project_free(p);
 		return r;

@@ -87,6 +87,9 @@ struct project_paths {
 	const char	*config_dir;	/* environments/, servers/ */
 	const char	*checks_dir;	/* *.yaml health-check files */
 	const char	*deployments_dir;/* *.yaml deployment specs */
+	/* checks registered with "mcpvisor health register" (in the state
+	 * directory); may be NULL or absent */
+	const char	*registered_checks_dir;
 };
 
 struct project {

@@ -621,9 +621,11 @@ render_check(const struct check_def *check, const struct resolved_server *rs,
     struct ynode **out, struct diag_list *dl)
 {
 	struct render_ctx	 ctx = { .opts = opts, .dl = dl,
-				    .env = env->values, .config = rs->config,
-				    .secret_vars = ynode_map_get(env->env->doc,
-				    "secrets") };
+				    .env = env != NULL ? env->values : NULL,
+				    .config = rs != NULL ? rs->config : NULL,
+				    .secret_vars = env != NULL ?
+				    ynode_map_get(env->env->doc, "secrets") :
+				    NULL };
 	const struct ynode	*src = ynode_map_get(check->node, "config");
 	const struct schema	*schema = config_check_schema(check->type);
 	struct ynode		*n;
@@ -633,8 +635,8 @@ render_check(const struct check_def *check, const struct resolved_server *rs,
 	*out = NULL;
 	if (src == NULL)
 		return 0;
-	if ((ctx.server = server_info(rs->server, rs->environment)) == NULL ||
-	    (n = ynode_copy(src)) == NULL) {
+	if ((rs != NULL && (ctx.server = server_info(rs->server,
+	    rs->environment)) == NULL) || (n = ynode_copy(src)) == NULL) {
 		ynode_free(ctx.server);
 		return -ENOMEM;
 	}
@@ -643,7 +645,8 @@ render_check(const struct check_def *check, const struct resolved_server *rs,
 	ynode_free(ctx.server);
 	if (dl->errors == before && schema != NULL) {
 		snprintf(what, sizeof(what), "the config of check '%s' for "
-		    "server '%s'", check->name, rs->server->name);
+		    "server '%s'", check->name, rs != NULL ? rs->server->name :
+		    "(none)");
 		schema_check(n, schema, what, SCHEMA_RENDERED, dl);
 	}
 	if (dl->errors > before) {

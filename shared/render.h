@@ -73,7 +73,9 @@ int	render_server(const struct server_config *srv,
 void	resolved_server_free(struct resolved_server *);
 
 /* Renders a health check's config for a resolved server. Returns 0 and
- * a new tree in *out (NULL when the check has no config), or -EINVAL. */
+ * a new tree in *out (NULL when the check has no config), or -EINVAL.
+ * Without a server (or an environment), names of config (or env) are
+ * undefined: the check is rendered as it stands. */
 int	render_check(const struct check_def *,
 	    const struct resolved_server *, const struct rendered_env *,
 	    const struct render_opts *, struct ynode **out,

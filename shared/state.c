@@ -64,7 +64,7 @@ int
 state_prepare(const char *dir, struct errbuf *err)
 {
 	static const char *const subdirs[] = { "deployments", "logs",
-	    "servers" };
+	    "servers", "health-checks" };
 	char	path[PATH_MAX];
 	int	r;
 
@@ -104,33 +104,29 @@ write_all(int fd, const char *p, size_t n)
 }
 
 int
-state_write_json(const char *dir, const char *rel, const cJSON *json)
+state_write_file(const char *dir, const char *rel, const void *data,
+    size_t len)
 {
 	char	path[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX];
-	char	*text, *slash;
+	char	*slash;
 	int	fd, dfd, r;
 
-	if ((text = cJSON_Print(json)) == NULL)
-		return -ENOMEM;
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
-	    -1) {
-		r = -errno;
-		goto out;
-	}
-	if ((r = write_all(fd, text, strlen(text))) < 0 ||
-	    (r = write_all(fd, "\n", 1)) < 0 ||
+	    -1)
+		return -errno;
+	if ((r = write_all(fd, data, len)) < 0 ||
 	    (fsync(fd) == -1 && (r = -errno) < 0)) {
 		close(fd);
 		unlink(tmp);
-		goto out;
+		return r;
 	}
 	close(fd);
 	if (rename(tmp, path) == -1) {
 		r = -errno;
 		unlink(tmp);
-		goto out;
+		return r;
 	}
 	/* the rename is durable only once the directory is */
 	snprintf(parent, sizeof(parent), "%s", path);
@@ -140,8 +136,23 @@ state_write_json(const char *dir, const char *rel, const cJSON *json)
 		fsync(dfd);
 		close(dfd);
 	}
-	r = 0;
-out:
+	return 0;
+}
+
+int
+state_write_json(const char *dir, const char *rel, const cJSON *json)
+{
+	char	*text, *line;
+	int	 r;
+
+	if ((text = cJSON_Print(json)) == NULL)
+		return -ENOMEM;
+	if (asprintf(&line, "%s\n", text) == -1) {
+		free(text);
+		return -ENOMEM;
+	}
+	r = state_write_file(dir, rel, line, strlen(line));
+	free(line);
 	free(text);
 	return r;
 }

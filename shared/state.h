@@ -28,6 +28,8 @@ int	state_dir_default(char *buf, size_t size);
  * negative errno with err filled. */
 int	state_prepare(const char *dir, struct errbuf *err);
 /* Writes dir/rel atomically (see above). 0 or a negative errno. */
+int	state_write_file(const char *dir, const char *rel, const void *,
+	    size_t);
 int	state_write_json(const char *dir, const char *rel,
 	    const struct cJSON *);
 /* Reads a JSON file. 0 and *out (the caller frees), or a negative

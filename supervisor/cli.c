@@ -29,6 +29,9 @@ static const char usage_main[] =
 "  deploy status ID         a deployment's record (--follow: live)\n"
 "  deploy list              recent deployments\n"
 "  deploy stop ID           stop a deployment in reverse order\n"
+"  health register FILE     keep a health-check file in the state directory\n"
+"  health list              every health check, with its source\n"
+"  health run NAME...       run checks now (--all, --tags a,b; --server S)\n"
 "\n"
 "Options:\n"
 "  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
@@ -129,6 +132,7 @@ cli_print_diags(const struct cli *cli, const struct diag_list *dl)
 static const struct cli_verb top_verbs[] = {
 	{ "config", cli_config, "show, validate and list configuration" },
 	{ "deploy", cli_deploy, "start, follow, list and stop deployments" },
+	{ "health", cli_health, "register, list and run health checks" },
 	{ NULL, NULL, NULL },
 };
 
@@ -190,6 +194,9 @@ main(int argc, char **argv)
 		    "--state-dir\n");
 		return CLI_EXIT_USAGE;
 	}
+	snprintf(cli.registered_dir, sizeof(cli.registered_dir),
+	    "%s/health-checks", cli.state_dir);
+	cli.paths.registered_checks_dir = cli.registered_dir;
 	if (optind >= argc) {
 		fputs(usage_main, stderr);
 		return CLI_EXIT_USAGE;

@@ -20,6 +20,7 @@ struct cli {
 	char			*checks_dir_owned;
 	char			*deployments_dir_owned;
 	char			 state_dir[4096];
+	char			 registered_dir[4200];	/* of health checks */
 	bool			 verbose;
 	bool			 json;
 	bool			 color;		/* stdout is a terminal */
@@ -45,5 +46,6 @@ void	cli_print_diags(const struct cli *, const struct diag_list *);
 
 int	cli_config(struct cli *, int, char **);
 int	cli_deploy(struct cli *, int, char **);
+int	cli_health(struct cli *, int, char **);
 
 #endif

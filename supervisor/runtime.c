@@ -1205,6 +1205,7 @@ dep_prepare(struct deployment *dep, char **err)
 {
 	struct project_paths	 paths = { .config_dir = dep->config_dir,
 				    .checks_dir = dep->checks_dir };
+	char			 registered[PATH_MAX + 16];
 	struct prepare_opts	 po = { .paths = &paths,
 				    .spec_path = dep->spec_path,
 				    .environment = dep->environment_req,
@@ -1215,6 +1216,9 @@ dep_prepare(struct deployment *dep, char **err)
 	FILE			*fp;
 	int			 r;
 
+	snprintf(registered, sizeof(registered), "%s/health-checks",
+	    dep->sv->state_dir);
+	paths.registered_checks_dir = registered;
 	if (dep->environ != NULL) {
 		po.render.getenv = request_getenv;
 		po.render.getenv_arg = dep->environ;
