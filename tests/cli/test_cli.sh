@@ -156,5 +156,74 @@ unset BRAVE_API_KEY DB_PASSWORD API_KEY
 run "production needs its secrets" 100 "$mcpvisor" deploy start deploy/deployments/mcp-production-deployment.yaml -n
 expect "and says which variable" "environment variable BRAVE_API_KEY is empty or unset"
 
+# --- health checks: register, list, run
+hs=(--state-dir "$work/hstate")
+cat > "$work/extra-checks.yaml" <<'YAML'
+health_checks:
+  - name: "disk_ok"
+    type: "file_system"
+    tags: ["extra"]
+    config: { path: "/tmp", check_readable: true }
+  - name: "cmd_ok"
+    type: "command"
+    retry_attempts: 0
+    tags: ["extra"]
+    config: { command: "sh", args: ["-c", "echo all good"], expected_output: "good" }
+  - name: "cmd_bad"
+    type: "command"
+    retry_attempts: 0
+    tags: ["extra"]
+    config: { command: "false" }
+  - name: "warn_bad"
+    type: "command"
+    retry_attempts: 0
+    critical: false
+    tags: ["extra"]
+    config: { command: "sh", args: ["-c", "echo degraded; exit 2"] }
+YAML
+printf 'health_checks:\n  - name: "x"\n    type: "tcp"\n    config: { host: "h", prot: 1 }\n' > "$work/bad-checks.yaml"
+printf 'health_checks:\n  - name: "tcp_connectivity"\n    type: "command"\n    config: { command: "true" }\n' > "$work/dup-checks.yaml"
+run "health list" 0 "$mcpvisor" "${hs[@]}" health list
+expect "health list shows the standard checks" "mcp_everything_tools     mcp"
+run "health register: a bad file" 100 "$mcpvisor" "${hs[@]}" health register "$work/bad-checks.yaml"
+expect "health register names file, line and column" "bad-checks.yaml:4:"
+expect "and the key" "prot"
+run "health register: a name already taken" 100 "$mcpvisor" "${hs[@]}" health register "$work/dup-checks.yaml"
+expect "health register says where" "'tcp_connectivity' is already defined in"
+run "health register" 0 "$mcpvisor" "${hs[@]}" health register "$work/extra-checks.yaml"
+expect "health register names the checks" "registered 4 health checks"
+if [ "$(stat -c %a "$work/hstate/health-checks/extra-checks.yaml" 2>/dev/null)" = 600 ]; then ok "the registered copy is private (0600)"; else bad "registered copy mode"; fi
+run "health register again replaces" 0 "$mcpvisor" "${hs[@]}" health register "$work/extra-checks.yaml"
+run "health list --json" 0 "$mcpvisor" "${hs[@]}" health list --json
+if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); n=[c["name"] for c in d]; assert len(d)==12 and "cmd_ok" in n and [c for c in d if c["name"]=="cmd_ok"][0]["registered"]' <<<"$out"; then ok "health list --json: 8 standard + 4 registered"; else bad "health list --json"; fi
+run "health run one" 0 "$mcpvisor" "${hs[@]}" health run cmd_ok
+expect "health run prints the result" "cmd_ok"
+expect "with the output" "all good"
+run "health run: a failing critical check" 1 "$mcpvisor" "${hs[@]}" health run cmd_bad
+expect "says why" "exited with status 1"
+run "health run: a failing non-critical check warns" 0 "$mcpvisor" "${hs[@]}" health run warn_bad
+expect "the warning" "degraded"
+run "health run --tags --json" 1 "$mcpvisor" "${hs[@]}" health run --tags extra --json
+if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert len(d["results"])==4 and d["passed"]==2 and d["failed_critical"]==1 and d["failed_noncritical"]==1' <<<"$out"; then ok "health run --json counts"; else bad "health run --json"; printf '%s\n' "$out" | head -20; fi
+run "health run: an unknown check" 100 "$mcpvisor" "${hs[@]}" health run nope
+expect "names it" "no health check named 'nope'"
+run "health run: nothing selected" 2 "$mcpvisor" "${hs[@]}" health run
+run "health run: a template without its server" 100 "$mcpvisor" "${hs[@]}" health run tcp_connectivity
+expect "names the variable" "undefined variable 'config.port'"
+run "health run: MCP over stdio needs a server" 100 "$mcpvisor" "${hs[@]}" health run mcp_stdio_ready
+expect "says so" "name the server with --server"
+if [ -x deploy/mcp-servers/node_modules/.bin/mcp-server-everything ]; then
+	run "health run: MCP over stdio against server-everything" 0 "$mcpvisor" "${hs[@]}" health run mcp_everything_tools --server everything --environment development
+	expect "the handshake's version and server" "MCP 2025-11-25, mcp-servers/everything"
+	if pgrep -f "mcp-server-everything stdio" >/dev/null; then bad "the server started for the run is still running"; else ok "the server started for the run is gone"; fi
+else
+	bad "server-everything is not installed (bash deploy/install-deps.sh)"
+fi
+for cmd in "health" "health register" "health list" "health run"; do
+	# shellcheck disable=SC2086
+	run "mcpvisor $cmd --help" 0 "$mcpvisor" $cmd --help
+	expect "help of '$cmd' shows usage" "usage: mcpvisor"
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -307,21 +307,91 @@ else
 	echo "# unshare --pid is not allowed here: PID 1 tests skipped"
 fi
 
+# --- 11. health checks: readiness, warnings, liveness, the sandbox
+mkdir -p "$work/project/health-checks"
+closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/project/health-checks/checks.yaml" <<YAML
+health_checks:
+  - name: "refused"
+    type: "tcp"
+    timeout_seconds: 1
+    retry_attempts: 1
+    config: { host: "127.0.0.1", port: $closed_port }
+  - name: "refused_warning"
+    type: "tcp"
+    timeout_seconds: 1
+    retry_attempts: 0
+    critical: false
+    config: { host: "127.0.0.1", port: $closed_port }
+  - name: "alive_file"
+    type: "file_system"
+    retry_attempts: 5
+    interval_seconds: 1
+    failure_threshold: 2
+    config: { path: "{{ env.data }}/alive", check_readable: true }
+  - name: "in_sandbox"
+    type: "command"
+    retry_attempts: 0
+    config:
+      command: "sh"
+      args: ["-c", "grep -E '^(NoNewPrivs|CapEff)' /proc/self/status"]
+      expected_output_regex: "NoNewPrivs:[[:space:]]+1"
+YAML
+server alive '  command: sh
+  args: ["-c", "touch alive; exec sleep 1004"]
+  working_directory: "{{ env.data }}"
+  restart: on-failure
+  restart_delay_ms: 50'
+sp=$(spec unhealthy "$(S fast 0 'health_checks: [refused]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+id=$(last_id)
+check "a server failing its critical check is not ready: the deployment fails (exit 1)" '[ $status -eq 1 ]'
+check "in the guide's words" 'grep -q "Health check .refused. failed: Connection refused" <<<"$out"'
+check "the record: failed, after every attempt" 'is $id "d[\"servers\"][0][\"state\"]" failed 1 && rf $id "d[\"servers\"][0][\"last_error\"]" | grep -q "health check .refused. failed after 2 attempts: Connection refused"'
+check "the record keeps the check result" '[ "$(rf $id "d[\"servers\"][0][\"health\"][\"refused\"][\"healthy\"]")" = False ]'
+check "the server is gone" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
+
+sp=$(spec warned "$(S fast 0 'health_checks: [refused_warning, in_sandbox]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+id=$(last_id)
+check "a failing non-critical check only warns: deployed (exit 0)" '[ $status -eq 0 ]'
+check "the warning is an event" 'events "$id" | grep -q "\"event_type\":\"health_check_warning\""'
+check "a command check runs inside the server's sandbox (no_new_privs)" '[ "$(rf $id "d[\"servers\"][0][\"health\"][\"in_sandbox\"][\"healthy\"]")" = True ]'
+mv deploy stop "$id" >/dev/null 2>&1
+
+rm -f "$work/data/alive"
+sp=$(spec liveness "$(S alive 0 'health_checks: [alive_file]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+id=$(last_id)
+check "liveness: the server deploys once its file exists" '[ $status -eq 0 ]'
+pid1=$(pgrep -f "sleep 1004")
+rm -f "$work/data/alive"
+check "liveness: 2 failures in a row restart it" 'wait_for "[ \"\$(rf $id \"d[\\\"servers\\\"][0][\\\"restarts\\\"]\")\" = 1 ]" 10'
+check "liveness: the restart is announced with its reason" 'events "$id" | grep -q "\"action\":\"restart\""'
+check "liveness: a new process, ready again" 'wait_for "events $id | grep -q \"ready again after restart 1\"" 10 && [ "$(pgrep -f "sleep 1004")" != "$pid1" ]'
+mv deploy stop "$id" >/dev/null 2>&1
+
 # --- 10. the demo: official MCP reference servers from npm
 if [ -x "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" ]; then
 	dstate="$work/state-demo"
 	out=$("$mcpvisor" --config-dir "$src/deploy/config" --state-dir "$dstate" deploy start "$src/deploy/deployments/demo.yaml" 2>&1); status=$?
 	check "demo deploys (exit 0)" '[ $status -eq 0 ]'
 	check "demo: every server ready" 'grep -q "deployment_completed.*4 servers ready" <<<"$out"'
-	# ready means started here; health checks (a later piece) will say
-	# when it listens
-	for _ in $(seq 50); do
-		reply=$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+	# ready means its MCP check passed: it answers at once
+	reply=$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 		-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}' \
-		http://127.0.0.1:3101/mcp) && break
-		sleep 0.1
-	done
+		http://127.0.0.1:3101/mcp)
 	check "demo: server-everything answers initialize over HTTP" 'grep -q "\"serverInfo\"" <<<"$reply"'
+	drec=$(ls "$dstate"/deployments/*.json | head -1)
+	check "demo: every check of every server passed, in the record" '[ "$(field "$drec" "sum(len(s[\"health\"]) for s in d[\"servers\"] if all(c[\"healthy\"] for c in s[\"health\"].values()))")" = 7 ]'
+	# the same tool names from an independent client, the MCP Inspector
+	insp="$src/deploy/mcp-servers/node_modules/.bin/mcp-inspector"
+	ours_http=$(field "$drec" "sorted([s for s in d['servers'] if s['name']=='everything-http'][0]['health']['mcp_http_ready']['details']['tools'])")
+	theirs_http=$(timeout 60 "$insp" --cli http://127.0.0.1:3101/mcp --transport http --method tools/list 2>/dev/null | python3 -c 'import json,sys; print(sorted(t["name"] for t in json.load(sys.stdin)["tools"]))')
+	check "demo: the Inspector lists the same tools over HTTP as our check" '[ -n "$ours_http" ] && [ "$ours_http" = "$theirs_http" ]'
+	ours_stdio=$(field "$drec" "sorted([s for s in d['servers'] if s['name']=='everything'][0]['health']['mcp_everything_tools']['details']['tools'])")
+	theirs_stdio=$(timeout 60 "$insp" --cli "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" stdio --method tools/list 2>/dev/null | python3 -c 'import json,sys; print(sorted(t["name"] for t in json.load(sys.stdin)["tools"]))')
+	check "demo: and over stdio" '[ -n "$ours_stdio" ] && [ "$ours_stdio" = "$theirs_stdio" ]'
 	mem=$(pgrep -f mcp-server-memory | head -1)
 	check "demo: the memory server runs sandboxed" 'grep -q "^NoNewPrivs:\s1" /proc/$mem/status && grep -q "^CapEff:\s0000000000000000" /proc/$mem/status'
 	did=$("$mcpvisor" --state-dir "$dstate" deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
