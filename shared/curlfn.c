@@ -30,6 +30,7 @@ curlfn_load(struct curlfn *fn, struct errbuf *err)
 		SYM(multi_remove_handle, "curl_multi_remove_handle"),
 		SYM(multi_socket_action, "curl_multi_socket_action"),
 		SYM(multi_info_read, "curl_multi_info_read"),
+		SYM(multi_assign, "curl_multi_assign"),
 		SYM(multi_cleanup, "curl_multi_cleanup"),
 		SYM(slist_append, "curl_slist_append"),
 		SYM(slist_free_all, "curl_slist_free_all"),

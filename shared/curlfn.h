@@ -27,6 +27,7 @@ struct curlfn {
 	CURLMcode	(*multi_socket_action)(CURLM *, curl_socket_t, int,
 			    int *);
 	CURLMsg		*(*multi_info_read)(CURLM *, int *);
+	CURLMcode	(*multi_assign)(CURLM *, curl_socket_t, void *);
 	CURLMcode	(*multi_cleanup)(CURLM *);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void		(*slist_free_all)(struct curl_slist *);

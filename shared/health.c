@@ -57,11 +57,6 @@ health_epoll(struct health *h, int op, int fd, uint32_t events, uint64_t tag)
 {
 	struct epoll_event	ev = { .events = events, .data.u64 = tag };
 
-	if (op == EPOLL_CTL_MOD && epoll_ctl(h->epfd, op, fd, &ev) == -1 &&
-	    errno == ENOENT)
-		op = EPOLL_CTL_ADD;
-	else if (op == EPOLL_CTL_MOD)
-		return;
 	epoll_ctl(h->epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &ev);
 }
 
@@ -358,6 +353,11 @@ check_details(struct check *c)
 
 /* --- timers --- */
 
+/* Arms the timer for the earliest deadline. A later deadline than the
+ * armed one leaves the timer as it is: it fires early and is armed again
+ * then. Reprogramming a timer is a system call and, in a virtual machine,
+ * an exit to the hypervisor; with a hundred checks in flight, each start
+ * and end would otherwise pay it. */
 static void
 rearm(struct health *h)
 {
@@ -372,11 +372,12 @@ rearm(struct health *h)
 		if (c->wake_ms != 0 && (next == 0 || c->wake_ms < next))
 			next = c->wake_ms;
 	}
-	if (next != 0) {
-		/* an absolute time of 0 would disarm the timer */
-		its.it_value.tv_sec = (time_t)(next / 1000);
-		its.it_value.tv_nsec = (long)(next % 1000) * 1000000 + 1;
-	}
+	if (next == 0 || (h->armed_ms != 0 && next >= h->armed_ms))
+		return;
+	h->armed_ms = next;
+	/* an absolute time of 0 would disarm the timer */
+	its.it_value.tv_sec = (time_t)(next / 1000);
+	its.it_value.tv_nsec = (long)(next % 1000) * 1000000 + 1;
 	timerfd_settime(h->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
@@ -631,6 +632,7 @@ on_timer(struct health *h)
 	if (read(h->timerfd, &expirations, sizeof(expirations)) == -1 &&
 	    errno != EAGAIN)
 		return;
+	h->armed_ms = 0;
 	if (h->curl_deadline_ms != 0 && h->curl_deadline_ms <= now)
 		hcurl_timeout(h);
 	for (size_t i = 0; i < h->nchecks; i++) {
@@ -822,5 +824,10 @@ health_dispatch(struct health *h)
 			break;
 		}
 	}
+	/* libcurl asks for "now" (a timeout of 0) often: served here, not
+	 * through the timer */
+	for (int k = 0; k < 8 && h->curl_deadline_ms != 0 &&
+	    h->curl_deadline_ms <= health_now_ms(); k++)
+		hcurl_timeout(h);
 	rearm(h);
 }

@@ -26,23 +26,30 @@
 
 #define MAX_REDIRECTS	5
 
+/* libcurl's socket callback. A socket it has not seen before carries no
+ * assignment: it is added to the set, and marked, so that later changes
+ * are one EPOLL_CTL_MOD each. */
 static int
 on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
+	static char	 known;
 	struct health	*h = arg;
 	uint32_t	 events = 0;
 
 	(void)easy;
-	(void)sockp;
 	if (what == CURL_POLL_REMOVE) {
 		health_epoll(h, EPOLL_CTL_DEL, fd, 0, 0);
+		h->curl.multi_assign(h->multi, fd, NULL);
 		return 0;
 	}
 	if (what & CURL_POLL_IN)
 		events |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
 		events |= EPOLLOUT;
-	health_epoll(h, EPOLL_CTL_MOD, fd, events, HW_TAG(HW_CURL, fd));
+	health_epoll(h, sockp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+	    events, HW_TAG(HW_CURL, fd));
+	if (sockp == NULL)
+		h->curl.multi_assign(h->multi, fd, &known);
 	return 0;
 }
 

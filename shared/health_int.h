@@ -116,6 +116,7 @@ struct health {
 	struct curlfn		 curl;
 	CURLM			*multi;
 	uint64_t		 curl_deadline_ms;
+	uint64_t		 armed_ms;	/* the timerfd's; 0: not armed */
 	/* the server's stdio channel */
 	int			 stdio_in;
 	int			 stdio_out;

@@ -26,8 +26,9 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 section "fuzz (${fuzz_seconds}s per target, clang, libFuzzer+ASan+UBSan)"
 CC=clang cmake -S . -B build-fuzz -DMCPVISOR_WERROR=ON -DMCPVISOR_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_yaml fuzz_template fuzz_frame fuzz_mcp
-for target in yaml template frame mcp; do
+cmake --build build-fuzz -j"$jobs" --target fuzz_yaml fuzz_template fuzz_frame fuzz_mcp \
+	fuzz_sse
+for target in yaml template frame mcp sse; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/"$target"/* "$corpus"/
 	status=0
