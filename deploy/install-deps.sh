@@ -13,6 +13,9 @@ packages=(
 	python3 mandoc ca-certificates curl procps util-linux
 	# the peers of the supervisor benchmark (tests/bench/)
 	s6 runit supervisor
+	# real peers of the health-check tests, and the ceiling of their
+	# benchmark
+	nginx-light redis-server wrk
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -172,15 +172,12 @@ static const char *const http_methods[] = { "GET", "HEAD", "POST", "PUT",
     "PATCH", "DELETE", "OPTIONS", NULL };
 static const char *const mcp_probes[] = { "ping", "tools_list", "both",
     NULL };
-static const char *const mcp_eras[] = { "legacy", "auto", "modern", NULL };
 static const struct schema s_check_type = { .type = SCHEMA_ENUM,
     .choices = check_types };
 static const struct schema s_http_method = { .type = SCHEMA_ENUM,
     .choices = http_methods };
 static const struct schema s_mcp_probe = { .type = SCHEMA_ENUM,
     .choices = mcp_probes };
-static const struct schema s_mcp_era = { .type = SCHEMA_ENUM,
-    .choices = mcp_eras };
 static const struct schema_field http_fields[] = {
 	{ "url", &s_string, true },
 	{ "method", &s_http_method, false },
@@ -220,7 +217,6 @@ static const struct schema_field mcp_fields[] = {
 	{ "protocol_version", &s_string, false },
 	{ "probe", &s_mcp_probe, false },
 	{ "expected_tools", &s_string_list, false },
-	{ "era", &s_mcp_era, false },
 	{ NULL, NULL, false },
 };
 static const struct schema_field custom_fields[] = {

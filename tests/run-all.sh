@@ -47,6 +47,9 @@ done
 section "benchmark: plan and render 10,000 servers with 50,000 edges"
 build/bench_plan 10000 50000 5
 
+section "benchmark: 1,000 http health checks at concurrency 100, beside wrk"
+build/bench_health 1000 100 5
+
 section "benchmark: mcpvisor beside s6, runit and supervisord, 200 servers"
 python3 tests/bench/bench_supervisors.py build --servers 200 --reps 3 \
 	--samples 15 --idle 10
