@@ -652,6 +652,8 @@ restart_unhealthy(struct worker *w)
 	if (w->child.pid <= 0 || w->unhealthy_restart)
 		return;
 	w->unhealthy_restart = true;
+	health_liveness(w->health, false);
+	health_cancel(w->health);
 	if (w->child.stdin_fd != -1)
 		health_detach_stdio(w->health, "the server is being restarted");
 	kill(-w->child.pid, w->run.stop_signal);
@@ -727,6 +729,13 @@ on_check_done(void *arg, size_t i, const struct health_result *r)
 		return;
 	if (w->check_failure[0] == '\0') {
 		server_ready(w);
+		return;
+	}
+	if (w->ever_ready) {
+		/* a supervised server back from a restart: failing its checks
+		 * is one more death, counted toward the crash loop */
+		log_warnx("%s: %s", w->run.name, w->check_failure);
+		restart_unhealthy(w);
 		return;
 	}
 	/* not ready: the root counts this attempt as failed */
