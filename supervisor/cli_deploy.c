@@ -493,6 +493,36 @@ out:
 }
 
 
+static const char *
+str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* A server's checks, one line each: the last result of each. */
+static void
+print_health(const struct cli *cli, const cJSON *health)
+{
+	const cJSON	*c;
+
+	cJSON_ArrayForEach(c, health) {
+		bool		 ok = cJSON_IsTrue(cJSON_GetObjectItem(c,
+				    "healthy"));
+		bool		 critical = cJSON_IsTrue(cJSON_GetObjectItem(c,
+				    "critical"));
+		const char	*mark = ok ? "ok" : critical ? "FAIL" : "warn";
+		const char	*colour = !cli->color ? "" : ok ? "\033[32m" :
+				    critical ? "\033[31m" : "\033[33m";
+
+		printf("      %s%-4s%s %-22s %-9s %8.1f ms  %s\n", colour, mark,
+		    cli->color ? "\033[0m" : "", c->string,
+		    str_or_empty(cJSON_GetStringValue(cJSON_GetObjectItem(c,
+		    "phase"))), cJSON_GetNumberValue(cJSON_GetObjectItem(c,
+		    "response_ms")), str_or_empty(cJSON_GetStringValue(
+		    cJSON_GetObjectItem(c, "message"))));
+	}
+}
+
 static void
 print_record(const struct cli *cli, const cJSON *rec)
 {
@@ -532,6 +562,7 @@ print_record(const struct cli *cli, const cJSON *rec)
 			printf("  (%s)", cJSON_GetStringValue(
 			    cJSON_GetObjectItem(s, "last_error")));
 		putchar('\n');
+		print_health(cli, cJSON_GetObjectItem(s, "health"));
 	}
 }
 

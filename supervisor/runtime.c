@@ -390,8 +390,6 @@ on_health(struct server_run *sr, const struct frame *f)
 				    "healthy"));
 	bool			 critical = cJSON_IsTrue(cJSON_GetObjectItem(j,
 				    "critical"));
-	double			 ms = cJSON_GetNumberValue(
-				    cJSON_GetObjectItem(j, "response_ms"));
 	char			 when[40];
 	cJSON			*keep;
 
@@ -412,8 +410,8 @@ on_health(struct server_run *sr, const struct frame *f)
 	dep->dirty = true;
 	if (healthy)
 		sv_event(dep->sv, dep, sr->name, "health_check_passed", j,
-		    "Health check '%s' passed (%s): %s (%.1f ms)", check, phase,
-		    message, ms);
+		    "Health check '%s' passed (%s): %s", check, phase,
+		    message);
 	else
 		sv_event(dep->sv, dep, sr->name, critical ?
 		    "health_check_failed" : "health_check_warning", j,
