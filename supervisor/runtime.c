@@ -122,6 +122,10 @@ struct deployment {
 	bool			 sequential;
 	unsigned		 max_parallel;
 	cJSON			*environ;	/* the requester's */
+	/* every secret value of the deployment, and every string derived
+	 * from one: scrubbed from what workers report (memory only) */
+	char			**secrets;
+	size_t			 nsecrets;
 	struct server_run	*servers;
 	size_t			 nservers;
 	size_t			 batch;
@@ -375,6 +379,66 @@ worker_close_channel(struct worker_proc *wp)
 	frame_writer_clear(&wp->wr);
 }
 
+/* Overwrites every secret in a worker's report with asterisks, before
+ * it can reach an event, a log or a record: a check's output or message
+ * may hold whatever its program printed. */
+static void
+scrub_secrets(const struct deployment *dep, uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < dep->nsecrets; i++) {
+		size_t	 n = strlen(dep->secrets[i]);
+		uint8_t	*p = data, *end = data + len;
+
+		while ((p = memmem(p, (size_t)(end - p), dep->secrets[i],
+		    n)) != NULL) {
+			memset(p, '*', n);
+			p += n;
+		}
+	}
+}
+
+static void
+forget_secrets(struct deployment *dep)
+{
+	for (size_t i = 0; i < dep->nsecrets; i++) {
+		explicit_bzero(dep->secrets[i], strlen(dep->secrets[i]));
+		free(dep->secrets[i]);
+	}
+	free(dep->secrets);
+	dep->secrets = NULL;
+	dep->nsecrets = 0;
+}
+
+/* Gathers the secret strings of a rendered tree (three characters or
+ * more: shorter ones would scrub ordinary text). */
+static int
+collect_secrets(struct deployment *dep, const struct ynode *n)
+{
+	char	**v;
+
+	if (n == NULL)
+		return 0;
+	if (n->kind == YNODE_MAP || n->kind == YNODE_SEQ) {
+		for (size_t i = 0; i < n->count; i++)
+			if (collect_secrets(dep, n->items[i]) < 0)
+				return -ENOMEM;
+		return 0;
+	}
+	if (!(n->flags & YNODE_SECRET) || n->text == NULL || n->len < 3)
+		return 0;
+	for (size_t i = 0; i < dep->nsecrets; i++)
+		if (strcmp(dep->secrets[i], n->text) == 0)
+			return 0;
+	if ((v = realloc(dep->secrets, (dep->nsecrets + 1) * sizeof(*v))) ==
+	    NULL)
+		return -ENOMEM;
+	dep->secrets = v;
+	if ((v[dep->nsecrets] = strdup(n->text)) == NULL)
+		return -ENOMEM;
+	dep->nsecrets++;
+	return 0;
+}
+
 /* A health check's result: kept as the server's latest for that check,
  * and announced (in the guide's words when it failed). */
 static void
@@ -438,6 +502,9 @@ on_frame(struct worker_proc *wp, struct frame *f)
 	if (sr == NULL)
 		return;		/* a detached worker: its news is stale */
 	dep = sr->dep;
+	if (f->type == FRAME_HEALTH || f->type == FRAME_FAILED ||
+	    f->type == FRAME_SANDBOX)
+		scrub_secrets(dep, f->data, f->len);
 	switch (f->type) {
 	case FRAME_HEALTH:
 		on_health(sr, f);
@@ -940,6 +1007,7 @@ dep_finish(struct deployment *dep)
 		free(dep->servers[i].config_text);
 		dep->servers[i].config_text = NULL;
 	}
+	forget_secrets(dep);
 	if (sv->on_finished != NULL)
 		sv->on_finished(sv, dep->id, dep->outcome);
 	if (strcmp(dep->outcome, "failed") == 0 ||
@@ -1111,6 +1179,7 @@ dep_free(struct deployment *dep)
 		free(sr->config_text);
 		cJSON_Delete(sr->health);
 	}
+	forget_secrets(dep);
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
 	hooks_cancel(dep->sv, dep);
 	cJSON_Delete(dep->environ);
@@ -1247,9 +1316,20 @@ dep_prepare(struct deployment *dep, char **err)
 	    (dep->servers = calloc(dep->nservers, sizeof(*dep->servers))) ==
 	    NULL)
 		return -ENOMEM;
+	if (collect_secrets(dep, dep->pd->env->values) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < dep->nservers; i++) {
 		struct server_run	*sr = &dep->servers[i];
+		const struct prepared_server *ps = &dep->pd->servers[i];
 		const struct ynode	*run = dep->pd->servers[i].resolved->run;
+
+		if (collect_secrets(dep, ps->resolved->config) < 0 ||
+		    collect_secrets(dep, ps->resolved->run) < 0 ||
+		    collect_secrets(dep, ps->resolved->sandbox) < 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < ps->nchecks; k++)
+			if (collect_secrets(dep, ps->checks[k].config) < 0)
+				return -ENOMEM;
 
 		sr->dep = dep;
 		sr->index = i;

@@ -641,7 +641,10 @@ server_up(struct worker *w)
 	}
 	w->check_failure[0] = '\0';
 	w->checks_pending = health_count(w->health);
-	for (size_t i = 0; i < health_count(w->health); i++)
+	/* a check may finish inside health_run (file_system does), and a
+	 * failed one may end the attempt: then the rest are not started */
+	for (size_t i = 0; i < health_count(w->health) &&
+	    w->checks_pending > 0 && w->state == S_STARTED; i++)
 		health_run(w->health, i, HEALTH_READINESS);
 }
 

@@ -168,9 +168,24 @@ check "its server did not survive" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/nu
 
 # --- 6. secrets reach the server, never the state directory
 export TEST_TOKEN="tok-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-sp=$(spec secret "$(S secretive)")
+mkdir -p "$work/project/health-checks"
+# a careless check that prints the secret it was given: its report is
+# scrubbed before it reaches an event, a log or a record
+cat > "$work/project/health-checks/leaky.yaml" <<'YAML'
+health_checks:
+  - name: "leaky"
+    type: "command"
+    retry_attempts: 0
+    critical: false
+    config:
+      command: "sh"
+      args: ["-c", "echo token=$TOKEN; exit 1"]
+      environment: { TOKEN: "{{ env.token }}" }
+YAML
+sp=$(spec secret "$(S secretive 0 'health_checks: [leaky]')")
 mv deploy start "$sp" >/dev/null 2>&1
 id=$(last_id)
+check "the leaky check ran, its output scrubbed" 'rf $id "d[\"servers\"][0][\"health\"][\"leaky\"][\"message\"]" | grep -q "token=\*\*\*\*"'
 spid=$(rf "$id" 'd["servers"][0]["server_pid"]')
 wkpid=$(rf "$id" 'd["servers"][0]["worker_pid"]')
 check "the server got its secret" 'tr "\0" "\n" < /proc/$spid/environ | grep -qx "TOKEN=$TEST_TOKEN"'
