@@ -17,4 +17,9 @@ struct errbuf;
 int	crypto_base64(const void *in, size_t len, char **out,
 	    struct errbuf *err);
 
+/* SHA-256 of len bytes at in, as 64 lowercase hex digits and a NUL in
+ * hex. Returns 0, or -ENOSYS when libcrypto cannot be loaded. */
+int	crypto_sha256_hex(const void *in, size_t len, char hex[65],
+	    struct errbuf *err);
+
 #endif
