@@ -121,6 +121,7 @@ static const struct schema_field run_fields[] = {
 	{ "readiness_fd", &s_fd, false },
 	{ "log_max_bytes", &s_uint, false },
 	{ "log_keep", &s_uint, false },
+	{ "files_to_backup", &s_string_list, false },
 	{ NULL, NULL, false },
 };
 const struct schema config_run_schema = { .type = SCHEMA_MAP,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,11 +197,15 @@ out:
 }
 
 static void
-child_setup(int in_fd, int out_fd)
+child_setup(pid_t parent, int in_fd, int out_fd)
 {
 	sigset_t	none;
 
 	setpgid(0, 0);
+	/* a check's program does not outlive the process that runs it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != parent)
+		_exit(127);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -221,7 +226,7 @@ hproc_start(struct check *c)
 	char		*json = NULL;
 	bool		 plugin = c->type == CT_CUSTOM &&
 			    cJSON_GetObjectItem(c->config, "plugin") != NULL;
-	pid_t		 pid;
+	pid_t		 pid, self = getpid();
 
 	c->out_len = 0;
 	if (c->type == CT_CUSTOM &&
@@ -262,7 +267,7 @@ hproc_start(struct check *c)
 		goto done;
 	}
 	if (pid == 0) {
-		child_setup(in[0], out[1]);
+		child_setup(self, in[0], out[1]);
 		if (plugin)
 			run_plugin(c, json);
 		execvpe(argv[0], argv, envp);

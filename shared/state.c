@@ -64,7 +64,7 @@ int
 state_prepare(const char *dir, struct errbuf *err)
 {
 	static const char *const subdirs[] = { "deployments", "logs",
-	    "servers", "health-checks" };
+	    "servers", "health-checks", "rollbacks" };
 	char	path[PATH_MAX];
 	int	r;
 

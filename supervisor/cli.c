@@ -32,6 +32,9 @@ static const char usage_main[] =
 "  health register FILE     keep a health-check file in the state directory\n"
 "  health list              every health check, with its source\n"
 "  health run NAME...       run checks now (--all, --tags a,b; --server S)\n"
+"  rollback list            snapshots, with their integrity\n"
+"  rollback status ID       a rollback's plan and how far it got\n"
+"  rollback approve ID      let a manual rollback run\n"
 "\n"
 "Options:\n"
 "  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
@@ -41,6 +44,7 @@ static const char usage_main[] =
 "  --deployments-dir DIR   deployment specs (default: deployments beside it)\n"
 "  --state-dir DIR         mcpvisord's state (default /var/lib/mcpvisor for\n"
 "                          root, else $XDG_STATE_HOME/mcpvisor)\n"
+"  --backup-dir DIR        snapshots (default STATE-DIR/backups)\n"
 "  --verbose               say more\n"
 "  --version, --help\n"
 "\n"
@@ -133,6 +137,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "config", cli_config, "show, validate and list configuration" },
 	{ "deploy", cli_deploy, "start, follow, list and stop deployments" },
 	{ "health", cli_health, "register, list and run health checks" },
+	{ "rollback", cli_rollback, "list snapshots, see and approve rollbacks" },
 	{ NULL, NULL, NULL },
 };
 
@@ -144,6 +149,7 @@ main(int argc, char **argv)
 		{ "checks-dir", required_argument, NULL, 'k' },
 		{ "deployments-dir", required_argument, NULL, 'd' },
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "backup-dir", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -173,6 +179,10 @@ main(int argc, char **argv)
 			snprintf(cli.state_dir, sizeof(cli.state_dir), "%s",
 			    optarg);
 			break;
+		case 'B':
+			snprintf(cli.backup_dir, sizeof(cli.backup_dir), "%s",
+			    optarg);
+			break;
 		case 'v':
 			cli.verbose = true;
 			break;
@@ -196,6 +206,9 @@ main(int argc, char **argv)
 	}
 	snprintf(cli.registered_dir, sizeof(cli.registered_dir),
 	    "%s/health-checks", cli.state_dir);
+	if (cli.backup_dir[0] == '\0')
+		snprintf(cli.backup_dir, sizeof(cli.backup_dir), "%s/backups",
+		    cli.state_dir);
 	cli.paths.registered_checks_dir = cli.registered_dir;
 	if (optind >= argc) {
 		fputs(usage_main, stderr);

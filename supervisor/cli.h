@@ -21,6 +21,9 @@ struct cli {
 	char			*deployments_dir_owned;
 	char			 state_dir[4096];
 	char			 registered_dir[4200];	/* of health checks */
+	char			 backup_dir[4200];	/* snapshots */
+	bool			 no_rollback;		/* deploy start */
+	const char		*strategy;		/* deploy start */
 	bool			 verbose;
 	bool			 json;
 	bool			 color;		/* stdout is a terminal */
@@ -47,5 +50,6 @@ void	cli_print_diags(const struct cli *, const struct diag_list *);
 int	cli_config(struct cli *, int, char **);
 int	cli_deploy(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);
+int	cli_rollback(struct cli *, int, char **);
 
 #endif

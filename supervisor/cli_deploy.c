@@ -23,6 +23,7 @@
 static const char usage_start[] =
 "usage: mcpvisor deploy start SPEC [--environment ENV] [--dry-run] [--json]\n"
 "                             [--sequential] [--max-parallel N] [--detach]\n"
+"                             [--no-rollback] [--strategy S]\n"
 "\n"
 "Deploys SPEC for ENV (default: the spec's metadata.environment) through\n"
 "mcpvisord, starting one in the background on the state directory when none\n"
@@ -36,6 +37,9 @@ static const char usage_start[] =
 "      --sequential        one server at a time\n"
 "      --max-parallel N    at most N servers in a batch\n"
 "  -d, --detach            return once the deployment is submitted\n"
+"      --no-rollback       if this upgrade fails, do not put back what ran\n"
+"      --strategy S        immediate, graceful, aggressive or manual\n"
+"                          (default: the spec's rollback_strategy)\n"
 "\n"
 "Exit status: 0 deployed (or the plan is sound), 1 the deployment failed,\n"
 "2 usage, 100 invalid configuration, 111 mcpvisord unreachable.\n";
@@ -356,6 +360,10 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	if (po->environment != NULL)
 		cJSON_AddStringToObject(rq, "environment", po->environment);
 	cJSON_AddBoolToObject(rq, "sequential", po->sequential);
+	if (cli->no_rollback)
+		cJSON_AddBoolToObject(rq, "no_rollback", 1);
+	if (cli->strategy != NULL)
+		cJSON_AddStringToObject(rq, "strategy", cli->strategy);
 	if (po->max_parallel > 0)
 		cJSON_AddNumberToObject(rq, "max_parallel", po->max_parallel);
 	cJSON_AddBoolToObject(rq, "follow", !detach);
@@ -407,6 +415,8 @@ deploy_start(struct cli *cli, int argc, char **argv)
 		{ "sequential", no_argument, NULL, 's' },
 		{ "max-parallel", required_argument, NULL, 'p' },
 		{ "detach", no_argument, NULL, 'd' },
+		{ "no-rollback", no_argument, NULL, 'R' },
+		{ "strategy", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -436,6 +446,21 @@ deploy_start(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			po.sequential = true;
+			break;
+		case 'R':
+			cli->no_rollback = true;
+			break;
+		case 'S':
+			if (strcmp(optarg, "immediate") != 0 &&
+			    strcmp(optarg, "graceful") != 0 &&
+			    strcmp(optarg, "aggressive") != 0 &&
+			    strcmp(optarg, "manual") != 0) {
+				fprintf(stderr, "mcpvisor deploy start: "
+				    "--strategy is immediate, graceful, "
+				    "aggressive or manual\n");
+				return CLI_EXIT_USAGE;
+			}
+			cli->strategy = optarg;
 			break;
 		case 'p':
 			n = strtol(optarg, &end, 10);

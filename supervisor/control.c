@@ -122,6 +122,9 @@ do_deploy(struct client *c, const cJSON *rq)
 		.checks_dir = req_str(rq, "checks_dir"),
 		.sequential = cJSON_IsTrue(cJSON_GetObjectItem(rq,
 		    "sequential")),
+		.no_rollback = cJSON_IsTrue(cJSON_GetObjectItem(rq,
+		    "no_rollback")),
+		.strategy = req_str(rq, "strategy"),
 		.environ = cJSON_GetObjectItem(rq, "environ"),
 	};
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
@@ -171,6 +174,12 @@ do_status(struct client *c, const cJSON *rq)
 	client_ok(c, o);
 }
 
+static const char *
+str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
 static void
 do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 {
@@ -182,6 +191,27 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 		client_error(c, "not_found", "no such active deployment");
 		return;
 	}
+	/* one answer to a stop that cannot be: the refusal */
+	if (stop) {
+		cJSON		*cur = runtime_record(c->ctl->sv, NULL);
+		const char	*why = NULL;
+
+		if (strcmp(str_or_empty(cJSON_GetStringValue(
+		    cJSON_GetObjectItem(rec, "state"))), "done") == 0)
+			why = "already stopped";
+		else if (cur == NULL || strcmp(str_or_empty(
+		    cJSON_GetStringValue(cJSON_GetObjectItem(cur, "id"))),
+		    str_or_empty(cJSON_GetStringValue(cJSON_GetObjectItem(rec,
+		    "id")))) != 0)
+			why = "not the active deployment (an upgrade replaces "
+			    "it: stop that one)";
+		cJSON_Delete(cur);
+		if (why != NULL) {
+			cJSON_Delete(rec);
+			client_error(c, "not_running", why);
+			return;
+		}
+	}
 	o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "record", rec);
 	snprintf(c->await, sizeof(c->await), "%s",
@@ -190,10 +220,28 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 		snprintf(c->follow, sizeof(c->follow), "%s", c->await);
 	client_ok(c, o);
 	if (stop && (r = runtime_stop(c->ctl->sv, c->await)) < 0) {
+		log_warnx("stop %s: %s", c->await, strerror(-r));
 		c->await[0] = '\0';
-		client_error(c, "not_running", r == -EALREADY ?
-		    "already stopped" : "not the active deployment");
 	}
+}
+
+static void
+do_rollback_approve(struct client *c, const cJSON *rq)
+{
+	const char	*id = req_str(rq, "id");
+	int		 r;
+
+	if (id == NULL) {
+		client_error(c, "usage", "rollback_approve needs an 'id'");
+		return;
+	}
+	if ((r = runtime_rollback_approve(c->ctl->sv, id)) < 0) {
+		client_error(c, r == -ENOENT ? "not_found" : "not_running",
+		    r == -ENOENT ? "no such rollback waits for approval" :
+		    "the rollback is not waiting for approval");
+		return;
+	}
+	client_ok(c, cJSON_CreateObject());
 }
 
 static void
@@ -219,6 +267,8 @@ on_request(struct client *c, struct frame *f)
 		do_follow_or_stop(c, rq, false);
 	else if (strcmp(verb, "stop") == 0)
 		do_follow_or_stop(c, rq, true);
+	else if (strcmp(verb, "rollback_approve") == 0)
+		do_rollback_approve(c, rq);
 	else
 		client_error(c, "usage", "unknown verb");
 	cJSON_Delete(rq);

@@ -49,6 +49,8 @@ static const char usage[] =
 "  --grace SECONDS   time for an ordered stop before what is left is killed\n"
 "                    (default 9, inside a container runtime's 10)\n"
 "  --check SPEC      prepare SPEC as a start would, report and exit\n"
+"  --backup-dir DIR  snapshots of what upgrades replace (default\n"
+"                    STATE-DIR/backups)\n"
 "  --worker PATH     the mcpvisor-worker program (default: beside mcpvisord)\n";
 
 /* Tells systemd (Type=notify) how we are; a no-op without NOTIFY_SOCKET. */
@@ -133,6 +135,7 @@ main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "checks-dir", required_argument, NULL, 'k' },
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "backup-dir", required_argument, NULL, 'B' },
 		{ "worker", required_argument, NULL, 'W' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "sequential", no_argument, NULL, 's' },
@@ -154,7 +157,7 @@ main(int argc, char **argv)
 	int			 c;
 
 	memset(&sv, 0, sizeof(sv));
-	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:W:g:sp:vh", longopts,
+	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:B:W:g:sp:vh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 't':	check = optarg; break;
@@ -163,6 +166,14 @@ main(int argc, char **argv)
 		case 'c':	paths.config_dir = optarg; break;
 		case 'k':	paths.checks_dir = optarg; break;
 		case 'S':	state_dir = optarg; break;
+		case 'B':
+			if (optarg[0] != '/' || strlen(optarg) >=
+			    sizeof(sv.backup_dir))
+				fatalx(SV_EXIT_CONFIG, "--backup-dir takes an "
+				    "absolute path");
+			snprintf(sv.backup_dir, sizeof(sv.backup_dir), "%s",
+			    optarg);
+			break;
 		case 'W':	snprintf(worker, sizeof(worker), "%s", optarg);
 				break;
 		case 's':	po.sequential = true; break;

@@ -40,6 +40,8 @@
 #include "log.h"
 #include "prepare.h"
 #include "schema.h"
+#include "snapshot.h"
+#include "state.h"
 #include "ynode.h"
 
 #define container_of(p, type, member)					\
@@ -108,6 +110,27 @@ struct server_run {
 	uint64_t		 crashes[WORKER_DEATHS_MAX];
 	unsigned		 ncrashes;
 	cJSON			*health;	/* check name -> last result */
+	/* an upgrade: the previous deployment's run of this server that this
+	 * one replaces (and the reverse link), the snapshot of it, and
+	 * whether it is being put back by a rollback */
+	struct server_run	*replaces;
+	struct server_run	*replaced_by;
+	char			 snapshot[128];
+	bool			 restoring;
+};
+
+/* A rollback of a failed upgrade: the plan, and how far it got. */
+struct rollback {
+	char			 id[80];
+	enum rollback_strategy	 strategy;
+	const char		*state;		/* planned, running, ... */
+	cJSON			*actions;	/* [{"action", "server", ...}] */
+	size_t			 pending;	/* servers still being restored */
+	char			 failure[800];
+	char			 started_at[40];
+	char			 finished_at[40];
+	uint64_t		 started_ms;
+	int			 logfd;
 };
 
 struct deployment {
@@ -126,6 +149,14 @@ struct deployment {
 	 * from one: scrubbed from what workers report (memory only) */
 	char			**secrets;
 	size_t			 nsecrets;
+	/* the deployment this one supersedes (an upgrade), still running
+	 * until this one succeeds; NULL for a first deployment */
+	struct deployment	*prev;
+	bool			 rollback_enabled;
+	enum rollback_strategy	 strategy;
+	bool			 no_rollback_req;	/* --no-rollback */
+	int			 strategy_req;	/* --strategy; -1: none */
+	struct rollback		*rb;		/* once one started */
 	struct server_run	*servers;
 	size_t			 nservers;
 	size_t			 batch;
@@ -147,6 +178,12 @@ static void	dep_next_batch(struct deployment *);
 static void	dep_fail(struct deployment *, struct server_run *,
 		    const char *);
 static void	dep_stop_next_batch(struct deployment *);
+static bool	replace_begin(struct server_run *, struct server_run *);
+static void	restore_done(struct server_run *, bool, const char *);
+static void	rollback_begin(struct deployment *);
+static void	rollback_restore(struct deployment *);
+static void	scrub_secrets(const struct deployment *, uint8_t *, size_t);
+static void	dep_free(struct deployment *);
 
 static const char *
 str_or(const char *s, const char *def)
@@ -289,6 +326,17 @@ dep_record(const struct deployment *dep)
 	}
 	cJSON_AddNumberToObject(o, "total", (double)dep->nservers);
 	cJSON_AddNumberToObject(o, "ready", (double)ready);
+	if (dep->prev != NULL)
+		cJSON_AddStringToObject(o, "previous_deployment_id",
+		    dep->prev->id);
+	if (dep->rb != NULL) {
+		cJSON	*rb = cJSON_AddObjectToObject(o, "rollback");
+
+		cJSON_AddStringToObject(rb, "id", dep->rb->id);
+		cJSON_AddStringToObject(rb, "state", dep->rb->state);
+		cJSON_AddStringToObject(rb, "strategy",
+		    rollback_strategy_name(dep->rb->strategy));
+	}
 	return o;
 }
 
@@ -516,6 +564,14 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		break;
 	case FRAME_STARTED:
 		sr->server_pid = wp->server_pid;
+		/* aggressive: a restored server counts once it runs */
+		if (sr->restoring && sr->replaced_by != NULL &&
+		    sr->replaced_by->dep->rb != NULL &&
+		    sr->replaced_by->dep->rb->strategy == ROLLBACK_AGGRESSIVE) {
+			sr->state = SR_READY;
+			loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
+			restore_done(sr, true, NULL);
+		}
 		if (sr->state == SR_READY) {
 			sr->restarts++;
 			sv_event(dep->sv, dep, sr->name, "server_restarted",
@@ -535,6 +591,8 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
 		sr->state = SR_READY;
 		sr->ready_after_ms = loop_now_ms() - sr->attempt_ms;
+		if (sr->restoring)
+			restore_done(sr, true, NULL);
 		j = cJSON_CreateObject();
 		cJSON_AddBoolToObject(j, "first", 1);
 		cJSON_AddNumberToObject(j, "ready_ms", (double)sr->ready_after_ms);
@@ -750,6 +808,8 @@ attempt_failed(struct server_run *sr, const char *reason)
 	set_error(sr, reason);
 	if (dep->state != DEP_RUNNING) {
 		sr->state = SR_FAILED;
+		if (sr->restoring)
+			restore_done(sr, false, reason);
 		return;
 	}
 	if (sr->attempts < allowed) {
@@ -785,6 +845,18 @@ server_attempt(struct server_run *sr)
 	struct worker_proc	*wp;
 	char			 reason[160];
 
+	/* an upgrade stops the running version first, snapshot taken */
+	if (sr->attempts == 0 && sr->replaces == NULL && dep->prev != NULL &&
+	    dep->state == DEP_RUNNING) {
+		struct server_run	*old = NULL;
+
+		for (size_t i = 0; i < dep->prev->nservers; i++)
+			if (strcmp(dep->prev->servers[i].name, sr->name) == 0)
+				old = &dep->prev->servers[i];
+		if (old != NULL && old->replaced_by == NULL &&
+		    replace_begin(sr, old))
+			return;
+	}
 	sr->attempts++;
 	sr->state = SR_STARTING;
 	sr->attempt_ms = loop_now_ms();
@@ -841,7 +913,15 @@ worker_lost(struct worker_proc *wp, const char *why)
 	case SR_STOPPING:
 		sr->state = SR_STOPPED;
 		loop_timer_cancel(&dep->sv->loop, &wp->kill_timer);
-		if (dep->stopping > 0 && --dep->stopping == 0)
+		if (sr->restoring)
+			/* a rollback waited for it to stop before starting it */
+			server_attempt(sr);
+		else if (sr->replaced_by != NULL &&
+		    sr->replaced_by->state == SR_PENDING &&
+		    sr->replaced_by->dep->state == DEP_RUNNING)
+			/* the upgrade waited for the old version to stop */
+			server_attempt(sr->replaced_by);
+		else if (dep->stopping > 0 && --dep->stopping == 0)
 			dep_stop_next_batch(dep);
 		break;
 	case SR_STARTING:
@@ -1008,12 +1088,18 @@ dep_finish(struct deployment *dep)
 		dep->servers[i].config_text = NULL;
 	}
 	forget_secrets(dep);
-	if (sv->on_finished != NULL)
+	if (dep->rb != NULL && strcmp(dep->rb->state, "running") == 0)
+		rollback_restore(dep);
+	/* a follower hears the end of the rollback too */
+	if (sv->on_finished != NULL && (dep->rb == NULL ||
+	    strcmp(dep->rb->state, "running") != 0))
 		sv->on_finished(sv, dep->id, dep->outcome);
 	if (strcmp(dep->outcome, "failed") == 0 ||
 	    strcmp(dep->outcome, "invalid") == 0)
 		dep_hooks(dep, "post-rollback", on_after_hooks);
-	if (sv->shutting_down || sv->init_mode) {
+	if ((sv->shutting_down || sv->init_mode) && (sv->dep == NULL ||
+	    sv->dep->state == DEP_DONE) && (sv->dep == NULL ||
+	    sv->dep->prev == NULL || sv->dep->prev->state == DEP_DONE)) {
 		sv->done = true;
 		if (sv->exit_status == SV_EXIT_OK)
 			sv->exit_status = strcmp(dep->outcome, "invalid") == 0 ?
@@ -1044,7 +1130,15 @@ dep_stop_next_batch(struct deployment *dep)
 			}
 			sr->state = SR_STOPPING;
 			dep->stopping++;
-			worker_send(sr->worker, FRAME_STOP, NULL, 0);
+			if (dep->rb != NULL &&
+			    dep->rb->strategy == ROLLBACK_AGGRESSIVE) {
+				/* no stdin EOF, no TERM: gone now */
+				sv_event(dep->sv, dep, sr->name, "server_killed",
+				    NULL, "SIGKILL to worker %d and its server "
+				    "(aggressive rollback)", (int)sr->worker->pid);
+				worker_kill(sr->worker);
+			} else
+				worker_send(sr->worker, FRAME_STOP, NULL, 0);
 			if (sr->stop_timeout_ms > longest)
 				longest = sr->stop_timeout_ms;
 		}
@@ -1084,7 +1178,10 @@ on_pre_rollback_hooks(void *arg, bool failed, const char *message)
 	if (failed)
 		sv_event(dep->sv, dep, NULL, "hook_failed", NULL, "%s "
 		    "(rolling back all the same)", message);
-	dep_begin_stop(dep);
+	if (dep->prev != NULL)
+		rollback_begin(dep);
+	else
+		dep_begin_stop(dep);
 }
 
 static void
@@ -1096,7 +1193,7 @@ on_failure_hooks(void *arg, bool failed, const char *message)
 		sv_event(dep->sv, dep, NULL, "hook_failed", NULL, "%s",
 		    message);
 	if (!dep_hooks(dep, "pre-rollback", on_pre_rollback_hooks))
-		dep_begin_stop(dep);
+		on_pre_rollback_hooks(dep, false, NULL);
 }
 
 /* Fails the deployment with outcome "failed" or "invalid" (its files
@@ -1133,6 +1230,474 @@ dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
 	dep_fail_as(dep, sr, reason, "failed");
 }
 
+/* --- upgrades and rollbacks ---
+ *
+ * A deployment started while another runs successfully is an upgrade:
+ * each server the new one names and the old one runs is snapshotted,
+ * stopped, then started anew. The old deployment keeps whatever else it
+ * runs until the new one succeeds (and then stops it: the new spec is
+ * the whole truth). If the new one fails and rollback is on, the new
+ * servers are stopped (killed, for "aggressive"), every replaced server
+ * is checked against its snapshot, its files are put back ("graceful"
+ * also removes files the new version added), and it is started again
+ * from the configuration it ran with, still held in memory; the rollback
+ * is over when each is ready again by its own health checks (or merely
+ * running, for "aggressive"). "manual" plans and waits for approval.
+ */
+
+static void
+rb_log(struct deployment *dep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+rb_log(struct deployment *dep, const char *fmt, ...)
+{
+	char	when[40], line[1200];
+	va_list	ap;
+	int	n;
+
+	if (dep->rb == NULL || dep->rb->logfd == -1)
+		return;
+	iso_now(when, sizeof(when));
+	n = snprintf(line, sizeof(line), "%s ", when);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(dep->rb->logfd, line, (size_t)n) == -1)
+		log_warn("rollback log");
+}
+
+static cJSON *
+rollback_json(const struct deployment *dep)
+{
+	const struct rollback	*rb = dep->rb;
+	cJSON			*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", rb->id);
+	cJSON_AddStringToObject(o, "deployment_id", dep->id);
+	if (dep->prev != NULL)
+		cJSON_AddStringToObject(o, "previous_deployment_id",
+		    dep->prev->id);
+	cJSON_AddStringToObject(o, "strategy",
+	    rollback_strategy_name(rb->strategy));
+	cJSON_AddStringToObject(o, "state", rb->state);
+	cJSON_AddStringToObject(o, "reason", dep->failure);
+	cJSON_AddStringToObject(o, "started_at", rb->started_at);
+	if (rb->finished_at[0] != '\0') {
+		cJSON_AddStringToObject(o, "finished_at", rb->finished_at);
+	}
+	if (rb->failure[0] != '\0')
+		cJSON_AddStringToObject(o, "failure", rb->failure);
+	cJSON_AddItemToObject(o, "actions", cJSON_Duplicate(rb->actions, 1));
+	return o;
+}
+
+static void
+rollback_write(struct deployment *dep)
+{
+	cJSON	*o = rollback_json(dep);
+	char	 rel[128];
+	int	 r;
+
+	snprintf(rel, sizeof(rel), "rollbacks/%s.json", dep->rb->id);
+	if ((r = state_write_json(dep->sv->state_dir, rel, o)) < 0)
+		log_warnx("rollback %s: writing its record: %s", dep->rb->id,
+		    strerror(-r));
+	cJSON_Delete(o);
+	dep->dirty = true;
+}
+
+/* Sets the outcome of one planned action. */
+static void
+rb_action(struct deployment *dep, const char *action, const char *server,
+    const char *status, const char *message)
+{
+	cJSON	*a;
+
+	cJSON_ArrayForEach(a, dep->rb->actions) {
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a,
+		    "action")), action) != 0 || strcmp(cJSON_GetStringValue(
+		    cJSON_GetObjectItem(a, "server")), server) != 0)
+			continue;
+		cJSON_DeleteItemFromObject(a, "status");
+		cJSON_AddStringToObject(a, "status", status);
+		if (message != NULL) {
+			cJSON_DeleteItemFromObject(a, "message");
+			cJSON_AddStringToObject(a, "message", message);
+		}
+	}
+	rb_log(dep, "%s %s: %s%s%s", action, server, status,
+	    message != NULL ? ": " : "", message != NULL ? message : "");
+}
+
+/* The configuration a server ran with, secrets masked: what its
+ * snapshot records, and what the snapshot is checked against before the
+ * configuration in memory is used again. */
+static cJSON *
+masked_config(const struct server_run *old)
+{
+	char	*text = strdup(old->config_text);
+	cJSON	*j;
+
+	if (text == NULL)
+		return NULL;
+	scrub_secrets(old->dep, (uint8_t *)text, strlen(text));
+	j = cJSON_Parse(text);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	return j;
+}
+
+static int
+snapshot_server(struct server_run *sr, struct server_run *old,
+    struct errbuf *err)
+{
+	struct deployment	*dep = sr->dep;
+	cJSON			*cfg = masked_config(old), *state, *f;
+	const char		**paths;
+	size_t			 n = 0;
+	int			 r;
+
+	if (cfg == NULL)
+		return -ENOMEM;
+	state = cJSON_CreateObject();
+	cJSON_AddStringToObject(state, "state", srv_state_names[old->state]);
+	cJSON_AddNumberToObject(state, "server_pid", old->server_pid);
+	cJSON_AddNumberToObject(state, "restarts", old->restarts);
+	if (old->health != NULL)
+		cJSON_AddItemToObject(state, "health",
+		    cJSON_Duplicate(old->health, 1));
+	f = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "run"),
+	    "files_to_backup");
+	paths = calloc((size_t)cJSON_GetArraySize(f) + 1, sizeof(char *));
+	for (const cJSON *p = f != NULL ? f->child : NULL; paths != NULL &&
+	    p != NULL; p = p->next)
+		if (cJSON_IsString(p))
+			paths[n++] = p->valuestring;
+	snprintf(sr->snapshot, sizeof(sr->snapshot), "snap_%s_%s",
+	    dep->id + strlen("deploy_"), sr->name);
+	r = paths == NULL ? -ENOMEM : snapshot_create(dep->sv->backup_dir,
+	    sr->snapshot, old->dep->id, sr->name, state, cfg, paths, n, NULL,
+	    err);
+	free(paths);
+	cJSON_Delete(state);
+	cJSON_Delete(cfg);
+	if (r == 0 && dep->pd->spec->settings.snapshot_retention > 0)
+		snapshot_prune(dep->sv->backup_dir,
+		    dep->pd->spec->settings.snapshot_retention);
+	return r;
+}
+
+/* Takes over old for sr: snapshot, then stop. Returns true when the
+ * start waits for old to stop (or the deployment failed). */
+static bool
+replace_begin(struct server_run *sr, struct server_run *old)
+{
+	struct deployment	*dep = sr->dep;
+	struct errbuf		 err = { "" };
+	cJSON			*d;
+
+	if (old->config_text == NULL)
+		return false;	/* the old deployment is over */
+	if (snapshot_server(sr, old, &err) < 0) {
+		char	reason[600];
+
+		snprintf(reason, sizeof(reason), "no snapshot of the running "
+		    "version: %s", err.msg);
+		sr->state = SR_FAILED;
+		dep_fail(dep, sr, reason);
+		return true;
+	}
+	old->replaced_by = sr;
+	sr->replaces = old;
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "snapshot", sr->snapshot);
+	cJSON_AddStringToObject(d, "previous_deployment", old->dep->id);
+	sv_event(dep->sv, dep, sr->name, "snapshot_created", d,
+	    "snapshot %s of the running version (%s)", sr->snapshot,
+	    old->dep->id);
+	loop_timer_cancel(&dep->sv->loop, &old->ready_timer);
+	loop_timer_cancel(&dep->sv->loop, &old->retry_timer);
+	old->dep->dirty = true;
+	dep->dirty = true;
+	if (old->worker == NULL || old->worker->lost) {
+		old->state = SR_STOPPED;
+		return false;
+	}
+	sr->state = SR_PENDING;
+	old->state = SR_STOPPING;
+	worker_send(old->worker, FRAME_STOP, NULL, 0);
+	old->worker->kill_timer.fn = on_worker_kill_timer;
+	loop_timer_set(&dep->sv->loop, &old->worker->kill_timer,
+	    old->stop_timeout_ms + STOP_SLACK_MS);
+	return true;
+}
+
+static void
+rollback_finish(struct deployment *dep)
+{
+	struct rollback		*rb = dep->rb;
+	struct deployment	*prev = dep->prev;
+	struct supervisor	*sv = dep->sv;
+	cJSON			*d = cJSON_CreateObject();
+	uint64_t		 ms = loop_now_ms() - rb->started_ms;
+
+	rb->state = rb->failure[0] != '\0' ? "failed" : "succeeded";
+	iso_now(rb->finished_at, sizeof(rb->finished_at));
+	cJSON_AddStringToObject(d, "rollback_id", rb->id);
+	cJSON_AddNumberToObject(d, "duration_ms", (double)ms);
+	if (rb->failure[0] != '\0') {
+		cJSON_AddStringToObject(d, "failure", rb->failure);
+		sv_event(sv, dep, NULL, "rollback_failed", d, "Rollback %s "
+		    "failed: %s", rb->id, rb->failure);
+	} else
+		sv_event(sv, dep, NULL, "rollback_completed", d, "rollback %s: "
+		    "the previous version is back in %llu ms", rb->id,
+		    (unsigned long long)ms);
+	rb_log(dep, "rollback %s %s after %llu ms", rb->id, rb->state,
+	    (unsigned long long)ms);
+	rollback_write(dep);
+	dep_write_record(dep);
+	if (rb->logfd != -1)
+		close(rb->logfd);
+	rb->logfd = -1;
+	/* the previous deployment is the current one again */
+	for (size_t i = 0; i < prev->nservers; i++)
+		prev->servers[i].replaced_by = NULL;
+	for (size_t i = 0; i < dep->nservers; i++)
+		dep->servers[i].replaces = NULL;
+	dep->prev = NULL;
+	dep_free(sv->retired);
+	sv->retired = dep;
+	sv->dep = prev;
+	prev->dirty = true;
+	if (sv->on_finished != NULL)
+		sv->on_finished(sv, dep->id, dep->outcome);
+}
+
+/* One replaced server is back (or could not be brought back). */
+static void
+restore_done(struct server_run *old, bool ok, const char *why)
+{
+	struct deployment	*dep;
+
+	if (!old->restoring || old->replaced_by == NULL)
+		return;
+	old->restoring = false;
+	dep = old->replaced_by->dep;
+	if (ok) {
+		rb_action(dep, "start_previous", old->name, "done", NULL);
+		rb_action(dep, "verify_health", old->name, "done", NULL);
+		sv_event(dep->sv, old->dep, old->name, "server_restored", NULL,
+		    "the previous version is back (pid %d)",
+		    (int)old->server_pid);
+	} else {
+		rb_action(dep, "start_previous", old->name, "failed", why);
+		if (dep->rb->failure[0] == '\0')
+			snprintf(dep->rb->failure, sizeof(dep->rb->failure),
+			    "the previous version of %s did not come back: %s",
+			    old->name, why);
+	}
+	if (dep->rb->pending > 0 && --dep->rb->pending == 0)
+		rollback_finish(dep);
+}
+
+/* The failed upgrade has stopped: put each replaced server back. */
+static void
+rollback_restore(struct deployment *dep)
+{
+	struct deployment	*prev = dep->prev;
+	const struct plan	*plan = prev->pd->plan;
+	struct rollback		*rb = dep->rb;
+
+	for (size_t b = 0; b < plan->nbatches; b++)
+	    for (size_t k = 0; k < plan->batches[b].count; k++) {
+		struct server_run	*old = &prev->servers[
+					    plan->batches[b].servers[k]];
+		struct server_run	*sr = old->replaced_by;
+		struct errbuf		 err = { "" };
+		cJSON			*meta = NULL, *now;
+
+		if (sr == NULL || sr->dep != dep)
+			continue;
+		rb_action(dep, "stop_new", old->name, "done", NULL);
+		now = masked_config(old);
+		if (snapshot_verify(dep->sv->backup_dir, sr->snapshot, &meta,
+		    &err) < 0 || !cJSON_Compare(cJSON_GetObjectItem(meta,
+		    "config"), now, 1)) {
+			char	why[700];
+
+			/* the guide's words, and then what was wrong */
+			snprintf(why, sizeof(why), "Rollback action failed: "
+			    "restore_config_%s_%s: %s", old->name, sr->snapshot,
+			    err.msg[0] != '\0' ? err.msg : "the snapshot does "
+			    "not match the configuration it recorded");
+			rb_action(dep, "restore_config", old->name, "failed",
+			    why);
+			sv_event(dep->sv, dep, old->name, "rollback_action_failed",
+			    NULL, "%s", why);
+			if (rb->failure[0] == '\0')
+				snprintf(rb->failure, sizeof(rb->failure), "%s",
+				    why);
+			cJSON_Delete(meta);
+			cJSON_Delete(now);
+			continue;
+		}
+		cJSON_Delete(now);
+		if (snapshot_restore_files(dep->sv->backup_dir, meta,
+		    rb->strategy == ROLLBACK_GRACEFUL, &err) < 0) {
+			char	why[700];
+
+			snprintf(why, sizeof(why), "Rollback action failed: "
+			    "restore_files_%s_%s: %s", old->name, sr->snapshot,
+			    err.msg);
+			rb_action(dep, "restore_files", old->name, "failed", why);
+			sv_event(dep->sv, dep, old->name, "rollback_action_failed",
+			    NULL, "%s", why);
+			if (rb->failure[0] == '\0')
+				snprintf(rb->failure, sizeof(rb->failure), "%s",
+				    why);
+			cJSON_Delete(meta);
+			continue;
+		}
+		cJSON_Delete(meta);
+		rb_action(dep, "restore_files", old->name, "done", NULL);
+		rb_action(dep, "restore_config", old->name, "done", NULL);
+		old->restoring = true;
+		old->attempts = 0;
+		rb->pending++;
+		if (old->state != SR_STOPPING)
+			server_attempt(old);
+	}
+	rollback_write(dep);
+	if (rb->pending == 0)
+		rollback_finish(dep);
+}
+
+static void
+rollback_execute(struct deployment *dep)
+{
+	struct rollback	*rb = dep->rb;
+
+	rb->state = "running";
+	rb->started_ms = loop_now_ms();
+	sv_event(dep->sv, dep, NULL, "rollback_started", rollback_json(dep),
+	    "rollback %s (%s): stopping the new version, then putting back "
+	    "%s's", rb->id, rollback_strategy_name(rb->strategy),
+	    dep->prev->id);
+	rollback_write(dep);
+	dep_begin_stop(dep);
+}
+
+static void
+plan_action(cJSON *actions, const char *action, const char *server,
+    const char *snapshot)
+{
+	cJSON	*a = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(a, "action", action);
+	cJSON_AddStringToObject(a, "server", server);
+	if (snapshot != NULL)
+		cJSON_AddStringToObject(a, "snapshot", snapshot);
+	cJSON_AddStringToObject(a, "status", "planned");
+	cJSON_AddItemToArray(actions, a);
+}
+
+/* Plans the rollback of a failed upgrade, in reverse dependency order
+ * for what stops and forward order for what starts again. */
+static void
+rollback_begin(struct deployment *dep)
+{
+	struct rollback	*rb;
+	const struct plan *plan = dep->pd->plan;
+	char		 path[PATH_MAX + 128];
+
+	if (!dep->rollback_enabled) {
+		sv_event(dep->sv, dep, NULL, "rollback_skipped", NULL,
+		    "rollback is off: the new version is stopped, the "
+		    "previous one is not put back");
+		dep_begin_stop(dep);
+		return;
+	}
+	if ((rb = calloc(1, sizeof(*rb))) == NULL ||
+	    (rb->actions = cJSON_CreateArray()) == NULL) {
+		free(rb);
+		log_warnx("deployment %s: out of memory planning its "
+		    "rollback", dep->id);
+		dep_begin_stop(dep);
+		return;
+	}
+	dep->rb = rb;
+	snprintf(rb->id, sizeof(rb->id), "rollback_%s",
+	    dep->id + strlen("deploy_"));
+	rb->strategy = dep->strategy;
+	rb->state = "planned";
+	iso_now(rb->started_at, sizeof(rb->started_at));
+	snprintf(path, sizeof(path), "%s/logs/%s.log", dep->sv->state_dir,
+	    rb->id);
+	rb->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	for (size_t b = plan->nbatches; b-- > 0;)
+		for (size_t k = plan->batches[b].count; k-- > 0;) {
+			const struct server_run	*sr = &dep->servers[
+						    plan->batches[b].servers[k]];
+
+			if (sr->state != SR_PENDING || sr->replaces != NULL)
+				plan_action(rb->actions, "stop_new", sr->name,
+				    NULL);
+		}
+	for (size_t b = 0; b < plan->nbatches; b++)
+		for (size_t k = 0; k < plan->batches[b].count; k++) {
+			const struct server_run	*sr = &dep->servers[
+						    plan->batches[b].servers[k]];
+
+			if (sr->replaces == NULL)
+				continue;
+			plan_action(rb->actions, "restore_files", sr->name,
+			    sr->snapshot);
+			plan_action(rb->actions, "restore_config", sr->name,
+			    sr->snapshot);
+			plan_action(rb->actions, "start_previous", sr->name,
+			    NULL);
+			if (rb->strategy != ROLLBACK_AGGRESSIVE)
+				plan_action(rb->actions, "verify_health",
+				    sr->name, NULL);
+		}
+	rb_log(dep, "rollback %s planned (%s) for %s: %s", rb->id,
+	    rollback_strategy_name(rb->strategy), dep->id, dep->failure);
+	if (rb->strategy == ROLLBACK_MANUAL) {
+		rb->state = "awaiting_approval";
+		sv_event(dep->sv, dep, NULL, "rollback_planned",
+		    rollback_json(dep), "rollback %s waits for approval: "
+		    "mcpvisor rollback approve %s", rb->id, rb->id);
+		rollback_write(dep);
+		dep_write_record(dep);
+		/* whoever follows the deployment learns its fate now; the
+		 * approval may be hours away */
+		if (dep->sv->on_finished != NULL)
+			dep->sv->on_finished(dep->sv, dep->id, dep->outcome);
+		return;
+	}
+	rollback_execute(dep);
+}
+
+int
+runtime_rollback_approve(struct supervisor *sv, const char *id)
+{
+	struct deployment	*dep = sv->dep;
+
+	if (dep == NULL || dep->rb == NULL || strcmp(dep->rb->id, id) != 0)
+		return -ENOENT;
+	if (strcmp(dep->rb->state, "awaiting_approval") != 0)
+		return -EALREADY;
+	sv_event(sv, dep, NULL, "rollback_approved", NULL, "rollback %s "
+	    "approved", id);
+	rollback_execute(dep);
+	return 0;
+}
+
 static void
 dep_next_batch(struct deployment *dep)
 {
@@ -1147,6 +1712,13 @@ dep_next_batch(struct deployment *dep)
 		dep_write_record(dep);
 		if (dep->sv->on_finished != NULL)
 			dep->sv->on_finished(dep->sv, dep->id, "succeeded");
+		if (dep->prev != NULL && dep->prev->state != DEP_DONE) {
+			/* what the new version did not name goes with the old */
+			dep->prev->outcome = "superseded";
+			sv_event(dep->sv, dep->prev, NULL, "deployment_superseded",
+			    NULL, "superseded by %s", dep->id);
+			dep_begin_stop(dep->prev);
+		}
 		dep_hooks(dep, "post-deploy", on_after_hooks);
 		/* preparing left freed heap behind (every file parsed, every
 		 * template rendered); supervising for weeks needs none of it */
@@ -1180,6 +1752,13 @@ dep_free(struct deployment *dep)
 		cJSON_Delete(sr->health);
 	}
 	forget_secrets(dep);
+	if (dep->rb != NULL) {
+		if (dep->rb->logfd != -1)
+			close(dep->rb->logfd);
+		cJSON_Delete(dep->rb->actions);
+		free(dep->rb);
+	}
+	dep_free(dep->prev);
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
 	hooks_cancel(dep->sv, dep);
 	cJSON_Delete(dep->environ);
@@ -1339,6 +1918,11 @@ dep_prepare(struct deployment *dep, char **err)
 		if ((sr->config_text = server_config_text(dep, i)) == NULL)
 			return -ENOMEM;
 	}
+	dep->rollback_enabled = !dep->no_rollback_req &&
+	    dep->pd->spec->settings.rollback_on_failure;
+	dep->strategy = dep->strategy_req >= 0 ?
+	    (enum rollback_strategy)dep->strategy_req :
+	    dep->pd->spec->settings.rollback_strategy;
 	/* the requester's environment and the parsed files are needed no
 	 * longer: the workers' configurations are rendered */
 	cJSON_Delete(dep->environ);
@@ -1420,7 +2004,11 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	*err = NULL;
 	if (sv->shutting_down)
 		return -ESHUTDOWN;
-	if (sv->dep != NULL && sv->dep->state != DEP_DONE) {
+	/* a deployment that runs successfully is upgraded; one still
+	 * deploying, stopping or rolling back is in the way */
+	if (sv->dep != NULL && sv->dep->state != DEP_DONE &&
+	    (sv->dep->state != DEP_SUCCEEDED || (sv->dep->prev != NULL &&
+	    sv->dep->prev->state != DEP_DONE))) {
 		if (asprintf(err, "deployment %s is %s; stop it first",
 		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
 		    "active") == -1)
@@ -1433,6 +2021,21 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	dep->logfd = -1;
 	dep->sequential = rq->sequential;
 	dep->max_parallel = rq->max_parallel;
+	dep->no_rollback_req = rq->no_rollback;
+	dep->strategy_req = -1;
+	for (int k = ROLLBACK_IMMEDIATE; rq->strategy != NULL &&
+	    k <= ROLLBACK_MANUAL; k++)
+		if (strcmp(rq->strategy, rollback_strategy_name(
+		    (enum rollback_strategy)k)) == 0)
+			dep->strategy_req = k;
+	if (rq->strategy != NULL && dep->strategy_req == -1) {
+		if (asprintf(err, "unknown rollback strategy '%s' (immediate, "
+		    "batch, graceful, aggressive or manual)", rq->strategy) ==
+		    -1)
+			*err = NULL;
+		free(dep);
+		return -EINVAL;
+	}
 	dep->spec_path = strdup(rq->spec_path);
 	dep->config_dir = strdup(rq->config_dir);
 	dep->checks_dir = rq->checks_dir != NULL ? strdup(rq->checks_dir) :
@@ -1460,8 +2063,26 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 		dep_free(dep);
 		return r;
 	}
-	if (sv->dep != NULL)
+	if (sv->dep != NULL && sv->dep->state == DEP_SUCCEEDED &&
+	    dep->pd != NULL && dep->rollback_enabled &&
+	    dep->strategy == ROLLBACK_BATCH) {
+		if (asprintf(err, "rollback_strategy 'batch' cannot undo an "
+		    "upgrade yet: choose immediate, graceful, aggressive or "
+		    "manual (--strategy)") == -1)
+			*err = NULL;
+		dep_free(dep);
+		return -EINVAL;
+	}
+	if (sv->dep != NULL && sv->dep->state == DEP_SUCCEEDED) {
+		/* an upgrade: the running deployment stays until this one
+		 * succeeds, and comes back if it fails */
+		dep_free(sv->dep->prev);
+		sv->dep->prev = NULL;
+		dep->prev = sv->dep;
+	} else
 		dep_free(sv->dep);
+	dep_free(sv->retired);
+	sv->retired = NULL;
 	sv->dep = dep;
 	snprintf(id, idsize, "%s", dep->id);
 	/* the state directory keeps a bounded history */
@@ -1513,18 +2134,27 @@ runtime_shutdown(struct supervisor *sv)
 	sv->shutting_down = true;
 	sv->grace_timer.fn = on_grace_timer;
 	loop_timer_set(&sv->loop, &sv->grace_timer, sv->grace_ms);
+	if (sv->dep != NULL && sv->dep->prev != NULL &&
+	    sv->dep->prev->state != DEP_DONE)
+		dep_begin_stop(sv->dep->prev);
 	if (sv->dep != NULL && sv->dep->state != DEP_DONE)
 		dep_begin_stop(sv->dep);
-	else
+	else if (sv->dep == NULL || sv->dep->prev == NULL ||
+	    sv->dep->prev->state == DEP_DONE)
 		sv->done = true;
 }
 
 cJSON *
 runtime_record(const struct supervisor *sv, const char *id)
 {
-	if (sv->dep == NULL || (id != NULL && strcmp(id, sv->dep->id) != 0))
+	if (sv->dep == NULL)
 		return NULL;
-	return dep_record(sv->dep);
+	if (id == NULL || strcmp(id, sv->dep->id) == 0)
+		return dep_record(sv->dep);
+	/* the deployment an upgrade supersedes, until it is over */
+	if (sv->dep->prev != NULL && strcmp(id, sv->dep->prev->id) == 0)
+		return dep_record(sv->dep->prev);
+	return NULL;
 }
 
 /* --- signals --- */
@@ -1589,6 +2219,10 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 	int		r, fd;
 
 	snprintf(sv->state_dir, sizeof(sv->state_dir), "%s", state_dir);
+	if (sv->backup_dir[0] == '\0' && (size_t)snprintf(sv->backup_dir,
+	    sizeof(sv->backup_dir), "%s/backups", state_dir) >=
+	    sizeof(sv->backup_dir))
+		return -ENAMETOOLONG;
 	snprintf(sv->worker_path, sizeof(sv->worker_path), "%s", worker_path);
 	if (access(worker_path, X_OK) == -1) {
 		log_warn("worker %s", worker_path);
@@ -1650,6 +2284,8 @@ runtime_turn(struct supervisor *sv, int timeout_ms)
 	 * however many events happened (group commit) */
 	if (sv->dep != NULL && sv->dep->dirty)
 		dep_write_record(sv->dep);
+	if (sv->dep != NULL && sv->dep->prev != NULL && sv->dep->prev->dirty)
+		dep_write_record(sv->dep->prev);
 	if ((r = journal_commit(&sv->journal)) < 0)
 		log_warnx("journal: %s", strerror(-r));
 	bury_workers(sv);
@@ -1663,6 +2299,8 @@ runtime_free(struct supervisor *sv)
 	hooks_free_all(sv);
 	dep_free(sv->dep);
 	sv->dep = NULL;
+	dep_free(sv->retired);
+	sv->retired = NULL;
 	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
 		wp->reaped = wp->lost = true;
 	bury_workers(sv);

@@ -37,6 +37,8 @@ struct deploy_request {
 	const char		*checks_dir;	/* NULL: beside config_dir */
 	bool			 sequential;
 	unsigned		 max_parallel;
+	bool			 no_rollback;	/* over the spec's setting */
+	const char		*strategy;	/* NULL: the spec's */
 	/* the requester's environment (NAME=VALUE), for env() and secrets;
 	 * NULL: mcpvisord's own */
 	struct cJSON		*environ;
@@ -50,6 +52,9 @@ struct supervisor {
 	struct journal		 journal;
 	struct control		*control;
 	struct deployment	*dep;		/* the current one, or NULL */
+	/* a failed upgrade, rolled back, kept until the next one is */
+	struct deployment	*retired;
+	char			 backup_dir[PATH_MAX];	/* snapshots */
 	struct worker_proc	*workers;	/* every live worker */
 	struct hook_run		*hooks;		/* running deployment hooks */
 	bool			 init_mode;
@@ -82,6 +87,9 @@ void	runtime_free(struct supervisor *);
  * every diagnostic joined; another deployment running: -EBUSY). */
 int	runtime_deploy(struct supervisor *, const struct deploy_request *,
 	    char *id, size_t idsize, char **err);
+/* Approves rollback id, which a "manual" strategy planned. -ENOENT:
+ * no such rollback waits; -EALREADY: it is not waiting. */
+int	runtime_rollback_approve(struct supervisor *, const char *id);
 /* Stops the deployment id (NULL: the current one) in reverse order.
  * -ENOENT when it is not the running one. */
 int	runtime_stop(struct supervisor *, const char *id);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void
@@ -49,13 +50,20 @@ close_others(int keep_a, int keep_b)
 }
 
 static void
-child(const struct spawn_request *rq, int status, int in, int out, int log,
-    int ready)
+child(const struct spawn_request *rq, pid_t parent, int status, int in,
+    int out, int log, int ready)
 {
 	sigset_t	none;
 
 	if (setpgid(0, 0) == -1)
 		child_fail(status, errno);
+	/* a worker killed outright (SIGKILL, out of memory) takes its server
+	 * along: an orphan would hold the server's port against the worker
+	 * that replaces it. The second test covers a worker that died
+	 * before the first was set. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != parent)
+		_exit(127);
 	/* the descriptors above 2 may sit on 0..2: move them out first */
 	if ((status = fcntl(status, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (in = fcntl(in, F_DUPFD, 10)) == -1 ||
@@ -93,7 +101,7 @@ spawn_server(const struct spawn_request *rq, struct spawn_result *res)
 	int	status[2] = { -1, -1 }, in[2] = { -1, -1 };
 	int	out[2] = { -1, -1 }, log[2] = { -1, -1 }, ready[2] = { -1, -1 };
 	int	r;
-	pid_t	pid;
+	pid_t	pid, self = getpid();
 
 	if (pipe2(status, O_CLOEXEC) == -1 || pipe2(log, O_CLOEXEC) == -1 ||
 	    (rq->readiness_fd >= 0 && pipe2(ready, O_CLOEXEC) == -1))
@@ -106,7 +114,7 @@ spawn_server(const struct spawn_request *rq, struct spawn_result *res)
 	if ((pid = fork()) == -1)
 		goto fail;
 	if (pid == 0)
-		child(rq, status[1], in[0], out[1], log[1], ready[1]);
+		child(rq, self, status[1], in[0], out[1], log[1], ready[1]);
 	close(status[1]);
 	close(in[0]);
 	close(log[1]);

@@ -386,6 +386,102 @@ check "liveness: the restart is announced with its reason" 'events "$id" | grep 
 check "liveness: a new process, ready again" 'wait_for "events $id | grep -q \"ready again after restart 1\"" 10 && [ "$(pgrep -f "sleep 1004")" != "$pid1" ]'
 mv deploy stop "$id" >/dev/null 2>&1
 
+# --- 12. upgrades and rollbacks: snapshots, strategies, real faults
+cat > "$work/project/health-checks/rollback.yaml" <<YAML
+health_checks:
+  - name: "app_version"
+    type: "command"
+    retry_attempts: 0
+    config:
+      command: "cat"
+      args: ["$work/data/app.conf"]
+      expected_output_regex: "^version=[0-9]+\$"
+  - name: "brave_tools"
+    type: "mcp"
+    timeout_seconds: 20
+    retry_attempts: 0
+    config: { transport: stdio, probe: tools_list, expected_tools: ["brave_web_search"] }
+YAML
+# version 1 writes app.conf; a bad version also leaves extra.conf behind
+# a slow version takes 3 s to be ready: time to kill its worker
+server app "  command: sh
+  args: [\"-c\", \"echo version={{ config.version }} > app.conf; [ {{ config.version }} = bad ] && echo new > extra.conf; [ {{ config.version }} = 2 ] && sleep 3; echo >&5; exec sleep 1006\"]
+  working_directory: \"{{ env.data }}\"
+  readiness: fd
+  readiness_fd: 5
+  stop_timeout_seconds: 1
+  files_to_backup: [\"$work/data/app.conf\", \"$work/data/extra.conf\"]"
+printf 'base_config:\n  version: "{{ env('"'"'APP_VERSION'"'"') or '"'"'1'"'"' }}"\n' >> "$cfg/servers/app.yaml"
+server companion '  command: sleep
+  args: ["1007"]
+  stop_timeout_seconds: 1'
+sp=$(spec upgrade "$(S app 0 'health_checks: [app_version]')" "$(S companion)")
+sp_one=$(spec upgrade-app "$(S app 0 'health_checks: [app_version]')")
+rb_last() { ls -t "$state/rollbacks" 2>/dev/null | head -1 | sed 's/\.json$//'; }
+rbf() { field "$state/rollbacks/$1.json" "$2"; }
+upgrade_bad() { # strategy, spec; leaves $id and $rb
+	out=$(APP_VERSION=bad mv deploy start "${2:-$sp_one}" --strategy "$1" 2>&1); status=$?
+	id=$(last_id)
+	wait_for '[ -n "$(rb_last)" ] && [ "$(rbf "$(rb_last)" "d[\"deployment_id\"]")" = "$id" ]' 10
+	rb=$(rb_last)
+}
+rm -f "$work/data/app.conf" "$work/data/extra.conf"
+mv deploy start "$sp" >/dev/null 2>&1
+v1=$(last_id)
+check "upgrade: version 1 deployed" 'is $v1 "d[\"outcome\"]" succeeded 1 && grep -qx version=1 "$work/data/app.conf"'
+pid_v1=$(pgrep -f "sleep 1006")
+upgrade_bad graceful
+check "graceful: the bad version fails its check (exit 1)" '[ $status -eq 1 ]'
+check "graceful: a snapshot was taken before it replaced the running version" 'events $id | grep -q "\"event_type\":\"snapshot_created\""'
+check "graceful: the rollback succeeded" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+check "graceful: version 1's file is back, the added file cleaned up" 'grep -qx version=1 "$work/data/app.conf" && [ ! -e "$work/data/extra.conf" ]'
+check "graceful: version 1 is running again, checked healthy" 'is $v1 "d[\"servers\"][0][\"state\"]" ready 5 && [ "$(rf $v1 "d[\"servers\"][0][\"health\"][\"app_version\"][\"healthy\"]")" = True ]'
+check "graceful: the untouched companion never stopped" 'pgrep -f "sleep 1007" >/dev/null && [ "$(rf $v1 "d[\"servers\"][1][\"state\"]")" = ready ]'
+check "graceful: every action of the plan done" '[ "$(rbf $rb "sorted(set(a[\"status\"] for a in d[\"actions\"]))")" = "[%s]" ] || [ "$(rbf $rb "sorted(set(a[\"status\"] for a in d[\"actions\"]))")" = "['"'"'done'"'"']" ]'
+check "graceful: the rollback log exists" '[ -s "$state/logs/$rb.log" ]'
+check "rollback status prints the plan" '"$mcpvisor" --state-dir "$state" rollback status $rb | grep -q "restore_files.*app.*done"'
+check "rollback list shows the snapshot, intact" '"$mcpvisor" --state-dir "$state" rollback list | grep -q "_app .*$v1.* ok$"'
+
+upgrade_bad aggressive "$sp"
+check "aggressive: rolled back" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+check "aggressive: no cleanup (the added file stays), no health verification step" '[ -e "$work/data/extra.conf" ] && ! rbf $rb "[a[\"action\"] for a in d[\"actions\"]]" | grep -q verify_health'
+check "aggressive: the new version was killed, not asked" 'events $id | grep "\"event_type\":\"server_killed\"" | grep -q companion'
+check "aggressive: both back" 'wait_for "pgrep -f \"sleep 1007\" >/dev/null && pgrep -f \"sleep 1006\" >/dev/null" 5'
+rm -f "$work/data/extra.conf"
+
+upgrade_bad manual
+check "manual: the plan waits for approval" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = awaiting_approval ]" 5'
+check "manual: nothing restored before approval" '! pgrep -f "sleep 1006" >/dev/null || [ "$(rbf $rb "d[\"state\"]")" = awaiting_approval ]'
+run_approve=$("$mcpvisor" --state-dir "$state" rollback approve $rb 2>&1)
+check "manual: approved" 'grep -q approved <<<"$run_approve"'
+check "manual: then rolled back" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+check "manual: approving twice is refused" '! "$mcpvisor" --state-dir "$state" rollback approve $rb >/dev/null 2>&1'
+
+# a worker killed during the upgrade: the deployment fails, version 1 is back
+out=$(APP_VERSION=2 mv deploy start "$sp_one" --detach 2>&1)
+id=$(last_id)
+wait_for "[ -n \"\$(rf $id 'd[\"servers\"][0].get(\"worker_pid\",\"\")')\" ]" 10
+kill -9 "$(rf $id 'd["servers"][0]["worker_pid"]')" 2>/dev/null
+check "worker kill -9 during an upgrade: the deployment fails" 'is $id "d[\"outcome\"]" failed 10'
+rb=$(rb_last)
+check "worker kill -9: it is rolled back" '[ "$(rbf $rb "d[\"deployment_id\"]")" = "$id" ] && wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+check "worker kill -9: version 1 runs" 'wait_for "grep -qx version=1 $work/data/app.conf" 5 && is $v1 "d[\"servers\"][0][\"state\"]" ready 5'
+
+# a corrupted snapshot is refused, loudly
+snap_dir="$state/backups"
+out=$(APP_VERSION=bad mv deploy start "$sp_one" --strategy graceful --detach 2>&1)
+id=$(last_id)
+wait_for "ls $snap_dir | grep -q \"${id#deploy_}_app\"" 10
+printf 'version=666\n' > "$snap_dir/snap_${id#deploy_}_app/files/0"
+wait_for '[ "$(rbf "$(rb_last)" "d[\"deployment_id\"]")" = "$id" ]' 10
+rb=$(rb_last)
+check "corrupt snapshot: the rollback fails" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = failed ]" 10'
+check "corrupt snapshot: in the guide's words" 'rbf $rb "d[\"failure\"]" | grep -q "Rollback action failed: restore_config_app_snap_${id#deploy_}_app"'
+check "corrupt snapshot: rollback list says so" '"$mcpvisor" --state-dir "$state" rollback list | grep "${id#deploy_}_app" | grep -q "does not match its SHA-256"'
+check "corrupt snapshot: rollback status exits non-zero" '! "$mcpvisor" --state-dir "$state" rollback status $rb >/dev/null'
+mv deploy stop "$v1" >/dev/null 2>&1
+check "stopped: nothing of the upgrades is left" 'wait_for "! pgrep -f \"sleep 100[67]\" >/dev/null" 10'
+
 # --- 10. the demo: official MCP reference servers from npm
 if [ -x "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" ]; then
 	dstate="$work/state-demo"
