@@ -13,6 +13,7 @@
  */
 #include "runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -2310,6 +2311,58 @@ runtime_free(struct supervisor *sv)
 	loop_free(&sv->loop);
 }
 
+/* Rollbacks a dead mcpvisord left unfinished are reported as such; the
+ * previous version they were putting back is the last successful
+ * deployment, which recovery then starts again. */
+static void
+recover_rollbacks(struct supervisor *sv)
+{
+	char		 dir[PATH_MAX + 16], path[PATH_MAX + 300];
+	DIR		*d;
+	struct dirent	*de;
+
+	snprintf(dir, sizeof(dir), "%s/rollbacks", sv->state_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		cJSON		*rec = NULL;
+		const char	*st, *id;
+		char		 rel[160], when[40];
+		size_t		 len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len < 6 ||
+		    strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (state_read_json(path, &rec) < 0)
+			continue;
+		st = json_str(rec, "state");
+		id = json_str(rec, "id");
+		if (st != NULL && id != NULL && strlen(id) < 100 &&
+		    (strcmp(st, "running") == 0 || strcmp(st, "planned") == 0 ||
+		    strcmp(st, "awaiting_approval") == 0)) {
+			char	was[32];
+
+			snprintf(was, sizeof(was), "%s", st);
+			iso_now(when, sizeof(when));
+			cJSON_ReplaceItemInObject(rec, "state",
+			    cJSON_CreateString("interrupted"));
+			cJSON_DeleteItemFromObject(rec, "finished_at");
+			cJSON_AddStringToObject(rec, "finished_at", when);
+			cJSON_DeleteItemFromObject(rec, "failure");
+			cJSON_AddStringToObject(rec, "failure", "mcpvisord "
+			    "stopped during the rollback; the last successful "
+			    "deployment is started again");
+			snprintf(rel, sizeof(rel), "rollbacks/%s.json", id);
+			state_write_json(sv->state_dir, rel, rec);
+			sv_event(sv, NULL, NULL, "rollback_interrupted", NULL,
+			    "%s: mcpvisord stopped while it was %s", id, was);
+		}
+		cJSON_Delete(rec);
+	}
+	closedir(d);
+}
+
 void
 runtime_recover(struct supervisor *sv)
 {
@@ -2318,6 +2371,7 @@ runtime_recover(struct supervisor *sv)
 	char		  restored_id[64] = "";
 	int		  n;
 
+	recover_rollbacks(sv);
 	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
 		return;
 	for (int i = 0; i < n; i++) {

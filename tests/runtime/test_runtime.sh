@@ -482,6 +482,47 @@ check "corrupt snapshot: rollback status exits non-zero" '! "$mcpvisor" --state-
 mv deploy stop "$v1" >/dev/null 2>&1
 check "stopped: nothing of the upgrades is left" 'wait_for "! pgrep -f \"sleep 100[67]\" >/dev/null" 10'
 
+# kill -9 of mcpvisord while a rollback waits: reported, and the previous
+# version (the last successful deployment) comes back on restart
+rm -f "$work/data/extra.conf"
+mv deploy start "$sp_one" >/dev/null 2>&1
+v1=$(last_id)
+upgrade_bad manual
+wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = awaiting_approval ]" 5
+kill -9 "$(pgrep -f "mcpvisord --state-dir $state")"
+wait_for '! pgrep -f "mcpvisord --state-dir $state" >/dev/null' 5
+"$mcpvisord" --state-dir "$state" >>"$work/daemon.log" 2>&1 &
+check "mcpvisord killed mid-rollback: the rollback is reported interrupted" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = interrupted ]" 5'
+check "and the previous version comes back" 'wait_for "pgrep -f \"sleep 1006\" >/dev/null" 10 && wait_for "grep -qx version=1 $work/data/app.conf" 5'
+mv deploy stop "$(last_id)" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 1006" >/dev/null' 10
+
+# real MCP servers: server-brave-search with its key, then a version
+# without it, which fails its MCP check; the first comes back, answering
+# tools/list
+brave_bin="$src/deploy/mcp-servers/node_modules/.bin/mcp-server-brave-search"
+if [ -x "$brave_bin" ]; then
+	server brave "  command: $brave_bin
+  environment:
+    BRAVE_API_KEY: \"{{ env('BRAVE_KEY') or '' }}\"
+  stop_timeout_seconds: 2"
+	sp_brave=$(spec brave "$(S brave 0 'health_checks: [brave_tools]')")
+	out=$(BRAVE_KEY=test-key mv deploy start "$sp_brave" 2>&1)
+	b1=$(last_id)
+	check "MCP: brave-search with its key deploys, tools listed" 'is $b1 "d[\"outcome\"]" succeeded 1 && rf $b1 "d[\"servers\"][0][\"health\"][\"brave_tools\"][\"details\"][\"tools\"]" | grep -q brave_web_search'
+	bpid1=$(rf $b1 'd["servers"][0]["server_pid"]')
+	out=$(env -u BRAVE_KEY "$mcpvisor" --config-dir "$cfg" --state-dir "$state" deploy start "$sp_brave" 2>&1); status=$?
+	b2=$(last_id)
+	check "MCP: the version without a key fails its MCP check" '[ $status -eq 1 ] && grep -q "closed its output during the handshake" <<<"$out"'
+	check "MCP: the follower saw the rollback complete" 'grep -q "rollback_completed" <<<"$out"'
+	check "MCP: the previous version is back, answering tools/list" 'is $b1 "d[\"servers\"][0][\"state\"]" ready 10 && rf $b1 "d[\"servers\"][0][\"health\"][\"brave_tools\"][\"details\"][\"tools\"]" | grep -q brave_web_search && [ "$(rf $b1 "d[\"servers\"][0][\"server_pid\"]")" != "$bpid1" ]'
+	check "MCP: the record of the failed version names its rollback" '[ "$(rf $b2 "d[\"rollback\"][\"state\"]")" = succeeded ]'
+	mv deploy stop "$b1" >/dev/null 2>&1
+	check "MCP: stopped" 'wait_for "! pgrep -f mcp-server-brave >/dev/null" 10'
+else
+	bad "brave-search is not installed (bash deploy/install-deps.sh)"
+fi
+
 # --- 10. the demo: official MCP reference servers from npm
 if [ -x "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" ]; then
 	dstate="$work/state-demo"
