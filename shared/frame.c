@@ -32,7 +32,7 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_FAILED, 2, 4096, "failed" },
 	{ FRAME_HEALTH, 2, 64u << 10, "health" },
 	{ FRAME_CONFIG, 2, FRAME_MAX, "config" },
-	{ FRAME_STOP, 0, 0, "stop" },
+	{ FRAME_STOP, 0, 4, "stop" },
 	{ FRAME_SIGNAL, 4, 4, "signal" },
 	{ FRAME_REQUEST, 2, 64u << 10, "request" },
 	{ FRAME_RESPONSE, 2, FRAME_MAX, "response" },

@@ -43,7 +43,7 @@ enum frame_type {
 	FRAME_HEALTH = 7,	/* JSON: a health check's result */
 	/* root -> worker */
 	FRAME_CONFIG = 16,	/* JSON: the rendered server */
-	FRAME_STOP = 17,	/* empty */
+	FRAME_STOP = 17,	/* empty, or u32 FRAME_STOP_* flags */
 	FRAME_SIGNAL = 18,	/* u32 signal number to forward */
 	/* cli -> root */
 	FRAME_REQUEST = 32,	/* JSON {"verb", ...} */
@@ -51,6 +51,10 @@ enum frame_type {
 	FRAME_RESPONSE = 33,	/* JSON */
 	FRAME_EVENT = 34,	/* JSON */
 };
+
+/* FRAME_STOP flags: skip the stdin grace of a stdio server (TERM at
+ * once), as a rollback in a hurry does */
+#define FRAME_STOP_NOW		1u
 
 #define FRAME_BIT(t)		(UINT64_C(1) << ((t) & 63))
 #define FRAME_FROM_WORKER	(FRAME_BIT(FRAME_HELLO) |		\

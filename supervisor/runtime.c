@@ -1138,6 +1138,13 @@ dep_stop_next_batch(struct deployment *dep)
 				    NULL, "SIGKILL to worker %d and its server "
 				    "(aggressive rollback)", (int)sr->worker->pid);
 				worker_kill(sr->worker);
+			} else if (dep->rb != NULL &&
+			    dep->rb->strategy == ROLLBACK_IMMEDIATE) {
+				/* at once: TERM, no stdin grace */
+				uint8_t	now[4];
+
+				frame_put_u32(now, FRAME_STOP_NOW);
+				worker_send(sr->worker, FRAME_STOP, now, 4);
 			} else
 				worker_send(sr->worker, FRAME_STOP, NULL, 0);
 			if (sr->stop_timeout_ms > longest)

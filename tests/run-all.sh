@@ -50,6 +50,9 @@ build/bench_plan 10000 50000 5
 section "benchmark: 1,000 http health checks at concurrency 100, beside wrk"
 build/bench_health 1000 100 5
 
+section "benchmark: rollback after a worker of an upgrade is killed"
+python3 tests/bench/bench_rollback.py build --servers 1,50 --reps 3
+
 section "benchmark: mcpvisor beside s6, runit and supervisord, 200 servers"
 python3 tests/bench/bench_supervisors.py build --servers 200 --reps 3 \
 	--samples 15 --idle 10

@@ -142,6 +142,7 @@ struct worker {
 	char			 check_failure[600];
 	signed char		*verdicts;	/* per check: -1 unknown, 0, 1 */
 	bool			 unhealthy_restart;
+	bool			 stop_now;	/* no stdin grace */
 };
 
 static uint64_t
@@ -957,7 +958,7 @@ server_stop(struct worker *w)
 	}
 	/* a stdio server ends when its input does (MCP's own shutdown):
 	 * give it a moment before the signal */
-	if (w->child.stdin_fd != -1) {
+	if (w->child.stdin_fd != -1 && !w->stop_now) {
 		close(w->child.stdin_fd);
 		w->child.stdin_fd = -1;
 		arm_timer(w, w->run.stop_timeout_ms / 4 < STDIN_GRACE_MS ?
@@ -1076,6 +1077,8 @@ root_frame(void *arg, struct frame *f)
 		on_config(w, f);
 		break;
 	case FRAME_STOP:
+		if (f->len == 4 && (frame_get_u32(f->data) & FRAME_STOP_NOW))
+			w->stop_now = true;
 		server_stop(w);
 		break;
 	case FRAME_SIGNAL:
