@@ -185,6 +185,7 @@ static void	rollback_begin(struct deployment *);
 static void	rollback_restore(struct deployment *);
 static void	scrub_secrets(const struct deployment *, uint8_t *, size_t);
 static void	dep_free(struct deployment *);
+static void	hand_back(struct deployment *);
 
 static const char *
 str_or(const char *s, const char *def)
@@ -565,14 +566,6 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		break;
 	case FRAME_STARTED:
 		sr->server_pid = wp->server_pid;
-		/* aggressive: a restored server counts once it runs */
-		if (sr->restoring && sr->replaced_by != NULL &&
-		    sr->replaced_by->dep->rb != NULL &&
-		    sr->replaced_by->dep->rb->strategy == ROLLBACK_AGGRESSIVE) {
-			sr->state = SR_READY;
-			loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
-			restore_done(sr, true, NULL);
-		}
 		if (sr->state == SR_READY) {
 			sr->restarts++;
 			sv_event(dep->sv, dep, sr->name, "server_restarted",
@@ -582,6 +575,12 @@ on_frame(struct worker_proc *wp, struct frame *f)
 			sv_event(dep->sv, dep, sr->name, "server_started",
 			    NULL, "pid %d (attempt %u)", (int)sr->server_pid,
 			    sr->attempts);
+		/* aggressive: a restored server counts once it runs (its
+		 * readiness goes on as usual, unwaited for) */
+		if (sr->restoring && sr->replaced_by != NULL &&
+		    sr->replaced_by->dep->rb != NULL &&
+		    sr->replaced_by->dep->rb->strategy == ROLLBACK_AGGRESSIVE)
+			restore_done(sr, true, NULL);
 		break;
 	case FRAME_READY:
 		if (sr->state != SR_STARTING) {
@@ -1091,6 +1090,11 @@ dep_finish(struct deployment *dep)
 	forget_secrets(dep);
 	if (dep->rb != NULL && strcmp(dep->rb->state, "running") == 0)
 		rollback_restore(dep);
+	else if (dep->prev != NULL && dep->prev->state != DEP_DONE &&
+	    dep->rb == NULL && sv->dep == dep)
+		/* an upgrade that failed without a rollback, or was stopped
+		 * before it finished: the old deployment is current again */
+		hand_back(dep);
 	/* a follower hears the end of the rollback too */
 	if (sv->on_finished != NULL && (dep->rb == NULL ||
 	    strcmp(dep->rb->state, "running") != 0))
@@ -1444,15 +1448,40 @@ replace_begin(struct server_run *sr, struct server_run *old)
 	return true;
 }
 
+/* A failed upgrade is over: the deployment it meant to replace is the
+ * current one again (whatever of it still runs), and the upgrade is kept
+ * aside until the next deployment. */
+static void
+hand_back(struct deployment *dep)
+{
+	struct deployment	*prev = dep->prev;
+	struct supervisor	*sv = dep->sv;
+
+	for (size_t i = 0; i < prev->nservers; i++)
+		prev->servers[i].replaced_by = NULL;
+	for (size_t i = 0; i < dep->nservers; i++)
+		dep->servers[i].replaces = NULL;
+	dep->prev = NULL;
+	if (sv->retired != dep) {
+		dep_free(sv->retired);
+		sv->retired = dep;
+	}
+	sv->dep = prev;
+	prev->dirty = true;
+}
+
 static void
 rollback_finish(struct deployment *dep)
 {
 	struct rollback		*rb = dep->rb;
 	struct deployment	*prev = dep->prev;
 	struct supervisor	*sv = dep->sv;
-	cJSON			*d = cJSON_CreateObject();
+	cJSON			*d;
 	uint64_t		 ms = loop_now_ms() - rb->started_ms;
 
+	if (prev == NULL || strcmp(rb->state, "running") != 0)
+		return;		/* finished already */
+	d = cJSON_CreateObject();
 	rb->state = rb->failure[0] != '\0' ? "failed" : "succeeded";
 	iso_now(rb->finished_at, sizeof(rb->finished_at));
 	cJSON_AddStringToObject(d, "rollback_id", rb->id);
@@ -1472,16 +1501,7 @@ rollback_finish(struct deployment *dep)
 	if (rb->logfd != -1)
 		close(rb->logfd);
 	rb->logfd = -1;
-	/* the previous deployment is the current one again */
-	for (size_t i = 0; i < prev->nservers; i++)
-		prev->servers[i].replaced_by = NULL;
-	for (size_t i = 0; i < dep->nservers; i++)
-		dep->servers[i].replaces = NULL;
-	dep->prev = NULL;
-	dep_free(sv->retired);
-	sv->retired = dep;
-	sv->dep = prev;
-	prev->dirty = true;
+	hand_back(dep);
 	if (sv->on_finished != NULL)
 		sv->on_finished(sv, dep->id, dep->outcome);
 }
@@ -1498,7 +1518,9 @@ restore_done(struct server_run *old, bool ok, const char *why)
 	dep = old->replaced_by->dep;
 	if (ok) {
 		rb_action(dep, "start_previous", old->name, "done", NULL);
-		rb_action(dep, "verify_health", old->name, "done", NULL);
+		if (dep->rb->strategy != ROLLBACK_AGGRESSIVE)
+			rb_action(dep, "verify_health", old->name, "done",
+			    NULL);
 		sv_event(dep->sv, old->dep, old->name, "server_restored", NULL,
 		    "the previous version is back (pid %d)",
 		    (int)old->server_pid);
@@ -1520,7 +1542,14 @@ rollback_restore(struct deployment *dep)
 	struct deployment	*prev = dep->prev;
 	const struct plan	*plan = prev->pd->plan;
 	struct rollback		*rb = dep->rb;
+	cJSON			*a;
 
+	/* the new version is down: every server of it */
+	cJSON_ArrayForEach(a, rb->actions)
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a,
+		    "action")), "stop_new") == 0)
+			rb_action(dep, "stop_new", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(a, "server")), "done", NULL);
 	for (size_t b = 0; b < plan->nbatches; b++)
 	    for (size_t k = 0; k < plan->batches[b].count; k++) {
 		struct server_run	*old = &prev->servers[
@@ -1531,7 +1560,6 @@ rollback_restore(struct deployment *dep)
 
 		if (sr == NULL || sr->dep != dep)
 			continue;
-		rb_action(dep, "stop_new", old->name, "done", NULL);
 		now = masked_config(old);
 		if (snapshot_verify(dep->sv->backup_dir, sr->snapshot, &meta,
 		    &err) < 0 || !cJSON_Compare(cJSON_GetObjectItem(meta,
@@ -1577,12 +1605,22 @@ rollback_restore(struct deployment *dep)
 		old->restoring = true;
 		old->attempts = 0;
 		rb->pending++;
-		if (old->state != SR_STOPPING)
-			server_attempt(old);
 	}
 	rollback_write(dep);
-	if (rb->pending == 0)
+	if (rb->pending == 0) {
 		rollback_finish(dep);
+		return;
+	}
+	/* started once all are counted: one that fails at once must not
+	 * end the rollback before the others began. One still stopping
+	 * starts when it has stopped. */
+	for (size_t i = 0; i < prev->nservers; i++) {
+		struct server_run	*old = &prev->servers[i];
+
+		if (old->restoring && old->state != SR_STOPPING &&
+		    old->state != SR_STARTING)
+			server_attempt(old);
+	}
 }
 
 static void
@@ -1597,7 +1635,10 @@ rollback_execute(struct deployment *dep)
 	    "%s's", rb->id, rollback_strategy_name(rb->strategy),
 	    dep->prev->id);
 	rollback_write(dep);
-	dep_begin_stop(dep);
+	if (dep->state == DEP_DONE)
+		rollback_restore(dep);	/* stopped while it waited */
+	else
+		dep_begin_stop(dep);
 }
 
 static void
@@ -2014,6 +2055,14 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 		return -ESHUTDOWN;
 	/* a deployment that runs successfully is upgraded; one still
 	 * deploying, stopping or rolling back is in the way */
+	if (sv->dep != NULL && sv->dep->rb != NULL &&
+	    strcmp(sv->dep->rb->state, "awaiting_approval") == 0) {
+		if (asprintf(err, "rollback %s awaits approval (mcpvisor "
+		    "rollback approve %s)", sv->dep->rb->id, sv->dep->rb->id) ==
+		    -1)
+			*err = NULL;
+		return -EBUSY;
+	}
 	if (sv->dep != NULL && sv->dep->state != DEP_DONE &&
 	    (sv->dep->state != DEP_SUCCEEDED || (sv->dep->prev != NULL &&
 	    sv->dep->prev->state != DEP_DONE))) {

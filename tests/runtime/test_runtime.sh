@@ -479,7 +479,16 @@ check "corrupt snapshot: the rollback fails" 'wait_for "[ \"\$(rbf $rb \"d[\\\"s
 check "corrupt snapshot: in the guide's words" 'rbf $rb "d[\"failure\"]" | grep -q "Rollback action failed: restore_config_app_snap_${id#deploy_}_app"'
 check "corrupt snapshot: rollback list says so" '"$mcpvisor" --state-dir "$state" rollback list | grep "${id#deploy_}_app" | grep -q "does not match its SHA-256"'
 check "corrupt snapshot: rollback status exits non-zero" '! "$mcpvisor" --state-dir "$state" rollback status $rb >/dev/null'
-mv deploy stop "$v1" >/dev/null 2>&1
+
+# --no-rollback: the failed version is stopped and nothing is put back
+out=$(APP_VERSION=bad mv deploy start "$sp_one" --no-rollback 2>&1); status=$?
+id=$(last_id)
+check "--no-rollback: the upgrade fails, the rollback is skipped" '[ $status -eq 1 ] && events $id | grep -q "\"event_type\":\"rollback_skipped\""'
+check "--no-rollback: app stays down, the companion runs on" '! pgrep -f "sleep 1006" >/dev/null && pgrep -f "sleep 1007" >/dev/null'
+out=$(mv deploy start "$sp" 2>&1); status=$?
+v3=$(last_id)
+check "and a later deployment over it works" '[ $status -eq 0 ] && pgrep -f "sleep 1006" >/dev/null'
+mv deploy stop "$v3" >/dev/null 2>&1
 check "stopped: nothing of the upgrades is left" 'wait_for "! pgrep -f \"sleep 100[67]\" >/dev/null" 10'
 
 # kill -9 of mcpvisord while a rollback waits: reported, and the previous
