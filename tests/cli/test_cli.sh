@@ -219,7 +219,16 @@ if [ -x deploy/mcp-servers/node_modules/.bin/mcp-server-everything ]; then
 else
 	bad "server-everything is not installed (bash deploy/install-deps.sh)"
 fi
-for cmd in "health" "health register" "health list" "health run"; do
+run "rollback list: no snapshots yet" 0 "$mcpvisor" "${hs[@]}" rollback list
+expect "says where it looked" "no snapshots in $work/hstate/backups"
+run "rollback list --json" 0 "$mcpvisor" "${hs[@]}" rollback list --json
+expect "an empty array" "[]"
+run "rollback status: not an id" 2 "$mcpvisor" "${hs[@]}" rollback status ../../etc/passwd
+run "rollback status: no such rollback" 1 "$mcpvisor" "${hs[@]}" rollback status rollback_20260101_000000000_abcdef
+expect "says so" "no such rollback"
+run "rollback approve: no daemon" 111 "$mcpvisor" "${hs[@]}" rollback approve rollback_20260101_000000000_abcdef
+run "deploy start: an unknown strategy" 2 "$mcpvisor" "${hs[@]}" deploy start deploy/deployments/demo.yaml --strategy sideways
+for cmd in "health" "health register" "health list" "health run" "rollback" "rollback list" "rollback status" "rollback approve"; do
 	# shellcheck disable=SC2086
 	run "mcpvisor $cmd --help" 0 "$mcpvisor" $cmd --help
 	expect "help of '$cmd' shows usage" "usage: mcpvisor"
