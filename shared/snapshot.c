@@ -30,7 +30,7 @@ valid_id(const char *id)
 {
 	size_t	n = strlen(id);
 
-	if (n == 0 || n > 128 || id[0] == '.')
+	if (n == 0 || n > 200 || id[0] == '.')
 		return false;
 	for (const char *p = id; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||

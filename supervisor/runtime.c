@@ -116,7 +116,7 @@ struct server_run {
 	 * whether it is being put back by a rollback */
 	struct server_run	*replaces;
 	struct server_run	*replaced_by;
-	char			 snapshot[128];
+	char			 snapshot[200];
 	bool			 restoring;
 };
 
