@@ -127,7 +127,7 @@ struct rollback {
 	const char		*state;		/* planned, running, ... */
 	cJSON			*actions;	/* [{"action", "server", ...}] */
 	size_t			 pending;	/* servers still being restored */
-	char			 failure[800];
+	char			 failure[1100];
 	char			 started_at[40];
 	char			 finished_at[40];
 	uint64_t		 started_ms;
@@ -1564,7 +1564,7 @@ rollback_restore(struct deployment *dep)
 		if (snapshot_verify(dep->sv->backup_dir, sr->snapshot, &meta,
 		    &err) < 0 || !cJSON_Compare(cJSON_GetObjectItem(meta,
 		    "config"), now, 1)) {
-			char	why[700];
+			char	why[1000];
 
 			/* the guide's words, and then what was wrong */
 			snprintf(why, sizeof(why), "Rollback action failed: "
@@ -1585,7 +1585,7 @@ rollback_restore(struct deployment *dep)
 		cJSON_Delete(now);
 		if (snapshot_restore_files(dep->sv->backup_dir, meta,
 		    rb->strategy == ROLLBACK_GRACEFUL, &err) < 0) {
-			char	why[700];
+			char	why[1000];
 
 			snprintf(why, sizeof(why), "Rollback action failed: "
 			    "restore_files_%s_%s: %s", old->name, sr->snapshot,
