@@ -571,6 +571,33 @@ check_finish(struct check *c, bool healthy, const char *fmt, ...)
 	h->done(h->arg, c->index, &res);
 }
 
+cJSON *
+health_result_json(const struct health_result *r)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "check", r->check);
+	cJSON_AddStringToObject(o, "type", r->type);
+	cJSON_AddStringToObject(o, "phase", r->phase == HEALTH_LIVENESS ?
+	    "liveness" : r->phase == HEALTH_ONCE ? "once" : "readiness");
+	cJSON_AddBoolToObject(o, "healthy", r->healthy);
+	cJSON_AddBoolToObject(o, "critical", r->critical);
+	cJSON_AddNumberToObject(o, "attempts", r->attempts);
+	cJSON_AddNumberToObject(o, "consecutive_failures",
+	    r->consecutive_failures);
+	cJSON_AddNumberToObject(o, "failure_threshold", r->failure_threshold);
+	/* microseconds are noise in a record */
+	cJSON_AddNumberToObject(o, "response_ms",
+	    (double)(long long)(r->response_ms * 1000) / 1000);
+	cJSON_AddStringToObject(o, "message", r->message);
+	if (r->details != NULL)
+		cJSON_AddItemToObject(o, "details",
+		    cJSON_Duplicate(r->details, 1));
+	return o;
+}
+
 int
 health_run(struct health *h, size_t i, enum health_phase phase)
 {

@@ -52,6 +52,11 @@ struct health_result {
 	struct cJSON		*details;	/* borrowed; may be NULL */
 };
 
+/* A result as JSON: {"check", "type", "phase", "healthy", "critical",
+ * "attempts", "consecutive_failures", "failure_threshold", "response_ms",
+ * "message", "details"?}. NULL on ENOMEM. */
+struct cJSON	*health_result_json(const struct health_result *);
+
 /* Called once per finished run (and per liveness attempt). */
 typedef void health_done_fn(void *arg, size_t index,
     const struct health_result *);

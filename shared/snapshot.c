@@ -124,19 +124,6 @@ remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-static void
-iso_now(char *buf, size_t size)
-{
-	struct timespec	ts;
-	struct tm	tm;
-	char		base[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
-}
-
 /* Copies one file into dir/files/N and describes it. */
 static int
 copy_in(const char *dir, size_t n, const char *path, cJSON *files,
@@ -220,7 +207,7 @@ snapshot_create(const char *backup_dir, const char *id,
 		remove_tree(tmp);
 		return r;
 	}
-	iso_now(when, sizeof(when));
+	state_iso_now(when, sizeof(when));
 	if ((meta = cJSON_CreateObject()) == NULL) {
 		r = -ENOMEM;
 		goto fail;

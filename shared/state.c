@@ -272,6 +272,19 @@ state_prune_records(const char *dir, unsigned keep)
 }
 
 void
+state_iso_now(char *buf, size_t size)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
+}
+
+void
 state_new_id(char *buf, size_t size)
 {
 	struct timespec	ts;

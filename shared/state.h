@@ -44,6 +44,8 @@ int	state_prune_records(const char *dir, unsigned keep);
 int	state_list_records(const char *dir, struct cJSON ***out);
 /* Makes a new deployment id: deploy_YYYYMMDD_HHMMSSmmm_XXXXXX. */
 void	state_new_id(char *buf, size_t size);
+/* Now as UTC ISO 8601 with milliseconds: 2026-11-24T08:07:32.123Z. */
+void	state_iso_now(char *buf, size_t size);
 
 /* The journal is rotated past JOURNAL_MAX bytes: events.journal.1 ...
  * events.journal.JOURNAL_KEEP. */

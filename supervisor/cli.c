@@ -108,6 +108,20 @@ cli_parse_simple(struct cli *cli, int argc, char **argv, const char *usage,
 	return optind;
 }
 
+bool
+cli_valid_id(const char *id, const char *prefix)
+{
+	size_t	n = strlen(prefix);
+
+	if (strncmp(id, prefix, n) != 0 || strlen(id) > n + 60)
+		return false;
+	for (const char *p = id + n; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_'))
+			return false;
+	return true;
+}
+
 void
 cli_print_diags(const struct cli *cli, const struct diag_list *dl)
 {

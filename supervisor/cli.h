@@ -44,6 +44,9 @@ int	cli_dispatch(struct cli *, const char *group,
  * stored in *status, errors: CLI_EXIT_USAGE). */
 int	cli_parse_simple(struct cli *, int argc, char **argv,
 	    const char *usage, int *status);
+/* Whether id is prefix followed by lower-case letters, digits and '_'
+ * (ids become file names: nothing else may pass). */
+bool	cli_valid_id(const char *id, const char *prefix);
 /* Prints diagnostics; with --json as one object on stdout. */
 void	cli_print_diags(const struct cli *, const struct diag_list *);
 

@@ -591,19 +591,6 @@ print_record(const struct cli *cli, const cJSON *rec)
 	}
 }
 
-/* Deployment ids become file names: refuse anything else. */
-static bool
-valid_id(const char *id)
-{
-	if (strncmp(id, "deploy_", 7) != 0 || strlen(id) > 60)
-		return false;
-	for (const char *p = id; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
-			return false;
-	return true;
-}
-
 static int
 deploy_status(struct cli *cli, int argc, char **argv)
 {
@@ -631,7 +618,7 @@ deploy_status(struct cli *cli, int argc, char **argv)
 			return c == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1 || !valid_id(argv[optind])) {
+	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
 		fputs(usage_status, stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -752,7 +739,7 @@ deploy_stop(struct cli *cli, int argc, char **argv)
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_stop, &status)) < 0)
 		return status;
-	if (argc - i != 1 || !valid_id(argv[i])) {
+	if (argc - i != 1 || !cli_valid_id(argv[i], "deploy_")) {
 		fputs(usage_stop, stderr);
 		return CLI_EXIT_USAGE;
 	}

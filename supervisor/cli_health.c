@@ -293,20 +293,11 @@ on_result(void *arg, size_t i, const struct health_result *r)
 	else
 		run->failed_other++;
 	if (run->results != NULL) {
-		cJSON	*o = cJSON_CreateObject();
+		cJSON	*o = health_result_json(r);
 
-		cJSON_AddStringToObject(o, "check", r->check);
-		cJSON_AddStringToObject(o, "type", r->type);
+		/* the guide's word for it, beside the flag */
 		cJSON_AddStringToObject(o, "status", r->healthy ? "healthy" :
 		    "unhealthy");
-		cJSON_AddBoolToObject(o, "critical", r->critical);
-		cJSON_AddNumberToObject(o, "attempts", r->attempts);
-		cJSON_AddNumberToObject(o, "response_ms",
-		    (double)(long long)(r->response_ms * 1000) / 1000);
-		cJSON_AddStringToObject(o, "message", r->message);
-		if (r->details != NULL)
-			cJSON_AddItemToObject(o, "details",
-			    cJSON_Duplicate(r->details, 1));
 		cJSON_AddItemToArray(run->results, o);
 		return;
 	}

@@ -93,18 +93,6 @@ rollback_list(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static bool
-valid_rollback_id(const char *id)
-{
-	if (strncmp(id, "rollback_", 9) != 0 || strlen(id) > 70)
-		return false;
-	for (const char *p = id; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
-			return false;
-	return true;
-}
-
 static int
 rollback_status(struct cli *cli, int argc, char **argv)
 {
@@ -116,7 +104,7 @@ rollback_status(struct cli *cli, int argc, char **argv)
 	if ((i = cli_parse_simple(cli, argc, argv, usage_status,
 	    &status)) < 0)
 		return status;
-	if (argc - i != 1 || !valid_rollback_id(argv[i])) {
+	if (argc - i != 1 || !cli_valid_id(argv[i], "rollback_")) {
 		fputs(usage_status, stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -161,7 +149,7 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 	if ((i = cli_parse_simple(cli, argc, argv, usage_approve,
 	    &status)) < 0)
 		return status;
-	if (argc - i != 1 || !valid_rollback_id(argv[i])) {
+	if (argc - i != 1 || !cli_valid_id(argv[i], "rollback_")) {
 		fputs(usage_approve, stderr);
 		return CLI_EXIT_USAGE;
 	}

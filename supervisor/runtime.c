@@ -199,18 +199,6 @@ json_str(const cJSON *o, const char *key)
 	return cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
 }
 
-static void
-iso_now(char *buf, size_t size)
-{
-	struct timespec	ts;
-	struct tm	tm;
-	char		base[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
-}
 
 /* --- events --- */
 
@@ -232,7 +220,7 @@ sv_event(struct supervisor *sv, struct deployment *dep, const char *server,
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	iso_now(when, sizeof(when));
+	state_iso_now(when, sizeof(when));
 	if (ev == NULL) {
 		cJSON_Delete(details);
 		return;
@@ -515,7 +503,7 @@ on_health(struct server_run *sr, const struct frame *f)
 	}
 	if (sr->health == NULL)
 		sr->health = cJSON_CreateObject();
-	iso_now(when, sizeof(when));
+	state_iso_now(when, sizeof(when));
 	keep = cJSON_Duplicate(j, 1);
 	cJSON_DeleteItemFromObject(keep, "check");
 	cJSON_AddStringToObject(keep, "at", when);
@@ -1075,7 +1063,7 @@ dep_finish(struct deployment *dep)
 	/* a deployment that had succeeded and was then stopped */
 	if (dep->outcome == NULL || strcmp(dep->outcome, "succeeded") == 0)
 		dep->outcome = "stopped";
-	iso_now(dep->finished_at, sizeof(dep->finished_at));
+	state_iso_now(dep->finished_at, sizeof(dep->finished_at));
 	sv_event(sv, dep, NULL, "deployment_stopped", NULL,
 	    "every server stopped (%s)", dep->outcome);
 	dep_write_record(dep);
@@ -1270,7 +1258,7 @@ rb_log(struct deployment *dep, const char *fmt, ...)
 
 	if (dep->rb == NULL || dep->rb->logfd == -1)
 		return;
-	iso_now(when, sizeof(when));
+	state_iso_now(when, sizeof(when));
 	n = snprintf(line, sizeof(line), "%s ", when);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -1483,7 +1471,7 @@ rollback_finish(struct deployment *dep)
 		return;		/* finished already */
 	d = cJSON_CreateObject();
 	rb->state = rb->failure[0] != '\0' ? "failed" : "succeeded";
-	iso_now(rb->finished_at, sizeof(rb->finished_at));
+	state_iso_now(rb->finished_at, sizeof(rb->finished_at));
 	cJSON_AddStringToObject(d, "rollback_id", rb->id);
 	cJSON_AddNumberToObject(d, "duration_ms", (double)ms);
 	if (rb->failure[0] != '\0') {
@@ -1684,7 +1672,7 @@ rollback_begin(struct deployment *dep)
 	    dep->id + strlen("deploy_"));
 	rb->strategy = dep->strategy;
 	rb->state = "planned";
-	iso_now(rb->started_at, sizeof(rb->started_at));
+	state_iso_now(rb->started_at, sizeof(rb->started_at));
 	snprintf(path, sizeof(path), "%s/logs/%s.log", dep->sv->state_dir,
 	    rb->id);
 	rb->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -2107,7 +2095,7 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 		return -ENOMEM;
 	}
 	state_new_id(dep->id, sizeof(dep->id));
-	iso_now(dep->started_at, sizeof(dep->started_at));
+	state_iso_now(dep->started_at, sizeof(dep->started_at));
 	dep->started_ms = loop_now_ms();
 	snprintf(path, sizeof(path), "%s/logs/deployment_%s.log",
 	    sv->state_dir, dep->id);
@@ -2400,7 +2388,7 @@ recover_rollbacks(struct supervisor *sv)
 			char	was[32];
 
 			snprintf(was, sizeof(was), "%s", st);
-			iso_now(when, sizeof(when));
+			state_iso_now(when, sizeof(when));
 			cJSON_ReplaceItemInObject(rec, "state",
 			    cJSON_CreateString("interrupted"));
 			cJSON_DeleteItemFromObject(rec, "finished_at");

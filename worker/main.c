@@ -667,24 +667,10 @@ restart_unhealthy(struct worker *w)
 static void
 send_health(struct worker *w, const struct health_result *r, bool restart)
 {
-	cJSON	*o = cJSON_CreateObject();
+	cJSON	*o = health_result_json(r);
 
-	cJSON_AddStringToObject(o, "check", r->check);
-	cJSON_AddStringToObject(o, "type", r->type);
-	cJSON_AddStringToObject(o, "phase", r->phase == HEALTH_LIVENESS ?
-	    "liveness" : "readiness");
-	cJSON_AddBoolToObject(o, "healthy", r->healthy);
-	cJSON_AddBoolToObject(o, "critical", r->critical);
-	cJSON_AddNumberToObject(o, "attempts", r->attempts);
-	cJSON_AddNumberToObject(o, "consecutive_failures",
-	    r->consecutive_failures);
-	cJSON_AddNumberToObject(o, "failure_threshold", r->failure_threshold);
-	cJSON_AddNumberToObject(o, "response_ms",
-	    (double)(long long)(r->response_ms * 1000) / 1000);
-	cJSON_AddStringToObject(o, "message", r->message);
-	if (r->details != NULL)
-		cJSON_AddItemToObject(o, "details",
-		    cJSON_Duplicate(r->details, 1));
+	if (o == NULL)
+		return;
 	if (restart)
 		cJSON_AddStringToObject(o, "action", "restart");
 	send_json(w, FRAME_HEALTH, o);
