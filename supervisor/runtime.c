@@ -330,18 +330,27 @@ dep_record(const struct deployment *dep)
 	return o;
 }
 
+/* Writes one record of the state directory (dir/ID.json), and says so
+ * when it cannot: a record is evidence, its loss is worth a line. Takes
+ * ownership of o. */
+static void
+record_write(struct supervisor *sv, const char *dir, const char *id,
+    cJSON *o)
+{
+	char	rel[160];
+	int	r;
+
+	snprintf(rel, sizeof(rel), "%s/%s.json", dir, id);
+	if (o == NULL || (r = state_write_json(sv->state_dir, rel, o)) < 0)
+		log_warnx("%s: writing its record: %s", id, o == NULL ?
+		    "out of memory" : strerror(-r));
+	cJSON_Delete(o);
+}
+
 static void
 dep_write_record(struct deployment *dep)
 {
-	cJSON	*rec = dep_record(dep);
-	char	 rel[128];
-	int	 r;
-
-	snprintf(rel, sizeof(rel), "deployments/%s.json", dep->id);
-	if ((r = state_write_json(dep->sv->state_dir, rel, rec)) < 0)
-		log_warnx("deployment %s: writing its record: %s", dep->id,
-		    strerror(-r));
-	cJSON_Delete(rec);
+	record_write(dep->sv, "deployments", dep->id, dep_record(dep));
 	dep->dirty = false;
 }
 
@@ -1298,15 +1307,7 @@ rollback_json(const struct deployment *dep)
 static void
 rollback_write(struct deployment *dep)
 {
-	cJSON	*o = rollback_json(dep);
-	char	 rel[128];
-	int	 r;
-
-	snprintf(rel, sizeof(rel), "rollbacks/%s.json", dep->rb->id);
-	if ((r = state_write_json(dep->sv->state_dir, rel, o)) < 0)
-		log_warnx("rollback %s: writing its record: %s", dep->rb->id,
-		    strerror(-r));
-	cJSON_Delete(o);
+	record_write(dep->sv, "rollbacks", dep->rb->id, rollback_json(dep));
 	dep->dirty = true;
 }
 
