@@ -284,6 +284,7 @@ static const struct schema_field spec_server_fields[] = {
 	{ "timeout_seconds", &s_seconds, false },
 	{ "retry_attempts", &s_retries, false },
 	{ "health_checks", &s_string_list, false },
+	{ "rollback_actions", &s_string_list, false },
 	{ NULL, NULL, false },
 };
 static const struct schema s_spec_server = { .type = SCHEMA_MAP,
@@ -303,10 +304,27 @@ static const struct schema_field settings_fields[] = {
 };
 static const struct schema s_settings = { .type = SCHEMA_MAP,
     .fields = settings_fields };
+/* custom rollback actions, by name: a program (JSON on stdin) or a
+ * plugin function (mcpvisor/plugin.h) */
+static const struct schema_field rollback_action_fields[] = {
+	{ "program", &s_string, false },
+	{ "args", &s_string_list, false },
+	{ "plugin", &s_string, false },
+	{ "function", &s_string, false },
+	{ "params", &s_free_map, false },
+	{ "timeout_seconds", &s_seconds, false },
+	{ "description", &s_string, false },
+	{ NULL, NULL, false },
+};
+static const struct schema s_rollback_action = { .type = SCHEMA_MAP,
+    .fields = rollback_action_fields };
+static const struct schema s_rollback_actions = { .type = SCHEMA_MAP_OF,
+    .of = &s_rollback_action };
 static const struct schema_field spec_fields[] = {
 	{ "metadata", &s_metadata, true },
 	{ "servers", &s_spec_servers, true },
 	{ "deployment_settings", &s_settings, false },
+	{ "rollback_actions", &s_rollback_actions, false },
 	{ NULL, NULL, false },
 };
 static const struct schema s_spec = { .type = SCHEMA_MAP,
@@ -618,6 +636,60 @@ spec_read_settings(const struct ynode *doc, struct deploy_settings *s)
 			s->rollback_strategy = (enum rollback_strategy)i;
 }
 
+/* Names the built-in steps of a rollback plan take; a custom action of
+ * the same name would make the plan ambiguous. */
+static const char *const builtin_rollback_steps[] = { "stop_new",
+    "restore_files", "restore_config", "start_previous", "verify_health",
+    "keep_new", NULL };
+
+/* Each custom action is a program or a plugin function, never both, and
+ * every name a server lists is defined. */
+static void
+check_rollback_actions(const struct ynode *doc, struct diag_list *dl)
+{
+	const struct ynode	*defs = ynode_map_get(doc, "rollback_actions");
+	const struct ynode	*servers = ynode_map_get(doc, "servers");
+
+	for (size_t i = 0; defs != NULL && defs->kind == YNODE_MAP &&
+	    i < defs->count; i++) {
+		const struct ynode	*a = defs->items[i], *key = defs->keys[i];
+		bool			 program = ynode_map_get(a, "program") !=
+					    NULL;
+		bool			 plugin = ynode_map_get(a, "plugin") !=
+					    NULL;
+
+		for (size_t k = 0; builtin_rollback_steps[k] != NULL; k++)
+			if (strcmp(key->text, builtin_rollback_steps[k]) == 0)
+				diag_add(dl, DIAG_ERROR, &key->mark, "'%s' is "
+				    "a built-in rollback step: give the custom "
+				    "action another name", key->text);
+		if (program == plugin)
+			diag_add(dl, DIAG_ERROR, &a->mark, "rollback action "
+			    "'%s' needs either 'program' or 'plugin' (with "
+			    "'function')", key->text);
+		else if (plugin && ynode_map_get(a, "function") == NULL)
+			diag_add(dl, DIAG_ERROR, &a->mark, "rollback action "
+			    "'%s' names a plugin but no 'function'", key->text);
+		else if (program && ynode_map_get(a, "function") != NULL)
+			diag_add(dl, DIAG_ERROR, &ynode_map_get(a,
+			    "function")->mark, "'function' goes with 'plugin', "
+			    "not with 'program'");
+	}
+	for (size_t i = 0; servers != NULL && servers->kind == YNODE_SEQ &&
+	    i < servers->count; i++) {
+		const struct ynode	*names = ynode_map_get(servers->items[i],
+					    "rollback_actions");
+
+		for (size_t k = 0; names != NULL && names->kind == YNODE_SEQ &&
+		    k < names->count; k++)
+			if (names->items[k]->text != NULL &&
+			    ynode_map_get(defs, names->items[k]->text) == NULL)
+				diag_add(dl, DIAG_ERROR, &names->items[k]->mark,
+				    "no rollback action '%s' (define it under "
+				    "rollback_actions)", names->items[k]->text);
+	}
+}
+
 int
 spec_load(const char *path, struct deploy_spec **out, struct diag_list *dl)
 {
@@ -634,6 +706,7 @@ spec_load(const char *path, struct deploy_spec **out, struct diag_list *dl)
 	if (list != NULL && list->kind == YNODE_SEQ && list->count == 0)
 		diag_add(dl, DIAG_ERROR, &list->mark,
 		    "a deployment lists at least one server");
+	check_rollback_actions(doc, dl);
 	if (dl->errors > before) {
 		ynode_free(doc);
 		return -EINVAL;
@@ -667,6 +740,7 @@ spec_load(const char *path, struct deploy_spec **out, struct diag_list *dl)
 		    3);
 		s->dependencies = ynode_map_get(n, "dependencies");
 		s->health_checks = ynode_map_get(n, "health_checks");
+		s->rollback_actions = ynode_map_get(n, "rollback_actions");
 	}
 	spec_read_settings(doc, &spec->settings);
 	*out = spec;

@@ -71,6 +71,7 @@ struct spec_server {
 	const struct ynode	*node;			/* for positions */
 	const struct ynode	*dependencies;		/* list or NULL */
 	const struct ynode	*health_checks;		/* list or NULL */
+	const struct ynode	*rollback_actions;	/* names, or NULL */
 };
 
 struct deploy_spec {

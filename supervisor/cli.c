@@ -122,6 +122,20 @@ cli_valid_id(const char *id, const char *prefix)
 	return true;
 }
 
+bool
+cli_valid_strategy(const char *verb, const char *name)
+{
+	static const char *const names[] = { "immediate", "batch",
+	    "graceful", "aggressive", "manual", NULL };
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	fprintf(stderr, "mcpvisor %s: --strategy is immediate, batch, "
+	    "graceful, aggressive or manual\n", verb);
+	return false;
+}
+
 void
 cli_print_diags(const struct cli *cli, const struct diag_list *dl)
 {

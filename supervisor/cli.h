@@ -47,6 +47,8 @@ int	cli_parse_simple(struct cli *, int argc, char **argv,
 /* Whether id is prefix followed by lower-case letters, digits and '_'
  * (ids become file names: nothing else may pass). */
 bool	cli_valid_id(const char *id, const char *prefix);
+/* Whether name is a rollback strategy; says so (as verb) when not. */
+bool	cli_valid_strategy(const char *verb, const char *name);
 /* Prints diagnostics; with --json as one object on stdout. */
 void	cli_print_diags(const struct cli *, const struct diag_list *);
 
@@ -54,5 +56,6 @@ int	cli_config(struct cli *, int, char **);
 int	cli_deploy(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
+int	cli_rollback_start(struct cli *, int, char **);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ static const char usage_start[] =
 "      --max-parallel N    at most N servers in a batch\n"
 "  -d, --detach            return once the deployment is submitted\n"
 "      --no-rollback       if this upgrade fails, do not put back what ran\n"
-"      --strategy S        immediate, graceful, aggressive or manual\n"
+"      --strategy S        immediate, batch, graceful, aggressive or manual\n"
 "                          (default: the spec's rollback_strategy)\n"
 "\n"
 "Exit status: 0 deployed (or the plan is sound), 1 the deployment failed,\n"
@@ -334,13 +335,31 @@ connect_or_fail(struct cli *cli, struct client_conn *c, bool start)
 	return r;
 }
 
+/* env() and secrets resolve in the requester's environment; the socket
+ * is private and mcpvisord keeps none of it */
+static void
+add_environ(cJSON *rq)
+{
+	extern char	**environ;
+	cJSON		 *env = cJSON_AddObjectToObject(rq, "environ");
+
+	for (char **e = environ; *e != NULL; e++) {
+		char	*eq = strchr(*e, '=');
+
+		if (eq != NULL) {
+			*eq = '\0';
+			cJSON_AddStringToObject(env, *e, eq + 1);
+			*eq = '=';
+		}
+	}
+}
+
 static int
 deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 {
-	extern char		**environ;
 	struct client_conn	  c = { .fd = -1 };
 	struct tail		  t = { .cli = cli };
-	cJSON			 *rq = cJSON_CreateObject(), *env, *resp;
+	cJSON			 *rq = cJSON_CreateObject(), *resp;
 	char			 *spec = realpath(po->spec_path, NULL);
 	char			 *cfg = realpath(cli->paths.config_dir, NULL);
 	char			 *chk = realpath(cli->paths.checks_dir, NULL);
@@ -367,18 +386,7 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	if (po->max_parallel > 0)
 		cJSON_AddNumberToObject(rq, "max_parallel", po->max_parallel);
 	cJSON_AddBoolToObject(rq, "follow", !detach);
-	/* env() and secrets resolve in the requester's environment; the
-	 * socket is private and mcpvisord keeps none of it */
-	env = cJSON_AddObjectToObject(rq, "environ");
-	for (char **e = environ; *e != NULL; e++) {
-		char	*eq = strchr(*e, '=');
-
-		if (eq != NULL) {
-			*eq = '\0';
-			cJSON_AddStringToObject(env, *e, eq + 1);
-			*eq = '=';
-		}
-	}
+	add_environ(rq);
 	if (connect_or_fail(cli, &c, true) < 0) {
 		status = CLI_EXIT_TEMPFAIL;
 		goto out;
@@ -451,15 +459,8 @@ deploy_start(struct cli *cli, int argc, char **argv)
 			cli->no_rollback = true;
 			break;
 		case 'S':
-			if (strcmp(optarg, "immediate") != 0 &&
-			    strcmp(optarg, "graceful") != 0 &&
-			    strcmp(optarg, "aggressive") != 0 &&
-			    strcmp(optarg, "manual") != 0) {
-				fprintf(stderr, "mcpvisor deploy start: "
-				    "--strategy is immediate, graceful, "
-				    "aggressive or manual\n");
+			if (!cli_valid_strategy("deploy start", optarg))
 				return CLI_EXIT_USAGE;
-			}
 			cli->strategy = optarg;
 			break;
 		case 'p':
@@ -756,6 +757,145 @@ deploy_stop(struct cli *cli, int argc, char **argv)
 		status = tail_follow(&t, &conn);
 	}
 	client_close(&conn);
+	return status;
+}
+
+/* --- mcpvisor rollback start (here: it follows like a deployment) --- */
+
+static const char usage_rollback_start[] =
+"usage: mcpvisor rollback start DEPLOY_ID [--servers A,B] [--strategy S]\n"
+"                               [--detach] [--json]\n"
+"\n"
+"Rolls DEPLOY_ID, the current deployment, back to the one it replaced,\n"
+"and follows the rollback live. While DEPLOY_ID is still deploying, it\n"
+"is undone whole, as a failure would undo it. Once it has succeeded, the\n"
+"previous version's configuration is rendered again from its files, with\n"
+"your environment for env() and secrets, checked against the snapshot\n"
+"taken when it was replaced, its files are put back, and it is started\n"
+"and checked healthy; if that fails, DEPLOY_ID comes back.\n"
+"\n"
+"  --servers A,B     only these servers; the others keep running as they\n"
+"                    are, untouched\n"
+"  --strategy S      immediate (stop at once), graceful (default: stop in\n"
+"                    order, remove files the newer version added),\n"
+"                    aggressive (kill), batch, or manual (plan, then wait\n"
+"                    for mcpvisor rollback approve)\n"
+"  --detach          print the rollback's id and return\n";
+
+int
+cli_rollback_start(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "servers", required_argument, NULL, 's' },
+		{ "strategy", required_argument, NULL, 'S' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct client_conn	 conn = { .fd = -1 };
+	struct tail		 t = { .cli = cli };
+	const char		*strategy = NULL, *servers = NULL, *st;
+	bool			 detach = false;
+	cJSON			*rq, *resp, *list;
+	char			 path[PATH_MAX + 128], rid[80], *names, *tok;
+	char			*save;
+	int			 c, r, status;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			servers = optarg;
+			break;
+		case 'S':
+			if (!cli_valid_strategy("rollback start", optarg))
+				return CLI_EXIT_USAGE;
+			strategy = optarg;
+			break;
+		case 'd':
+			detach = true;
+			break;
+		case 'j':
+			cli->json = true;
+			break;
+		case 'h':
+			fputs(usage_rollback_start, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_rollback_start, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
+		fputs(usage_rollback_start, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	/* a manual rollback waits for its approval: nothing to follow yet */
+	if (strategy != NULL && strcmp(strategy, "manual") == 0)
+		detach = true;
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "rollback_start");
+	cJSON_AddStringToObject(rq, "deployment_id", argv[optind]);
+	if (strategy != NULL)
+		cJSON_AddStringToObject(rq, "strategy", strategy);
+	if (servers != NULL) {
+		list = cJSON_AddArrayToObject(rq, "servers");
+		if ((names = strdup(servers)) == NULL) {
+			cJSON_Delete(rq);
+			return CLI_EXIT_TEMPFAIL;
+		}
+		for (tok = strtok_r(names, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save))
+			cJSON_AddItemToArray(list, cJSON_CreateString(tok));
+		free(names);
+	}
+	cJSON_AddBoolToObject(rq, "follow", !detach);
+	add_environ(rq);
+	if (connect_or_fail(cli, &conn, false) < 0) {
+		cJSON_Delete(rq);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	status = client_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    expect_ok(&conn, &t, &resp);
+	cJSON_Delete(rq);
+	if (status != 0) {
+		client_close(&conn);
+		return status;
+	}
+	snprintf(rid, sizeof(rid), "%s", str_or_empty(cJSON_GetStringValue(
+	    cJSON_GetObjectItem(resp, "rollback_id"))));
+	snprintf(path, sizeof(path), "%s/rollbacks/%s.json", cli->state_dir,
+	    rid);
+	if (detach || rid[0] == '\0') {
+		if (strategy != NULL && strcmp(strategy, "manual") == 0 &&
+		    !cli->json)
+			printf("%s waits for approval: mcpvisor rollback "
+			    "approve %s\n", rid, rid);
+		else
+			printf("%s\n", rid);
+		cJSON_Delete(resp);
+		client_close(&conn);
+		return CLI_EXIT_OK;
+	}
+	cJSON_Delete(resp);
+	status = tail_follow(&t, &conn);
+	client_close(&conn);
+	/* the deployment followed may have "failed" on purpose: the
+	 * rollback's own record says how the rollback went */
+	if (status == CLI_EXIT_TEMPFAIL)
+		return status;
+	if ((r = state_read_json(path, &resp)) < 0) {
+		fprintf(stderr, "mcpvisor rollback start: %s: %s\n", path,
+		    strerror(-r));
+		return CLI_EXIT_TEMPFAIL;
+	}
+	st = cJSON_GetStringValue(cJSON_GetObjectItem(resp, "state"));
+	if (!cli->json)
+		printf("rollback %s: %s\n", rid, st != NULL ? st : "?");
+	status = st != NULL && strcmp(st, "succeeded") == 0 ? CLI_EXIT_OK :
+	    CLI_EXIT_FAILED;
+	cJSON_Delete(resp);
 	return status;
 }
 

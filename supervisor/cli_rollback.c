@@ -1,6 +1,7 @@
 /*
  * mcpvisor rollback: the snapshots upgrades took, the record of each
- * rollback, and the approval a manual rollback waits for. list and
+ * rollback, and the approval a manual rollback waits for (start, which
+ * follows like a deployment, lives with deploy). list and
  * status read the state directory (mcpvisord need not run); approve asks
  * mcpvisord over its control socket.
  */
@@ -194,6 +195,7 @@ cli_rollback(struct cli *cli, int argc, char **argv)
 	static const struct cli_verb verbs[] = {
 		{ "list", rollback_list, "snapshots, with their integrity" },
 		{ "status", rollback_status, "a rollback's plan and outcome" },
+		{ "start", cli_rollback_start, "roll a deployment back by hand" },
 		{ "approve", rollback_approve, "let a manual rollback run" },
 		{ NULL, NULL, NULL },
 	};

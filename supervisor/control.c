@@ -226,6 +226,64 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 }
 
 static void
+do_rollback_start(struct client *c, const cJSON *rq)
+{
+	struct rollback_request	 rr = {
+		.deployment_id = req_str(rq, "deployment_id"),
+		.servers = cJSON_GetObjectItem(rq, "servers"),
+		.strategy = req_str(rq, "strategy"),
+		.environ = cJSON_GetObjectItem(rq, "environ"),
+	};
+	const cJSON		*n;
+	char			 id[80], *err = NULL;
+	cJSON			*o, *rec;
+	const char		*follow;
+	int			 r;
+
+	if (rr.deployment_id == NULL) {
+		client_error(c, "usage", "rollback_start needs a "
+		    "'deployment_id'");
+		return;
+	}
+	if (rr.servers != NULL && (!cJSON_IsArray(rr.servers) ||
+	    cJSON_GetArraySize(rr.servers) == 0)) {
+		client_error(c, "usage", "'servers' is a list of names");
+		return;
+	}
+	cJSON_ArrayForEach(n, rr.servers)
+		if (!cJSON_IsString(n)) {
+			client_error(c, "usage", "'servers' is a list of names");
+			return;
+		}
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
+		snprintf(c->follow, sizeof(c->follow), "*");
+	if ((r = runtime_rollback_start(c->ctl->sv, &rr, id, sizeof(id),
+	    &err)) < 0) {
+		c->follow[0] = '\0';
+		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
+		    r == -ENOENT ? "not_found" : "failed", err != NULL ? err :
+		    strerror(-r));
+		free(err);
+		return;
+	}
+	/* what carries the rollback out, to follow: the current deployment
+	 * (a new one for a rollback by hand, the failing one otherwise) */
+	rec = runtime_record(c->ctl->sv, NULL);
+	follow = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "id"));
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "rollback_id", id);
+	if (follow != NULL)
+		cJSON_AddStringToObject(o, "deployment_id", follow);
+	client_ok(c, o);
+	if (c->follow[0] != '\0' && follow != NULL) {
+		snprintf(c->follow, sizeof(c->follow), "%s", follow);
+		snprintf(c->await, sizeof(c->await), "%s", follow);
+	} else
+		c->follow[0] = '\0';
+	cJSON_Delete(rec);
+}
+
+static void
 do_rollback_approve(struct client *c, const cJSON *rq)
 {
 	const char	*id = req_str(rq, "id");
@@ -269,6 +327,8 @@ on_request(struct client *c, struct frame *f)
 		do_follow_or_stop(c, rq, true);
 	else if (strcmp(verb, "rollback_approve") == 0)
 		do_rollback_approve(c, rq);
+	else if (strcmp(verb, "rollback_start") == 0)
+		do_rollback_start(c, rq);
 	else
 		client_error(c, "usage", "unknown verb");
 	cJSON_Delete(rq);

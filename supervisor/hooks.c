@@ -20,9 +20,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "mcpvisor/plugin.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -36,6 +39,13 @@ struct hook_run {
 	char			 dir[PATH_MAX];
 	char			**files;
 	int			 nfiles;
+	/* a rollback action: its name, and the plugin function to call
+	 * instead of executing files[0], or the program's arguments */
+	char			 label[PATH_MAX + 32];
+	char			*plugin;
+	char			*function;
+	char			**args;
+	unsigned		 timeout_ms;
 	int			 next_file;
 	char			**env;
 	char			*doc;
@@ -52,6 +62,11 @@ hook_run_free(struct hook_run *h)
 {
 	loop_timer_cancel(&h->sv->loop, &h->timeout);
 	config_free_list(h->files, h->nfiles);
+	for (char **a = h->args; a != NULL && *a != NULL; a++)
+		free(*a);
+	free(h->args);
+	free(h->plugin);
+	free(h->function);
 	for (char **e = h->env; e != NULL && *e != NULL; e++)
 		free(*e);
 	free(h->env);
@@ -131,6 +146,43 @@ list_hooks(const char *dir, char ***out)
 	return n;
 }
 
+/* In the child: calls a rollback action's plugin function, says what it
+ * said on stdout, and exits with its verdict. */
+static void __attribute__((noreturn))
+call_plugin_action(const struct hook_run *h)
+{
+	mcpvisor_rollback_action_fn	*fn;
+	mcpvisor_plugin_abi_fn		*abi;
+	struct mcpvisor_action_result	 result = { "" };
+	void				*lib;
+	int				 rc;
+
+	if ((lib = dlopen(h->plugin, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		printf("%s: %s\n", h->label, dlerror());
+		fflush(stdout);
+		_exit(126);
+	}
+	*(void **)&abi = dlsym(lib, MCPVISOR_PLUGIN_ABI_SYMBOL);
+	if (abi != NULL && (rc = abi()) != MCPVISOR_PLUGIN_ABI) {
+		printf("%s: %s was built for plugin ABI %d, mcpvisor speaks "
+		    "%d\n", h->label, h->plugin, rc, MCPVISOR_PLUGIN_ABI);
+		fflush(stdout);
+		_exit(126);
+	}
+	if ((*(void **)&fn = dlsym(lib, h->function)) == NULL) {
+		printf("%s: %s has no function %s\n", h->label, h->plugin,
+		    h->function);
+		fflush(stdout);
+		_exit(126);
+	}
+	rc = fn(h->doc, &result);
+	result.message[sizeof(result.message) - 1] = '\0';
+	if (result.message[0] != '\0')
+		printf("%s: %s\n", h->label, result.message);
+	fflush(stdout);
+	_exit(rc == 0 ? 0 : 1);
+}
+
 static int
 hook_spawn(struct hook_run *h)
 {
@@ -152,6 +204,7 @@ hook_spawn(struct hook_run *h)
 	if (pid == 0) {
 		sigset_t	none;
 		char		*argv[] = { (char *)(uintptr_t)path, NULL };
+		char		**av = h->args != NULL ? h->args : argv;
 		int		out = h->logfd != -1 ? h->logfd : 2;
 
 		setpgid(0, 0);
@@ -163,13 +216,16 @@ hook_spawn(struct hook_run *h)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
-		execve(path, argv, h->env);
+		if (h->plugin != NULL)
+			call_plugin_action(h);
+		execve(path, av, h->env);
 		_exit(127);
 	}
 	close(in);
 	h->pid = pid;
 	h->timeout.fn = on_hook_timeout;
-	loop_timer_set(&h->sv->loop, &h->timeout, HOOK_TIMEOUT_MS);
+	loop_timer_set(&h->sv->loop, &h->timeout, h->timeout_ms > 0 ?
+	    h->timeout_ms : HOOK_TIMEOUT_MS);
 	return 0;
 }
 
@@ -190,13 +246,59 @@ hook_next(struct hook_run *h)
 	}
 }
 
+static char **
+strv_dup(char *const *v, size_t extra_front)
+{
+	size_t	  n = 0;
+	char	**out;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	if ((out = calloc(extra_front + n + 1, sizeof(char *))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((out[extra_front + i] = strdup(v[i])) == NULL) {
+			for (size_t k = 0; k < extra_front + i; k++)
+				free(out[k]);
+			free(out);
+			return NULL;
+		}
+	return out;
+}
+
+/* Takes h (its files set) and starts its first child: 1, or a negative
+ * errno with h freed. */
+static int
+hook_run_start(struct supervisor *sv, struct hook_run *h, char *const *env,
+    const cJSON *doc, int logfd, hook_done_fn *done, void *arg)
+{
+	int	r;
+
+	if ((h->env = strv_dup(env, 0)) == NULL ||
+	    (h->doc = cJSON_Print(doc)) == NULL) {
+		hook_run_free(h);
+		return -ENOMEM;
+	}
+	if (logfd != -1)
+		h->logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3);
+	h->done = done;
+	h->arg = arg;
+	h->next = sv->hooks;
+	sv->hooks = h;
+	if ((r = hook_spawn(h)) < 0) {
+		hook_unlink(h);
+		hook_run_free(h);
+		return r;
+	}
+	return 1;
+}
+
 int
 hooks_start(struct supervisor *sv, const char *config_dir, const char *phase,
     char *const *env, const cJSON *doc, int logfd, hook_done_fn *done,
     void *arg)
 {
 	struct hook_run	*h;
-	size_t		 n = 0;
 	int		 r;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -210,27 +312,41 @@ hooks_start(struct supervisor *sv, const char *config_dir, const char *phase,
 		return r;
 	}
 	h->nfiles = r;
-	while (env[n] != NULL)
-		n++;
-	if ((h->env = calloc(n + 1, sizeof(char *))) == NULL ||
-	    (h->doc = cJSON_Print(doc)) == NULL) {
+	return hook_run_start(sv, h, env, doc, logfd, done, arg);
+}
+
+int
+hooks_run_action(struct supervisor *sv, const struct hook_action *a,
+    char *const *env, const cJSON *doc, int logfd, hook_done_fn *done,
+    void *arg)
+{
+	struct hook_run	*h;
+	const char	*path = a->program != NULL ? a->program : a->plugin;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	h->sv = sv;
+	h->logfd = -1;
+	h->timeout_ms = a->timeout_ms;
+	snprintf(h->phase, sizeof(h->phase), "rollback-action");
+	snprintf(h->label, sizeof(h->label), "rollback action '%s'", a->name);
+	if ((h->files = calloc(1, sizeof(char *))) == NULL ||
+	    (h->files[0] = strdup(path)) == NULL) {
 		hook_run_free(h);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
-		h->env[i] = strdup(env[i]);
-	if (logfd != -1)
-		h->logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3);
-	h->done = done;
-	h->arg = arg;
-	h->next = sv->hooks;
-	sv->hooks = h;
-	if ((r = hook_spawn(h)) < 0) {
-		hook_unlink(h);
+	h->nfiles = 1;
+	if (a->plugin != NULL && ((h->plugin = strdup(a->plugin)) == NULL ||
+	    (h->function = strdup(a->function)) == NULL)) {
 		hook_run_free(h);
-		return r;
+		return -ENOMEM;
 	}
-	return 1;
+	if (a->program != NULL && ((h->args = strv_dup(a->args, 1)) == NULL ||
+	    (h->args[0] = strdup(a->program)) == NULL)) {
+		hook_run_free(h);
+		return -ENOMEM;
+	}
+	return hook_run_start(sv, h, env, doc, logfd, done, arg);
 }
 
 bool
@@ -250,13 +366,17 @@ hooks_reaped(struct supervisor *sv, pid_t pid, int status)
 		hook_next(h);
 		return true;
 	}
+	if (h->label[0] == '\0')
+		snprintf(h->label, sizeof(h->label), "hook %s",
+		    h->files[h->next_file - 1]);
 	if (WIFSIGNALED(status))
-		snprintf(msg, sizeof(msg), "hook %s killed by signal %d%s",
-		    h->files[h->next_file - 1], WTERMSIG(status),
+		snprintf(msg, sizeof(msg), "%s killed by signal %d%s",
+		    h->label, WTERMSIG(status),
 		    WTERMSIG(status) == SIGKILL ? " (timeout?)" : "");
 	else
-		snprintf(msg, sizeof(msg), "hook %s exited with status %d",
-		    h->files[h->next_file - 1], WEXITSTATUS(status));
+		snprintf(msg, sizeof(msg), "%s exited with status %d%s",
+		    h->label, WEXITSTATUS(status), WEXITSTATUS(status) == 127 ?
+		    " (could not be executed?)" : "");
 	hook_finish(h, true, msg);
 	return true;
 }

@@ -2,7 +2,8 @@
  * Deployment hooks: the executables of CONFIG_DIR/hooks/PHASE.d/, run one
  * after another in name order, each with the deployment described in
  * MCPVISOR_* environment variables and a JSON document on stdin, its
- * output appended to the deployment's log. They run as children of the
+ * output appended to the deployment's log. Custom rollback actions run
+ * the same way. They run as children of the
  * loop, never blocking it; a hook that outlives HOOK_TIMEOUT_MS is
  * killed and counts as failed.
  */
@@ -32,6 +33,22 @@ typedef void hook_done_fn(void *arg, bool failed, const char *message);
 int	hooks_start(struct supervisor *, const char *config_dir,
 	    const char *phase, char *const *env, const struct cJSON *doc,
 	    int logfd, hook_done_fn *done, void *arg);
+/* One custom rollback action: a program, given the JSON document on its
+ * stdin, or a plugin function (mcpvisor/plugin.h) called in a child. */
+struct hook_action {
+	const char	*name;		/* for messages */
+	const char	*program;	/* or NULL */
+	char *const	*args;		/* the program's, NULL-terminated */
+	const char	*plugin;	/* or NULL */
+	const char	*function;
+	unsigned	 timeout_ms;
+};
+
+/* Runs one action like a hook (same return values: 1 when running). Its
+ * output goes to logfd. */
+int	hooks_run_action(struct supervisor *, const struct hook_action *,
+	    char *const *env, const struct cJSON *doc, int logfd,
+	    hook_done_fn *done, void *arg);
 /* SIGCHLD: true when pid was a hook's (and it has been handled). */
 bool	hooks_reaped(struct supervisor *, pid_t pid, int status);
 /* Forgets runs whose owner went away: their done will not be called. */

@@ -118,6 +118,18 @@ struct server_run {
 	struct server_run	*replaced_by;
 	char			 snapshot[200];
 	bool			 restoring;
+	/* handed over from a run of another deployment (a batch rollback
+	 * keeps a new version, a partial rollback keeps the current one):
+	 * the deployment whose configuration it carries, and whether this
+	 * run gave its process away (and is not to be stopped) */
+	char			 config_of[64];
+	bool			 kept;
+	/* a rollback by hand: the snapshot to put back before the start,
+	 * whether to take over the running version unchanged instead, and
+	 * the run it took over (given back if the rollback fails) */
+	char			 restore_snapshot[200];
+	bool			 adopt;
+	struct server_run	*adopted_from;
 };
 
 /* A rollback of a failed upgrade: the plan, and how far it got. */
@@ -127,6 +139,11 @@ struct rollback {
 	const char		*state;		/* planned, running, ... */
 	cJSON			*actions;	/* [{"action", "server", ...}] */
 	size_t			 pending;	/* servers still being restored */
+	int			 next_step;	/* custom actions run so far */
+	bool			 by_hand;	/* mcpvisor rollback start */
+	char			 target[64];	/* the deployment undone */
+	char			 back_to[64];	/* the one put back */
+	char			 reason[512];
 	char			 failure[1100];
 	char			 started_at[40];
 	char			 finished_at[40];
@@ -158,6 +175,12 @@ struct deployment {
 	bool			 no_rollback_req;	/* --no-rollback */
 	int			 strategy_req;	/* --strategy; -1: none */
 	struct rollback		*rb;		/* once one started */
+	/* a rollback started by hand is carried out by a deployment of the
+	 * previous version's sources: its record, and whether it waits for
+	 * approval (manual) before it starts */
+	struct rollback		*hand;
+	bool			 held;
+	size_t			 failed_batch;	/* where it failed */
 	struct server_run	*servers;
 	size_t			 nservers;
 	size_t			 batch;
@@ -176,16 +199,29 @@ struct deployment {
 
 static void	server_attempt(struct server_run *);
 static void	dep_next_batch(struct deployment *);
+static void	dep_batch_check(struct deployment *);
 static void	dep_fail(struct deployment *, struct server_run *,
 		    const char *);
 static void	dep_stop_next_batch(struct deployment *);
 static bool	replace_begin(struct server_run *, struct server_run *);
 static void	restore_done(struct server_run *, bool, const char *);
 static void	rollback_begin(struct deployment *);
-static void	rollback_restore(struct deployment *);
+static void	rollback_stopped(struct deployment *);
 static void	scrub_secrets(const struct deployment *, uint8_t *, size_t);
 static void	dep_free(struct deployment *);
 static void	hand_back(struct deployment *);
+static void	give_back_adopted(struct deployment *);
+static void	rb_free(struct rollback *);
+static size_t	batch_of(const struct deployment *, const struct server_run *);
+static void	hand_start(struct deployment *);
+static void	rb_action(struct rollback *, const char *, const char *,
+		    const char *, const char *);
+static bool	server_transfer(struct server_run *, struct server_run *);
+static int	snapshot_put_back(const struct server_run *, const char *,
+		    bool, char *, size_t, const char **);
+static void	rb_step_failed(struct deployment *, struct rollback *,
+		    const char *, const char *, const char *);
+static void	hand_finish(struct deployment *, const char *);
 
 static const char *
 str_or(const char *s, const char *def)
@@ -310,6 +346,13 @@ dep_record(const struct deployment *dep)
 		if (sr->last_error[0] != '\0')
 			cJSON_AddStringToObject(s, "last_error",
 			    sr->last_error);
+		if (sr->snapshot[0] != '\0')
+			cJSON_AddStringToObject(s, "snapshot", sr->snapshot);
+		if (sr->config_of[0] != '\0')
+			cJSON_AddStringToObject(s, "configuration_of",
+			    sr->config_of);
+		if (sr->kept)
+			cJSON_AddBoolToObject(s, "handed_over", 1);
 		if (sr->health != NULL)
 			cJSON_AddItemToObject(s, "health",
 			    cJSON_Duplicate(sr->health, 1));
@@ -456,13 +499,29 @@ forget_secrets(struct deployment *dep)
 	dep->nsecrets = 0;
 }
 
+static int
+add_secret(struct deployment *dep, const char *text)
+{
+	char	**v;
+
+	for (size_t i = 0; i < dep->nsecrets; i++)
+		if (strcmp(dep->secrets[i], text) == 0)
+			return 0;
+	if ((v = realloc(dep->secrets, (dep->nsecrets + 1) * sizeof(*v))) ==
+	    NULL)
+		return -ENOMEM;
+	dep->secrets = v;
+	if ((v[dep->nsecrets] = strdup(text)) == NULL)
+		return -ENOMEM;
+	dep->nsecrets++;
+	return 0;
+}
+
 /* Gathers the secret strings of a rendered tree (three characters or
  * more: shorter ones would scrub ordinary text). */
 static int
 collect_secrets(struct deployment *dep, const struct ynode *n)
 {
-	char	**v;
-
 	if (n == NULL)
 		return 0;
 	if (n->kind == YNODE_MAP || n->kind == YNODE_SEQ) {
@@ -473,16 +532,17 @@ collect_secrets(struct deployment *dep, const struct ynode *n)
 	}
 	if (!(n->flags & YNODE_SECRET) || n->text == NULL || n->len < 3)
 		return 0;
-	for (size_t i = 0; i < dep->nsecrets; i++)
-		if (strcmp(dep->secrets[i], n->text) == 0)
-			return 0;
-	if ((v = realloc(dep->secrets, (dep->nsecrets + 1) * sizeof(*v))) ==
-	    NULL)
-		return -ENOMEM;
-	dep->secrets = v;
-	if ((v[dep->nsecrets] = strdup(n->text)) == NULL)
-		return -ENOMEM;
-	dep->nsecrets++;
+	return add_secret(dep, n->text);
+}
+
+/* dst comes to hold a configuration of src's: it scrubs src's secrets
+ * too. */
+static int
+merge_secrets(struct deployment *dst, const struct deployment *src)
+{
+	for (size_t i = 0; i < src->nsecrets; i++)
+		if (add_secret(dst, src->secrets[i]) < 0)
+			return -ENOMEM;
 	return 0;
 }
 
@@ -578,6 +638,9 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		    sr->replaced_by->dep->rb != NULL &&
 		    sr->replaced_by->dep->rb->strategy == ROLLBACK_AGGRESSIVE)
 			restore_done(sr, true, NULL);
+		if (sr->state == SR_STARTING)
+			rb_action(dep->hand, "start_previous", sr->name, "done",
+			    NULL);
 		break;
 	case FRAME_READY:
 		if (sr->state != SR_STARTING) {
@@ -590,24 +653,13 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		sr->ready_after_ms = loop_now_ms() - sr->attempt_ms;
 		if (sr->restoring)
 			restore_done(sr, true, NULL);
+		rb_action(dep->hand, "verify_health", sr->name, "done", NULL);
 		j = cJSON_CreateObject();
 		cJSON_AddBoolToObject(j, "first", 1);
 		cJSON_AddNumberToObject(j, "ready_ms", (double)sr->ready_after_ms);
 		sv_event(dep->sv, dep, sr->name, "server_ready", j,
 		    "ready in %llu ms", (unsigned long long)sr->ready_after_ms);
-		if (dep->state == DEP_RUNNING) {
-			bool	all = true;
-			const struct plan_batch *pb =
-			    &dep->pd->plan->batches[dep->batch];
-
-			for (size_t k = 0; k < pb->count; k++)
-				all &= dep->servers[pb->servers[k]].state ==
-				    SR_READY;
-			if (all) {
-				dep->batch++;
-				dep_next_batch(dep);
-			}
-		}
+		dep_batch_check(dep);
 		break;
 	case FRAME_EXITED:
 		how = frame_get_u32(f->data);
@@ -850,10 +902,40 @@ server_attempt(struct server_run *sr)
 		for (size_t i = 0; i < dep->prev->nservers; i++)
 			if (strcmp(dep->prev->servers[i].name, sr->name) == 0)
 				old = &dep->prev->servers[i];
+		/* a partial rollback by hand leaves this one as it runs */
+		if (sr->adopt && old != NULL && old->replaced_by == NULL &&
+		    server_transfer(sr, old)) {
+			sr->adopted_from = old;
+			rb_action(dep->hand, "keep_current", sr->name, "done",
+			    NULL);
+			sv_event(dep->sv, dep, sr->name, "server_kept", NULL,
+			    "taken over unchanged from %s (pid %d)",
+			    old->dep->id, (int)sr->server_pid);
+			return;
+		}
 		if (old != NULL && old->replaced_by == NULL &&
 		    replace_begin(sr, old))
 			return;
 	}
+	/* a rollback by hand: the snapshot of the version to start, checked
+	 * against the configuration rendered for it now, files put back */
+	if (sr->restore_snapshot[0] != '\0' && sr->attempts == 0) {
+		const char	*step;
+		char		 why[1000];
+
+		rb_action(dep->hand, "stop_new", sr->name, "done", NULL);
+		if (snapshot_put_back(sr, sr->restore_snapshot,
+		    dep->hand->strategy == ROLLBACK_GRACEFUL, why, sizeof(why),
+		    &step) < 0) {
+			rb_step_failed(dep, dep->hand, step, sr->name, why);
+			sr->state = SR_FAILED;
+			dep_fail(dep, sr, why);
+			return;
+		}
+		rb_action(dep->hand, "restore_files", sr->name, "done", NULL);
+		rb_action(dep->hand, "restore_config", sr->name, "done", NULL);
+	} else if (dep->hand != NULL && sr->attempts == 0)
+		rb_action(dep->hand, "stop_new", sr->name, "done", NULL);
 	sr->attempts++;
 	sr->state = SR_STARTING;
 	sr->attempt_ms = loop_now_ms();
@@ -1073,6 +1155,7 @@ dep_finish(struct deployment *dep)
 	if (dep->outcome == NULL || strcmp(dep->outcome, "succeeded") == 0)
 		dep->outcome = "stopped";
 	state_iso_now(dep->finished_at, sizeof(dep->finished_at));
+	hand_finish(dep, "stopped before it was over");
 	sv_event(sv, dep, NULL, "deployment_stopped", NULL,
 	    "every server stopped (%s)", dep->outcome);
 	dep_write_record(dep);
@@ -1086,7 +1169,7 @@ dep_finish(struct deployment *dep)
 	}
 	forget_secrets(dep);
 	if (dep->rb != NULL && strcmp(dep->rb->state, "running") == 0)
-		rollback_restore(dep);
+		rollback_stopped(dep);
 	else if (dep->prev != NULL && dep->prev->state != DEP_DONE &&
 	    dep->rb == NULL && sv->dep == dep)
 		/* an upgrade that failed without a rollback, or was stopped
@@ -1169,6 +1252,8 @@ dep_begin_stop(struct deployment *dep)
 	if (dep->state == DEP_STOPPING || dep->state == DEP_DONE)
 		return;
 	dep->state = DEP_STOPPING;
+	if (dep->prev != NULL && dep->prev->state != DEP_DONE)
+		give_back_adopted(dep);
 	/* a server still waiting to start never will */
 	dep->stop_batch = dep->pd != NULL ? dep->pd->plan->nbatches : 0;
 	sv_event(dep->sv, dep, NULL, "deployment_stopping", NULL,
@@ -1216,6 +1301,9 @@ dep_fail_as(struct deployment *dep, struct server_run *sr, const char *reason,
 	if (dep->outcome != NULL)
 		return;
 	dep->outcome = outcome;
+	if (dep->pd != NULL)
+		dep->failed_batch = batch_of(dep, sr);
+	hand_finish(dep, reason);
 	snprintf(dep->failure, sizeof(dep->failure), "%s: %s",
 	    sr != NULL ? sr->name : "deployment", reason);
 	d = cJSON_CreateObject();
@@ -1255,17 +1343,17 @@ dep_fail(struct deployment *dep, struct server_run *sr, const char *reason)
  */
 
 static void
-rb_log(struct deployment *dep, const char *fmt, ...)
+rb_log(struct rollback *rb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-rb_log(struct deployment *dep, const char *fmt, ...)
+rb_log(struct rollback *rb, const char *fmt, ...)
 {
 	char	when[40], line[1200];
 	va_list	ap;
 	int	n;
 
-	if (dep->rb == NULL || dep->rb->logfd == -1)
+	if (rb == NULL || rb->logfd == -1)
 		return;
 	state_iso_now(when, sizeof(when));
 	n = snprintf(line, sizeof(line), "%s ", when);
@@ -1275,25 +1363,28 @@ rb_log(struct deployment *dep, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(dep->rb->logfd, line, (size_t)n) == -1)
+	if (write(rb->logfd, line, (size_t)n) == -1)
 		log_warn("rollback log");
 }
 
 static cJSON *
-rollback_json(const struct deployment *dep)
+rollback_json(const struct deployment *dep, const struct rollback *rb)
 {
-	const struct rollback	*rb = dep->rb;
 	cJSON			*o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "id", rb->id);
-	cJSON_AddStringToObject(o, "deployment_id", dep->id);
-	if (dep->prev != NULL)
+	cJSON_AddStringToObject(o, "deployment_id", rb->target);
+	if (rb->back_to[0] != '\0')
 		cJSON_AddStringToObject(o, "previous_deployment_id",
-		    dep->prev->id);
+		    rb->back_to);
+	if (rb->by_hand) {
+		cJSON_AddBoolToObject(o, "by_hand", 1);
+		cJSON_AddStringToObject(o, "rollback_deployment_id", dep->id);
+	}
 	cJSON_AddStringToObject(o, "strategy",
 	    rollback_strategy_name(rb->strategy));
 	cJSON_AddStringToObject(o, "state", rb->state);
-	cJSON_AddStringToObject(o, "reason", dep->failure);
+	cJSON_AddStringToObject(o, "reason", rb->reason);
 	cJSON_AddStringToObject(o, "started_at", rb->started_at);
 	if (rb->finished_at[0] != '\0') {
 		cJSON_AddStringToObject(o, "finished_at", rb->finished_at);
@@ -1305,20 +1396,28 @@ rollback_json(const struct deployment *dep)
 }
 
 static void
+rb_write(struct deployment *dep, const struct rollback *rb)
+{
+	record_write(dep->sv, "rollbacks", rb->id, rollback_json(dep, rb));
+	dep->dirty = true;
+}
+
+static void
 rollback_write(struct deployment *dep)
 {
-	record_write(dep->sv, "rollbacks", dep->rb->id, rollback_json(dep));
-	dep->dirty = true;
+	rb_write(dep, dep->rb);
 }
 
 /* Sets the outcome of one planned action. */
 static void
-rb_action(struct deployment *dep, const char *action, const char *server,
+rb_action(struct rollback *rb, const char *action, const char *server,
     const char *status, const char *message)
 {
 	cJSON	*a;
 
-	cJSON_ArrayForEach(a, dep->rb->actions) {
+	if (rb == NULL)
+		return;
+	cJSON_ArrayForEach(a, rb->actions) {
 		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a,
 		    "action")), action) != 0 || strcmp(cJSON_GetStringValue(
 		    cJSON_GetObjectItem(a, "server")), server) != 0)
@@ -1330,7 +1429,7 @@ rb_action(struct deployment *dep, const char *action, const char *server,
 			cJSON_AddStringToObject(a, "message", message);
 		}
 	}
-	rb_log(dep, "%s %s: %s%s%s", action, server, status,
+	rb_log(rb, "%s %s: %s%s%s", action, server, status,
 	    message != NULL ? ": " : "", message != NULL ? message : "");
 }
 
@@ -1392,6 +1491,51 @@ snapshot_server(struct server_run *sr, struct server_run *old,
 	return r;
 }
 
+/* Moves the live server of src (its worker, the configuration it runs
+ * with, its counters and health) to dst, the run of the same server in
+ * another deployment, without touching the process; src is left with
+ * nothing to stop. Only a ready server with a live worker moves. */
+static bool
+server_transfer(struct server_run *dst, struct server_run *src)
+{
+	char	*text = dst->config_text;
+
+	if (src->state != SR_READY || src->worker == NULL ||
+	    src->worker->lost || src->config_text == NULL ||
+	    merge_secrets(dst->dep, src->dep) < 0)
+		return false;
+	loop_timer_cancel(&dst->dep->sv->loop, &dst->ready_timer);
+	loop_timer_cancel(&dst->dep->sv->loop, &dst->retry_timer);
+	dst->config_text = src->config_text;
+	src->config_text = NULL;
+	if (text != NULL) {
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
+	dst->worker = src->worker;
+	dst->worker->sr = dst;
+	src->worker = NULL;
+	dst->server_pid = src->server_pid;
+	dst->state = SR_READY;
+	src->state = SR_STOPPED;
+	dst->attempts = src->attempts;
+	dst->restarts = src->restarts;
+	dst->ready_after_ms = src->ready_after_ms;
+	memcpy(dst->crashes, src->crashes, sizeof(dst->crashes));
+	dst->ncrashes = src->ncrashes;
+	cJSON_Delete(dst->health);
+	dst->health = src->health;
+	src->health = NULL;
+	snprintf(dst->config_of, sizeof(dst->config_of), "%s",
+	    src->config_of[0] != '\0' ? src->config_of : src->dep->id);
+	if (strcmp(dst->config_of, dst->dep->id) == 0)
+		dst->config_of[0] = '\0';
+	dst->kept = false;
+	src->kept = true;
+	dst->dep->dirty = src->dep->dirty = true;
+	return true;
+}
+
 /* Takes over old for sr: snapshot, then stop. Returns true when the
  * start waits for old to stop (or the deployment failed). */
 static bool
@@ -1430,7 +1574,17 @@ replace_begin(struct server_run *sr, struct server_run *old)
 	}
 	sr->state = SR_PENDING;
 	old->state = SR_STOPPING;
-	worker_send(old->worker, FRAME_STOP, NULL, 0);
+	if (dep->hand != NULL && dep->hand->strategy == ROLLBACK_AGGRESSIVE) {
+		worker_kill(old->worker);
+		return true;
+	}
+	if (dep->hand != NULL && dep->hand->strategy == ROLLBACK_IMMEDIATE) {
+		uint8_t	now[4];
+
+		frame_put_u32(now, FRAME_STOP_NOW);
+		worker_send(old->worker, FRAME_STOP, now, 4);
+	} else
+		worker_send(old->worker, FRAME_STOP, NULL, 0);
 	old->worker->kill_timer.fn = on_worker_kill_timer;
 	loop_timer_set(&dep->sv->loop, &old->worker->kill_timer,
 	    old->stop_timeout_ms + STOP_SLACK_MS);
@@ -1483,7 +1637,7 @@ rollback_finish(struct deployment *dep)
 		sv_event(sv, dep, NULL, "rollback_completed", d, "rollback %s: "
 		    "the previous version is back in %llu ms", rb->id,
 		    (unsigned long long)ms);
-	rb_log(dep, "rollback %s %s after %llu ms", rb->id, rb->state,
+	rb_log(dep->rb, "rollback %s %s after %llu ms", rb->id, rb->state,
 	    (unsigned long long)ms);
 	rollback_write(dep);
 	dep_write_record(dep);
@@ -1506,15 +1660,15 @@ restore_done(struct server_run *old, bool ok, const char *why)
 	old->restoring = false;
 	dep = old->replaced_by->dep;
 	if (ok) {
-		rb_action(dep, "start_previous", old->name, "done", NULL);
+		rb_action(dep->rb, "start_previous", old->name, "done", NULL);
 		if (dep->rb->strategy != ROLLBACK_AGGRESSIVE)
-			rb_action(dep, "verify_health", old->name, "done",
+			rb_action(dep->rb, "verify_health", old->name, "done",
 			    NULL);
 		sv_event(dep->sv, old->dep, old->name, "server_restored", NULL,
 		    "the previous version is back (pid %d)",
 		    (int)old->server_pid);
 	} else {
-		rb_action(dep, "start_previous", old->name, "failed", why);
+		rb_action(dep->rb, "start_previous", old->name, "failed", why);
 		if (dep->rb->failure[0] == '\0')
 			snprintf(dep->rb->failure, sizeof(dep->rb->failure),
 			    "the previous version of %s did not come back: %s",
@@ -1524,6 +1678,58 @@ restore_done(struct server_run *old, bool ok, const char *why)
 		rollback_finish(dep);
 }
 
+/* The configuration a snapshot recorded, compared with the one run is to
+ * start with (which deployment carries it aside), then its files put
+ * back. 0, or -1 with why in the guide's words (and what was wrong). */
+static int
+snapshot_put_back(const struct server_run *run, const char *snapshot,
+    bool cleanup, char *why, size_t whysize, const char **step)
+{
+	struct errbuf	 err = { "" };
+	cJSON		*meta = NULL, *now = masked_config(run), *then;
+	bool		 same;
+	int		 r = -1;
+
+	if (snapshot_verify(run->dep->sv->backup_dir, snapshot, &meta,
+	    &err) == 0) {
+		then = cJSON_Duplicate(cJSON_GetObjectItem(meta, "config"), 1);
+		cJSON_DeleteItemFromObject(then, "deployment");
+		cJSON_DeleteItemFromObject(now, "deployment");
+		same = now != NULL && cJSON_Compare(then, now, 1);
+		cJSON_Delete(then);
+		if (!same)
+			snprintf(err.msg, sizeof(err.msg), "the snapshot does "
+			    "not match the configuration to start");
+	}
+	cJSON_Delete(now);
+	if (err.msg[0] != '\0') {
+		*step = "restore_config";
+		snprintf(why, whysize, "Rollback action failed: "
+		    "restore_config_%s_%s: %s", run->name, snapshot, err.msg);
+	} else if (snapshot_restore_files(run->dep->sv->backup_dir, meta,
+	    cleanup, &err) < 0) {
+		*step = "restore_files";
+		snprintf(why, whysize, "Rollback action failed: "
+		    "restore_files_%s_%s: %s", run->name, snapshot, err.msg);
+	} else
+		r = 0;
+	cJSON_Delete(meta);
+	return r;
+}
+
+/* One step of a rollback failed: said, recorded, and the first such
+ * failure is the rollback's. */
+static void
+rb_step_failed(struct deployment *dep, struct rollback *rb, const char *step,
+    const char *server, const char *why)
+{
+	rb_action(rb, step, server, "failed", why);
+	sv_event(dep->sv, dep, server, "rollback_action_failed", NULL, "%s",
+	    why);
+	if (rb->failure[0] == '\0')
+		snprintf(rb->failure, sizeof(rb->failure), "%s", why);
+}
+
 /* The failed upgrade has stopped: put each replaced server back. */
 static void
 rollback_restore(struct deployment *dep)
@@ -1531,66 +1737,25 @@ rollback_restore(struct deployment *dep)
 	struct deployment	*prev = dep->prev;
 	const struct plan	*plan = prev->pd->plan;
 	struct rollback		*rb = dep->rb;
-	cJSON			*a;
 
-	/* the new version is down: every server of it */
-	cJSON_ArrayForEach(a, rb->actions)
-		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a,
-		    "action")), "stop_new") == 0)
-			rb_action(dep, "stop_new", cJSON_GetStringValue(
-			    cJSON_GetObjectItem(a, "server")), "done", NULL);
 	for (size_t b = 0; b < plan->nbatches; b++)
 	    for (size_t k = 0; k < plan->batches[b].count; k++) {
 		struct server_run	*old = &prev->servers[
 					    plan->batches[b].servers[k]];
 		struct server_run	*sr = old->replaced_by;
-		struct errbuf		 err = { "" };
-		cJSON			*meta = NULL, *now;
+		const char		*step;
+		char			 why[1000];
 
 		if (sr == NULL || sr->dep != dep)
 			continue;
-		now = masked_config(old);
-		if (snapshot_verify(dep->sv->backup_dir, sr->snapshot, &meta,
-		    &err) < 0 || !cJSON_Compare(cJSON_GetObjectItem(meta,
-		    "config"), now, 1)) {
-			char	why[1000];
-
-			/* the guide's words, and then what was wrong */
-			snprintf(why, sizeof(why), "Rollback action failed: "
-			    "restore_config_%s_%s: %s", old->name, sr->snapshot,
-			    err.msg[0] != '\0' ? err.msg : "the snapshot does "
-			    "not match the configuration it recorded");
-			rb_action(dep, "restore_config", old->name, "failed",
-			    why);
-			sv_event(dep->sv, dep, old->name, "rollback_action_failed",
-			    NULL, "%s", why);
-			if (rb->failure[0] == '\0')
-				snprintf(rb->failure, sizeof(rb->failure), "%s",
-				    why);
-			cJSON_Delete(meta);
-			cJSON_Delete(now);
+		if (snapshot_put_back(old, sr->snapshot,
+		    rb->strategy == ROLLBACK_GRACEFUL, why, sizeof(why),
+		    &step) < 0) {
+			rb_step_failed(dep, rb, step, old->name, why);
 			continue;
 		}
-		cJSON_Delete(now);
-		if (snapshot_restore_files(dep->sv->backup_dir, meta,
-		    rb->strategy == ROLLBACK_GRACEFUL, &err) < 0) {
-			char	why[1000];
-
-			snprintf(why, sizeof(why), "Rollback action failed: "
-			    "restore_files_%s_%s: %s", old->name, sr->snapshot,
-			    err.msg);
-			rb_action(dep, "restore_files", old->name, "failed", why);
-			sv_event(dep->sv, dep, old->name, "rollback_action_failed",
-			    NULL, "%s", why);
-			if (rb->failure[0] == '\0')
-				snprintf(rb->failure, sizeof(rb->failure), "%s",
-				    why);
-			cJSON_Delete(meta);
-			continue;
-		}
-		cJSON_Delete(meta);
-		rb_action(dep, "restore_files", old->name, "done", NULL);
-		rb_action(dep, "restore_config", old->name, "done", NULL);
+		rb_action(rb, "restore_files", old->name, "done", NULL);
+		rb_action(rb, "restore_config", old->name, "done", NULL);
 		old->restoring = true;
 		old->attempts = 0;
 		rb->pending++;
@@ -1612,6 +1777,148 @@ rollback_restore(struct deployment *dep)
 	}
 }
 
+/* --- custom rollback actions ---
+ *
+ * Run one after another, as the plan lists them, once the new version
+ * has stopped and before anything is restored; a failed one fails the
+ * rollback, which goes on restoring all the same. */
+
+static void	rollback_next_custom(struct deployment *);
+
+static void
+on_custom_action(void *arg, bool failed, const char *message)
+{
+	struct deployment	*dep = arg;
+	struct rollback		*rb = dep->rb;
+	cJSON			*a = cJSON_GetArrayItem(rb->actions,
+				    rb->next_step - 1);
+	const char		*name = json_str(a, "action");
+	const char		*server = json_str(a, "server");
+
+	if (failed) {
+		char	why[1400];
+
+		snprintf(why, sizeof(why), "Rollback action failed: %s_%s: %s "
+		    "(its output is in logs/%s.log)", name, server, message,
+		    rb->id);
+		rb_step_failed(dep, rb, name, server, why);
+	} else
+		rb_action(rb, name, server, "done", NULL);
+	rollback_next_custom(dep);
+}
+
+/* Starts the custom action a (an entry of the plan): 1 when it runs, or
+ * a negative errno. */
+static int
+custom_action_start(struct deployment *dep, const cJSON *a)
+{
+	struct rollback		*rb = dep->rb;
+	const char		*name = json_str(a, "action");
+	const struct ynode	*def = ynode_map_get(ynode_map_get(
+				    dep->pd->spec->doc, "rollback_actions"),
+				    name);
+	const struct ynode	*args = ynode_map_get(def, "args");
+	struct hook_action	 ha = { .name = name };
+	char			*env[16], *program = NULL, *base;
+	char			**argv = NULL;
+	cJSON			*doc;
+	size_t			 i = 0;
+	int			 r = -ENOMEM;
+
+	ha.timeout_ms = (unsigned)schema_int(def, "timeout_seconds", 60) *
+	    1000;
+	ha.plugin = schema_str(def, "plugin", NULL);
+	ha.function = schema_str(def, "function", NULL);
+	ha.program = schema_str(def, "program", NULL);
+	/* a relative path is taken from the directory that holds the
+	 * configuration directory, as a server's command is */
+	if (ha.program != NULL && ha.program[0] != '/') {
+		if ((base = config_sibling_dir(dep->config_dir, "")) == NULL ||
+		    asprintf(&program, "%s%s", base, ha.program) == -1) {
+			free(base);
+			return -ENOMEM;
+		}
+		free(base);
+		ha.program = program;
+	}
+	if ((argv = calloc((args != NULL ? args->count : 0) + 1,
+	    sizeof(char *))) == NULL) {
+		free(program);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; args != NULL && k < args->count; k++)
+		argv[k] = args->items[k]->text;
+	ha.args = argv;
+	doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "action", name);
+	cJSON_AddStringToObject(doc, "rollback_id", rb->id);
+	cJSON_AddStringToObject(doc, "deployment_id", rb->target);
+	cJSON_AddStringToObject(doc, "previous_deployment_id", rb->back_to);
+	cJSON_AddStringToObject(doc, "server", json_str(a, "server"));
+	if (json_str(a, "snapshot") != NULL)
+		cJSON_AddStringToObject(doc, "snapshot", json_str(a,
+		    "snapshot"));
+	cJSON_AddStringToObject(doc, "strategy",
+	    rollback_strategy_name(rb->strategy));
+	cJSON_AddItemToObject(doc, "params", ynode_map_get(def, "params") !=
+	    NULL ? ynode_to_json(ynode_map_get(def, "params"), false) :
+	    cJSON_CreateObject());
+	dep_hook_env(dep, "rollback-action", env, 16);
+	while (i < 12 && env[i] != NULL)
+		i++;
+	if (asprintf(&env[i], "MCPVISOR_ROLLBACK_ID=%s", rb->id) != -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_SERVER=%s", json_str(a, "server")) !=
+	    -1) i++;
+	if (asprintf(&env[i], "MCPVISOR_ACTION=%s", name) != -1) i++;
+	env[i] = NULL;
+	if (doc != NULL)
+		r = hooks_run_action(dep->sv, &ha, env, doc, rb->logfd,
+		    on_custom_action, dep);
+	for (i = 0; i < 16 && env[i] != NULL; i++)
+		free(env[i]);
+	cJSON_Delete(doc);
+	free(argv);
+	free(program);
+	return r;
+}
+
+static void
+rollback_next_custom(struct deployment *dep)
+{
+	struct rollback	*rb = dep->rb;
+	cJSON		*a;
+
+	while ((a = cJSON_GetArrayItem(rb->actions, rb->next_step)) != NULL) {
+		int	r;
+
+		rb->next_step++;
+		if (!cJSON_IsTrue(cJSON_GetObjectItem(a, "custom")))
+			continue;
+		rb_action(rb, json_str(a, "action"), json_str(a, "server"),
+		    "running", NULL);
+		if ((r = custom_action_start(dep, a)) == 1)
+			return;
+		on_custom_action(dep, true, strerror(-r));
+		return;
+	}
+	rollback_write(dep);
+	rollback_restore(dep);
+}
+
+/* The new version is down, every server of it: the custom actions run,
+ * then what it replaced is put back. */
+static void
+rollback_stopped(struct deployment *dep)
+{
+	cJSON	*a;
+
+	cJSON_ArrayForEach(a, dep->rb->actions)
+		if (strcmp(json_str(a, "action"), "stop_new") == 0)
+			rb_action(dep->rb, "stop_new", json_str(a, "server"),
+			    "done", NULL);
+	rollback_next_custom(dep);
+}
+
 static void
 rollback_execute(struct deployment *dep)
 {
@@ -1619,13 +1926,13 @@ rollback_execute(struct deployment *dep)
 
 	rb->state = "running";
 	rb->started_ms = loop_now_ms();
-	sv_event(dep->sv, dep, NULL, "rollback_started", rollback_json(dep),
+	sv_event(dep->sv, dep, NULL, "rollback_started", rollback_json(dep, dep->rb),
 	    "rollback %s (%s): stopping the new version, then putting back "
 	    "%s's", rb->id, rollback_strategy_name(rb->strategy),
 	    dep->prev->id);
 	rollback_write(dep);
 	if (dep->state == DEP_DONE)
-		rollback_restore(dep);	/* stopped while it waited */
+		rollback_stopped(dep);	/* stopped while it waited */
 	else
 		dep_begin_stop(dep);
 }
@@ -1644,14 +1951,111 @@ plan_action(cJSON *actions, const char *action, const char *server,
 	cJSON_AddItemToArray(actions, a);
 }
 
+static struct rollback *
+rb_new(struct deployment *dep, const char *id, enum rollback_strategy strategy,
+    const char *target, const char *back_to, const char *reason)
+{
+	struct rollback	*rb;
+	char		 path[PATH_MAX + 128];
+
+	if ((rb = calloc(1, sizeof(*rb))) == NULL ||
+	    (rb->actions = cJSON_CreateArray()) == NULL) {
+		free(rb);
+		return NULL;
+	}
+	snprintf(rb->id, sizeof(rb->id), "%s", id);
+	snprintf(rb->target, sizeof(rb->target), "%s", target);
+	snprintf(rb->back_to, sizeof(rb->back_to), "%s", back_to);
+	snprintf(rb->reason, sizeof(rb->reason), "%s", reason);
+	rb->strategy = strategy;
+	rb->state = "planned";
+	state_iso_now(rb->started_at, sizeof(rb->started_at));
+	snprintf(path, sizeof(path), "%s/logs/%s.log", dep->sv->state_dir,
+	    rb->id);
+	rb->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	return rb;
+}
+
+static void
+rb_free(struct rollback *rb)
+{
+	if (rb == NULL)
+		return;
+	if (rb->logfd != -1)
+		close(rb->logfd);
+	cJSON_Delete(rb->actions);
+	free(rb);
+}
+
+/* The batch that failed: the one a failed server belongs to, or the one
+ * being deployed. */
+static size_t
+batch_of(const struct deployment *dep, const struct server_run *sr)
+{
+	const struct plan	*plan = dep->pd->plan;
+
+	for (size_t b = 0; sr != NULL && b < plan->nbatches; b++)
+		for (size_t k = 0; k < plan->batches[b].count; k++)
+			if (plan->batches[b].servers[k] == sr->index)
+				return b;
+	return dep->batch < plan->nbatches ? dep->batch : plan->nbatches - 1;
+}
+
+/* "batch": the batches done before the one that failed keep their new
+ * version, which joins the previous deployment in place of the one it
+ * replaced; a server the previous deployment did not run has no place
+ * there and is stopped with the rest. */
+static void
+keep_done_batches(struct deployment *dep)
+{
+	const struct plan	*plan = dep->pd->plan;
+
+	for (size_t b = 0; b < dep->failed_batch; b++)
+		for (size_t k = 0; k < plan->batches[b].count; k++) {
+			struct server_run *sr = &dep->servers[
+					    plan->batches[b].servers[k]];
+			struct server_run *old = sr->replaces;
+
+			if (old == NULL || !server_transfer(old, sr))
+				continue;
+			old->replaced_by = NULL;
+			sr->replaces = NULL;
+			plan_action(dep->rb->actions, "keep_new", sr->name,
+			    NULL);
+			rb_action(dep->rb, "keep_new", sr->name, "done", NULL);
+			sv_event(dep->sv, old->dep, sr->name, "server_kept", NULL,
+			    "batch %zu had succeeded: the new version stays "
+			    "(pid %d), now part of %s", b + 1,
+			    (int)old->server_pid, old->dep->id);
+		}
+}
+
+/* A partial rollback by hand that fails gives the servers it took over
+ * unchanged back to the deployment it took them from. */
+static void
+give_back_adopted(struct deployment *dep)
+{
+	for (size_t i = 0; i < dep->nservers; i++) {
+		struct server_run	*sr = &dep->servers[i];
+
+		if (sr->adopted_from != NULL &&
+		    server_transfer(sr->adopted_from, sr))
+			sv_event(dep->sv, sr->adopted_from->dep, sr->name,
+			    "server_kept", NULL, "given back unchanged "
+			    "(pid %d)", (int)sr->adopted_from->server_pid);
+		sr->adopted_from = NULL;
+	}
+}
+
 /* Plans the rollback of a failed upgrade, in reverse dependency order
- * for what stops and forward order for what starts again. */
+ * for what stops and forward order for what starts again, the custom
+ * actions of each stopped server between the two. */
 static void
 rollback_begin(struct deployment *dep)
 {
 	struct rollback	*rb;
 	const struct plan *plan = dep->pd->plan;
-	char		 path[PATH_MAX + 128];
+	char		 id[80];
 
 	if (!dep->rollback_enabled) {
 		sv_event(dep->sv, dep, NULL, "rollback_skipped", NULL,
@@ -1660,31 +2064,49 @@ rollback_begin(struct deployment *dep)
 		dep_begin_stop(dep);
 		return;
 	}
-	if ((rb = calloc(1, sizeof(*rb))) == NULL ||
-	    (rb->actions = cJSON_CreateArray()) == NULL) {
-		free(rb);
+	/* a rollback by hand that fails is undone in turn */
+	snprintf(id, sizeof(id), "rollback_%s%s", dep->id + strlen("deploy_"),
+	    dep->hand != NULL ? "_undo" : "");
+	if ((rb = rb_new(dep, id, dep->strategy, dep->id, dep->prev->id,
+	    dep->failure)) == NULL) {
 		log_warnx("deployment %s: out of memory planning its "
 		    "rollback", dep->id);
 		dep_begin_stop(dep);
 		return;
 	}
 	dep->rb = rb;
-	snprintf(rb->id, sizeof(rb->id), "rollback_%s",
-	    dep->id + strlen("deploy_"));
-	rb->strategy = dep->strategy;
-	rb->state = "planned";
-	state_iso_now(rb->started_at, sizeof(rb->started_at));
-	snprintf(path, sizeof(path), "%s/logs/%s.log", dep->sv->state_dir,
-	    rb->id);
-	rb->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	give_back_adopted(dep);
+	if (rb->strategy == ROLLBACK_BATCH)
+		keep_done_batches(dep);
 	for (size_t b = plan->nbatches; b-- > 0;)
 		for (size_t k = plan->batches[b].count; k-- > 0;) {
 			const struct server_run	*sr = &dep->servers[
 						    plan->batches[b].servers[k]];
 
-			if (sr->state != SR_PENDING || sr->replaces != NULL)
+			if (!sr->kept && (sr->state != SR_PENDING ||
+			    sr->replaces != NULL))
 				plan_action(rb->actions, "stop_new", sr->name,
 				    NULL);
+		}
+	for (size_t b = plan->nbatches; b-- > 0;)
+		for (size_t k = plan->batches[b].count; k-- > 0;) {
+			const struct server_run	*sr = &dep->servers[
+						    plan->batches[b].servers[k]];
+			const struct ynode	*names = dep->pd->spec->servers[
+						    sr->index].rollback_actions;
+
+			if (sr->kept || (sr->state == SR_PENDING &&
+			    sr->replaces == NULL))
+				continue;
+			for (size_t n = 0; names != NULL && n < names->count;
+			    n++) {
+				plan_action(rb->actions, names->items[n]->text,
+				    sr->name, sr->snapshot[0] != '\0' ?
+				    sr->snapshot : NULL);
+				cJSON_AddBoolToObject(cJSON_GetArrayItem(
+				    rb->actions, cJSON_GetArraySize(
+				    rb->actions) - 1), "custom", 1);
+			}
 		}
 	for (size_t b = 0; b < plan->nbatches; b++)
 		for (size_t k = 0; k < plan->batches[b].count; k++) {
@@ -1703,12 +2125,12 @@ rollback_begin(struct deployment *dep)
 				plan_action(rb->actions, "verify_health",
 				    sr->name, NULL);
 		}
-	rb_log(dep, "rollback %s planned (%s) for %s: %s", rb->id,
+	rb_log(dep->rb, "rollback %s planned (%s) for %s: %s", rb->id,
 	    rollback_strategy_name(rb->strategy), dep->id, dep->failure);
 	if (rb->strategy == ROLLBACK_MANUAL) {
 		rb->state = "awaiting_approval";
 		sv_event(dep->sv, dep, NULL, "rollback_planned",
-		    rollback_json(dep), "rollback %s waits for approval: "
+		    rollback_json(dep, dep->rb), "rollback %s waits for approval: "
 		    "mcpvisor rollback approve %s", rb->id, rb->id);
 		rollback_write(dep);
 		dep_write_record(dep);
@@ -1726,6 +2148,15 @@ runtime_rollback_approve(struct supervisor *sv, const char *id)
 {
 	struct deployment	*dep = sv->dep;
 
+	if (dep != NULL && dep->hand != NULL && strcmp(dep->hand->id, id) ==
+	    0) {
+		if (!dep->held)
+			return -EALREADY;
+		sv_event(sv, dep, NULL, "rollback_approved", NULL, "rollback "
+		    "%s approved", id);
+		hand_start(dep);
+		return 0;
+	}
 	if (dep == NULL || dep->rb == NULL || strcmp(dep->rb->id, id) != 0)
 		return -ENOENT;
 	if (strcmp(dep->rb->state, "awaiting_approval") != 0)
@@ -1734,6 +2165,22 @@ runtime_rollback_approve(struct supervisor *sv, const char *id)
 	    "approved", id);
 	rollback_execute(dep);
 	return 0;
+}
+
+/* The batch being deployed is ready, every server of it: the next. */
+static void
+dep_batch_check(struct deployment *dep)
+{
+	const struct plan_batch	*pb;
+
+	if (dep->state != DEP_RUNNING || dep->batch >= dep->pd->plan->nbatches)
+		return;
+	pb = &dep->pd->plan->batches[dep->batch];
+	for (size_t k = 0; k < pb->count; k++)
+		if (dep->servers[pb->servers[k]].state != SR_READY)
+			return;
+	dep->batch++;
+	dep_next_batch(dep);
 }
 
 static void
@@ -1747,6 +2194,7 @@ dep_next_batch(struct deployment *dep)
 		sv_event(dep->sv, dep, NULL, "deployment_completed", NULL,
 		    "%zu servers ready in %llu ms", dep->nservers,
 		    (unsigned long long)(loop_now_ms() - dep->started_ms));
+		hand_finish(dep, NULL);
 		dep_write_record(dep);
 		if (dep->sv->on_finished != NULL)
 			dep->sv->on_finished(dep->sv, dep->id, "succeeded");
@@ -1769,6 +2217,8 @@ dep_next_batch(struct deployment *dep)
 	    plan->batches[dep->batch].count == 1 ? "" : "s");
 	for (size_t k = 0; k < plan->batches[dep->batch].count; k++)
 		server_attempt(&dep->servers[plan->batches[dep->batch].servers[k]]);
+	/* servers taken over as they run are ready at once */
+	dep_batch_check(dep);
 }
 
 static void
@@ -1790,12 +2240,8 @@ dep_free(struct deployment *dep)
 		cJSON_Delete(sr->health);
 	}
 	forget_secrets(dep);
-	if (dep->rb != NULL) {
-		if (dep->rb->logfd != -1)
-			close(dep->rb->logfd);
-		cJSON_Delete(dep->rb->actions);
-		free(dep->rb);
-	}
+	rb_free(dep->rb);
+	rb_free(dep->hand);
 	dep_free(dep->prev);
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
 	hooks_cancel(dep->sv, dep);
@@ -2031,36 +2477,31 @@ on_pre_validation_hooks(void *arg, bool failed, const char *message)
 	dep_pre_deploy(dep);
 }
 
-int
-runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
-    char *id, size_t idsize, char **err)
+static int
+strategy_by_name(const char *name, char **err)
+{
+	for (int k = ROLLBACK_IMMEDIATE; name != NULL && k <= ROLLBACK_MANUAL;
+	    k++)
+		if (strcmp(name, rollback_strategy_name(
+		    (enum rollback_strategy)k)) == 0)
+			return k;
+	if (name != NULL && asprintf(err, "unknown rollback strategy '%s' "
+	    "(immediate, batch, graceful, aggressive or manual)", name) == -1)
+		*err = NULL;
+	return name == NULL ? -1 : -EINVAL;
+}
+
+/* A new deployment of rq's sources, not yet prepared nor current. */
+static int
+dep_new(struct supervisor *sv, const struct deploy_request *rq,
+    struct deployment **out, char **err)
 {
 	struct deployment	*dep;
-	char			 path[PATH_MAX + 128];
-	int			 r;
+	int			 strategy;
 
-	*err = NULL;
-	if (sv->shutting_down)
-		return -ESHUTDOWN;
-	/* a deployment that runs successfully is upgraded; one still
-	 * deploying, stopping or rolling back is in the way */
-	if (sv->dep != NULL && sv->dep->rb != NULL &&
-	    strcmp(sv->dep->rb->state, "awaiting_approval") == 0) {
-		if (asprintf(err, "rollback %s awaits approval (mcpvisor "
-		    "rollback approve %s)", sv->dep->rb->id, sv->dep->rb->id) ==
-		    -1)
-			*err = NULL;
-		return -EBUSY;
-	}
-	if (sv->dep != NULL && sv->dep->state != DEP_DONE &&
-	    (sv->dep->state != DEP_SUCCEEDED || (sv->dep->prev != NULL &&
-	    sv->dep->prev->state != DEP_DONE))) {
-		if (asprintf(err, "deployment %s is %s; stop it first",
-		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
-		    "active") == -1)
-			*err = NULL;
-		return -EBUSY;
-	}
+	*out = NULL;
+	if ((strategy = strategy_by_name(rq->strategy, err)) == -EINVAL)
+		return -EINVAL;
 	if ((dep = calloc(1, sizeof(*dep))) == NULL)
 		return -ENOMEM;
 	dep->sv = sv;
@@ -2068,20 +2509,7 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	dep->sequential = rq->sequential;
 	dep->max_parallel = rq->max_parallel;
 	dep->no_rollback_req = rq->no_rollback;
-	dep->strategy_req = -1;
-	for (int k = ROLLBACK_IMMEDIATE; rq->strategy != NULL &&
-	    k <= ROLLBACK_MANUAL; k++)
-		if (strcmp(rq->strategy, rollback_strategy_name(
-		    (enum rollback_strategy)k)) == 0)
-			dep->strategy_req = k;
-	if (rq->strategy != NULL && dep->strategy_req == -1) {
-		if (asprintf(err, "unknown rollback strategy '%s' (immediate, "
-		    "batch, graceful, aggressive or manual)", rq->strategy) ==
-		    -1)
-			*err = NULL;
-		free(dep);
-		return -EINVAL;
-	}
+	dep->strategy_req = strategy;
 	dep->spec_path = strdup(rq->spec_path);
 	dep->config_dir = strdup(rq->config_dir);
 	dep->checks_dir = rq->checks_dir != NULL ? strdup(rq->checks_dir) :
@@ -2098,42 +2526,109 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	state_new_id(dep->id, sizeof(dep->id));
 	state_iso_now(dep->started_at, sizeof(dep->started_at));
 	dep->started_ms = loop_now_ms();
+	*out = dep;
+	return 0;
+}
+
+static void
+dep_open_log(struct deployment *dep)
+{
+	char	path[PATH_MAX + 128];
+
 	snprintf(path, sizeof(path), "%s/logs/deployment_%s.log",
-	    sv->state_dir, dep->id);
+	    dep->sv->state_dir, dep->id);
 	if ((dep->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)
 		log_warn("%s", path);
-	/* pre-validation hooks may write the very files we are to load */
-	if ((r = dep_hooks(dep, "pre-validation", on_pre_validation_hooks)) ==
-	    0 && (r = dep_prepare(dep, err)) < 0) {
-		dep_free(dep);
-		return r;
+}
+
+/* Forgets the deployment dep replaced (and, with it, what that one
+ * replaced). */
+static void
+dep_forget_prev(struct deployment *dep)
+{
+	if (dep == NULL || dep->prev == NULL)
+		return;
+	for (size_t i = 0; i < dep->nservers; i++) {
+		dep->servers[i].replaces = NULL;
+		dep->servers[i].adopted_from = NULL;
 	}
-	if (sv->dep != NULL && sv->dep->state == DEP_SUCCEEDED &&
-	    dep->pd != NULL && dep->rollback_enabled &&
-	    dep->strategy == ROLLBACK_BATCH) {
-		if (asprintf(err, "rollback_strategy 'batch' cannot undo an "
-		    "upgrade yet: choose immediate, graceful, aggressive or "
-		    "manual (--strategy)") == -1)
-			*err = NULL;
-		dep_free(dep);
-		return -EINVAL;
-	}
+	dep_free(dep->prev);
+	dep->prev = NULL;
+}
+
+/* Makes dep the current deployment: an upgrade of the one that runs
+ * successfully (which stays until dep succeeds, and comes back if it
+ * fails), or the successor of one that is over. */
+static void
+dep_install(struct supervisor *sv, struct deployment *dep)
+{
+	int	r;
+
 	if (sv->dep != NULL && sv->dep->state == DEP_SUCCEEDED) {
-		/* an upgrade: the running deployment stays until this one
-		 * succeeds, and comes back if it fails */
-		dep_free(sv->dep->prev);
-		sv->dep->prev = NULL;
+		/* two generations stay: the current one and the one it
+		 * replaced, which a rollback by hand goes back to */
+		dep_forget_prev(sv->dep->prev);
 		dep->prev = sv->dep;
 	} else
 		dep_free(sv->dep);
 	dep_free(sv->retired);
 	sv->retired = NULL;
 	sv->dep = dep;
-	snprintf(id, idsize, "%s", dep->id);
 	/* the state directory keeps a bounded history */
 	if ((r = state_prune_records(sv->state_dir, RECORDS_KEPT)) < 0)
 		log_warnx("pruning old records: %s", strerror(-r));
+}
+
+/* Refuses a new deployment (or rollback) while the current one is in
+ * the way: deploying, stopping, rolling back or awaiting approval. */
+static int
+dep_busy(struct supervisor *sv, char **err)
+{
+	const struct rollback	*waiting = sv->dep == NULL ? NULL :
+				    sv->dep->rb != NULL ? sv->dep->rb :
+				    sv->dep->hand;
+
+	if (sv->shutting_down)
+		return -ESHUTDOWN;
+	if (waiting != NULL && strcmp(waiting->state, "awaiting_approval") ==
+	    0) {
+		if (asprintf(err, "rollback %s awaits approval (mcpvisor "
+		    "rollback approve %s)", waiting->id, waiting->id) == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
+	if (sv->dep != NULL && sv->dep->state != DEP_DONE &&
+	    (sv->dep->state != DEP_SUCCEEDED || (sv->dep->prev != NULL &&
+	    sv->dep->prev->state != DEP_DONE))) {
+		if (asprintf(err, "deployment %s is %s; stop it first",
+		    sv->dep->id, sv->dep->state == DEP_STOPPING ? "stopping" :
+		    "active") == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int
+runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
+    char *id, size_t idsize, char **err)
+{
+	struct deployment	*dep;
+	int			 r;
+
+	*err = NULL;
+	if ((r = dep_busy(sv, err)) < 0 || (r = dep_new(sv, rq, &dep, err)) < 0)
+		return r;
+	dep_open_log(dep);
+	/* pre-validation hooks may write the very files we are to load */
+	if ((r = dep_hooks(dep, "pre-validation", on_pre_validation_hooks)) ==
+	    0 && (r = dep_prepare(dep, err)) < 0) {
+		dep_free(dep);
+		return r;
+	}
+	dep_install(sv, dep);
+	snprintf(id, idsize, "%s", dep->id);
 	if (dep->pd == NULL) {
 		/* hooks are running; the rest follows when they are done */
 		sv_event(sv, dep, NULL, "deployment_started", NULL,
@@ -2143,6 +2638,259 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	}
 	dep_announce(dep);
 	dep_pre_deploy(dep);
+	return 0;
+}
+
+/* --- rollbacks by hand ---
+ *
+ * "mcpvisor rollback start D" while D deploys fails D on purpose: its
+ * automatic rollback follows, with the strategy asked for. Once D has
+ * succeeded, its predecessor P is gone from memory (its configuration
+ * held secrets), so the rollback is a deployment R of P's sources,
+ * rendered again with the requester's environment: R upgrades D server
+ * by server, and before each server starts, the snapshot D took of P's
+ * version is checked against the configuration rendered now and its
+ * files are put back. With --servers, R is D's spec in which only the
+ * named servers take P's configuration; the others are taken over from
+ * D as they run, untouched. If R fails, D comes back, as after any
+ * failed upgrade.
+ */
+
+static void
+hand_start(struct deployment *r)
+{
+	struct rollback	*rb = r->hand;
+
+	r->held = false;
+	rb->state = "running";
+	rb->started_ms = loop_now_ms();
+	sv_event(r->sv, r, NULL, "rollback_started", rollback_json(r, rb),
+	    "rollback %s (%s): %s is put back in place of %s", rb->id,
+	    rollback_strategy_name(rb->strategy), rb->back_to, rb->target);
+	rb_write(r, rb);
+	dep_pre_deploy(r);
+}
+
+/* The deployment carrying out a rollback by hand has succeeded (why:
+ * NULL), failed or been stopped. */
+static void
+hand_finish(struct deployment *r, const char *why)
+{
+	struct rollback	*rb = r->hand;
+	cJSON		*d;
+	uint64_t	 ms;
+
+	if (rb == NULL || (strcmp(rb->state, "running") != 0 &&
+	    strcmp(rb->state, "awaiting_approval") != 0))
+		return;
+	ms = rb->started_ms > 0 ? loop_now_ms() - rb->started_ms : 0;
+	rb->state = why == NULL ? "succeeded" : rb->started_ms > 0 ? "failed" :
+	    "cancelled";
+	state_iso_now(rb->finished_at, sizeof(rb->finished_at));
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "rollback_id", rb->id);
+	cJSON_AddNumberToObject(d, "duration_ms", (double)ms);
+	if (why != NULL) {
+		if (rb->failure[0] == '\0')
+			snprintf(rb->failure, sizeof(rb->failure), "%s", why);
+		cJSON_AddStringToObject(d, "failure", rb->failure);
+		sv_event(r->sv, r, NULL, "rollback_failed", d, "Rollback %s "
+		    "%s: %s", rb->id, rb->state, rb->failure);
+	} else
+		sv_event(r->sv, r, NULL, "rollback_completed", d, "rollback %s: "
+		    "%s is back in %llu ms", rb->id, rb->back_to,
+		    (unsigned long long)ms);
+	rb_log(rb, "rollback %s %s after %llu ms%s%s", rb->id, rb->state,
+	    (unsigned long long)ms, why != NULL ? ": " : "", why != NULL ?
+	    rb->failure : "");
+	rb_write(r, rb);
+}
+
+/* Fills R's plan of the rollback by hand and marks what each server does:
+ * take over D's process, or start P's version from a snapshot. */
+static void
+hand_plan(struct deployment *r, struct deployment *d, const cJSON *only)
+{
+	const struct plan	*plan = r->pd->plan;
+	struct rollback		*rb = r->hand;
+
+	for (size_t b = 0; b < plan->nbatches; b++)
+		for (size_t k = 0; k < plan->batches[b].count; k++) {
+			struct server_run	*sr = &r->servers[
+						    plan->batches[b].servers[k]];
+			const struct server_run	*cur = NULL;
+			bool			 named = only == NULL;
+
+			for (size_t i = 0; i < d->nservers; i++)
+				if (strcmp(d->servers[i].name, sr->name) == 0)
+					cur = &d->servers[i];
+			for (const cJSON *n = only != NULL ? only->child :
+			    NULL; n != NULL; n = n->next)
+				named |= strcmp(n->valuestring, sr->name) == 0;
+			if (!named) {
+				sr->adopt = true;
+				plan_action(rb->actions, "keep_current",
+				    sr->name, NULL);
+				continue;
+			}
+			if (cur != NULL)
+				plan_action(rb->actions, "stop_new", sr->name,
+				    NULL);
+			if (cur != NULL && cur->snapshot[0] != '\0') {
+				snprintf(sr->restore_snapshot,
+				    sizeof(sr->restore_snapshot), "%s",
+				    cur->snapshot);
+				plan_action(rb->actions, "restore_files",
+				    sr->name, cur->snapshot);
+				plan_action(rb->actions, "restore_config",
+				    sr->name, cur->snapshot);
+			}
+			plan_action(rb->actions, "start_previous", sr->name,
+			    NULL);
+			plan_action(rb->actions, "verify_health", sr->name,
+			    NULL);
+		}
+}
+
+/* With --servers: R was prepared from D's sources; the named servers take
+ * the configuration rendered from P's. */
+static int
+hand_take_previous(struct deployment *r, const struct deployment *p,
+    const struct rollback_request *rq, const cJSON *only, char **err)
+{
+	struct deploy_request	 prq = { .spec_path = p->spec_path,
+				    .environment = p->environment,
+				    .config_dir = p->config_dir,
+				    .checks_dir = p->checks_dir,
+				    .environ = rq->environ };
+	struct deployment	*tmp;
+	int			 rc;
+
+	if ((rc = dep_new(r->sv, &prq, &tmp, err)) < 0)
+		return rc;
+	snprintf(tmp->id, sizeof(tmp->id), "%s", r->id);
+	if ((rc = dep_prepare(tmp, err)) < 0) {
+		dep_free(tmp);
+		return rc;
+	}
+	for (const cJSON *n = only->child; n != NULL; n = n->next) {
+		struct server_run	*dst = NULL, *src = NULL;
+		char			*t;
+
+		for (size_t i = 0; i < r->nservers; i++)
+			if (strcmp(r->servers[i].name, n->valuestring) == 0)
+				dst = &r->servers[i];
+		for (size_t i = 0; i < tmp->nservers; i++)
+			if (strcmp(tmp->servers[i].name, n->valuestring) == 0)
+				src = &tmp->servers[i];
+		if (dst == NULL || src == NULL) {
+			if ((dst == NULL ? asprintf(err, "server '%s' is not "
+			    "part of the deployment rolled back",
+			    n->valuestring) : asprintf(err, "server '%s' did "
+			    "not run in %s: there is no earlier version of it "
+			    "to go back to", n->valuestring, p->id)) == -1)
+				*err = NULL;
+			dep_free(tmp);
+			return -EINVAL;
+		}
+		t = dst->config_text;
+		dst->config_text = src->config_text;
+		src->config_text = t;
+	}
+	rc = merge_secrets(r, tmp);
+	dep_free(tmp);
+	return rc;
+}
+
+int
+runtime_rollback_start(struct supervisor *sv, const struct rollback_request *rq,
+    char *id, size_t idsize, char **err)
+{
+	struct deployment	*d = sv->dep, *p, *r;
+	struct deploy_request	 drq = { 0 };
+	int			 strategy, rc;
+	char			 rid[80];
+
+	*err = NULL;
+	if ((strategy = strategy_by_name(rq->strategy, err)) == -EINVAL)
+		return -EINVAL;
+	if (d == NULL || strcmp(d->id, rq->deployment_id) != 0) {
+		if ((d == NULL ? asprintf(err, "%s is not the current "
+		    "deployment (none is)", rq->deployment_id) :
+		    asprintf(err, "%s is not the current deployment (that is "
+		    "%s)", rq->deployment_id, d->id)) == -1)
+			*err = NULL;
+		return -ENOENT;
+	}
+	if (d->state == DEP_RUNNING && d->prev != NULL && d->rb == NULL &&
+	    d->hand == NULL) {
+		/* an upgrade in progress: undone whole, as a failure is */
+		if (rq->servers != NULL) {
+			if (asprintf(err, "%s is still deploying: it rolls back "
+			    "whole (leave out --servers)", d->id) == -1)
+				*err = NULL;
+			return -EINVAL;
+		}
+		d->rollback_enabled = true;
+		if (strategy >= 0)
+			d->strategy = (enum rollback_strategy)strategy;
+		snprintf(id, idsize, "rollback_%s", d->id + strlen("deploy_"));
+		dep_fail(d, NULL, "rollback started by hand");
+		return 0;
+	}
+	if ((rc = dep_busy(sv, err)) < 0)
+		return rc;
+	if (d->state != DEP_SUCCEEDED || (p = d->prev) == NULL ||
+	    p->state != DEP_DONE) {
+		if (asprintf(err, "%s replaced no deployment: there is nothing "
+		    "to go back to (mcpvisor deploy stop %s stops it)", d->id,
+		    d->id) == -1)
+			*err = NULL;
+		return -ENOENT;
+	}
+	drq.spec_path = rq->servers != NULL ? d->spec_path : p->spec_path;
+	drq.environment = rq->servers != NULL ? d->environment : p->environment;
+	drq.config_dir = rq->servers != NULL ? d->config_dir : p->config_dir;
+	drq.checks_dir = rq->servers != NULL ? d->checks_dir : p->checks_dir;
+	drq.environ = rq->environ;
+	/* if the rollback fails, the way back to D: as asked, but never a
+	 * second approval */
+	drq.strategy = rq->strategy != NULL && strategy != ROLLBACK_MANUAL ?
+	    rq->strategy : "graceful";
+	if ((rc = dep_new(sv, &drq, &r, err)) < 0)
+		return rc;
+	if ((rc = dep_prepare(r, err)) < 0 || (rq->servers != NULL &&
+	    (rc = hand_take_previous(r, p, rq, rq->servers, err)) < 0)) {
+		dep_free(r);
+		return rc;
+	}
+	r->rollback_enabled = true;
+	snprintf(rid, sizeof(rid), "rollback_%s", r->id + strlen("deploy_"));
+	if ((r->hand = rb_new(r, rid, strategy >= 0 ?
+	    (enum rollback_strategy)strategy : ROLLBACK_GRACEFUL, d->id, p->id,
+	    "started by hand")) == NULL) {
+		dep_free(r);
+		return -ENOMEM;
+	}
+	r->hand->by_hand = true;
+	dep_open_log(r);
+	dep_install(sv, r);
+	hand_plan(r, d, rq->servers);
+	snprintf(id, idsize, "%s", rid);
+	rb_log(r->hand, "rollback %s of %s back to %s (%s), carried out by %s",
+	    rid, d->id, p->id, rollback_strategy_name(r->hand->strategy),
+	    r->id);
+	dep_announce(r);
+	if (r->hand->strategy == ROLLBACK_MANUAL) {
+		r->held = true;
+		r->hand->state = "awaiting_approval";
+		sv_event(sv, r, NULL, "rollback_planned", rollback_json(r,
+		    r->hand), "rollback %s waits for approval: mcpvisor "
+		    "rollback approve %s", rid, rid);
+		rb_write(r, r->hand);
+		return 0;
+	}
+	hand_start(r);
 	return 0;
 }
 

@@ -44,6 +44,16 @@ struct deploy_request {
 	struct cJSON		*environ;
 };
 
+/* mcpvisor rollback start */
+struct rollback_request {
+	const char		*deployment_id;	/* the current deployment */
+	const struct cJSON	*servers;	/* names; NULL: all */
+	const char		*strategy;	/* NULL: graceful */
+	/* the requester's environment, to render the previous version's
+	 * configuration again (secrets are never stored) */
+	struct cJSON		*environ;
+};
+
 struct supervisor {
 	struct loop		 loop;
 	struct watcher		 sigw;
@@ -87,6 +97,12 @@ void	runtime_free(struct supervisor *);
  * every diagnostic joined; another deployment running: -EBUSY). */
 int	runtime_deploy(struct supervisor *, const struct deploy_request *,
 	    char *id, size_t idsize, char **err);
+/* Rolls the current deployment back to the one it replaced (see
+ * mcpvisor(1), rollback start). Returns 0 and the rollback's id in id, or
+ * a negative errno with the reason in err. */
+int	runtime_rollback_start(struct supervisor *,
+	    const struct rollback_request *, char *id, size_t idsize,
+	    char **err);
 /* Approves rollback id, which a "manual" strategy planned. -ENOENT:
  * no such rollback waits; -EALREADY: it is not waiting. */
 int	runtime_rollback_approve(struct supervisor *, const char *id);

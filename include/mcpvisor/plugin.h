@@ -1,6 +1,6 @@
 /*
  * mcpvisor plugins: shared objects that mcpvisor loads with dlopen(3)
- * to run custom health checks (and, later, custom rollback actions).
+ * to run custom health checks and custom rollback actions.
  *
  * A check names its plugin and function:
  *
@@ -48,8 +48,42 @@ struct mcpvisor_check_result {
 typedef int mcpvisor_check_fn(const char *config_json,
     struct mcpvisor_check_result *result);
 
+/*
+ * A custom rollback action (the counterpart of the guide's
+ * register_custom_action_handler) is registered by name in the
+ * deployment spec and listed by the servers it applies to:
+ *
+ *	rollback_actions:
+ *	  custom_cleanup:
+ *	    plugin: /usr/lib/mcpvisor/plugins/cleanup.so
+ *	    function: custom_cleanup
+ *	    params: { cache_dir: /var/cache/app }
+ *	servers:
+ *	  - name: app
+ *	    rollback_actions: [custom_cleanup]
+ *
+ * and the plugin exports:
+ *
+ *	int custom_cleanup(const char *action_json,
+ *	    struct mcpvisor_action_result *result);
+ *
+ * action_json describes the rollback (rollback_id, deployment_id,
+ * previous_deployment_id, server, snapshot, strategy, params). It runs
+ * once the new version of the server has stopped and before the old one
+ * is restored, in a child process forked for the call (a hang is killed
+ * at timeout_seconds, a crash fails only the action). Return 0 when done;
+ * anything else fails the action, and the rollback is reported failed
+ * while it goes on restoring.
+ */
+struct mcpvisor_action_result {
+	char	message[512];		/* NUL-terminated; may stay empty */
+};
+
+typedef int mcpvisor_rollback_action_fn(const char *action_json,
+    struct mcpvisor_action_result *result);
+
 /* Optional: a plugin may export this to declare the ABI it was built
- * for; a mismatch fails its checks with a clear message. */
+ * for; a mismatch fails its checks and actions with a clear message. */
 typedef int mcpvisor_plugin_abi_fn(void);
 #define MCPVISOR_PLUGIN_ABI_SYMBOL	"mcpvisor_plugin_abi"
 

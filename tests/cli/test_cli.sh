@@ -228,7 +228,11 @@ run "rollback status: no such rollback" 1 "$mcpvisor" "${hs[@]}" rollback status
 expect "says so" "no such rollback"
 run "rollback approve: no daemon" 111 "$mcpvisor" "${hs[@]}" rollback approve rollback_20260101_000000000_abcdef
 run "deploy start: an unknown strategy" 2 "$mcpvisor" "${hs[@]}" deploy start deploy/deployments/demo.yaml --strategy sideways
-for cmd in "health" "health register" "health list" "health run" "rollback" "rollback list" "rollback status" "rollback approve"; do
+expect "names the five" "immediate, batch, graceful, aggressive or manual"
+run "rollback start: not a deployment id" 2 "$mcpvisor" "${hs[@]}" rollback start rollback_20260101_000000000_abcdef
+run "rollback start: an unknown strategy" 2 "$mcpvisor" "${hs[@]}" rollback start deploy_20260101_000000000_abcdef --strategy sideways
+run "rollback start: no daemon" 111 "$mcpvisor" "${hs[@]}" rollback start deploy_20260101_000000000_abcdef --servers a,b
+for cmd in "health" "health register" "health list" "health run" "rollback" "rollback list" "rollback status" "rollback approve" "rollback start"; do
 	# shellcheck disable=SC2086
 	run "mcpvisor $cmd --help" 0 "$mcpvisor" $cmd --help
 	expect "help of '$cmd' shows usage" "usage: mcpvisor"

@@ -491,6 +491,143 @@ check "and a later deployment over it works" '[ $status -eq 0 ] && pgrep -f "sle
 mv deploy stop "$v3" >/dev/null 2>&1
 check "stopped: nothing of the upgrades is left" 'wait_for "! pgrep -f \"sleep 100[67]\" >/dev/null" 10'
 
+# --- 13. batch rollbacks, custom rollback actions, rollbacks by hand
+# batch: companion (batch 1) is upgraded and ready, app (batch 2) fails;
+# only the failed batch goes back, the new companion stays
+sp_dep=$(spec upgrade-dep "$(S companion)" "$(S app 0 'health_checks: [app_version], dependencies: [companion]')")
+rm -f "$work/data/extra.conf"
+mv deploy start "$sp_dep" >/dev/null 2>&1
+v1=$(last_id)
+check "batch: version 1 deployed in two batches" 'is $v1 "d[\"outcome\"]" succeeded 1 && [ "$(rf $v1 "d[\"batches\"]")" = 2 ]'
+upgrade_bad batch "$sp_dep"
+check "batch: the rollback succeeded" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+comp_new=$(field "$state/deployments/$id.json" '[s for s in d["servers"] if s["name"]=="companion"][0]["server_pid"]')
+check "batch: the new companion was kept, not stopped" '[ "$(rbf $rb "[a[\"status\"] for a in d[\"actions\"] if a[\"action\"]==\"keep_new\"]")" = "['"'"'done'"'"']" ] && ! rbf $rb "[a[\"server\"] for a in d[\"actions\"] if a[\"action\"]==\"stop_new\"]" | grep -q companion'
+check "batch: it runs on as part of version 1, with its pid" 'is $v1 "[s for s in d[\"servers\"] if s[\"name\"]==\"companion\"][0][\"state\"]" ready 5 && [ "$(rf $v1 "[s for s in d[\"servers\"] if s[\"name\"]==\"companion\"][0][\"server_pid\"]")" = "$comp_new" ] && [ "$(rf $v1 "[s for s in d[\"servers\"] if s[\"name\"]==\"companion\"][0][\"configuration_of\"]")" = "$id" ] && kill -0 "$comp_new"'
+check "batch: app of the failed batch is version 1 again" 'is $v1 "[s for s in d[\"servers\"] if s[\"name\"]==\"app\"][0][\"state\"]" ready 5 && grep -qx version=1 "$work/data/app.conf"'
+mv deploy stop "$v1" >/dev/null 2>&1
+check "batch: a stop stops the kept server too" 'wait_for "! kill -0 $comp_new 2>/dev/null && ! pgrep -f \"sleep 100[67]\" >/dev/null" 10'
+
+# the other triggers: a crash loop past the death tally, and the readiness
+# timeout, each during an upgrade
+server looper "  command: sh
+  args: [\"-c\", \"[ {{ config.mode }} = hang ] && exec sleep 1010; echo >&5; [ {{ config.mode }} = loop ] && { sleep 0.3; exit 1; }; exec sleep 1008\"]
+  readiness: fd
+  readiness_fd: 5
+  restart: on-failure
+  restart_delay_ms: 10
+  max_deaths: 3
+  stop_timeout_seconds: 1"
+printf 'base_config:\n  mode: "{{ env('"'"'MODE'"'"') or '"'"'steady'"'"' }}"\n' >> "$cfg/servers/looper.yaml"
+server lagger '  command: sh
+  args: ["-c", "sleep 3; echo >&5; exec sleep 1009"]
+  readiness: fd
+  readiness_fd: 5
+  stop_timeout_seconds: 1'
+sp_loop=$(spec loop "$(S looper)" "$(S lagger 0 'dependencies: [looper]')")
+mv deploy start "$sp_loop" >/dev/null 2>&1
+v1=$(last_id)
+steady=$(pgrep -f "sleep 1008")
+out=$(MODE=loop mv deploy start "$sp_loop" 2>&1); status=$?
+id=$(last_id)
+rb=rollback_${id#deploy_}
+check "crash loop during an upgrade: the deployment fails" '[ $status -eq 1 ] && [ "$(rf $id "d[\"outcome\"]")" = failed ] && rf $id "d[\"failure\"]" | grep -q "^looper: "'
+check "crash loop: it is rolled back, the steady version runs again" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && is $v1 "d[\"servers\"][0][\"state\"]" ready 5 && pgrep -f "sleep 1008" >/dev/null && [ "$(pgrep -f "sleep 1008")" != "$steady" ]'
+sp_hang=$(printf 'metadata: {name: hang, environment: test}\nservers:\n  - {name: looper, timeout_seconds: 1, retry_attempts: 0}\n' > "$work/project/deployments/hang.yaml"; echo "$work/project/deployments/hang.yaml")
+out=$(MODE=hang mv deploy start "$sp_hang" 2>&1); status=$?
+id=$(last_id)
+rb=rollback_${id#deploy_}
+check "readiness timeout during an upgrade: the deployment fails" '[ $status -eq 1 ] && rf $id "d[\"failure\"]" | grep -q "not ready within 1 s"'
+check "readiness timeout: rolled back, the steady version runs again" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && is $v1 "d[\"servers\"][0][\"state\"]" ready 5 && ! pgrep -f "sleep 1010" >/dev/null'
+mv deploy stop "$v1" >/dev/null 2>&1
+check "stopped: nothing of the triggers is left" 'wait_for "! pgrep -f \"sleep 10(08|09|10)\" >/dev/null" 10'
+
+# custom rollback actions: a program given the rollback as JSON on stdin,
+# a plugin function, then one that fails
+cat > "$work/record-action.sh" <<SH
+#!/bin/sh
+cat > "$work/data/action.json"
+echo "recorded \$MCPVISOR_ACTION for \$MCPVISOR_SERVER"
+SH
+chmod +x "$work/record-action.sh"
+actions_spec() { # name, the actions app lists
+	{ printf 'metadata: {name: %s, environment: test}\n' "$1"
+	  printf 'rollback_actions:\n  record_it: {program: "%s", timeout_seconds: 5}\n' "$work/record-action.sh"
+	  printf '  note_it: {plugin: "%s", function: note_rollback, params: {file: "%s"}}\n' "$MCPVISOR_TEST_PLUGIN" "$work/data/plugin.json"
+	  printf '  refuse: {program: /bin/false}\n'
+	  printf 'servers:\n'; S app 0 "health_checks: [app_version], rollback_actions: [$2]"; echo
+	} > "$work/project/deployments/$1.yaml"
+	echo "$work/project/deployments/$1.yaml"
+}
+sp_act=$(actions_spec upgrade-actions "record_it, note_it")
+rm -f "$work/data/action.json" "$work/data/plugin.json"
+mv deploy start "$sp_act" >/dev/null 2>&1
+v1=$(last_id)
+upgrade_bad graceful "$sp_act"
+check "custom actions: the rollback succeeded" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
+check "custom actions: the program got the rollback on stdin" '[ "$(field "$work/data/action.json" "d[\"rollback_id\"]+\" \"+d[\"server\"]+\" \"+d[\"previous_deployment_id\"]")" = "$rb app $v1" ]'
+check "custom actions: the plugin function ran" '[ "$(field "$work/data/plugin.json" "d[\"action\"]+\" \"+d[\"params\"][\"file\"]")" = "note_it $work/data/plugin.json" ]'
+check "custom actions: planned after the stop, before the restore, both done" '[ "$(rbf $rb "[a[\"action\"] for a in d[\"actions\"]][:4]")" = "['"'"'stop_new'"'"', '"'"'record_it'"'"', '"'"'note_it'"'"', '"'"'restore_files'"'"']" ] && [ "$(rbf $rb "[a[\"status\"] for a in d[\"actions\"]][1:3]")" = "['"'"'done'"'"', '"'"'done'"'"']" ]'
+check "custom actions: their output is in the rollback log" 'grep -q "recorded record_it for app" "$state/logs/$rb.log" && grep -q "note_it.*noted in" "$state/logs/$rb.log"'
+sp_act=$(actions_spec upgrade-actions "refuse, record_it")
+upgrade_bad graceful "$sp_act"
+check "a failing custom action fails the rollback, in the guide's words" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = failed ]" 10 && rbf $rb "d[\"failure\"]" | grep -q "Rollback action failed: refuse_app: rollback action .refuse. exited with status 1"'
+check "and the rollback went on: the next action ran, version 1 is back" '[ "$(rbf $rb "[a[\"status\"] for a in d[\"actions\"] if a[\"action\"]==\"record_it\"]")" = "['"'"'done'"'"']" ] && is $v1 "d[\"servers\"][0][\"state\"]" ready 5'
+mv deploy stop "$v1" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 1006" >/dev/null' 10
+printf 'metadata: {name: bad-actions, environment: test}\nservers:\n  - {name: app, rollback_actions: [nowhere]}\n' > "$work/project/deployments/bad-actions.yaml"
+out=$(mv deploy start "$work/project/deployments/bad-actions.yaml" 2>&1); status=$?
+check "an undefined rollback action is refused at file:line:col" '[ $status -eq 100 ] && grep -q "bad-actions.yaml:3:[0-9]*: .*no rollback action .nowhere." <<<"$out"'
+
+# rollbacks by hand: version 1, then a good version 3, then back
+rm -f "$work/data/extra.conf"
+mv deploy start "$sp" >/dev/null 2>&1
+v1=$(last_id)
+APP_VERSION=3 mv deploy start "$sp" >/dev/null 2>&1
+v3=$(last_id)
+check "by hand: version 3 replaced version 1" 'is $v3 "d[\"outcome\"]" succeeded 1 && grep -qx version=3 "$work/data/app.conf"'
+out=$(mv rollback start "$v1" 2>&1); status=$?
+check "by hand: only the current deployment rolls back" '[ $status -eq 1 ] && grep -q "is not the current deployment" <<<"$out"'
+# the configuration rendered now (APP_VERSION=3) is not what version 1 ran
+out=$(APP_VERSION=3 mv rollback start "$v3" 2>&1); status=$?
+rbh=$(ls -t "$state/rollbacks" | grep -v _undo | head -1 | sed 's/\.json$//')
+check "by hand: a configuration that no longer matches the snapshot is refused" '[ $status -eq 1 ] && [ "$(rbf $rbh "d[\"state\"]")" = failed ] && rbf $rbh "d[\"failure\"]" | grep -q "Rollback action failed: restore_config_app_snap_.*does not match"'
+check "by hand: and version 3 is put back" 'wait_for "[ \"\$(rbf ${rbh}_undo \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && is $v3 "d[\"servers\"][0][\"state\"]" ready 5 && grep -qx version=3 "$work/data/app.conf"'
+comp_pid=$(pgrep -f "sleep 1007")
+out=$(mv rollback start "$v3" --servers app 2>&1); status=$?
+r1=$(last_id)
+rbh=$(ls -t "$state/rollbacks" | head -1 | sed 's/\.json$//')
+check "by hand, --servers app: succeeded, followed live" '[ $status -eq 0 ] && grep -q "rollback_completed" <<<"$out" && grep -q "rollback $rbh: succeeded" <<<"$out"'
+check "by hand: version 1 of app runs again, its file put back" 'grep -qx version=1 "$work/data/app.conf" && is $r1 "[s for s in d[\"servers\"] if s[\"name\"]==\"app\"][0][\"state\"]" ready 5'
+check "by hand: the companion was not named: same process, taken over" '[ "$(pgrep -f "sleep 1007")" = "$comp_pid" ] && [ "$(rf $r1 "[s for s in d[\"servers\"] if s[\"name\"]==\"companion\"][0][\"server_pid\"]")" = "$comp_pid" ]'
+check "by hand: the record names what was rolled back and where to" '[ "$(rbf $rbh "d[\"deployment_id\"]+\" \"+d[\"previous_deployment_id\"]+\" \"+d[\"rollback_deployment_id\"]")" = "$v3 $v1 $r1" ] && [ "$(rbf $rbh "d[\"by_hand\"]")" = True ]'
+check "by hand: rollback status shows it" '"$mcpvisor" --state-dir "$state" rollback status $rbh | grep -q "restore_files.*app.*done"'
+# manual: planned, then approved
+APP_VERSION=3 mv deploy start "$sp" >/dev/null 2>&1
+v3=$(last_id)
+out=$(mv rollback start "$v3" --strategy manual 2>&1); status=$?
+rbh=$(ls -t "$state/rollbacks" | head -1 | sed 's/\.json$//')
+check "by hand, manual: the plan waits for approval" '[ $status -eq 0 ] && grep -q "waits for approval" <<<"$out" && [ "$(rbf $rbh "d[\"state\"]")" = awaiting_approval ] && grep -qx version=3 "$work/data/app.conf"'
+out=$(mv deploy start "$sp" 2>&1); status=$?
+check "by hand, manual: nothing else deploys meanwhile" '[ $status -ne 0 ] && grep -q "awaits approval" <<<"$out"'
+"$mcpvisor" --state-dir "$state" rollback approve "$rbh" >/dev/null 2>&1
+check "by hand, manual: approved, then done" 'wait_for "[ \"\$(rbf $rbh \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && grep -qx version=1 "$work/data/app.conf"'
+# while an upgrade is still deploying: undone whole, as a failure is
+rp=$(last_id)
+APP_VERSION=2 mv deploy start "$sp_one" --detach >/dev/null 2>&1
+id=$(last_id)
+out=$(mv rollback start "$id" --strategy immediate 2>&1); status=$?
+check "by hand, mid-upgrade: rolled back at once" '[ $status -eq 0 ] && [ "$(rbf rollback_${id#deploy_} "d[\"state\"]+\" \"+d[\"strategy\"]")" = "succeeded immediate" ] && [ "$(rf $id "d[\"failure\"]")" = "deployment: rollback started by hand" ]'
+check "by hand, mid-upgrade: the previous version is current again" 'is $rp "d[\"servers\"][0][\"state\"]" ready 5 && grep -qx version=1 "$work/data/app.conf"'
+mv deploy stop "$rp" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 100[67]" >/dev/null' 10
+out=$(mv deploy start "$sp" 2>&1)
+f1=$(last_id)
+out=$(mv rollback start "$f1" 2>&1); status=$?
+check "by hand: a first deployment has nothing to go back to" '[ $status -eq 1 ] && grep -q "replaced no deployment" <<<"$out"'
+mv deploy stop "$f1" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 100[67]" >/dev/null' 10
+
 # kill -9 of mcpvisord while a rollback waits: reported, and the previous
 # version (the last successful deployment) comes back on restart
 rm -f "$work/data/extra.conf"

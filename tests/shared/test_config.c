@@ -224,6 +224,52 @@ test_spec_shape(void **state)
 }
 
 static void
+test_spec_rollback_actions(void **state)
+{
+	struct diag_list	 dl = { 0 };
+	struct deploy_spec	*spec = NULL;
+	char			*dir = tu_tmpdir(), *path;
+
+	(void)state;
+	path = tu_write(dir, "r.yaml",
+	    "metadata: {name: demo}\n"
+	    "rollback_actions:\n"
+	    "  cleanup: {program: bin/cleanup, args: [--all]}\n"
+	    "  both: {program: x, plugin: y.so, function: f}\n"
+	    "  stop_new: {program: x}\n"
+	    "  lonely: {plugin: y.so}\n"
+	    "  mixed: {program: x, function: f}\n"
+	    "servers:\n"
+	    "  - name: a\n"
+	    "    rollback_actions: [cleanup, nowhere]\n");
+	assert_true(spec_load(path, &spec, &dl) < 0);
+	TU_EXPECT(&dl, "r.yaml:4:9: rollback action 'both' needs either "
+	    "'program' or 'plugin'");
+	TU_EXPECT(&dl, "r.yaml:5:3: 'stop_new' is a built-in rollback step");
+	TU_EXPECT(&dl, "r.yaml:6:11: rollback action 'lonely' names a plugin "
+	    "but no 'function'");
+	TU_EXPECT(&dl, "r.yaml:7:33: 'function' goes with 'plugin'");
+	TU_EXPECT(&dl, "r.yaml:10:33: no rollback action 'nowhere'");
+	assert_int_equal(dl.errors, 5);
+	diag_list_free(&dl);
+	free(path);
+	path = tu_write(dir, "ok.yaml",
+	    "metadata: {name: demo}\n"
+	    "rollback_actions:\n"
+	    "  cleanup: {plugin: /p.so, function: f, params: {a: 1}}\n"
+	    "servers:\n"
+	    "  - name: a\n"
+	    "    rollback_actions: [cleanup]\n");
+	assert_int_equal(spec_load(path, &spec, &dl), 0);
+	assert_int_equal(dl.errors, 0);
+	assert_int_equal(spec->servers[0].rollback_actions->count, 1);
+	spec_free(spec);
+	tu_rmtree(dir);
+	free(path);
+	free(dir);
+}
+
+static void
 test_spec_references(void **state)
 {
 	struct diag_list	 dl = { 0 };
@@ -320,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_health_check_files),
 		cmocka_unit_test(test_spec_shape),
 		cmocka_unit_test(test_spec_references),
+		cmocka_unit_test(test_spec_rollback_actions),
 		cmocka_unit_test(test_project_keeps_good_files),
 	};
 
