@@ -300,6 +300,7 @@ static const struct schema_field settings_fields[] = {
 	{ "monitoring_enabled", &s_bool, false },
 	{ "monitor_port", &s_port, false },
 	{ "snapshot_retention", &s_uint, false },
+	{ "metrics_interval_seconds", &s_uint, false },
 	{ NULL, NULL, false },
 };
 static const struct schema s_settings = { .type = SCHEMA_MAP,
@@ -629,6 +630,8 @@ spec_read_settings(const struct ynode *doc, struct deploy_settings *s)
 	s->monitor_port = (unsigned)schema_int(m, "monitor_port", 8765);
 	s->snapshot_retention = (unsigned)schema_int(m, "snapshot_retention",
 	    5);
+	s->metrics_interval_seconds = (unsigned)schema_int(m,
+	    "metrics_interval_seconds", 5);
 	strategy = schema_str(m, "rollback_strategy", "graceful");
 	s->rollback_strategy = ROLLBACK_GRACEFUL;
 	for (size_t i = 0; strategies[i] != NULL; i++)

@@ -58,6 +58,7 @@ struct deploy_settings {
 	bool			monitoring_enabled;
 	unsigned		monitor_port;
 	unsigned		snapshot_retention;
+	unsigned		metrics_interval_seconds;	/* 0: off */
 };
 
 /* One server of a spec; strings and nodes borrow from the spec's doc. */

@@ -31,12 +31,15 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_EXITED, 8, 8, "exited" },
 	{ FRAME_FAILED, 2, 4096, "failed" },
 	{ FRAME_HEALTH, 2, 64u << 10, "health" },
+	{ FRAME_USAGE, 2, 4096, "usage" },
 	{ FRAME_CONFIG, 2, FRAME_MAX, "config" },
 	{ FRAME_STOP, 0, 4, "stop" },
 	{ FRAME_SIGNAL, 4, 4, "signal" },
 	{ FRAME_REQUEST, 2, 64u << 10, "request" },
 	{ FRAME_RESPONSE, 2, FRAME_MAX, "response" },
 	{ FRAME_EVENT, 2, 64u << 10, "event" },
+	{ FRAME_RECORD, 2, FRAME_MAX, "record" },
+	{ FRAME_METRICS, 2, 4096, "metrics" },
 };
 
 static const struct frame_size *

@@ -41,6 +41,7 @@ enum frame_type {
 	FRAME_EXITED = 5,	/* u32 how (0 exit, 1 signal), u32 code */
 	FRAME_FAILED = 6,	/* JSON {"stage", "reason", "errno"} */
 	FRAME_HEALTH = 7,	/* JSON: a health check's result */
+	FRAME_USAGE = 8,	/* JSON: the server's CPU and memory */
 	/* root -> worker */
 	FRAME_CONFIG = 16,	/* JSON: the rendered server */
 	FRAME_STOP = 17,	/* empty, or u32 FRAME_STOP_* flags */
@@ -50,6 +51,9 @@ enum frame_type {
 	/* root -> cli, root -> monitor */
 	FRAME_RESPONSE = 33,	/* JSON */
 	FRAME_EVENT = 34,	/* JSON */
+	/* root -> a client that watches (the monitor) */
+	FRAME_RECORD = 35,	/* JSON: a deployment's record, as written */
+	FRAME_METRICS = 36,	/* JSON: a server's usage sample */
 };
 
 /* FRAME_STOP flags: skip the stdin grace of a stdio server (TERM at
@@ -60,12 +64,14 @@ enum frame_type {
 #define FRAME_FROM_WORKER	(FRAME_BIT(FRAME_HELLO) |		\
 	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\
 	FRAME_BIT(FRAME_READY) | FRAME_BIT(FRAME_EXITED) |		\
-	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH))
+	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH) |		\
+	FRAME_BIT(FRAME_USAGE))
 #define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
 	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
 #define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)
 #define FRAME_FROM_ROOT_TO_CLI	(FRAME_BIT(FRAME_RESPONSE) |		\
-	FRAME_BIT(FRAME_EVENT))
+	FRAME_BIT(FRAME_EVENT) | FRAME_BIT(FRAME_RECORD) |		\
+	FRAME_BIT(FRAME_METRICS))
 
 struct frame {
 	uint8_t		 type;

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,4 +405,54 @@ journal_close(struct journal *j)
 	free(j->dir);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
+}
+
+int
+state_control_connect(const char *dir)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	int			fd, r;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
+	    "%s/control.sock", dir) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int
+state_monitor_token(const char *dir, char out[65])
+{
+	char		 path[PATH_MAX], buf[80];
+	unsigned char	 rnd[32];
+	ssize_t		 n;
+	int		 fd, r;
+
+	snprintf(path, sizeof(path), "%s/monitor.token", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n >= 64) {
+			memcpy(out, buf, 64);
+			out[64] = '\0';
+			if (strspn(out, "0123456789abcdef") == 64)
+				return 0;
+		}
+		/* damaged: made anew below */
+	} else if (errno != ENOENT)
+		return -errno;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(buf, sizeof(buf), "%s\n", out);
+	if ((r = state_write_file(dir, "monitor.token", buf, 65)) < 0)
+		return r;
+	return 0;
 }

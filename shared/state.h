@@ -46,6 +46,13 @@ int	state_list_records(const char *dir, struct cJSON ***out);
 void	state_new_id(char *buf, size_t size);
 /* Now as UTC ISO 8601 with milliseconds: 2026-11-24T08:07:32.123Z. */
 void	state_iso_now(char *buf, size_t size);
+/* Connects to mcpvisord's control socket in dir. A descriptor, or a
+ * negative errno (-ENOENT, -ECONNREFUSED: no daemon). */
+int	state_control_connect(const char *dir);
+/* The monitor's token (64 hex characters, from getrandom), kept in
+ * dir/monitor.token with mode 0600: read, or made on first use. 0 or a
+ * negative errno. */
+int	state_monitor_token(const char *dir, char out[65]);
 
 /* The journal is rotated past JOURNAL_MAX bytes: events.journal.1 ...
  * events.journal.JOURNAL_KEEP. */

@@ -166,6 +166,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "deploy", cli_deploy, "start, follow, list and stop deployments" },
 	{ "health", cli_health, "register, list and run health checks" },
 	{ "rollback", cli_rollback, "list snapshots, see and approve rollbacks" },
+	{ "monitor", cli_monitor, "run the monitor, show progress, events, metrics" },
 	{ NULL, NULL, NULL },
 };
 

@@ -24,6 +24,8 @@ struct cli {
 	char			 backup_dir[4200];	/* snapshots */
 	bool			 no_rollback;		/* deploy start */
 	const char		*strategy;		/* deploy start */
+	bool			 no_monitoring;		/* deploy start */
+	unsigned		 monitor_port;		/* deploy start */
 	bool			 verbose;
 	bool			 json;
 	bool			 color;		/* stdout is a terminal */
@@ -57,5 +59,6 @@ int	cli_deploy(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
+int	cli_monitor(struct cli *, int, char **);
 
 #endif

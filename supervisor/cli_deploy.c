@@ -25,6 +25,7 @@ static const char usage_start[] =
 "usage: mcpvisor deploy start SPEC [--environment ENV] [--dry-run] [--json]\n"
 "                             [--sequential] [--max-parallel N] [--detach]\n"
 "                             [--no-rollback] [--strategy S]\n"
+"                             [--no-monitoring] [--monitor-port N]\n"
 "\n"
 "Deploys SPEC for ENV (default: the spec's metadata.environment) through\n"
 "mcpvisord, starting one in the background on the state directory when none\n"
@@ -41,6 +42,8 @@ static const char usage_start[] =
 "      --no-rollback       if this upgrade fails, do not put back what ran\n"
 "      --strategy S        immediate, batch, graceful, aggressive or manual\n"
 "                          (default: the spec's rollback_strategy)\n"
+"      --no-monitoring     no mcpvisor-monitor for this deployment\n"
+"      --monitor-port N    the monitor's port (default: the spec's, 8765)\n"
 "\n"
 "Exit status: 0 deployed (or the plan is sound), 1 the deployment failed,\n"
 "2 usage, 100 invalid configuration, 111 mcpvisord unreachable.\n";
@@ -383,6 +386,10 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 		cJSON_AddBoolToObject(rq, "no_rollback", 1);
 	if (cli->strategy != NULL)
 		cJSON_AddStringToObject(rq, "strategy", cli->strategy);
+	if (cli->no_monitoring)
+		cJSON_AddBoolToObject(rq, "no_monitoring", 1);
+	if (cli->monitor_port != 0)
+		cJSON_AddNumberToObject(rq, "monitor_port", cli->monitor_port);
 	if (po->max_parallel > 0)
 		cJSON_AddNumberToObject(rq, "max_parallel", po->max_parallel);
 	cJSON_AddBoolToObject(rq, "follow", !detach);
@@ -425,6 +432,8 @@ deploy_start(struct cli *cli, int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "no-rollback", no_argument, NULL, 'R' },
 		{ "strategy", required_argument, NULL, 'S' },
+		{ "no-monitoring", no_argument, NULL, 'N' },
+		{ "monitor-port", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -457,6 +466,19 @@ deploy_start(struct cli *cli, int argc, char **argv)
 			break;
 		case 'R':
 			cli->no_rollback = true;
+			break;
+		case 'N':
+			cli->no_monitoring = true;
+			break;
+		case 'P':
+			n = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || n < 1 ||
+			    n > 65535) {
+				fprintf(stderr, "mcpvisor deploy start: "
+				    "--monitor-port takes 1 to 65535\n");
+				return CLI_EXIT_USAGE;
+			}
+			cli->monitor_port = (unsigned)n;
 			break;
 		case 'S':
 			if (!cli_valid_strategy("deploy start", optarg))

@@ -24,25 +24,6 @@
 #include "errbuf.h"
 #include "state.h"
 
-static int
-try_connect(const char *state_dir)
-{
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	int			fd, r;
-
-	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
-	    "%s/control.sock", state_dir) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 static void
 daemon_path(char *buf, size_t size)
 {
@@ -97,7 +78,7 @@ start_daemon(const char *state_dir)
 int
 client_connect(struct client_conn *c, const char *state_dir, bool start)
 {
-	int	fd = try_connect(state_dir), r;
+	int	fd = state_control_connect(state_dir), r;
 
 	if (fd < 0 && start && (fd == -ENOENT || fd == -ECONNREFUSED)) {
 		if ((r = start_daemon(state_dir)) < 0)
@@ -106,7 +87,7 @@ client_connect(struct client_conn *c, const char *state_dir, bool start)
 			struct timespec	ts = { 0, 10 * 1000 * 1000 };
 
 			nanosleep(&ts, NULL);
-			fd = try_connect(state_dir);
+			fd = state_control_connect(state_dir);
 		}
 	}
 	if (fd < 0)

@@ -1,9 +1,11 @@
 /*
  * The control socket. A client sends one request at a time; a deploy or
  * follow request subscribes it to the deployment's events until the
- * deployment finishes, when a final response says how. A follower whose
- * queue fills (it stopped reading) is dropped: the supervisor never waits
- * for a client.
+ * deployment finishes, when a final response says how. A watch request
+ * (the monitor's) subscribes it to everything for good: every event,
+ * every record written, every usage sample. A client whose queue fills
+ * (it stopped reading) is dropped: the supervisor never waits for a
+ * client.
  */
 #include "control.h"
 
@@ -39,6 +41,7 @@ struct client {
 	bool			 dead;
 	char			 follow[64];	/* deployment id, or "" */
 	char			 await[64];	/* answer when it finishes */
+	bool			 watch;		/* hears everything */
 };
 
 struct control {
@@ -125,9 +128,12 @@ do_deploy(struct client *c, const cJSON *rq)
 		.no_rollback = cJSON_IsTrue(cJSON_GetObjectItem(rq,
 		    "no_rollback")),
 		.strategy = req_str(rq, "strategy"),
+		.no_monitoring = cJSON_IsTrue(cJSON_GetObjectItem(rq,
+		    "no_monitoring")),
 		.environ = cJSON_GetObjectItem(rq, "environ"),
 	};
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
+	const cJSON		*port = cJSON_GetObjectItem(rq, "monitor_port");
 	char			 id[64], *err = NULL;
 	cJSON			*o;
 	int			 r;
@@ -140,6 +146,9 @@ do_deploy(struct client *c, const cJSON *rq)
 	}
 	if (cJSON_IsNumber(mp) && mp->valuedouble >= 1)
 		dr.max_parallel = (unsigned)mp->valuedouble;
+	if (cJSON_IsNumber(port) && port->valuedouble >= 1 &&
+	    port->valuedouble <= 65535)
+		dr.monitor_port = (unsigned)port->valuedouble;
 	/* follow from the first event on */
 	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
 		snprintf(c->follow, sizeof(c->follow), "*");
@@ -223,6 +232,18 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 		log_warnx("stop %s: %s", c->await, strerror(-r));
 		c->await[0] = '\0';
 	}
+}
+
+static void
+do_watch(struct client *c)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddItemToObject(o, "deployments",
+	    runtime_records(c->ctl->sv));
+	cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
+	client_ok(c, o);
+	c->watch = true;
 }
 
 static void
@@ -329,6 +350,8 @@ on_request(struct client *c, struct frame *f)
 		do_rollback_approve(c, rq);
 	else if (strcmp(verb, "rollback_start") == 0)
 		do_rollback_start(c, rq);
+	else if (strcmp(verb, "watch") == 0)
+		do_watch(c);
 	else
 		client_error(c, "usage", "unknown verb");
 	cJSON_Delete(rq);
@@ -360,13 +383,51 @@ on_client(struct watcher *w, uint32_t events)
 		client_update(c);
 }
 
+static int
+client_add(struct control *ctl, int fd, pid_t pid)
+{
+	struct client	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->ctl = ctl;
+	c->pid = pid;
+	c->w.fd = fd;
+	c->w.fn = on_client;
+	frame_reader_init(&c->rd, fd, FRAME_FROM_CLI);
+	frame_writer_init(&c->wr, fd);
+	if (loop_add(&ctl->sv->loop, &c->w, EPOLLIN) < 0) {
+		free(c);
+		return -EIO;
+	}
+	c->next = ctl->clients;
+	ctl->clients = c;
+	return 0;
+}
+
+int
+control_adopt(struct control *ctl, int fd, pid_t pid, const char *name)
+{
+	int	r;
+
+	if (ctl == NULL)
+		return -ENOTCONN;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if ((r = client_add(ctl, fd, pid)) < 0)
+		log_warnx("%s (pid %d): %s", name, (int)pid, strerror(-r));
+	else
+		/* it hears everything from now on, before it even asks:
+		 * nothing between its start and its watch request is lost */
+		ctl->clients->watch = true;
+	return r;
+}
+
 static void
 on_listen(struct watcher *w, uint32_t events)
 {
 	struct control	*ctl = container_of(w, struct control, listen);
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
-	struct client	*c;
 	int		 fd;
 
 	(void)events;
@@ -380,23 +441,8 @@ on_listen(struct watcher *w, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (client_add(ctl, fd, cred.pid) < 0)
 			close(fd);
-			continue;
-		}
-		c->ctl = ctl;
-		c->pid = cred.pid;
-		c->w.fd = fd;
-		c->w.fn = on_client;
-		frame_reader_init(&c->rd, fd, FRAME_FROM_CLI);
-		frame_writer_init(&c->wr, fd);
-		if (loop_add(&ctl->sv->loop, &c->w, EPOLLIN) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = ctl->clients;
-		ctl->clients = c;
 	}
 }
 
@@ -407,9 +453,18 @@ on_event(struct supervisor *sv, const cJSON *ev)
 			    "deployment_id"));
 
 	for (struct client *c = sv->control->clients; c != NULL; c = c->next)
-		if (!c->dead && c->follow[0] != '\0' && id != NULL &&
-		    (strcmp(c->follow, id) == 0 || strcmp(c->follow, "*") == 0))
+		if (!c->dead && (c->watch || (c->follow[0] != '\0' &&
+		    id != NULL && (strcmp(c->follow, id) == 0 ||
+		    strcmp(c->follow, "*") == 0))))
 			client_send(c, FRAME_EVENT, ev);
+}
+
+static void
+on_watch(struct supervisor *sv, uint8_t type, const cJSON *o)
+{
+	for (struct client *c = sv->control->clients; c != NULL; c = c->next)
+		if (!c->dead && c->watch)
+			client_send(c, type, o);
 }
 
 static void
@@ -470,6 +525,7 @@ control_open(struct supervisor *sv, struct control **out)
 	}
 	sv->control = ctl;
 	sv->on_event = on_event;
+	sv->on_watch = on_watch;
 	sv->on_finished = on_finished;
 	*out = ctl;
 	return 0;
@@ -511,6 +567,7 @@ control_free(struct control *ctl)
 	unlink(ctl->path);
 	ctl->sv->control = NULL;
 	ctl->sv->on_event = NULL;
+	ctl->sv->on_watch = NULL;
 	ctl->sv->on_finished = NULL;
 	free(ctl);
 }

@@ -28,6 +28,7 @@
 #include "diag.h"
 #include "hooks.h"
 #include "log.h"
+#include "monproc.h"
 #include "prepare.h"
 #include "runtime.h"
 
@@ -51,7 +52,13 @@ static const char usage[] =
 "  --check SPEC      prepare SPEC as a start would, report and exit\n"
 "  --backup-dir DIR  snapshots of what upgrades replace (default\n"
 "                    STATE-DIR/backups)\n"
-"  --worker PATH     the mcpvisor-worker program (default: beside mcpvisord)\n";
+"  --worker PATH     the mcpvisor-worker program (default: beside mcpvisord)\n"
+"  --no-monitoring   start no mcpvisor-monitor\n"
+"  --monitor-port N  its port, over the deployment's (default 8765)\n"
+"  --monitor-bind A  its address (default 127.0.0.1; beyond loopback,\n"
+"                    clients need STATE-DIR/monitor.token)\n"
+"  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
+"                    mcpvisord)\n";
 
 /* Tells systemd (Type=notify) how we are; a no-op without NOTIFY_SOCKET. */
 static void
@@ -78,19 +85,20 @@ sd_notify_state(const char *state)
 	close(fd);
 }
 
+/* A helper program: beside mcpvisord (a build tree), else installed. */
 static void
-default_worker(char *buf, size_t size)
+default_helper(char *buf, size_t size, const char *name)
 {
 	char	self[PATH_MAX];
 	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (n > 0) {
 		self[n] = '\0';
-		snprintf(buf, size, "%s/mcpvisor-worker", dirname(self));
+		snprintf(buf, size, "%s/%s", dirname(self), name);
 		if (access(buf, X_OK) == 0)
 			return;
 	}
-	snprintf(buf, size, "%s/mcpvisor/mcpvisor-worker", MCPVISOR_LIBEXECDIR);
+	snprintf(buf, size, "%s/mcpvisor/%s", MCPVISOR_LIBEXECDIR, name);
 }
 
 static int
@@ -137,6 +145,10 @@ main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "backup-dir", required_argument, NULL, 'B' },
 		{ "worker", required_argument, NULL, 'W' },
+		{ "monitor", required_argument, NULL, 'M' },
+		{ "no-monitoring", no_argument, NULL, 'N' },
+		{ "monitor-port", required_argument, NULL, 'P' },
+		{ "monitor-bind", required_argument, NULL, 'b' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "sequential", no_argument, NULL, 's' },
 		{ "max-parallel", required_argument, NULL, 'p' },
@@ -151,13 +163,15 @@ main(int argc, char **argv)
 	struct control		*ctl = NULL;
 	const char		*check = NULL, *init = NULL, *state_dir = NULL;
 	char			 statebuf[PATH_MAX], worker[PATH_MAX] = "";
+	char			 monitor[PATH_MAX] = "";
+	struct monproc_opts	 mo = { .program = monitor };
 	char			*checks_dir = NULL, *end;
 	bool			 verbose = false;
 	long			 grace = 9;
 	int			 c;
 
 	memset(&sv, 0, sizeof(sv));
-	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:B:W:g:sp:vh", longopts,
+	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:B:W:M:NP:b:g:sp:vh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 't':	check = optarg; break;
@@ -176,6 +190,16 @@ main(int argc, char **argv)
 			break;
 		case 'W':	snprintf(worker, sizeof(worker), "%s", optarg);
 				break;
+		case 'M':	snprintf(monitor, sizeof(monitor), "%s", optarg);
+				break;
+		case 'N':	mo.disabled = true; break;
+		case 'b':	mo.bind = optarg; break;
+		case 'P':
+			mo.port = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || mo.port == 0 || mo.port > 65535)
+				fatalx(SV_EXIT_CONFIG, "--monitor-port takes "
+				    "1 to 65535");
+			break;
 		case 's':	po.sequential = true; break;
 		case 'v':	verbose = true; break;
 		case 'g':
@@ -225,13 +249,20 @@ main(int argc, char **argv)
 		state_dir = statebuf;
 	}
 	if (worker[0] == '\0')
-		default_worker(worker, sizeof(worker));
+		default_helper(worker, sizeof(worker), "mcpvisor-worker");
+	if (monitor[0] == '\0')
+		default_helper(monitor, sizeof(monitor), "mcpvisor-monitor");
 	sv.grace_ms = (unsigned)grace * 1000;
 	sv.init_mode = init != NULL;
 	if (runtime_init(&sv, state_dir, worker) < 0)
 		return SV_EXIT_TEMPFAIL;
 	if (control_open(&sv, &ctl) < 0)
 		return SV_EXIT_TEMPFAIL;
+	/* up before any deployment, so that a client sees it from its
+	 * first event; a deployment may then move it or turn it off */
+	if (monproc_init(&sv, &mo) < 0)
+		return SV_EXIT_TEMPFAIL;
+	monproc_want(&sv, true, MONITOR_PORT_DEFAULT);
 	if (init != NULL) {
 		struct deploy_request	 rq = { .environment = po.environment,
 					    .sequential = po.sequential,
@@ -269,12 +300,14 @@ main(int argc, char **argv)
 		control_turn_end(ctl);
 	}
 	sd_notify_state("STOPPING=1");
+	monproc_stop(&sv);
 	/* workers told to stop exit on their own: reap them (a second at
 	 * most) rather than leave them to whoever inherits them */
 	for (int i = 0; i < 500 && (waitpid(-1, NULL, WNOHANG) != -1 ||
 	    errno != ECHILD); i++)
 		usleep(2000);
 	control_free(ctl);
+	monproc_free(&sv);
 	runtime_free(&sv);
 	free(checks_dir);
 	return sv.exit_status;

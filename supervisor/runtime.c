@@ -39,6 +39,7 @@
 #include "errbuf.h"
 #include "hooks.h"
 #include "log.h"
+#include "monproc.h"
 #include "prepare.h"
 #include "schema.h"
 #include "snapshot.h"
@@ -111,6 +112,7 @@ struct server_run {
 	uint64_t		 crashes[WORKER_DEATHS_MAX];
 	unsigned		 ncrashes;
 	cJSON			*health;	/* check name -> last result */
+	cJSON			*usage;		/* the last usage sample */
 	/* an upgrade: the previous deployment's run of this server that this
 	 * one replaces (and the reverse link), the snapshot of it, and
 	 * whether it is being put back by a rollback */
@@ -173,6 +175,8 @@ struct deployment {
 	bool			 rollback_enabled;
 	enum rollback_strategy	 strategy;
 	bool			 no_rollback_req;	/* --no-rollback */
+	bool			 no_monitoring_req;	/* --no-monitoring */
+	unsigned		 monitor_port_req;	/* --monitor-port */
 	int			 strategy_req;	/* --strategy; -1: none */
 	struct rollback		*rb;		/* once one started */
 	/* a rollback started by hand is carried out by a deployment of the
@@ -356,6 +360,9 @@ dep_record(const struct deployment *dep)
 		if (sr->health != NULL)
 			cJSON_AddItemToObject(s, "health",
 			    cJSON_Duplicate(sr->health, 1));
+		if (sr->usage != NULL && sr->worker != NULL)
+			cJSON_AddItemToObject(s, "usage",
+			    cJSON_Duplicate(sr->usage, 1));
 	}
 	cJSON_AddNumberToObject(o, "total", (double)dep->nservers);
 	cJSON_AddNumberToObject(o, "ready", (double)ready);
@@ -393,7 +400,12 @@ record_write(struct supervisor *sv, const char *dir, const char *id,
 static void
 dep_write_record(struct deployment *dep)
 {
-	record_write(dep->sv, "deployments", dep->id, dep_record(dep));
+	struct supervisor	*sv = dep->sv;
+	cJSON			*rec = dep_record(dep);
+
+	if (sv->on_watch != NULL && rec != NULL)
+		sv->on_watch(sv, FRAME_RECORD, rec);
+	record_write(sv, "deployments", dep->id, rec);
 	dep->dirty = false;
 }
 
@@ -590,6 +602,35 @@ on_health(struct server_run *sr, const struct frame *f)
 		    "Warning", check, message);
 }
 
+/* A usage sample: kept for the record (written when something else
+ * changes: samples alone do not rewrite records) and passed to whoever
+ * watches. */
+static void
+on_usage(struct server_run *sr, const struct frame *f)
+{
+	struct deployment	*dep = sr->dep;
+	cJSON			*j = cJSON_ParseWithLength((char *)f->data,
+				    f->len), *m;
+	char			 when[40];
+
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		return;
+	}
+	state_iso_now(when, sizeof(when));
+	cJSON_AddStringToObject(j, "at", when);
+	cJSON_Delete(sr->usage);
+	sr->usage = j;
+	if (dep->sv->on_watch == NULL)
+		return;
+	m = cJSON_Duplicate(j, 1);
+	cJSON_AddStringToObject(m, "deployment_id", dep->id);
+	cJSON_AddStringToObject(m, "server_name", sr->name);
+	cJSON_AddNumberToObject(m, "server_pid", sr->server_pid);
+	dep->sv->on_watch(dep->sv, FRAME_METRICS, m);
+	cJSON_Delete(m);
+}
+
 static void
 on_frame(struct worker_proc *wp, struct frame *f)
 {
@@ -615,6 +656,9 @@ on_frame(struct worker_proc *wp, struct frame *f)
 	switch (f->type) {
 	case FRAME_HEALTH:
 		on_health(sr, f);
+		break;
+	case FRAME_USAGE:
+		on_usage(sr, f);
 		break;
 	case FRAME_SANDBOX:
 		sv_event(dep->sv, dep, sr->name, "sandbox_applied",
@@ -1526,6 +1570,9 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	cJSON_Delete(dst->health);
 	dst->health = src->health;
 	src->health = NULL;
+	cJSON_Delete(dst->usage);
+	dst->usage = src->usage;
+	src->usage = NULL;
 	snprintf(dst->config_of, sizeof(dst->config_of), "%s",
 	    src->config_of[0] != '\0' ? src->config_of : src->dep->id);
 	if (strcmp(dst->config_of, dst->dep->id) == 0)
@@ -2189,11 +2236,16 @@ dep_next_batch(struct deployment *dep)
 	const struct plan	*plan = dep->pd->plan;
 
 	if (dep->batch == plan->nbatches) {
+		cJSON		*d = cJSON_CreateObject();
+		uint64_t	 ms = loop_now_ms() - dep->started_ms;
+
 		dep->state = DEP_SUCCEEDED;
 		dep->outcome = "succeeded";
-		sv_event(dep->sv, dep, NULL, "deployment_completed", NULL,
+		cJSON_AddNumberToObject(d, "duration_ms", (double)ms);
+		cJSON_AddNumberToObject(d, "total", (double)dep->nservers);
+		sv_event(dep->sv, dep, NULL, "deployment_completed", d,
 		    "%zu servers ready in %llu ms", dep->nservers,
-		    (unsigned long long)(loop_now_ms() - dep->started_ms));
+		    (unsigned long long)ms);
 		hand_finish(dep, NULL);
 		dep_write_record(dep);
 		if (dep->sv->on_finished != NULL)
@@ -2238,6 +2290,7 @@ dep_free(struct deployment *dep)
 			    strlen(sr->config_text));
 		free(sr->config_text);
 		cJSON_Delete(sr->health);
+		cJSON_Delete(sr->usage);
 	}
 	forget_secrets(dep);
 	rb_free(dep->rb);
@@ -2296,6 +2349,9 @@ server_config_text(struct deployment *dep, size_t i)
 	cJSON_AddStringToObject(o, "server", ps->spec->name);
 	cJSON_AddStringToObject(o, "deployment", dep->id);
 	cJSON_AddStringToObject(o, "server_dir", dir);
+	cJSON_AddNumberToObject(o, "metrics_interval_ms",
+	    dep->pd->spec->settings.monitoring_enabled ?
+	    dep->pd->spec->settings.metrics_interval_seconds * 1000.0 : 0);
 	cJSON_AddItemToObject(o, "run", ynode_to_json(ps->resolved->run,
 	    false));
 	if (ps->resolved->sandbox != NULL)
@@ -2418,7 +2474,13 @@ dep_prepare(struct deployment *dep, char **err)
 static void
 dep_announce(struct deployment *dep)
 {
-	cJSON	*details = cJSON_CreateObject();
+	const struct deploy_settings	*ds = &dep->pd->spec->settings;
+	cJSON				*details = cJSON_CreateObject();
+
+	/* the monitor follows the current deployment's wishes */
+	monproc_want(dep->sv, ds->monitoring_enabled && !dep->no_monitoring_req,
+	    dep->monitor_port_req != 0 ? dep->monitor_port_req :
+	    ds->monitor_port);
 
 	cJSON_AddNumberToObject(details, "total", (double)dep->nservers);
 	cJSON_AddNumberToObject(details, "batches",
@@ -2509,6 +2571,8 @@ dep_new(struct supervisor *sv, const struct deploy_request *rq,
 	dep->sequential = rq->sequential;
 	dep->max_parallel = rq->max_parallel;
 	dep->no_rollback_req = rq->no_rollback;
+	dep->no_monitoring_req = rq->no_monitoring;
+	dep->monitor_port_req = rq->monitor_port;
 	dep->strategy_req = strategy;
 	dep->spec_path = strdup(rq->spec_path);
 	dep->config_dir = strdup(rq->config_dir);
@@ -2951,6 +3015,19 @@ runtime_record(const struct supervisor *sv, const char *id)
 	return NULL;
 }
 
+cJSON *
+runtime_records(const struct supervisor *sv)
+{
+	cJSON	*list = cJSON_CreateArray();
+
+	for (const struct deployment *d = sv->dep; list != NULL && d != NULL;
+	    d = d->prev)
+		cJSON_AddItemToArray(list, dep_record(d));
+	if (list != NULL && sv->retired != NULL)
+		cJSON_AddItemToArray(list, dep_record(sv->retired));
+	return list;
+}
+
 /* --- signals --- */
 
 static void
@@ -2987,7 +3064,7 @@ on_signal(struct watcher *w, uint32_t events)
 						break;
 				if (wp != NULL)
 					worker_reaped(sv, wp, status);
-				else
+				else if (!monproc_reaped(sv, pid, status))
 					hooks_reaped(sv, pid, status);
 			}
 			break;

@@ -21,6 +21,7 @@ struct cJSON;
 struct control;
 struct deployment;
 struct hook_run;
+struct monproc;
 struct worker_proc;
 
 /* Exit statuses of mcpvisord (see mcpvisord(8)). */
@@ -39,6 +40,8 @@ struct deploy_request {
 	unsigned		 max_parallel;
 	bool			 no_rollback;	/* over the spec's setting */
 	const char		*strategy;	/* NULL: the spec's */
+	bool			 no_monitoring;	/* over the spec's setting */
+	unsigned		 monitor_port;	/* 0: the spec's */
 	/* the requester's environment (NAME=VALUE), for env() and secrets;
 	 * NULL: mcpvisord's own */
 	struct cJSON		*environ;
@@ -67,6 +70,7 @@ struct supervisor {
 	char			 backup_dir[PATH_MAX];	/* snapshots */
 	struct worker_proc	*workers;	/* every live worker */
 	struct hook_run		*hooks;		/* running deployment hooks */
+	struct monproc		*monitor;	/* mcpvisor-monitor */
 	bool			 init_mode;
 	bool			 shutting_down;
 	unsigned		 grace_ms;
@@ -77,6 +81,10 @@ struct supervisor {
 	uint64_t		 seq;		/* events */
 	/* called with each event; the control module fans them out */
 	void			(*on_event)(struct supervisor *,
+				    const struct cJSON *);
+	/* called with what only watchers (the monitor) hear: each record
+	 * written (FRAME_RECORD) and each usage sample (FRAME_METRICS) */
+	void			(*on_watch)(struct supervisor *, uint8_t type,
 				    const struct cJSON *);
 	/* called when a deployment reaches its end (success, failure or
 	 * stop); the control module answers waiting clients */
@@ -113,6 +121,9 @@ int	runtime_stop(struct supervisor *, const char *id);
 void	runtime_shutdown(struct supervisor *);
 /* The current deployment's record (a new tree), or NULL. */
 struct cJSON	*runtime_record(const struct supervisor *, const char *id);
+/* The records of every deployment in memory: the current one, the one it
+ * upgrades or replaced, a failed upgrade kept aside (a new array). */
+struct cJSON	*runtime_records(const struct supervisor *);
 /* Marks records of deployments a dead mcpvisord left running as
  * interrupted; starts again the last one that had succeeded. */
 void	runtime_recover(struct supervisor *);

@@ -48,6 +48,7 @@
 #include "health.h"
 #include "log.h"
 #include "logfile.h"
+#include "procstat.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -68,6 +69,7 @@ enum watch {
 	W_READY,
 	W_NOTIFY,
 	W_HEALTH,
+	W_USAGE,
 };
 
 enum readiness {
@@ -143,6 +145,12 @@ struct worker {
 	signed char		*verdicts;	/* per check: -1 unknown, 0, 1 */
 	bool			 unhealthy_restart;
 	bool			 stop_now;	/* no stdin grace */
+	/* the server's CPU and memory, sampled every usage_interval_ms */
+	int			 usage_fd;
+	unsigned		 usage_interval_ms;
+	struct proc_usage	 usage_prev;
+	pid_t			 usage_pid;	/* whose sample usage_prev is */
+	uint64_t		 usage_prev_ms;
 };
 
 static uint64_t
@@ -431,6 +439,8 @@ parse_config(struct worker *w, struct errbuf *err)
 	struct run_spec	*rs = &w->run;
 	const char	*s;
 
+	w->usage_interval_ms = (unsigned)json_number(w->config,
+	    "metrics_interval_ms", 0);
 	if (cJSON_GetStringValue(cJSON_GetObjectItem(w->config, "server")) ==
 	    NULL || !cJSON_IsObject(run) ||
 	    (rs->name = json_dup_string(w->config, "server", NULL)) == NULL) {
@@ -1010,6 +1020,60 @@ on_signal(struct worker *w)
 	}
 }
 
+/* --- usage samples --- */
+
+static void
+usage_start(struct worker *w)
+{
+	struct itimerspec	its = { 0 };
+
+	if (w->usage_interval_ms == 0)
+		return;
+	if ((w->usage_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK |
+	    TFD_CLOEXEC)) == -1) {
+		log_warn("usage timer");
+		return;
+	}
+	its.it_value.tv_sec = its.it_interval.tv_sec =
+	    w->usage_interval_ms / 1000;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec =
+	    (long)(w->usage_interval_ms % 1000) * 1000000;
+	timerfd_settime(w->usage_fd, 0, &its, NULL);
+	watch_fd(w, w->usage_fd, W_USAGE, EPOLLIN);
+}
+
+/* Samples the server's process tree; the first sample of a server (or
+ * of a restarted one) only sets the base its CPU share is measured
+ * from. */
+static void
+on_usage_timer(struct worker *w)
+{
+	struct proc_usage	 u;
+	uint64_t		 expirations, now = now_ms();
+	cJSON			*o;
+
+	if (read(w->usage_fd, &expirations, sizeof(expirations)) == -1)
+		return;
+	if (w->child.pid <= 0 || (w->state != S_STARTED &&
+	    w->state != S_READY) || proc_tree_usage(w->child.pid, &u) < 0)
+		return;
+	if (w->usage_pid == w->child.pid) {
+		o = cJSON_CreateObject();
+		/* a tenth of a percent is all a sample can tell */
+		cJSON_AddNumberToObject(o, "cpu_percent", (double)(long long)(
+		    proc_cpu_percent(&w->usage_prev, &u, now -
+		    w->usage_prev_ms) * 10 + 0.5) / 10);
+		cJSON_AddNumberToObject(o, "rss_bytes", (double)u.rss_bytes);
+		cJSON_AddNumberToObject(o, "processes", u.processes);
+		cJSON_AddNumberToObject(o, "interval_ms",
+		    (double)(now - w->usage_prev_ms));
+		send_json(w, FRAME_USAGE, o);
+	}
+	w->usage_prev = u;
+	w->usage_pid = w->child.pid;
+	w->usage_prev_ms = now;
+}
+
 /* --- frames from the root --- */
 
 static void
@@ -1041,6 +1105,7 @@ on_config(struct worker *w, struct frame *f)
 		goto fail;
 	}
 	send_json(w, FRAME_SANDBOX, report);
+	usage_start(w);
 	server_start(w);
 	/* everything needed later was copied out of the configuration; give
 	 * its pages back */
@@ -1104,6 +1169,7 @@ worker_init(struct worker *w)
 
 	memset(w, 0, sizeof(*w));
 	w->notify_fd = -1;
+	w->usage_fd = -1;
 	w->child.status_fd = w->child.stdin_fd = w->child.stdout_fd = -1;
 	w->child.log_fd = w->child.ready_fd = -1;
 	w->log.fd = -1;
@@ -1254,6 +1320,7 @@ main(int argc, char **argv)
 			case W_READY:	on_readiness_fd(&w); break;
 			case W_NOTIFY:	on_notify(&w); break;
 			case W_HEALTH:	health_dispatch(w.health); break;
+			case W_USAGE:	on_usage_timer(&w); break;
 			}
 		}
 	}

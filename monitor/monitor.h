@@ -1,0 +1,54 @@
+/*
+ * mcpvisor-monitor: one loop (libwebsockets'), three kinds of peer:
+ *
+ *	the root	mcpvisord's events, records and samples, over the
+ *			frame protocol (a descriptor it handed us, or its
+ *			control socket), adopted into the loop as a raw fd
+ *	WebSocket	clients reading the hub's ring at their own pace
+ *	HTTP		/ (the dashboard), /metrics (Prometheus), /healthz
+ */
+#ifndef MCPVISOR_MONITOR_H
+#define MCPVISOR_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "hub.h"
+
+struct lws;
+struct lws_context;
+struct lws_vhost;
+struct client;
+
+#define MONITOR_TOKEN_LEN	64	/* hex characters */
+
+struct monitor {
+	struct lws_context	*ctx;
+	struct lws_vhost	*vhost;
+	struct hub		 hub;
+	struct client		*clients;
+	char			 token[MONITOR_TOKEN_LEN + 1];
+	/* the root's stream */
+	int			 root_fd;
+	struct lws		*root_wsi;
+	struct frame_reader	 rd;
+	bool			 watching;	/* the watch answer came */
+	bool			 done;
+	int			 exit_status;
+	const char		*root_name;	/* for messages */
+};
+
+/* Serves: returns the lws protocol table (ws + http, then the root's raw
+ * channel). */
+const struct lws_protocols	*monitor_protocols(void);
+/* Takes over fd (the root's stream) into the loop and asks to watch. */
+int	monitor_adopt_root(struct monitor *, int fd);
+/* New ring messages: every client that waits is asked to write. */
+void	monitor_wake_clients(struct monitor *);
+
+extern const char	dashboard_html[];
+extern const size_t	dashboard_html_len;
+
+#endif

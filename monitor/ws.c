@@ -1,0 +1,565 @@
+/*
+ * The monitor's peers under libwebsockets. Writes happen only in a
+ * writeable callback and only while the socket takes them; a client is
+ * a cursor into the hub's ring, so one that stops reading holds nothing
+ * but its place, and is told of a gap when the ring overtakes it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "monitor.h"
+
+/* messages one writeable callback sends at most: fairness among
+ * clients, and the loop's other work */
+#define WRITE_BUDGET	256
+#define HTTP_CHUNK	16384
+
+struct client {
+	struct client	*next;
+	struct client	*prev;
+	struct lws	*wsi;
+	bool		 ws;		/* a WebSocket (else an HTTP transaction) */
+	bool		 linked;
+	bool		 wants_write;
+	int64_t		 from_seq;	/* asked for in the URL; 0: none */
+	uint64_t	 cursor;	/* the next ring message to send */
+	struct hub_msg	*pre;		/* the snapshot, sent first */
+	size_t		 npre;
+	size_t		 ipre;
+	struct hub_msg	 gap;		/* a gap marker to send first */
+	char		 peer[64];
+	/* HTTP: the body being sent */
+	const char	*body;
+	char		*body_owned;
+	size_t		 body_len;
+	size_t		 body_off;
+};
+
+struct asset {
+	const char	*path;
+	const char	*mime;
+	const char	*data;
+	const size_t	*len;
+};
+
+extern const char	dashboard_js[];
+extern const size_t	dashboard_js_len;
+extern const char	dashboard_css[];
+extern const size_t	dashboard_css_len;
+
+static const struct asset assets[] = {
+	{ "/", "text/html; charset=utf-8", dashboard_html, &dashboard_html_len },
+	{ "/index.html", "text/html; charset=utf-8", dashboard_html,
+	    &dashboard_html_len },
+	{ "/dashboard.js", "text/javascript; charset=utf-8", dashboard_js,
+	    &dashboard_js_len },
+	{ "/dashboard.css", "text/css; charset=utf-8", dashboard_css,
+	    &dashboard_css_len },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static struct monitor *
+monitor_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+/* --- who may connect --- */
+
+static bool
+peer_is_loopback(struct lws *wsi, char *name, size_t size)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd = lws_get_socket_fd(wsi);
+
+	snprintf(name, size, "?");
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)&ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, name, (socklen_t)size);
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)&ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, name, (socklen_t)size);
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+		    sin6->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* Compares in time independent of where the strings differ. */
+static bool
+token_equal(const char *a, const char *b)
+{
+	size_t		 la = strlen(a), lb = strlen(b);
+	unsigned char	 d = la != lb;
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* Loopback peers are trusted (the socket binds to loopback unless told
+ * otherwise); any other needs the token, as "Authorization: Bearer T"
+ * or "?token=T". */
+static bool
+authorized(struct lws *wsi, struct monitor *mon, struct client *c)
+{
+	char		 auth[160], arg[160];
+	const char	*v;
+
+	if (peer_is_loopback(wsi, c->peer, sizeof(c->peer)))
+		return true;
+	if (mon->token[0] == '\0')
+		return false;
+	if (lws_hdr_copy(wsi, auth, sizeof(auth),
+	    WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+	    strncasecmp(auth, "Bearer ", 7) == 0 &&
+	    token_equal(auth + 7, mon->token))
+		return true;
+	if ((v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg))) !=
+	    NULL && token_equal(v, mon->token))
+		return true;
+	return false;
+}
+
+/* --- WebSocket clients --- */
+
+static void
+client_link(struct monitor *mon, struct client *c)
+{
+	c->next = mon->clients;
+	c->prev = NULL;
+	if (mon->clients != NULL)
+		mon->clients->prev = c;
+	mon->clients = c;
+	c->linked = true;
+	mon->hub.clients++;
+}
+
+static void
+client_unlink(struct monitor *mon, struct client *c)
+{
+	if (!c->linked)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		mon->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->linked = false;
+	mon->hub.clients--;
+	hub_msgs_free(c->pre, c->npre);
+	c->pre = NULL;
+	c->npre = c->ipre = 0;
+	free(c->gap.buf);
+	c->gap.buf = NULL;
+}
+
+static void
+client_gap(struct monitor *mon, struct client *c, uint64_t from, uint64_t to,
+    const char *reason)
+{
+	cJSON	*d = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(d, "from_seq", (double)from);
+	cJSON_AddNumberToObject(d, "to_seq", (double)to);
+	cJSON_AddStringToObject(d, "reason", reason);
+	free(c->gap.buf);
+	c->gap.buf = NULL;
+	if (hub_one(&mon->hub, "gap", d, to, &c->gap) < 0)
+		c->gap.buf = NULL;
+	mon->hub.gaps++;
+}
+
+/* Places the cursor: from from_seq while the ring holds it, else the
+ * current state first and then what comes (with a gap marker when a
+ * replay asked for what is gone). */
+static void
+client_position(struct monitor *mon, struct client *c, int64_t from_seq)
+{
+	struct hub	*h = &mon->hub;
+
+	hub_msgs_free(c->pre, c->npre);
+	c->pre = NULL;
+	c->npre = c->ipre = 0;
+	if (from_seq > 0 && (uint64_t)from_seq >= hub_oldest(h) &&
+	    (uint64_t)from_seq <= h->next_seq) {
+		c->cursor = (uint64_t)from_seq;
+		return;
+	}
+	if (from_seq > 0 && (uint64_t)from_seq < hub_oldest(h))
+		client_gap(mon, c, (uint64_t)from_seq, hub_oldest(h) - 1,
+		    "no_longer_buffered");
+	c->pre = hub_snapshot(h, &c->npre);
+	c->cursor = h->next_seq;
+}
+
+static void
+client_want_write(struct client *c)
+{
+	if (!c->wants_write) {
+		c->wants_write = true;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+void
+monitor_wake_clients(struct monitor *mon)
+{
+	for (struct client *c = mon->clients; c != NULL; c = c->next)
+		if (c->cursor < mon->hub.next_seq)
+			client_want_write(c);
+}
+
+static int
+send_msg(struct client *c, const struct hub_msg *m, size_t headroom)
+{
+	return lws_write(c->wsi, m->buf + headroom, m->len, LWS_WRITE_TEXT) <
+	    (int)m->len ? -1 : 0;
+}
+
+static int
+client_writeable(struct monitor *mon, struct client *c)
+{
+	struct hub		*h = &mon->hub;
+	const struct hub_msg	*m;
+	int			 budget = WRITE_BUDGET;
+
+	c->wants_write = false;
+	while (budget-- > 0 && !lws_send_pipe_choked(c->wsi)) {
+		if (c->gap.buf != NULL) {
+			if (send_msg(c, &c->gap, h->headroom) < 0)
+				return -1;
+			free(c->gap.buf);
+			c->gap.buf = NULL;
+			continue;
+		}
+		if (c->ipre < c->npre) {
+			if (send_msg(c, &c->pre[c->ipre++], h->headroom) < 0)
+				return -1;
+			if (c->ipre == c->npre) {
+				hub_msgs_free(c->pre, c->npre);
+				c->pre = NULL;
+				c->npre = c->ipre = 0;
+			}
+			continue;
+		}
+		if (c->cursor >= h->next_seq)
+			return 0;	/* caught up */
+		if (c->cursor < hub_oldest(h)) {
+			/* the ring overtook it: say what it missed */
+			client_gap(mon, c, c->cursor, hub_oldest(h) - 1,
+			    "slow_client");
+			log_info("client %s: too slow, messages %llu-%llu "
+			    "skipped", c->peer, (unsigned long long)c->cursor,
+			    (unsigned long long)(hub_oldest(h) - 1));
+			c->cursor = hub_oldest(h);
+			continue;
+		}
+		if ((m = hub_get(h, c->cursor)) == NULL)
+			return 0;
+		if (send_msg(c, m, h->headroom) < 0)
+			return -1;
+		c->cursor++;
+	}
+	client_want_write(c);
+	return 0;
+}
+
+/* {"type": "replay", "from_seq": N} repositions a client. */
+static void
+client_receive(struct monitor *mon, struct client *c, const char *in,
+    size_t len)
+{
+	cJSON		*j = cJSON_ParseWithLength(in, len);
+	const char	*type = cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "type"));
+	const cJSON	*from = cJSON_GetObjectItem(j, "from_seq");
+
+	if (type != NULL && strcmp(type, "replay") == 0 &&
+	    cJSON_IsNumber(from) && from->valuedouble >= 1) {
+		client_position(mon, c, (int64_t)from->valuedouble);
+		client_want_write(c);
+	}
+	cJSON_Delete(j);
+}
+
+/* --- HTTP --- */
+
+static int
+http_respond(struct lws *wsi, struct client *c, unsigned status,
+    const char *mime, const char *body, size_t len, char *owned)
+{
+	uint8_t		 buf[LWS_PRE + 1024], *start = &buf[LWS_PRE];
+	uint8_t		*p = start, *end = &buf[sizeof(buf) - 1];
+	static const char csp[] = "default-src 'none'; script-src 'self'; "
+	    "style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' "
+	    "data:; base-uri 'none'; frame-ancestors 'none'";
+
+	c->body = body;
+	c->body_owned = owned;
+	c->body_len = len;
+	c->body_off = 0;
+	if (lws_add_http_common_headers(wsi, status, mime, len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)
+	    "content-security-policy:", (const unsigned char *)csp,
+	    (int)strlen(csp), &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)
+	    "x-content-type-options:", (const unsigned char *)"nosniff", 7,
+	    &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)
+	    "cache-control:", (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+http_request(struct monitor *mon, struct lws *wsi, struct client *c,
+    const char *uri)
+{
+	static const char	 unauthorized[] = "a token is required from "
+				    "beyond loopback (Authorization: Bearer, "
+				    "or ?token=)\n";
+	char			*text;
+	size_t			 len;
+
+	if (!authorized(wsi, mon, c)) {
+		log_warnx("refused HTTP %s from %s: no valid token", uri,
+		    c->peer);
+		return http_respond(wsi, c, HTTP_STATUS_UNAUTHORIZED,
+		    "text/plain; charset=utf-8", unauthorized,
+		    sizeof(unauthorized) - 1, NULL);
+	}
+	if (strcmp(uri, "/metrics") == 0) {
+		if ((text = hub_prometheus(&mon->hub, &len)) == NULL)
+			return -1;
+		return http_respond(wsi, c, HTTP_STATUS_OK,
+		    "text/plain; version=0.0.4; charset=utf-8", text, len,
+		    text);
+	}
+	if (strcmp(uri, "/healthz") == 0)
+		return http_respond(wsi, c, HTTP_STATUS_OK,
+		    "text/plain; charset=utf-8", "ok\n", 3, NULL);
+	for (size_t i = 0; assets[i].path != NULL; i++)
+		if (strcmp(uri, assets[i].path) == 0)
+			return http_respond(wsi, c, HTTP_STATUS_OK,
+			    assets[i].mime, assets[i].data, *assets[i].len,
+			    NULL);
+	return http_respond(wsi, c, HTTP_STATUS_NOT_FOUND,
+	    "text/plain; charset=utf-8", "not found\n", 10, NULL);
+}
+
+static int
+http_writeable(struct lws *wsi, struct client *c)
+{
+	uint8_t	buf[LWS_PRE + HTTP_CHUNK];
+	size_t	n = c->body_len - c->body_off;
+	bool	last;
+
+	if (c->body == NULL)
+		return 0;
+	if (n > HTTP_CHUNK)
+		n = HTTP_CHUNK;
+	last = c->body_off + n == c->body_len;
+	memcpy(buf + LWS_PRE, c->body + c->body_off, n);
+	if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL :
+	    LWS_WRITE_HTTP) != (int)n)
+		return -1;
+	c->body_off += n;
+	if (!last) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	free(c->body_owned);
+	c->body_owned = NULL;
+	c->body = NULL;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct monitor	*mon = monitor_of(wsi);
+	struct client	*c = user;
+	char		 arg[64];
+	const char	*v;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		c->wsi = wsi;
+		return http_request(mon, wsi, c, in != NULL ? in : "/");
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return http_writeable(wsi, c);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c != NULL) {
+			free(c->body_owned);
+			c->body_owned = NULL;
+			c->body = NULL;
+		}
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!authorized(wsi, mon, c)) {
+			log_warnx("refused a WebSocket from %s: no valid token",
+			    c->peer);
+			return -1;
+		}
+		v = lws_get_urlarg_by_name(wsi, "from_seq=", arg, sizeof(arg));
+		c->from_seq = v != NULL ? strtoll(v, NULL, 10) : 0;
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		c->wsi = wsi;
+		c->ws = true;
+		client_link(mon, c);
+		client_position(mon, c, c->from_seq);
+		log_info("client %s connected (%u)", c->peer, mon->hub.clients);
+		client_want_write(c);
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return client_writeable(mon, c);
+	case LWS_CALLBACK_RECEIVE:
+		if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi))
+			client_receive(mon, c, in, len);
+		break;
+	case LWS_CALLBACK_CLOSED:
+		if (c->linked)
+			log_info("client %s gone (%u left)", c->peer,
+			    mon->hub.clients - 1);
+		client_unlink(mon, c);
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* --- the root's stream --- */
+
+static void
+root_frame(struct monitor *mon, struct frame *f)
+{
+	cJSON	*j = cJSON_ParseWithLength((char *)f->data, f->len);
+
+	if (j == NULL) {
+		log_warnx("%s: a %s frame that is not JSON: ignored",
+		    mon->root_name, frame_type_name(f->type));
+		return;
+	}
+	if (f->type == FRAME_RESPONSE && !mon->watching) {
+		if (!cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")))
+			log_warnx("%s refused to be watched: %s", mon->root_name,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "error")));
+		else {
+			mon->watching = true;
+			hub_load(&mon->hub, cJSON_GetObjectItem(j,
+			    "deployments"));
+		}
+	} else if (f->type != FRAME_RESPONSE)
+		hub_feed(&mon->hub, f->type, j);
+	cJSON_Delete(j);
+}
+
+static int
+on_root(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct monitor	*mon = monitor_of(wsi);
+	struct frame	 f;
+	uint64_t	 before;
+	int		 r = 0;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		before = mon->hub.next_seq;
+		/* a burst at a time: the clients get their turn */
+		for (int i = 0; i < 512 && (r = frame_read(&mon->rd, &f)) == 1;
+		    i++) {
+			root_frame(mon, &f);
+			free(f.data);
+		}
+		if (mon->hub.next_seq != before)
+			monitor_wake_clients(mon);
+		if (r < 0) {
+			if (r != -EPIPE)
+				log_warnx("%s: %s", mon->root_name,
+				    strerror(-r));
+			else
+				log_info("%s closed the stream",
+				    mon->root_name);
+			mon->done = true;
+			lws_cancel_service(lws_get_context(wsi));
+			return -1;
+		}
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		mon->root_wsi = NULL;
+		mon->done = true;
+		lws_cancel_service(lws_get_context(wsi));
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int
+monitor_adopt_root(struct monitor *mon, int fd)
+{
+	struct frame_writer	 wr;
+	lws_sock_file_fd_type	 u;
+	static const char	 watch[] = "{\"verb\":\"watch\"}";
+	int			 r;
+
+	frame_reader_init(&mon->rd, fd, FRAME_FROM_ROOT_TO_CLI);
+	frame_writer_init(&wr, fd);
+	/* a few bytes into a fresh socket: they are taken at once */
+	if ((r = frame_write(&wr, FRAME_REQUEST, watch, sizeof(watch) - 1)) <
+	    0 || (r = frame_flush(&wr)) != 1) {
+		frame_writer_clear(&wr);
+		return r < 0 ? r : -EAGAIN;
+	}
+	frame_writer_clear(&wr);
+	u.filefd = fd;
+	mon->root_fd = fd;
+	if ((mon->root_wsi = lws_adopt_descriptor_vhost(mon->vhost,
+	    LWS_ADOPT_RAW_FILE_DESC, u, "mcpvisor-root", NULL)) == NULL)
+		return -EIO;
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	/* first: what a client asking for no subprotocol (the guide's
+	 * example) is served by, and HTTP */
+	{ "mcpvisor-monitor", on_client, sizeof(struct client), 4096, 0, NULL,
+	    0 },
+	{ "mcpvisor-root", on_root, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+const struct lws_protocols *
+monitor_protocols(void)
+{
+	return protocols;
+}

@@ -1,0 +1,26 @@
+/*
+ * What a process tree costs: CPU time and resident memory of a process
+ * and all its descendants, read from /proc (children through
+ * /proc/PID/task/TID/children). Used by workers to sample their server.
+ */
+#ifndef MCPVISOR_PROCSTAT_H
+#define MCPVISOR_PROCSTAT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_usage {
+	uint64_t	cpu_ticks;	/* user + system, in clock ticks */
+	uint64_t	rss_bytes;
+	unsigned	processes;
+};
+
+/* Sums the tree rooted at pid. 0, or -ESRCH when pid is gone. */
+int	proc_tree_usage(pid_t pid, struct proc_usage *);
+
+/* CPU use between two samples taken elapsed_ms apart, in percent of one
+ * CPU (two busy threads: 200). */
+double	proc_cpu_percent(const struct proc_usage *before,
+	    const struct proc_usage *after, uint64_t elapsed_ms);
+
+#endif

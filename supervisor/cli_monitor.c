@@ -1,0 +1,364 @@
+/*
+ * mcpvisor monitor: run mcpvisor-monitor by hand against a running
+ * mcpvisord, and look at what it shows: a deployment's progress with each
+ * server's state, health and usage, the recent events, the metrics.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "client.h"
+#include "state.h"
+
+#ifndef MCPVISOR_LIBEXECDIR
+#define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+static const char usage_start[] =
+"usage: mcpvisor monitor start [--port N] [--bind ADDR]\n"
+"\n"
+"Runs mcpvisor-monitor in the foreground against the mcpvisord of the\n"
+"state directory (beside the one mcpvisord starts itself, on another\n"
+"port): WebSocket events, /metrics and the dashboard on ADDR:N (default\n"
+"127.0.0.1:8765).\n";
+
+static const char usage_show[] =
+"usage: mcpvisor monitor show DEPLOY_ID [--json]\n"
+"       mcpvisor monitor show --events [--limit N] [--json]\n"
+"       mcpvisor monitor show --metrics [--port N]\n"
+"\n"
+"A deployment's progress, each server's state, restarts, CPU, memory and\n"
+"health; the most recent events (default 20); or the monitor's metrics in\n"
+"Prometheus text, from its /metrics on 127.0.0.1:N (default 8765).\n";
+
+static const char *
+str(const cJSON *o, const char *key)
+{
+	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+
+	return s != NULL ? s : "";
+}
+
+static double
+num(const cJSON *o, const char *key)
+{
+	return cJSON_GetNumberValue(cJSON_GetObjectItem(o, key));
+}
+
+static int
+monitor_start(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char	*port = "8765", *bind_addr = "127.0.0.1";
+	char		 self[PATH_MAX], prog[PATH_MAX + 32];
+	ssize_t		 n;
+	int		 c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "p:b:h", longopts, NULL)) != -1)
+		switch (c) {
+		case 'p':
+			port = optarg;
+			break;
+		case 'b':
+			bind_addr = optarg;
+			break;
+		case 'h':
+			fputs(usage_start, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_start, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	if (optind != argc) {
+		fputs(usage_start, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	/* beside mcpvisor in a build tree, else where it is installed */
+	snprintf(prog, sizeof(prog), "%s/mcpvisor/mcpvisor-monitor",
+	    MCPVISOR_LIBEXECDIR);
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		char	beside[PATH_MAX + 32];
+
+		self[n] = '\0';
+		snprintf(beside, sizeof(beside), "%s/mcpvisor-monitor",
+		    dirname(self));
+		if (access(beside, X_OK) == 0)
+			snprintf(prog, sizeof(prog), "%s", beside);
+	}
+	fflush(stdout);
+	execl(prog, "mcpvisor-monitor", "--state-dir", cli->state_dir,
+	    "--port", port, "--bind", bind_addr, (char *)NULL);
+	fprintf(stderr, "mcpvisor monitor start: %s: %s\n", prog,
+	    strerror(errno));
+	return CLI_EXIT_TEMPFAIL;
+}
+
+static void
+show_deployment(const struct cli *cli, const cJSON *rec)
+{
+	const cJSON	*s, *c;
+	unsigned	 total = (unsigned)num(rec, "total");
+	unsigned	 ready = (unsigned)num(rec, "ready");
+	unsigned	 pct = strcmp(str(rec, "state"), "succeeded") == 0 ? 100 :
+			    total > 0 ? ready * 100 / total : 0;
+	const char	*green = cli->color ? "\033[32m" : "";
+	const char	*red = cli->color ? "\033[31m" : "";
+	const char	*plain = cli->color ? "\033[0m" : "";
+
+	printf("%s  %s (%s): %s, %s\n", str(rec, "id"), str(rec, "deployment"),
+	    str(rec, "environment"), str(rec, "state"), str(rec, "outcome"));
+	printf("  [");
+	for (unsigned i = 0; i < 30; i++)
+		putchar(i < pct * 30 / 100 ? '#' : '.');
+	printf("] %u%%, %u/%u ready\n", pct, ready, total);
+	printf("  %-22s %-10s %8s %7s %10s  %s\n", "SERVER", "STATE",
+	    "RESTARTS", "CPU%", "RSS", "HEALTH");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(rec, "servers")) {
+		const cJSON	*u = cJSON_GetObjectItem(s, "usage");
+		const char	*st = str(s, "state");
+		char		 cpu[16] = "-", rss[16] = "-";
+
+		if (u != NULL) {
+			snprintf(cpu, sizeof(cpu), "%.1f", num(u,
+			    "cpu_percent"));
+			snprintf(rss, sizeof(rss), "%.1f MiB", num(u,
+			    "rss_bytes") / 1048576);
+		}
+		printf("  %-22s %s%-10s%s %8.0f %7s %10s  ", str(s, "name"),
+		    strcmp(st, "ready") == 0 ? green : strcmp(st, "failed") ==
+		    0 ? red : "", st, plain, num(s, "restarts"), cpu, rss);
+		cJSON_ArrayForEach(c, cJSON_GetObjectItem(s, "health"))
+			printf("%s%s%s %s  ", cJSON_IsTrue(cJSON_GetObjectItem(c,
+			    "healthy")) ? green : red, cJSON_IsTrue(
+			    cJSON_GetObjectItem(c, "healthy")) ? "ok" : "FAIL",
+			    plain, c->string);
+		putchar('\n');
+	}
+}
+
+static int
+show_events(struct cli *cli, long limit)
+{
+	char	 path[PATH_MAX + 32], *line = NULL;
+	char	**ring;
+	size_t	 cap = 0;
+	long	 n = 0;
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/events.journal", cli->state_dir);
+	if ((fp = fopen(path, "re")) == NULL) {
+		fprintf(stderr, "mcpvisor monitor show: %s: %s\n", path,
+		    strerror(errno));
+		return errno == ENOENT ? CLI_EXIT_FAILED : CLI_EXIT_TEMPFAIL;
+	}
+	if ((ring = calloc((size_t)limit, sizeof(char *))) == NULL) {
+		fclose(fp);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	/* the last limit lines, kept in a ring while reading */
+	while (getline(&line, &cap, fp) > 0) {
+		free(ring[n % limit]);
+		ring[n % limit] = line;
+		line = NULL;
+		cap = 0;
+		n++;
+	}
+	free(line);
+	fclose(fp);
+	for (long i = n > limit ? n - limit : 0; i < n; i++) {
+		cJSON	*ev = cJSON_Parse(ring[i % limit]);
+
+		if (cli->json)
+			fputs(ring[i % limit], stdout);
+		else if (ev != NULL)
+			printf("%s  %-34s %-14s %-22s %s\n", str(ev,
+			    "timestamp"), str(ev, "deployment_id"),
+			    str(ev, "server_name"), str(ev, "event_type"),
+			    str(ev, "message"));
+		cJSON_Delete(ev);
+	}
+	for (long i = 0; i < limit; i++)
+		free(ring[i]);
+	free(ring);
+	return CLI_EXIT_OK;
+}
+
+/* GET /metrics from the monitor on loopback, printed as it comes. */
+static int
+show_metrics(long port)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	char			 buf[16384];
+	static const char	 rq[] = "GET /metrics HTTP/1.0\r\n"
+				    "Host: 127.0.0.1\r\n\r\n";
+	bool			 body = false;
+	ssize_t			 n;
+	int			 fd;
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    write(fd, rq, sizeof(rq) - 1) != (ssize_t)sizeof(rq) - 1) {
+		fprintf(stderr, "mcpvisor monitor show: the monitor on "
+		    "127.0.0.1 port %ld: %s\n", port, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	/* the headers end at the first blank line; the rest is the body */
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		char	*p = buf;
+
+		if (!body) {
+			char	*end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+
+			if (strncmp(buf, "HTTP/1.", 7) == 0 && n > 12 &&
+			    strncmp(buf + 9, "200", 3) != 0) {
+				fprintf(stderr, "mcpvisor monitor show: the "
+				    "monitor answered %.3s\n", buf + 9);
+				close(fd);
+				return CLI_EXIT_FAILED;
+			}
+			if (end == NULL)
+				continue;
+			body = true;
+			p = end + 4;
+		}
+		fwrite(p, 1, (size_t)(buf + n - p), stdout);
+	}
+	close(fd);
+	return CLI_EXIT_OK;
+}
+
+/* The live record from mcpvisord (usage included), while the deployment
+ * is active there; NULL otherwise. */
+static cJSON *
+live_record(struct cli *cli, const char *id)
+{
+	struct client_conn	 c = { .fd = -1 };
+	cJSON			*rq, *resp = NULL, *rec = NULL;
+	uint8_t			 type;
+
+	if (client_connect(&c, cli->state_dir, false) < 0)
+		return NULL;
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "status");
+	cJSON_AddStringToObject(rq, "id", id);
+	if (client_request(&c, rq) == 0)
+		while (client_next(&c, &type, &resp) == 1 &&
+		    type != FRAME_RESPONSE) {
+			cJSON_Delete(resp);
+			resp = NULL;
+		}
+	if (cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok")))
+		rec = cJSON_DetachItemFromObject(resp, "record");
+	cJSON_Delete(resp);
+	cJSON_Delete(rq);
+	client_close(&c);
+	return rec;
+}
+
+static int
+monitor_show(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "events", no_argument, NULL, 'e' },
+		{ "metrics", no_argument, NULL, 'm' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool		 events = false, metrics = false;
+	long		 limit = 20, port = 8765;
+	char		 path[PATH_MAX + 128], *end;
+	cJSON		*rec;
+	int		 c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+		switch (c) {
+		case 'e':
+			events = true;
+			break;
+		case 'm':
+			metrics = true;
+			break;
+		case 'l':
+		case 'p':
+			r = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || r < 1 ||
+			    r > (c == 'p' ? 65535 : 100000)) {
+				fputs(usage_show, stderr);
+				return CLI_EXIT_USAGE;
+			}
+			*(c == 'p' ? &port : &limit) = r;
+			break;
+		case 'j':
+			cli->json = true;
+			break;
+		case 'h':
+			fputs(usage_show, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_show, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	if (events + metrics + (argc - optind) != 1 ||
+	    (argc - optind == 1 && !cli_valid_id(argv[optind], "deploy_"))) {
+		fputs(usage_show, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (events)
+		return show_events(cli, limit);
+	if (metrics)
+		return show_metrics(port);
+	snprintf(path, sizeof(path), "%s/deployments/%s.json", cli->state_dir,
+	    argv[optind]);
+	if ((rec = live_record(cli, argv[optind])) == NULL &&
+	    (r = state_read_json(path, &rec)) < 0) {
+		fprintf(stderr, "mcpvisor monitor show: %s: %s\n", argv[optind],
+		    r == -ENOENT ? "no such deployment" : strerror(-r));
+		return r == -ENOENT ? CLI_EXIT_FAILED : CLI_EXIT_TEMPFAIL;
+	}
+	if (cli->json) {
+		char	*text = cJSON_Print(rec);
+
+		printf("%s\n", text != NULL ? text : "{}");
+		free(text);
+	} else
+		show_deployment(cli, rec);
+	cJSON_Delete(rec);
+	return CLI_EXIT_OK;
+}
+
+int
+cli_monitor(struct cli *cli, int argc, char **argv)
+{
+	static const struct cli_verb verbs[] = {
+		{ "start", monitor_start, "run a monitor by hand" },
+		{ "show", monitor_show, "a deployment, events or metrics" },
+		{ NULL, NULL, NULL },
+	};
+
+	return cli_dispatch(cli, "monitor", verbs, argc - 1, argv + 1);
+}

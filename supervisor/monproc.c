@@ -1,0 +1,325 @@
+#include "monproc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "runtime.h"
+#include "state.h"
+
+#define container_of(p, type, member)					\
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+#define BACKOFF_MIN_MS	250
+#define BACKOFF_MAX_MS	30000
+#define STEADY_MS	60000	/* up this long: the back-off starts over */
+
+struct monproc {
+	struct supervisor	*sv;
+	char			 program[PATH_MAX];
+	char			 bind[64];
+	unsigned		 port_override;
+	bool			 disabled;
+	bool			 wanted;
+	unsigned		 port;		/* of the one running */
+	unsigned		 want_port;
+	pid_t			 pid;
+	bool			 stopping;	/* told to go, on purpose */
+	uint64_t		 started_ms;
+	unsigned		 backoff_ms;
+	struct loop_timer	 restart;
+	struct watcher		 out;		/* its stdout and stderr */
+	char			 line[1024];
+	size_t			 nline;
+	int			 logfd;
+	char			 logday[16];
+	char			 token[65];
+};
+
+/* Appends a line to logs/monitoring_DATE.log, opened anew each day. */
+static void
+log_line(struct monproc *mp, const char *text, size_t len)
+{
+	char		 day[16], stamp[40], path[PATH_MAX + 64], head[48];
+	struct iovec	 iov[3];
+	int		 n;
+
+	state_iso_now(stamp, sizeof(stamp));
+	snprintf(day, sizeof(day), "%.10s", stamp);
+	if (mp->logfd == -1 || strcmp(day, mp->logday) != 0) {
+		if (mp->logfd != -1)
+			close(mp->logfd);
+		snprintf(path, sizeof(path), "%s/logs/monitoring_%s.log",
+		    mp->sv->state_dir, day);
+		mp->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0600);
+		snprintf(mp->logday, sizeof(mp->logday), "%s", day);
+		if (mp->logfd == -1)
+			return;
+	}
+	n = snprintf(head, sizeof(head), "%s ", stamp);
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)n;
+	iov[1].iov_base = (void *)(uintptr_t)text;
+	iov[1].iov_len = len;
+	iov[2].iov_base = (void *)(uintptr_t)"\n";
+	iov[2].iov_len = 1;
+	if (writev(mp->logfd, iov, 3) == -1)
+		log_warn("monitoring log");
+}
+
+static void
+on_output(struct watcher *w, uint32_t events)
+{
+	struct monproc	*mp = container_of(w, struct monproc, out);
+	char		 buf[4096];
+	ssize_t		 n;
+
+	(void)events;
+	/* a bounded amount per turn: the monitor cannot hold the loop */
+	for (int i = 0; i < 16; i++) {
+		if ((n = read(w->fd, buf, sizeof(buf))) <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				if (mp->nline > 0)
+					log_line(mp, mp->line, mp->nline);
+				mp->nline = 0;
+				loop_del(&mp->sv->loop, w);
+				close(w->fd);
+				w->fd = -1;
+			}
+			return;
+		}
+		for (ssize_t k = 0; k < n; k++) {
+			if (buf[k] != '\n' && mp->nline < sizeof(mp->line)) {
+				mp->line[mp->nline++] = buf[k];
+				continue;
+			}
+			log_line(mp, mp->line, mp->nline);
+			mp->nline = 0;
+			if (buf[k] != '\n')
+				mp->line[mp->nline++] = buf[k];
+		}
+	}
+}
+
+static void
+spawn(struct monproc *mp)
+{
+	struct supervisor	*sv = mp->sv;
+	char			 port[16], token[96];
+	int			 pair[2], out[2];
+	pid_t			 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1) {
+		log_warn("monitor: socketpair");
+		return;
+	}
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		log_warn("monitor: pipe");
+		close(pair[0]);
+		close(pair[1]);
+		return;
+	}
+	snprintf(port, sizeof(port), "%u", mp->want_port);
+	snprintf(token, sizeof(token), "MCPVISOR_MONITOR_TOKEN=%s", mp->token);
+	if ((pid = fork()) == -1) {
+		log_warn("monitor: fork");
+		close(pair[0]);
+		close(pair[1]);
+		close(out[0]);
+		close(out[1]);
+		return;
+	}
+	if (pid == 0) {
+		char		*argv[] = { mp->program, "--channel-fd", "3",
+				    "--state-dir", sv->state_dir, "--port", port,
+				    "--bind", mp->bind, NULL };
+		char		*envp[] = { token, "PATH=/usr/bin:/bin", NULL };
+		sigset_t	 none;
+		int		 null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		/* it goes when we do, whatever way we go */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (null == -1 || dup2(null, 0) == -1 || dup2(out[1], 1) == -1 ||
+		    dup2(out[1], 2) == -1 || dup2(pair[1], 3) == -1)
+			_exit(111);
+		close_range(4, ~0U, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		execve(mp->program, argv, envp);
+		_exit(127);
+	}
+	close(pair[1]);
+	close(out[1]);
+	explicit_bzero(token, sizeof(token));
+	mp->pid = pid;
+	mp->port = mp->want_port;
+	mp->started_ms = loop_now_ms();
+	mp->stopping = false;
+	if (mp->out.fd != -1) {
+		loop_del(&sv->loop, &mp->out);
+		close(mp->out.fd);
+	}
+	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+	mp->out.fd = out[0];
+	mp->out.fn = on_output;
+	mp->nline = 0;
+	if (loop_add(&sv->loop, &mp->out, EPOLLIN) < 0) {
+		close(out[0]);
+		mp->out.fd = -1;
+	}
+	if (control_adopt(sv->control, pair[0], pid, "monitor") < 0) {
+		log_warnx("monitor: cannot serve its channel");
+		close(pair[0]);
+		kill(pid, SIGTERM);
+	}
+}
+
+static void
+on_restart(struct loop_timer *t)
+{
+	struct monproc	*mp = container_of(t, struct monproc, restart);
+
+	if (mp->wanted && mp->pid == 0 && !mp->sv->shutting_down)
+		spawn(mp);
+}
+
+int
+monproc_init(struct supervisor *sv, const struct monproc_opts *o)
+{
+	struct monproc	*mp;
+	int		 r;
+
+	if ((mp = calloc(1, sizeof(*mp))) == NULL)
+		return -ENOMEM;
+	mp->sv = sv;
+	mp->out.fd = -1;
+	mp->logfd = -1;
+	mp->disabled = o->disabled;
+	mp->port_override = o->port;
+	mp->backoff_ms = BACKOFF_MIN_MS;
+	mp->restart.fn = on_restart;
+	snprintf(mp->program, sizeof(mp->program), "%s", o->program);
+	snprintf(mp->bind, sizeof(mp->bind), "%s", o->bind != NULL ? o->bind :
+	    "127.0.0.1");
+	if (!mp->disabled && (r = state_monitor_token(sv->state_dir,
+	    mp->token)) < 0) {
+		log_warnx("%s/monitor.token: %s", sv->state_dir, strerror(-r));
+		mp->token[0] = '\0';
+	}
+	sv->monitor = mp;
+	return 0;
+}
+
+void
+monproc_want(struct supervisor *sv, bool on, unsigned port)
+{
+	struct monproc	*mp = sv->monitor;
+
+	if (mp == NULL)
+		return;
+	mp->wanted = on && !mp->disabled && !sv->shutting_down;
+	mp->want_port = mp->port_override != 0 ? mp->port_override : port;
+	if (mp->pid > 0 && (!mp->wanted || mp->port != mp->want_port)) {
+		/* off, or elsewhere: it goes, and (if wanted) comes back
+		 * once reaped */
+		mp->stopping = true;
+		kill(mp->pid, SIGTERM);
+		return;
+	}
+	if (mp->wanted && mp->pid == 0 && !loop_timer_pending(&mp->restart)) {
+		mp->backoff_ms = BACKOFF_MIN_MS;
+		spawn(mp);
+	}
+}
+
+bool
+monproc_reaped(struct supervisor *sv, pid_t pid, int status)
+{
+	struct monproc	*mp = sv->monitor;
+	char		 why[96];
+	unsigned	 delay;
+
+	if (mp == NULL || pid != mp->pid || pid <= 0)
+		return false;
+	mp->pid = 0;
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "killed by signal %d",
+		    WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "exited with status %d",
+		    WEXITSTATUS(status));
+	if (!mp->wanted || sv->shutting_down)
+		return true;
+	if (mp->stopping) {
+		/* restarted on purpose (another port): at once */
+		spawn(mp);
+		return true;
+	}
+	if (loop_now_ms() - mp->started_ms >= STEADY_MS)
+		mp->backoff_ms = BACKOFF_MIN_MS;
+	delay = mp->backoff_ms;
+	mp->backoff_ms = mp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    mp->backoff_ms * 2;
+	log_warnx("monitor %d %s: starting another in %u ms", (int)pid, why,
+	    delay);
+	snprintf(why + strlen(why), sizeof(why) - strlen(why),
+	    "; restart in %u ms", delay);
+	log_line(mp, why, strlen(why));
+	loop_timer_set(&sv->loop, &mp->restart, delay);
+	return true;
+}
+
+void
+monproc_stop(struct supervisor *sv)
+{
+	struct monproc	*mp = sv->monitor;
+
+	if (mp == NULL)
+		return;
+	mp->wanted = false;
+	loop_timer_cancel(&sv->loop, &mp->restart);
+	if (mp->pid > 0)
+		kill(mp->pid, SIGTERM);
+}
+
+pid_t
+monproc_pid(const struct supervisor *sv)
+{
+	return sv->monitor != NULL ? sv->monitor->pid : 0;
+}
+
+void
+monproc_free(struct supervisor *sv)
+{
+	struct monproc	*mp = sv->monitor;
+
+	if (mp == NULL)
+		return;
+	loop_timer_cancel(&sv->loop, &mp->restart);
+	if (mp->out.fd != -1) {
+		loop_del(&sv->loop, &mp->out);
+		close(mp->out.fd);
+	}
+	if (mp->logfd != -1)
+		close(mp->logfd);
+	explicit_bzero(mp->token, sizeof(mp->token));
+	free(mp);
+	sv->monitor = NULL;
+}
