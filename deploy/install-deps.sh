@@ -16,6 +16,9 @@ packages=(
 	# real peers of the health-check tests, and the ceiling of their
 	# benchmark
 	nginx-light redis-server wrk
+	# the monitor's tests: a browser for the dashboard, Prometheus' own
+	# parser for /metrics, network namespaces for a remote client
+	chromium python3-prometheus-client iproute2
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The reference servers, pinned in deploy/mcp-servers/package.json.
-( cd deploy/mcp-servers &&
-  npm install --no-audit --no-fund --no-package-lock --loglevel=error )
+# The reference servers, pinned in deploy/mcp-servers/package.json, and
+# the monitor tests' clients (ws, playwright-core), in tests/monitor.
+for d in deploy/mcp-servers tests/monitor; do
+	( cd "$d" &&
+	  npm install --no-audit --no-fund --no-package-lock --loglevel=error )
+done

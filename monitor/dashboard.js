@@ -36,6 +36,14 @@ function sparkline(values, kind) {
 	return svg;
 }
 
+// the width through the CSSOM: the page's policy forbids inline styles
+function progressBar(percent) {
+	const fill = el("div", {});
+	fill.style.width = percent + "%";
+	return el("div", { class: "bar", role: "progressbar", "aria-valuenow": percent },
+	    fill);
+}
+
 function render() {
 	const main = document.getElementById("deployments");
 	main.replaceChildren();
@@ -54,8 +62,10 @@ function render() {
 			    el("td", { class: "state", "data-state": s.state }, s.state),
 			    el("td", {}, s.restarts),
 			    el("td", {}, ...checks),
-			    el("td", {}, sparkline(h.cpu, "cpu")),
-			    el("td", {}, sparkline(h.mem, "mem")));
+			    el("td", {}, sparkline(h.cpu, "cpu"), " ",
+			        h.cpu.length ? h.cpu.at(-1).toFixed(1) + "%" : ""),
+			    el("td", {}, sparkline(h.mem, "mem"), " ",
+			        h.mem.length ? (h.mem.at(-1) / 1048576).toFixed(1) + " MiB" : ""));
 		});
 		main.append(el("article", { class: "deployment", "data-deployment": d.deployment_id,
 		        "data-phase": d.phase },
@@ -63,9 +73,7 @@ function render() {
 		        el("span", { class: "phase" }, d.phase + " \u00b7 " + d.completed + "/" +
 		            d.total + " ready" + (d.failed ? ", " + d.failed + " failed" : "")),
 		        el("span", { class: "phase" }, d.deployment_id)),
-		    el("div", { class: "bar", role: "progressbar",
-		        "aria-valuenow": d.progress_percentage },
-		        el("div", { style: "width:" + d.progress_percentage + "%" })),
+		    progressBar(d.progress_percentage),
 		    el("table", {}, el("thead", {}, el("tr", {},
 		        el("th", {}, "server"), el("th", {}, "state"), el("th", {}, "restarts"),
 		        el("th", {}, "health"), el("th", {}, "CPU"), el("th", {}, "memory"))),

@@ -128,6 +128,40 @@ hub_oldest(const struct hub *h)
 	return h->next_seq > h->cap ? h->next_seq - h->cap : 1;
 }
 
+/* Replaces each byte of text that is not part of well-formed UTF-8 with
+ * '?': a server's output can hold anything, and a WebSocket text frame
+ * must be UTF-8 (a browser closes the connection otherwise). */
+static void
+utf8_sanitise(unsigned char *p, size_t len)
+{
+	size_t	i = 0;
+
+	while (i < len) {
+		unsigned char	c = p[i];
+		size_t		n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
+				    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ?
+				    4 : 0;
+		uint32_t	cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f :
+				    c & 0x07;
+		bool		good = n > 0 && i + n <= len;
+
+		for (size_t k = 1; good && k < n; k++) {
+			good = (p[i + k] & 0xc0) == 0x80;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		/* no overlong forms, surrogates or code points past U+10FFFF */
+		if (good && n > 1)
+			good = !((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+			    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+			    (cp >= 0xd800 && cp <= 0xdfff));
+		if (!good) {
+			p[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
 /* Serialises {"type", "seq", "data"} (data taken) into out. */
 int
 hub_one(struct hub *h, const char *type, cJSON *data, uint64_t seq,
@@ -155,6 +189,7 @@ hub_one(struct hub *h, const char *type, cJSON *data, uint64_t seq,
 	}
 	memcpy(out->buf + h->headroom, text, len + 1);
 	free(text);
+	utf8_sanitise(out->buf + h->headroom, len);
 	out->len = len;
 	out->seq = seq;
 	return 0;

@@ -230,6 +230,10 @@ main(int argc, char **argv)
 		fatalx(EXIT_TEMPFAIL, "libwebsockets: cannot create a context");
 	info.port = (int)port;
 	info.iface = bind_addr;
+	/* lws listens on IPv6 (any address) unless told: an IPv4 address
+	 * to bind to needs an IPv4 socket */
+	if (strchr(bind_addr, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = monitor_protocols();
 	info.vhost_name = "mcpvisor-monitor";
 	/* a client that goes silent is dropped after its ping goes

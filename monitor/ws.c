@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 
 /* messages one writeable callback sends at most: fairness among
  * clients, and the loop's other work */
-#define WRITE_BUDGET	256
+#define WRITE_BUDGET	1024
+#define BATCH_BYTES	65536	/* written at once, at most */
 #define HTTP_CHUNK	16384
 
 struct client {
@@ -95,7 +97,13 @@ peer_is_loopback(struct lws *wsi, char *name, size_t size)
 	if (ss.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const void *)&ss;
 
-		inet_ntop(AF_INET6, &sin6->sin6_addr, name, (socklen_t)size);
+		/* an IPv4 peer of a dual-stack socket is named as IPv4 */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], name,
+			    (socklen_t)size);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, name,
+			    (socklen_t)size);
 		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
 		    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
 		    sin6->sin6_addr.s6_addr[12] == 127);
@@ -229,33 +237,91 @@ monitor_wake_clients(struct monitor *mon)
 			client_want_write(c);
 }
 
+/* Messages go out framed by us, many to a write: one send(2) for a run
+ * of messages instead of one (and a poll) each. A server's frames are
+ * not masked, so a frame is a header and the text as it is. */
+struct batch {
+	unsigned char	 buf[LWS_PRE + BATCH_BYTES];
+	size_t		 len;
+};
+
 static int
-send_msg(struct client *c, const struct hub_msg *m, size_t headroom)
+batch_flush(struct client *c, struct batch *b)
 {
-	return lws_write(c->wsi, m->buf + headroom, m->len, LWS_WRITE_TEXT) <
-	    (int)m->len ? -1 : 0;
+	int	n;
+
+	if (b->len == 0 || b->len == SIZE_MAX)
+		return 0;
+	n = lws_write(c->wsi, b->buf + LWS_PRE, b->len, LWS_WRITE_RAW);
+	b->len = 0;
+	return n < 0 ? -1 : 0;
+}
+
+/* Adds one message as a text frame: 0, or 1 when the batch is full (the
+ * message waits for the next write), or -1. A message larger than a
+ * batch goes alone through lws, when the batch is empty. One write per
+ * writeable callback: nothing is written while the socket is choked. */
+static int
+send_msg(struct client *c, struct batch *b, const struct hub_msg *m,
+    size_t headroom)
+{
+	unsigned char	*p;
+
+	if (m->len + 10 > BATCH_BYTES) {
+		if (b->len > 0)
+			return 1;
+		b->len = SIZE_MAX;	/* this callback has written */
+		return lws_write(c->wsi, m->buf + headroom, m->len,
+		    LWS_WRITE_TEXT) < (int)m->len ? -1 : 0;
+	}
+	if (b->len == SIZE_MAX || b->len + m->len + 10 > BATCH_BYTES)
+		return 1;
+	p = b->buf + LWS_PRE + b->len;
+	*p++ = 0x81;			/* FIN, text */
+	if (m->len < 126)
+		*p++ = (unsigned char)m->len;
+	else if (m->len < 65536) {
+		*p++ = 126;
+		*p++ = (unsigned char)(m->len >> 8);
+		*p++ = (unsigned char)m->len;
+	} else {
+		*p++ = 127;
+		for (int shift = 56; shift >= 0; shift -= 8)
+			*p++ = (unsigned char)((uint64_t)m->len >> shift);
+	}
+	memcpy(p, m->buf + headroom, m->len);
+	b->len = (size_t)(p + m->len - (b->buf + LWS_PRE));
+	return 0;
 }
 
 static int
 client_writeable(struct monitor *mon, struct client *c)
 {
+	static struct batch	 batch;
 	struct hub		*h = &mon->hub;
 	const struct hub_msg	*m;
-	int			 budget = WRITE_BUDGET;
+	int			 budget = WRITE_BUDGET, r = 0;
 
 	c->wants_write = false;
-	while (budget-- > 0 && !lws_send_pipe_choked(c->wsi)) {
+	if (lws_send_pipe_choked(c->wsi)) {
+		client_want_write(c);
+		return 0;
+	}
+	batch.len = 0;
+	while (budget-- > 0) {
 		if (c->gap.buf != NULL) {
-			if (send_msg(c, &c->gap, h->headroom) < 0)
-				return -1;
+			if ((r = send_msg(c, &batch, &c->gap, h->headroom)) != 0)
+				break;
 			free(c->gap.buf);
 			c->gap.buf = NULL;
 			continue;
 		}
 		if (c->ipre < c->npre) {
-			if (send_msg(c, &c->pre[c->ipre++], h->headroom) < 0)
-				return -1;
-			if (c->ipre == c->npre) {
+			if ((r = send_msg(c, &batch, &c->pre[c->ipre],
+			    h->headroom)) != 0)
+				break;
+			if (++c->ipre == c->npre) {
+				/* what the batch holds is a copy */
 				hub_msgs_free(c->pre, c->npre);
 				c->pre = NULL;
 				c->npre = c->ipre = 0;
@@ -263,7 +329,7 @@ client_writeable(struct monitor *mon, struct client *c)
 			continue;
 		}
 		if (c->cursor >= h->next_seq)
-			return 0;	/* caught up */
+			return batch_flush(c, &batch);	/* caught up */
 		if (c->cursor < hub_oldest(h)) {
 			/* the ring overtook it: say what it missed */
 			client_gap(mon, c, c->cursor, hub_oldest(h) - 1,
@@ -275,11 +341,13 @@ client_writeable(struct monitor *mon, struct client *c)
 			continue;
 		}
 		if ((m = hub_get(h, c->cursor)) == NULL)
-			return 0;
-		if (send_msg(c, m, h->headroom) < 0)
-			return -1;
+			return batch_flush(c, &batch);
+		if ((r = send_msg(c, &batch, m, h->headroom)) != 0)
+			break;
 		c->cursor++;
 	}
+	if (r < 0 || batch_flush(c, &batch) < 0)
+		return -1;
 	client_want_write(c);
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "log.h"
 #include "runtime.h"
+#include "state.h"
 
 #define container_of(p, type, member)					\
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -48,6 +49,7 @@ struct control {
 	struct supervisor	*sv;
 	struct watcher		 listen;
 	char			 path[PATH_MAX];
+	struct stat		 bound;		/* the socket file we made */
 	struct client		*clients;
 };
 
@@ -235,6 +237,31 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 }
 
 static void
+do_synthetic(struct client *c, const cJSON *rq)
+{
+	const cJSON	*n = cJSON_GetObjectItem(rq, "count");
+	const cJSON	*rate = cJSON_GetObjectItem(rq, "rate");
+	int		 r;
+
+	if (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 1e8 ||
+	    (rate != NULL && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 ||
+	    rate->valuedouble > 1e7))) {
+		client_error(c, "usage", "synthetic_events needs a 'count' "
+		    "(1 to 1e8) and may take a 'rate' per second");
+		return;
+	}
+	if ((r = runtime_synthetic_events(c->ctl->sv, (uint64_t)n->valuedouble,
+	    rate != NULL ? (unsigned)rate->valuedouble : 0)) < 0) {
+		client_error(c, "busy", "synthetic events are being emitted");
+		return;
+	}
+	/* the asker hears them too, if it wants */
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
+		c->watch = true;
+	client_ok(c, cJSON_CreateObject());
+}
+
+static void
 do_watch(struct client *c)
 {
 	cJSON	*o = cJSON_CreateObject();
@@ -352,6 +379,8 @@ on_request(struct client *c, struct frame *f)
 		do_rollback_start(c, rq);
 	else if (strcmp(verb, "watch") == 0)
 		do_watch(c);
+	else if (strcmp(verb, "synthetic_events") == 0)
+		do_synthetic(c, rq);
 	else
 		client_error(c, "usage", "unknown verb");
 	cJSON_Delete(rq);
@@ -507,6 +536,13 @@ control_open(struct supervisor *sv, struct control **out)
 		return -ENAMETOOLONG;
 	}
 	snprintf(ctl->path, sizeof(ctl->path), "%s", sun.sun_path);
+	/* a socket that answers belongs to a live mcpvisord: leave it */
+	if ((r = state_control_connect(sv->state_dir)) >= 0) {
+		close(r);
+		log_warnx("another mcpvisord already serves %s", sun.sun_path);
+		free(ctl);
+		return -EADDRINUSE;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		goto fail;
@@ -515,7 +551,8 @@ control_open(struct supervisor *sv, struct control **out)
 	old = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (r == -1 || chmod(sun.sun_path, 0600) == -1 || listen(fd, 64) == -1)
+	if (r == -1 || chmod(sun.sun_path, 0600) == -1 ||
+	    stat(sun.sun_path, &ctl->bound) == -1 || listen(fd, 64) == -1)
 		goto fail;
 	ctl->listen.fd = fd;
 	ctl->listen.fn = on_listen;
@@ -557,6 +594,8 @@ control_turn_end(struct control *ctl)
 void
 control_free(struct control *ctl)
 {
+	struct stat	st;
+
 	if (ctl == NULL)
 		return;
 	for (struct client *c = ctl->clients; c != NULL; c = c->next)
@@ -564,7 +603,10 @@ control_free(struct control *ctl)
 	control_turn_end(ctl);
 	loop_del(&ctl->sv->loop, &ctl->listen);
 	close(ctl->listen.fd);
-	unlink(ctl->path);
+	/* only our own: a successor may have bound the path meanwhile */
+	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->bound.st_ino &&
+	    st.st_dev == ctl->bound.st_dev)
+		unlink(ctl->path);
 	ctl->sv->control = NULL;
 	ctl->sv->on_event = NULL;
 	ctl->sv->on_watch = NULL;

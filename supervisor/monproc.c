@@ -299,6 +299,12 @@ monproc_stop(struct supervisor *sv)
 		kill(mp->pid, SIGTERM);
 }
 
+bool
+monproc_disabled(const struct supervisor *sv)
+{
+	return sv->monitor == NULL || sv->monitor->disabled;
+}
+
 pid_t
 monproc_pid(const struct supervisor *sv)
 {

@@ -32,6 +32,8 @@ bool	monproc_reaped(struct supervisor *, pid_t pid, int status);
 /* Asks it to go (SIGTERM) and starts no other. */
 void	monproc_stop(struct supervisor *);
 void	monproc_free(struct supervisor *);
+/* Whether mcpvisord runs without a monitor (--no-monitoring). */
+bool	monproc_disabled(const struct supervisor *);
 /* Its pid, or 0. */
 pid_t	monproc_pid(const struct supervisor *);
 

@@ -2349,8 +2349,10 @@ server_config_text(struct deployment *dep, size_t i)
 	cJSON_AddStringToObject(o, "server", ps->spec->name);
 	cJSON_AddStringToObject(o, "deployment", dep->id);
 	cJSON_AddStringToObject(o, "server_dir", dir);
+	/* usage samples only for a monitor to show: idle workers sleep */
 	cJSON_AddNumberToObject(o, "metrics_interval_ms",
-	    dep->pd->spec->settings.monitoring_enabled ?
+	    dep->pd->spec->settings.monitoring_enabled &&
+	    !dep->no_monitoring_req && !monproc_disabled(dep->sv) ?
 	    dep->pd->spec->settings.metrics_interval_seconds * 1000.0 : 0);
 	cJSON_AddItemToObject(o, "run", ynode_to_json(ps->resolved->run,
 	    false));
@@ -3015,6 +3017,61 @@ runtime_record(const struct supervisor *sv, const char *id)
 	return NULL;
 }
 
+/* --- synthetic events --- */
+
+static void
+emit_synthetic(struct supervisor *sv)
+{
+	struct timespec	 ts;
+	cJSON		*ev = cJSON_CreateObject(), *d;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cJSON_AddNumberToObject(ev, "seq", (double)++sv->seq);
+	cJSON_AddStringToObject(ev, "event_type", "synthetic");
+	cJSON_AddStringToObject(ev, "message", "synthetic event");
+	d = cJSON_AddObjectToObject(ev, "details");
+	cJSON_AddNumberToObject(d, "index", (double)sv->synth_next++);
+	cJSON_AddNumberToObject(d, "emitted_ns", (double)ts.tv_sec * 1e9 +
+	    (double)ts.tv_nsec);
+	if (sv->on_event != NULL)
+		sv->on_event(sv, ev);
+	cJSON_Delete(ev);
+	sv->synth_left--;
+}
+
+/* Emits what is due by now at the rate asked for, then waits a
+ * millisecond: the loop serves everything else in between. */
+static void
+on_synthetic(struct loop_timer *t)
+{
+	struct supervisor	*sv = container_of(t, struct supervisor,
+				    synth_timer);
+	uint64_t		 target = (loop_now_ms() - sv->synth_started_ms) *
+				    sv->synth_rate / 1000 + 1;
+	uint64_t		 due = sv->synth_rate == 0 ? 1000 :
+				    target > sv->synth_next ? target -
+				    sv->synth_next : 0;
+
+	while (due-- > 0 && sv->synth_left > 0)
+		emit_synthetic(sv);
+	if (sv->synth_left > 0)
+		loop_timer_set(&sv->loop, &sv->synth_timer,
+		    sv->synth_rate == 0 ? 0 : 1);
+}
+
+int
+runtime_synthetic_events(struct supervisor *sv, uint64_t n, unsigned rate)
+{
+	if (sv->synth_left > 0)
+		return -EBUSY;
+	sv->synth_left = n;
+	sv->synth_next = 0;
+	sv->synth_rate = rate;
+	sv->synth_started_ms = loop_now_ms();
+	sv->synth_timer.fn = on_synthetic;
+	return loop_timer_set(&sv->loop, &sv->synth_timer, 0);
+}
+
 cJSON *
 runtime_records(const struct supervisor *sv)
 {
@@ -3167,6 +3224,7 @@ void
 runtime_free(struct supervisor *sv)
 {
 	/* the deployment first: it lets go of its workers */
+	loop_timer_cancel(&sv->loop, &sv->synth_timer);
 	hooks_free_all(sv);
 	dep_free(sv->dep);
 	sv->dep = NULL;

@@ -79,6 +79,12 @@ struct supervisor {
 	bool			 done;
 	int			 exit_status;
 	uint64_t		 seq;		/* events */
+	/* synthetic events still to emit, and at what rate */
+	uint64_t		 synth_left;
+	uint64_t		 synth_next;
+	unsigned		 synth_rate;
+	uint64_t		 synth_started_ms;
+	struct loop_timer	 synth_timer;
 	/* called with each event; the control module fans them out */
 	void			(*on_event)(struct supervisor *,
 				    const struct cJSON *);
@@ -119,6 +125,13 @@ int	runtime_rollback_approve(struct supervisor *, const char *id);
 int	runtime_stop(struct supervisor *, const char *id);
 /* Stops everything and ends the loop when done (SIGTERM). */
 void	runtime_shutdown(struct supervisor *);
+/* Emits n synthetic events (event_type "synthetic"), rate per second (0:
+ * all at once, a loop turn each thousand), to whoever follows or watches;
+ * they are not journalled. Each carries its emission time (details:
+ * "emitted_ns", CLOCK_REALTIME) and index, for measuring the event path.
+ * -EBUSY while a previous batch is still going. */
+int	runtime_synthetic_events(struct supervisor *, uint64_t n,
+	    unsigned rate);
 /* The current deployment's record (a new tree), or NULL. */
 struct cJSON	*runtime_record(const struct supervisor *, const char *id);
 /* The records of every deployment in memory: the current one, the one it

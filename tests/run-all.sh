@@ -27,8 +27,8 @@ section "fuzz (${fuzz_seconds}s per target, clang, libFuzzer+ASan+UBSan)"
 CC=clang cmake -S . -B build-fuzz -DMCPVISOR_WERROR=ON -DMCPVISOR_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_yaml fuzz_template fuzz_frame fuzz_mcp \
-	fuzz_sse
-for target in yaml template frame mcp sse; do
+	fuzz_sse fuzz_hub
+for target in yaml template frame mcp sse hub; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/"$target"/* "$corpus"/
 	status=0
@@ -52,6 +52,9 @@ build/bench_health 1000 100 5
 
 section "benchmark: rollback after a worker of an upgrade is killed"
 python3 tests/bench/bench_rollback.py build --servers 1,50 --reps 3
+
+section "benchmark: the monitor beside a Node.js ws broadcast server"
+python3 tests/bench/bench_monitor.py build --clients 10,100,1000 --reps 3
 
 section "benchmark: mcpvisor beside s6, runit and supervisord, 200 servers"
 python3 tests/bench/bench_supervisors.py build --servers 200 --reps 3 \

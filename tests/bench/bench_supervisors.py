@@ -175,7 +175,8 @@ class Mcpvisor(Peer):
         self.proc = subprocess.Popen(
             [os.path.join(self.build, "mcpvisord"), "--init", self.spec,
              "--config-dir", self.cfg, "--state-dir", self.state,
-             "--grace", "30"], stdout=self.errlog, stderr=self.errlog)
+             "--grace", "30", "--no-monitoring"], stdout=self.errlog,
+            stderr=self.errlog)
 
     def reported_ready(self):
         try:

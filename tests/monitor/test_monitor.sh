@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# mcpvisor-monitor with real clients: the guide's JavaScript example and
+# the ws library, curl, Prometheus' own parser, and chromium driving the
+# dashboard, during real deployments (an official MCP reference server
+# among them). Everything runs in a network namespace of its own, so that
+# port 8765 (the guide's) is ours; a second namespace joined by a veth
+# pair is the "remote" client the token is for.
+# Usage: test_monitor.sh BUILD_DIR SOURCE_DIR
+set -u
+if [ -z "${MCPVISOR_NETNS:-}" ]; then
+	exec unshare -n env MCPVISOR_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+mcpvisor="$build/mcpvisor"
+tm="$src/tests/monitor"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-mon.XXXXXX")
+artifacts="$build/test-artifacts"
+mkdir -p "$artifacts"
+passed=0 failed=0
+bg=()
+
+cleanup() {
+	for p in "${bg[@]}"; do kill "$p" 2>/dev/null; done
+	pkill -KILL -f "$work/" 2>/dev/null
+	[ -n "${remote:-}" ] && kill "$remote" 2>/dev/null
+	[ -n "${KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok()  { passed=$((passed + 1)); echo "ok - $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do eval "$1" && return 0; sleep 0.05; done
+	return 1
+}
+# ndjson FILE EXPR: EXPR over the list of messages in FILE, as m
+ndjson() { python3 - "$1" "$2" <<'PY'
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(eval(sys.argv[2]))
+PY
+}
+
+node_modules="$tm/node_modules"
+memory_bin="$src/deploy/mcp-servers/node_modules/.bin/mcp-server-memory"
+if [ ! -d "$node_modules/ws" ] || [ ! -d "$node_modules/playwright-core" ] ||
+    [ ! -x "$memory_bin" ]; then
+	echo "FAIL - the test clients or MCP servers are not installed (bash deploy/install-deps.sh)"
+	exit 1
+fi
+
+# --- a project: an MCP reference server, a server with a secret, a slow one
+cfg="$work/project/config"
+mkdir -p "$cfg/environments" "$cfg/servers" "$work/project/deployments" \
+    "$work/project/health-checks"
+cat > "$cfg/environments/test.yaml" <<YAML
+variables: {}
+secrets:
+  token: MONITOR_TEST_SECRET
+YAML
+cat > "$cfg/servers/memory.yaml" <<YAML
+name: memory
+server_type: knowledge
+run:
+  command: $memory_bin
+  environment: { MEMORY_FILE_PATH: "$work/memory.json" }
+  stop_timeout_seconds: 2
+YAML
+cat > "$cfg/servers/secretive.yaml" <<'YAML'
+name: secretive
+server_type: test
+run:
+  command: sh
+  args: ["-c", "echo \"token is $TOKEN\"; exec sleep 2001"]
+  environment: { TOKEN: "{{ env.token }}" }
+YAML
+cat > "$cfg/servers/slowpoke.yaml" <<'YAML'
+name: slowpoke
+server_type: test
+run:
+  command: sh
+  args: ["-c", "sleep 1.5; echo >&5; exec sleep 2002"]
+  readiness: fd
+  readiness_fd: 5
+  stop_timeout_seconds: 1
+YAML
+cat > "$work/project/health-checks/mcp.yaml" <<'YAML'
+health_checks:
+  - name: memory_tools
+    type: mcp
+    timeout_seconds: 20
+    config: { transport: stdio, probe: tools_list, expected_tools: ["read_graph"] }
+  - name: secret_echo
+    type: command
+    critical: false
+    config: { command: "sh", args: ["-c", "echo checked"] }
+YAML
+spec="$work/project/deployments/monitored.yaml"
+cat > "$spec" <<'YAML'
+metadata: {name: monitored, environment: test}
+servers:
+  - {name: memory, parallel_safe: true, timeout_seconds: 60, health_checks: [memory_tools]}
+  - {name: secretive, parallel_safe: true, health_checks: [secret_echo]}
+  - {name: slowpoke, parallel_safe: true, dependencies: [memory]}
+deployment_settings: {metrics_interval_seconds: 1}
+YAML
+secret="s3cr3t-$$-never-shown"
+export MONITOR_TEST_SECRET="$secret"
+state="$work/state"
+mv() { "$mcpvisor" --config-dir "$cfg" --state-dir "$state" "$@"; }
+monitor_pid() { pgrep -f "mcpvisor-monitor --channel-fd 3 --state-dir $state" | head -1; }
+
+"$build/mcpvisord" --state-dir "$state" >"$work/daemon.log" 2>&1 &
+bg+=($!)
+check "mcpvisord starts its monitor, which answers on 127.0.0.1:8765" 'wait_for "curl -sf http://127.0.0.1:8765/healthz >/dev/null" 10'
+mpid=$(monitor_pid)
+check "the monitor runs as nobody, no capabilities, no_new_privs" '[ "$(awk "/^Uid:/{print \$2}" /proc/$mpid/status)" = 65534 ] && grep -q "^CapEff:	0000000000000000" /proc/$mpid/status && grep -q "^NoNewPrivs:	1" /proc/$mpid/status'
+check "it binds to loopback only" '! ss -ltn | grep ":8765" | grep -v "127.0.0.1\|\[::ffff:127.0.0.1\]" | grep -q .'
+check "its token is kept 0600 in the state directory" '[ "$(stat -c %a "$state/monitor.token")" = 600 ] && [ "$(wc -c < "$state/monitor.token")" = 65 ]'
+
+# --- 1. the guide's JavaScript example, unchanged, during a deployment;
+#        and a ws client that records everything
+(cd "$tm" && SEED_SECONDS=60 exec node -r ./ws-global.js seed_example.js) >"$work/seed.out" 2>&1 &
+bg+=($!)
+seed=$!
+node "$tm/client.js" ws://127.0.0.1:8765/ --out "$work/all.ndjson" --until-phase running --timeout 90000 &
+bg+=($!)
+recorder=$!
+wait_for '[ "$(grep -c "connected" "$state"/logs/monitoring_*.log)" -ge 2 ]' 10
+out=$(mv deploy start "$spec" 2>&1); status=$?
+check "the deployment (server-memory among it) succeeds" '[ $status -eq 0 ]'
+wait "$recorder"; rstatus=$?
+check "a ws client saw it to the end (phase running)" '[ $rstatus -eq 0 ]'
+check "the guide's example printed progress and events" 'wait_for "grep -q \"Event: deployment_completed null\" $work/seed.out" 10 && grep -q "Deployment progress: 100" "$work/seed.out" && grep -q "Event: server_ready memory" "$work/seed.out"'
+kill "$seed" 2>/dev/null
+check "every message carries a sequence number, with no gaps" '[ "$(ndjson "$work/all.ndjson" "all(\"seq\" in x for x in m) and [x[\"seq\"] for x in m if not x[\"data\"].get(\"snapshot\")] == list(range(m[0][\"seq\"], m[0][\"seq\"] + len([x for x in m if not x[\"data\"].get(\"snapshot\")])))")" = True ]'
+check "events in order: started, memory ready, then slowpoke (its dependent) starts and is ready, completed" 'ndjson "$work/all.ndjson" "[0 for ev in [[(x[\"data\"][\"event_type\"], x[\"data\"][\"server_name\"]) for x in m if x[\"type\"] == \"monitoring_event\"]] if ev.index((\"deployment_started\", None)) < ev.index((\"server_ready\", \"memory\")) < ev.index((\"server_started\", \"slowpoke\")) < ev.index((\"server_ready\", \"slowpoke\")) < ev.index((\"deployment_completed\", None))] == [0]" | grep -qx True'
+check "deployment_update in the guide's shape, reaching 100% and phase running" '[ "$(ndjson "$work/all.ndjson" "[sorted(k for k in (\"deployment_id\", \"progress_percentage\", \"completed\", \"failed\", \"total\", \"phase\") if k in x[\"data\"]) == sorted((\"deployment_id\", \"progress_percentage\", \"completed\", \"failed\", \"total\", \"phase\")) for x in m if x[\"type\"] == \"deployment_update\"][-1] and [(x[\"data\"][\"progress_percentage\"], x[\"data\"][\"phase\"], x[\"data\"][\"completed\"], x[\"data\"][\"total\"]) for x in m if x[\"type\"] == \"deployment_update\"][-1]")" = "(100, '"'"'running'"'"', 3, 3)" ]'
+check "monitoring_event in the guide's shape" '[ "$(ndjson "$work/all.ndjson" "all(set((\"event_type\", \"server_name\", \"timestamp\", \"details\")) <= set(x[\"data\"]) for x in m if x[\"type\"] == \"monitoring_event\")")" = True ]'
+dep=$(ndjson "$work/all.ndjson" "[x['data']['deployment_id'] for x in m if x['type'] == 'deployment_update'][-1]")
+
+# --- 2. metrics: samples arrive, /metrics parses with Prometheus' parser
+node "$tm/client.js" ws://127.0.0.1:8765/ --out "$work/metrics.ndjson" --until-count 12 --timeout 15000 >/dev/null 2>&1
+check "metrics messages: CPU and memory of each server, sampled by its worker" '[ "$(ndjson "$work/metrics.ndjson" "sorted(set(x[\"data\"][\"server_name\"] for x in m if x[\"type\"] == \"metrics\" and x[\"data\"][\"memory_rss_bytes\"] > 0 and \"cpu_usage\" in x[\"data\"] and \"memory_usage\" in x[\"data\"]))")" = "['"'"'memory'"'"', '"'"'secretive'"'"', '"'"'slowpoke'"'"']" ]'
+curl -sf http://127.0.0.1:8765/metrics > "$work/metrics.txt"
+check "/metrics parses with prometheus_client, with every family expected" '/usr/bin/python3 - "$work/metrics.txt" "$dep" <<'"'"'PY'"'"'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+dep = sys.argv[2]
+need = {"mcpvisor_server_state": "gauge", "mcpvisor_server_restarts": "counter",
+        "mcpvisor_server_cpu_percent": "gauge",
+        "mcpvisor_server_resident_memory_bytes": "gauge",
+        "mcpvisor_health_check_duration_seconds": "histogram",
+        "mcpvisor_health_checks": "counter", "mcpvisor_deployments": "counter",
+        "mcpvisor_deployment_duration_seconds": "histogram",
+        "mcpvisor_rollback_duration_seconds": "histogram"}
+for name, kind in need.items():
+    assert fams[name].type == kind, (name, fams[name].type)
+ready = [s for s in fams["mcpvisor_server_state"].samples
+         if s.labels["deployment_id"] == dep and s.labels["state"] == "ready" and s.value == 1]
+assert len(ready) == 3, ready
+rss = [s for s in fams["mcpvisor_server_resident_memory_bytes"].samples if s.labels["deployment_id"] == dep]
+assert len(rss) == 3 and all(s.value > 0 for s in rss), rss
+h = [s for s in fams["mcpvisor_health_check_duration_seconds"].samples
+     if s.name.endswith("_count") and s.labels.get("check") == "memory_tools"]
+assert h and h[0].value >= 1, h
+d = [s for s in fams["mcpvisor_deployment_duration_seconds"].samples if s.name.endswith("_count")]
+assert d[0].value >= 1, d
+PY'
+check "mcpvisor monitor show --metrics prints the same" '"$mcpvisor" --state-dir "$state" monitor show --metrics | grep -q "^mcpvisor_server_cpu_percent{deployment_id=\"$dep\",server=\"memory\"}"'
+check "mcpvisor monitor show ID: progress, state, CPU and memory per server" '"$mcpvisor" --state-dir "$state" monitor show "$dep" > "$work/show.txt" && grep -q "100%, 3/3 ready" "$work/show.txt" && grep -Eq "memory +ready +0 +[0-9.]+ +[0-9.]+ MiB +ok memory_tools" "$work/show.txt"'
+check "mcpvisor monitor show --events: the recent events" '"$mcpvisor" --state-dir "$state" monitor show --events --limit 50 | grep -q "deployment_completed"'
+
+# --- 3. no secret in any message, metric, page or log of the monitor
+curl -sf http://127.0.0.1:8765/ > "$work/page.html"
+check "the secret reached its server" 'grep -q "$secret" /proc/$(pgrep -f "sleep 2001")/environ 2>/dev/null || tr "\0" "\n" < /proc/$(pgrep -f "sleep 2001")/environ | grep -q "$secret"'
+check "no secret in WebSocket messages, /metrics, the page or the monitoring log" '! grep -q "$secret" "$work/all.ndjson" "$work/metrics.ndjson" "$work/metrics.txt" "$work/page.html" "$state"/logs/monitoring_*.log'
+
+# --- 4. beyond loopback: the token, from another network namespace
+unshare -n sleep 1000 &
+remote=$!
+sleep 0.2
+ip link add mv0 type veth peer name mv1
+ip link set mv1 netns "$remote"
+ip addr add 10.77.0.1/24 dev mv0
+ip link set mv0 up
+nsenter -t "$remote" -n ip addr add 10.77.0.2/24 dev mv1
+nsenter -t "$remote" -n ip link set mv1 up
+nsenter -t "$remote" -n ip link set lo up
+"$mcpvisor" --state-dir "$state" monitor start --port 18766 --bind 0.0.0.0 >"$work/standalone.log" 2>&1 &
+bg+=($!)
+token=$(cat "$state/monitor.token")
+check "a monitor started by hand listens beyond loopback" 'wait_for "curl -sf http://127.0.0.1:18766/healthz >/dev/null" 10 && grep -q "need the token" "$work/standalone.log"'
+rcurl() { nsenter -t "$remote" -n curl -s -o /dev/null -w "%{http_code}" "$@"; }
+check "remote, without the token: /metrics refused (401)" '[ "$(rcurl http://10.77.0.1:18766/metrics)" = 401 ]'
+check "remote, with a wrong token: refused" '[ "$(rcurl -H "Authorization: Bearer 0000" http://10.77.0.1:18766/metrics)" = 401 ]'
+check "remote, with the token as a bearer header: served" '[ "$(rcurl -H "Authorization: Bearer $token" http://10.77.0.1:18766/metrics)" = 200 ]'
+nsenter -t "$remote" -n node "$tm/client.js" ws://10.77.0.1:18766/ --until-count 1 --timeout 5000 >"$work/remote.out" 2>&1; s1=$?
+check "remote WebSocket without the token: refused" '[ $s1 -eq 2 ]'
+nsenter -t "$remote" -n node "$tm/client.js" "ws://10.77.0.1:18766/?token=$token" --until-count 1 --timeout 5000 >/dev/null 2>&1; s2=$?
+nsenter -t "$remote" -n node "$tm/client.js" ws://10.77.0.1:18766/ --bearer "$token" --until-count 1 --timeout 5000 >/dev/null 2>&1; s3=$?
+check "remote WebSocket with the token (query or header): served the current state" '[ $s2 -eq 0 ] && [ $s3 -eq 0 ]'
+check "the refusals are logged with the peer" 'grep -q "refused .* from 10.77.0.2:" "$work/standalone.log"'
+kill "${bg[-1]}" 2>/dev/null
+
+# --- 5. stalled clients and a flood. First 10 stalled beside 10 live: the
+#        live get every event of a 10,000/s flood, no gap. Then 100
+#        clients, 10 stalled and 90 live in three processes (more than two
+#        cores can read at that rate): a client that falls behind is told
+#        of each gap, nothing is skipped silently, the monitor's memory
+#        stays bounded, and mcpvisord answers throughout.
+clients() { node "$tm/client.js" ws://127.0.0.1:8765/ "$@"; }
+connected() { curl -s http://127.0.0.1:8765/metrics | awk '/^mcpvisor_monitor_clients /{print $2}'; }
+clients --stall --clients 10 --timeout 60000 >/dev/null 2>&1 &
+stalled=$!
+bg+=($stalled)
+clients --clients 10 --until-synthetic 20000 --timeout 30000 --latency >"$work/live10.json" 2>&1 &
+live=$!
+wait_for '[ "$(connected)" = 20 ]' 10
+python3 "$tm/control.py" "$state" synthetic 20000 10000
+wait "$live"; lstatus=$?
+echo "# 10 live beside 10 stalled: $(cat "$work/live10.json")"
+check "10 stalled clients do not delay 10 live ones: every event, no gap" '[ $lstatus -eq 0 ] && [ "$(python3 -c "import json;d=json.load(open(\"$work/live10.json\"));print(d[\"received\"] >= 200000 and d[\"gaps\"] == 0 and d[\"unexplained\"] == 0)")" = True ]'
+pids=()
+for i in 1 2 3; do
+	clients --clients 30 --until-synthetic 30000 --timeout 60000 --latency >"$work/live30.$i.json" 2>&1 &
+	pids+=($!)
+	bg+=($!)
+done
+wait_for '[ "$(connected)" = 100 ]' 10
+rss_before=$(awk '/^VmRSS:/{print $2}' /proc/$(monitor_pid)/status)
+python3 "$tm/control.py" "$state" pings 5 > "$work/pings.json" &
+pinger=$!
+python3 "$tm/control.py" "$state" synthetic 30000 10000
+fstatus=0
+for p in "${pids[@]}"; do wait "$p" || fstatus=1; done
+wait "$pinger"
+rss_after=$(awk '/^VmRSS:/{print $2}' /proc/$(monitor_pid)/status)
+echo "# 90 live beside 10 stalled: $(cat "$work"/live30.*.json | tr '\n' ' ')"
+check "90 live clients all reach the flood's last event; every skip told by a gap marker" '[ $fstatus -eq 0 ] && [ "$(cat "$work"/live30.*.json | python3 -c "import json,sys;print(all(json.loads(l)[\"unexplained\"] == 0 for l in sys.stdin))")" = True ]'
+check "the 10 stalled clients are still connected" 'kill -0 $stalled && [ "$(connected)" -ge 10 ]'
+check "the monitor's memory stayed bounded (RSS $rss_before -> $rss_after KiB)" '[ "$rss_after" -lt 65536 ]'
+echo "# control pings during the flood: $(cat "$work/pings.json")"
+check "mcpvisord answered every ping during the flood, none slower than 1 s" '[ "$(python3 -c "import json;d=json.load(open(\"$work/pings.json\"));print(d[\"pings\"] > 100 and d[\"max_ms\"] < 1000)")" = True ]'
+kill "$stalled" 2>/dev/null
+# a client that asks to replay from a sequence number the ring still holds
+last=$(curl -s http://127.0.0.1:8765/metrics | awk '/^mcpvisor_monitor_messages_total /{print $2}')
+node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=$((last - 99))" --out "$work/replay.ndjson" --until-count 100 --timeout 5000 >/dev/null 2>&1; s=$?
+check "replay from a sequence number: the 100 messages from there, in order" '[ $s -eq 0 ] && [ "$(ndjson "$work/replay.ndjson" "[x[\"seq\"] for x in m[:100]] == list(range($last - 99, $last + 1))")" = True ]'
+node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=1" --out "$work/gap.ndjson" --until-count 1 --timeout 5000 >/dev/null 2>&1
+check "replay from what the ring no longer holds: a gap marker first" '[ "$(ndjson "$work/gap.ndjson" "(m[0][\"type\"], m[0][\"data\"][\"from_seq\"], m[0][\"data\"][\"reason\"])")" = "('"'"'gap'"'"', 1, '"'"'no_longer_buffered'"'"')" ]'
+
+# --- 6. the monitor killed mid-deployment: the deployment finishes, the
+#        monitor comes back, and a new client sees the current state
+out=$(MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" --detach 2>&1)
+up=$(echo "$out" | tail -1)
+old=$(monitor_pid)
+kill -9 "$old"
+check "monitor killed mid-deployment: the deployment succeeds all the same" 'wait_for "[ \"\$(python3 -c \"import json;print(json.load(open(\\\"$state/deployments/$up.json\\\"))[\\\"outcome\\\"])\" 2>/dev/null)\" = succeeded ]" 30'
+check "the monitor comes back" 'wait_for "[ -n \"\$(monitor_pid)\" ] && [ \"\$(monitor_pid)\" != $old ] && curl -sf http://127.0.0.1:8765/healthz >/dev/null" 10'
+node "$tm/client.js" ws://127.0.0.1:8765/ --out "$work/after.ndjson" --until-count 1 --timeout 5000 >/dev/null 2>&1
+check "a new client gets the current state first" '[ "$(ndjson "$work/after.ndjson" "(m[0][\"type\"], m[0][\"data\"][\"deployment_id\"], m[0][\"data\"][\"phase\"], m[0][\"data\"][\"snapshot\"])")" = "('"'"'deployment_update'"'"', '"'"'$up'"'"', '"'"'running'"'"', True)" ]'
+check "its restart is in the monitoring log" 'grep -q "killed by signal 9; restart in" "$state"/logs/monitoring_*.log'
+
+# --- 7. the dashboard in chromium: servers reaching ready, live
+(cd "$tm" && exec node dashboard.js http://127.0.0.1:8765/ "$artifacts/dashboard.png" 3 90000) >"$work/dash.out" 2>&1 &
+dash=$!
+bg+=($dash)
+wait_for 'grep -q "^live" "$work/dash.out"' 20
+MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" >/dev/null 2>&1
+wait "$dash"; dstatus=$?
+summary=$(tail -1 "$work/dash.out")
+echo "# dashboard: $summary"
+check "the dashboard shows the new servers reaching ready" '[ $dstatus -eq 0 ] && python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert any(\"starting\" in s or \"pending\" in s for s in d[\"seen\"].values()), d
+assert all(s[-1] == \"ready\" for s in d[\"seen\"].values()), d
+assert not d[\"errors\"], d[\"errors\"]
+" "$summary"'
+check "with health results and CPU/memory sparklines" 'python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert d[\"checks\"] >= 2 and max(d[\"sparkPoints\"]) >= 2, d
+" "$summary"'
+check "a screenshot is saved as a test artifact" '[ -s "$artifacts/dashboard.png" ] && [ "$(head -c 4 "$artifacts/dashboard.png" | od -An -c | tr -d " ")" = "211PNG" ]'
+
+# --- 8. --no-monitoring and monitoring_enabled: false stop it
+cur=$(ls -t "$state/deployments" | head -1 | sed 's/\.json$//')
+mv deploy stop "$cur" >/dev/null 2>&1
+MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" --no-monitoring >/dev/null 2>&1
+check "deploy start --no-monitoring: the monitor goes" 'wait_for "[ -z \"\$(monitor_pid)\" ]" 10'
+MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" --monitor-port 18767 >/dev/null 2>&1
+check "deploy start --monitor-port: it comes back there" 'wait_for "curl -sf http://127.0.0.1:18767/healthz >/dev/null" 10'
+cur=$(ls -t "$state/deployments" | head -1 | sed 's/\.json$//')
+mv deploy stop "$cur" >/dev/null 2>&1
+pkill -TERM -f "mcpvisord --state-dir $state"
+check "mcpvisord stopped: its monitor went with it" 'wait_for "! pgrep -f \"mcpvisor-monitor --channel-fd 3 --state-dir $state\" >/dev/null" 10'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
