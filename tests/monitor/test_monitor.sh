@@ -182,7 +182,8 @@ check "the secret reached its server" 'grep -q "$secret" /proc/$(pgrep -f "sleep
 check "no secret in WebSocket messages, /metrics, the page or the monitoring log" '! grep -q "$secret" "$work/all.ndjson" "$work/metrics.ndjson" "$work/metrics.txt" "$work/page.html" "$state"/logs/monitoring_*.log'
 
 # --- 4. beyond loopback: the token, from another network namespace
-unshare -n sleep 1000 &
+# (a command line no other suite looks for: they run side by side)
+unshare -n sleep 7777 &
 remote=$!
 sleep 0.2
 ip link add mv0 type veth peer name mv1
