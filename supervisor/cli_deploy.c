@@ -171,6 +171,8 @@ struct tail {
 	size_t			 ready;
 	size_t			 batch;
 	size_t			 batches;
+	size_t			 batch_servers;	/* of the current batch */
+	size_t			 batch_ready;
 	bool			 bar;		/* a progress bar is drawn */
 };
 
@@ -188,16 +190,18 @@ event_colour(const char *type)
 	return "\033[36m";
 }
 
+/* The current batch's progress, and the deployment's. */
 static void
 tail_bar(struct tail *t)
 {
-	size_t	width = 30, filled = t->total ? t->ready * width / t->total : 0;
+	size_t	width = 30, filled = t->batch_servers ? t->batch_ready * width /
+		    t->batch_servers : 0;
 
-	printf("\r\033[K[");
+	printf("\r\033[Kbatch %zu/%zu [", t->batch, t->batches);
 	for (size_t i = 0; i < width; i++)
 		putchar(i < filled ? '#' : '.');
-	printf("] %zu/%zu ready, batch %zu/%zu", t->ready, t->total, t->batch,
-	    t->batches);
+	printf("] %zu/%zu; %zu/%zu ready in all", t->batch_ready,
+	    t->batch_servers, t->ready, t->total);
 	fflush(stdout);
 	t->bar = true;
 }
@@ -230,11 +234,19 @@ tail_event(struct tail *t, const cJSON *ev)
 		    "total"));
 		t->batches = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d,
 		    "batches"));
-	} else if (strcmp(type, "batch_started") == 0)
+	} else if (strcmp(type, "batch_started") == 0) {
 		t->batch++;
-	else if (strcmp(type, "server_ready") == 0 && t->ready < t->total &&
-	    cJSON_IsTrue(cJSON_GetObjectItem(d, "first")))
+		const cJSON	*n = cJSON_GetObjectItem(d, "servers");
+
+		t->batch_servers = cJSON_IsNumber(n) && n->valuedouble > 0 ?
+		    (size_t)n->valuedouble : 0;
+		t->batch_ready = 0;
+	} else if (strcmp(type, "server_ready") == 0 && t->ready < t->total &&
+	    cJSON_IsTrue(cJSON_GetObjectItem(d, "first"))) {
 		t->ready++;
+		if (t->batch_ready < t->batch_servers)
+			t->batch_ready++;
+	}
 	if (t->bar)
 		printf("\r\033[K");
 	printf("%s  %-18s %s%-20s%s %s\n", when != NULL && strlen(when) > 11 ?

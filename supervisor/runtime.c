@@ -2234,6 +2234,7 @@ static void
 dep_next_batch(struct deployment *dep)
 {
 	const struct plan	*plan = dep->pd->plan;
+	cJSON			*details;
 
 	if (dep->batch == plan->nbatches) {
 		cJSON		*d = cJSON_CreateObject();
@@ -2263,7 +2264,12 @@ dep_next_batch(struct deployment *dep)
 		malloc_trim(0);
 		return;
 	}
-	sv_event(dep->sv, dep, NULL, "batch_started", NULL,
+	details = cJSON_CreateObject();
+	cJSON_AddNumberToObject(details, "batch", (double)dep->batch + 1);
+	cJSON_AddNumberToObject(details, "batches", (double)plan->nbatches);
+	cJSON_AddNumberToObject(details, "servers",
+	    (double)plan->batches[dep->batch].count);
+	sv_event(dep->sv, dep, NULL, "batch_started", details,
 	    "batch %zu of %zu: %zu server%s", dep->batch + 1, plan->nbatches,
 	    plan->batches[dep->batch].count,
 	    plan->batches[dep->batch].count == 1 ? "" : "s");
