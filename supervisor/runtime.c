@@ -1193,6 +1193,7 @@ static void
 dep_finish(struct deployment *dep)
 {
 	struct supervisor	*sv = dep->sv;
+	int			 r;
 
 	dep->state = DEP_DONE;
 	/* a deployment that had succeeded and was then stopped */
@@ -1203,6 +1204,10 @@ dep_finish(struct deployment *dep)
 	sv_event(sv, dep, NULL, "deployment_stopped", NULL,
 	    "every server stopped (%s)", dep->outcome);
 	dep_write_record(dep);
+	/* whoever is told the deployment is over may read the journal at
+	 * once: it must hold every event up to this one already */
+	if ((r = journal_commit(&sv->journal)) < 0)
+		log_warnx("journal: %s", strerror(-r));
 	/* secrets are not kept longer than the servers that needed them */
 	for (size_t i = 0; i < dep->nservers; i++) {
 		if (dep->servers[i].config_text != NULL)

@@ -118,8 +118,12 @@ check "the record says succeeded" 'is $id "d[\"outcome\"]" succeeded 1'
 check "control socket is private" '[ "$(stat -c %a "$state/control.sock")" = 600 ] && [ "$(stat -c %a "$state")" = 700 ]'
 mv deploy stop "$id" >/dev/null 2>&1
 check "stopped: its servers are gone" 'wait_for "! pgrep -f \"sleep 100[01]\" >/dev/null" 5'
-check "stop order is reverse: after-slow exited before slow" '[ "$(events "$id" | python3 -c "import json,sys
-print(\",\".join(json.loads(l)[\"server_name\"] for l in sys.stdin if json.loads(l)[\"event_type\"]==\"server_exited\"))")" = "after-slow,slow" ]'
+# The processes vanish a moment before their exits are journaled: wait for
+# both records, then compare their order.
+exit_order() { events "$id" | python3 -c 'import json,sys
+print(",".join(json.loads(l)["server_name"] for l in sys.stdin if json.loads(l)["event_type"]=="server_exited"))'; }
+wait_for '[ "$(exit_order | tr "," "\n" | grep -c .)" -ge 2 ]' 5
+check "stop order is reverse: after-slow exited before slow" '[ "$(exit_order)" = "after-slow,slow" ]'
 
 # --- 2. retries with back-off, then success
 sp=$(spec retry "$(S flaky 2)")
