@@ -1,118 +1,56 @@
 /*
- * The health engine: checks, their runs and attempts, the timers that
- * bound and space them, and the two kinds of check simple enough to live
+ * The health engine: checks and the two kinds simple enough to live
  * here: file_system (a few system calls, done at once) and MCP over the
  * server's stdio channel (one session per server process, shared by
- * every check that speaks on it). libcurl's checks are in health_curl.c,
- * programs and plugins in health_proc.c.
- *
- * Timers are deadlines in milliseconds on the monotonic clock, kept in
- * the checks themselves; one timerfd is armed for the earliest. A
- * worker holds a handful of checks, so finding it is a walk.
+ * every check that speaks on it). Runs and attempts are in
+ * health_run.c, libcurl's checks in health_curl.c, programs and plugins
+ * in health_proc.c. Everything waits in the caller's loop.
  */
 #include "health_int.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "util.h"
 
-#define BACKOFF_BASE_MS		500
-#define BACKOFF_MAX_MS		10000
 #define STDIO_READ_BURST	16
 
 static const char *const type_names[] = { "http", "tcp", "command",
     "file_system", "mcp", "custom", NULL };
 
 static void	stdio_settle(struct health *);
-
-uint64_t
-health_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-uint64_t
-health_now_ms(void)
-{
-	return health_now_us() / 1000;
-}
-
-void
-health_epoll(struct health *h, int op, int fd, uint32_t events, uint64_t tag)
-{
-	struct epoll_event	ev = { .events = events, .data.u64 = tag };
-
-	epoll_ctl(h->epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &ev);
-}
+static void	on_stdio_out(struct watcher *, uint32_t);
+static void	on_stdio_in(struct watcher *, uint32_t);
 
 struct health *
-health_new(health_done_fn *done, void *arg)
+health_new(struct loop *loop, health_done_fn *done, void *arg)
 {
 	struct health	*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
+	h->loop = loop;
 	h->done = done;
 	h->arg = arg;
-	h->stdio_in = h->stdio_out = -1;
-	h->rng = health_now_us() ^ ((uint64_t)getpid() << 32) ^
-	    (uint64_t)(uintptr_t)h;
-	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		free(h);
-		return NULL;
-	}
-	if ((h->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK |
-	    TFD_CLOEXEC)) == -1) {
-		close(h->epfd);
-		free(h);
-		return NULL;
-	}
-	health_epoll(h, EPOLL_CTL_ADD, h->timerfd, EPOLLIN, HW_TAG(HW_TIMER, 0));
+	h->stdio_out_w = (struct watcher){ -1, on_stdio_out };
+	h->stdio_in_w = (struct watcher){ -1, on_stdio_in };
 	return h;
-}
-
-static void
-check_abort(struct check *c)
-{
-	switch (c->type) {
-	case CT_HTTP:
-	case CT_TCP:
-		hcurl_abort(c);
-		break;
-	case CT_MCP:
-		if (c->easy != NULL)
-			hcurl_abort(c);
-		c->stdio_waiting = false;
-		break;
-	case CT_COMMAND:
-	case CT_CUSTOM:
-		hproc_abort(c);
-		break;
-	case CT_FILE_SYSTEM:
-		break;
-	}
-	c->deadline_ms = 0;
 }
 
 static void
 check_free(struct check *c)
 {
 	check_abort(c);
+	loop_timer_cancel(c->h->loop, &c->wake);
 	if (c->easy != NULL)
 		hcurl_release(c);
 	if (c->has_regex)
@@ -144,8 +82,6 @@ health_free(struct health *h)
 		check_free(h->checks[i]);
 	free(h->checks);
 	hcurl_free(h);
-	close(h->timerfd);
-	close(h->epfd);
 	free(h);
 }
 
@@ -215,8 +151,52 @@ parse_check(struct check *c, const cJSON *j, struct errbuf *err)
 	return 0;
 }
 
+static void	check_fs(struct check *);
+static void	check_stdio(struct check *);
+static void	stdio_abort(struct check *);
+static void	stdio_expire(struct check *);
+
 static int
-prepare_mcp(struct check *c, struct errbuf *err)
+fs_prepare(struct check *c, struct errbuf *err)
+{
+	if (cJSON_GetStringValue(cJSON_GetObjectItem(c->config, "path")) ==
+	    NULL) {
+		errbuf_set(err, "health check '%s' names no path", c->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void
+nothing_to_abort(struct check *c)
+{
+	(void)c;
+}
+
+static const struct check_ops fs_ops = {
+	fs_prepare, check_fs, nothing_to_abort, NULL,
+};
+
+static int
+stdio_prepare(struct check *c, struct errbuf *err)
+{
+	struct health	*h = c->h;
+
+	(void)err;
+	h->wants_stdio = true;
+	h->stdio_probe |= c->probe;
+	if (h->stdio_version == NULL)
+		h->stdio_version = c->version;
+	return 0;
+}
+
+static const struct check_ops stdio_ops = {
+	stdio_prepare, check_stdio, stdio_abort, stdio_expire,
+};
+
+/* An MCP check speaks over the server's stdio or over HTTP. */
+static const struct check_ops *
+mcp_ops(struct check *c, struct errbuf *err)
 {
 	const char	*transport = cJSON_GetStringValue(
 			    cJSON_GetObjectItem(c->config, "transport"));
@@ -228,23 +208,36 @@ prepare_mcp(struct check *c, struct errbuf *err)
 	c->probe = probe == NULL || strcmp(probe, "both") == 0 ?
 	    MCP_PROBE_BOTH : strcmp(probe, "ping") == 0 ? MCP_PROBE_PING :
 	    MCP_PROBE_TOOLS;
-	if (version != NULL && (c->version = strdup(version)) == NULL)
-		return -ENOMEM;
-	if (transport == NULL || strcmp(transport, "stdio") == 0) {
-		struct health	*h = c->h;
-
-		h->wants_stdio = true;
-		h->stdio_probe |= c->probe;
-		if (h->stdio_version == NULL)
-			h->stdio_version = c->version;
-		return 0;
+	if (version != NULL && (c->version = strdup(version)) == NULL) {
+		errbuf_set(err, "out of memory");
+		return NULL;
 	}
+	if (transport == NULL || strcmp(transport, "stdio") == 0)
+		return &stdio_ops;
 	if (strcmp(transport, "http") != 0) {
 		errbuf_set(err, "health check '%s': transport '%s' is not "
 		    "stdio or http", c->name, transport);
-		return -EINVAL;
+		return NULL;
 	}
-	return hcurl_prepare(c, err);
+	return &hcurl_ops;
+}
+
+static const struct check_ops *
+type_ops(struct check *c, struct errbuf *err)
+{
+	switch (c->type) {
+	case CT_HTTP:
+	case CT_TCP:
+		return &hcurl_ops;
+	case CT_MCP:
+		return mcp_ops(c, err);
+	case CT_COMMAND:
+	case CT_CUSTOM:
+		return &hproc_ops;
+	case CT_FILE_SYSTEM:
+		return &fs_ops;
+	}
+	return NULL;
 }
 
 int
@@ -266,32 +259,17 @@ health_add(struct health *h, const cJSON *j, struct errbuf *err)
 		return -ENOMEM;
 	c->h = h;
 	c->index = h->nchecks;
-	c->pid = 0;
-	c->out_fd = -1;
+	c->out_w.fd = c->status_w.fd = -1;
+	c->ops = &fs_ops;	/* nothing to undo, until the type is known */
+	check_timers_init(c);
 	if ((r = parse_check(c, j, err)) < 0)
 		goto fail;
-	switch (c->type) {
-	case CT_HTTP:
-	case CT_TCP:
-		r = hcurl_prepare(c, err);
-		break;
-	case CT_MCP:
-		r = prepare_mcp(c, err);
-		break;
-	case CT_COMMAND:
-	case CT_CUSTOM:
-		r = hproc_prepare(c, err);
-		break;
-	case CT_FILE_SYSTEM:
-		if (cJSON_GetStringValue(cJSON_GetObjectItem(c->config,
-		    "path")) == NULL) {
-			errbuf_set(err, "health check '%s' names no path",
-			    c->name);
-			r = -EINVAL;
-		}
-		break;
+	if ((c->ops = type_ops(c, err)) == NULL) {
+		c->ops = &fs_ops;
+		r = -EINVAL;
+		goto fail;
 	}
-	if (r < 0)
+	if ((r = c->ops->prepare(c, err)) < 0)
 		goto fail;
 	h->checks[h->nchecks++] = c;
 	return (int)c->index;
@@ -335,67 +313,6 @@ bool
 health_wants_stdio(const struct health *h)
 {
 	return h->wants_stdio;
-}
-
-int
-health_fd(const struct health *h)
-{
-	return h->epfd;
-}
-
-cJSON *
-check_details(struct check *c)
-{
-	if (c->details == NULL)
-		c->details = cJSON_CreateObject();
-	return c->details;
-}
-
-/* --- timers --- */
-
-/* Arms the timer for the earliest deadline. A later deadline than the
- * armed one leaves the timer as it is: it fires early and is armed again
- * then. Reprogramming a timer is a system call and, in a virtual machine,
- * an exit to the hypervisor; with a hundred checks in flight, each start
- * and end would otherwise pay it. */
-static void
-rearm(struct health *h)
-{
-	struct itimerspec	its = { 0 };
-	uint64_t		next = h->curl_deadline_ms;
-
-	for (size_t i = 0; i < h->nchecks; i++) {
-		const struct check	*c = h->checks[i];
-
-		if (c->deadline_ms != 0 && (next == 0 || c->deadline_ms < next))
-			next = c->deadline_ms;
-		if (c->wake_ms != 0 && (next == 0 || c->wake_ms < next))
-			next = c->wake_ms;
-	}
-	if (next == 0 || (h->armed_ms != 0 && next >= h->armed_ms))
-		return;
-	h->armed_ms = next;
-	/* an absolute time of 0 would disarm the timer */
-	its.it_value.tv_sec = (time_t)(next / 1000);
-	its.it_value.tv_nsec = (long)(next % 1000) * 1000000 + 1;
-	timerfd_settime(h->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
-static unsigned
-backoff_ms(struct health *h, unsigned attempt)
-{
-	uint64_t	ms = BACKOFF_BASE_MS;
-
-	for (unsigned i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	/* xorshift64: jitter of +-25% keeps restarted fleets from probing
-	 * in lockstep */
-	h->rng ^= h->rng << 13;
-	h->rng ^= h->rng >> 7;
-	h->rng ^= h->rng << 17;
-	return (unsigned)(ms * 3 / 4 + h->rng % (ms / 2 + 1));
 }
 
 /* --- attempts --- */
@@ -451,10 +368,10 @@ stdio_flush(struct health *h)
 	ssize_t		 n;
 	bool		 want;
 
-	if (h->stdio == NULL || h->stdio_in == -1)
+	if (h->stdio == NULL || h->stdio_in_w.fd == -1)
 		return;
 	while ((p = mcp_session_output(h->stdio, &len), len > 0)) {
-		if ((n = write(h->stdio_in, p, len)) == -1) {
+		if ((n = write(h->stdio_in_w.fd, p, len)) == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
@@ -468,8 +385,10 @@ stdio_flush(struct health *h)
 	want = len > 0 && mcp_session_state(h->stdio) != MCP_FAILED;
 	if (want != h->stdio_want_out) {
 		h->stdio_want_out = want;
-		health_epoll(h, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
-		    h->stdio_in, EPOLLOUT, HW_TAG(HW_STDIO_IN, 0));
+		if (want)
+			loop_add(h->loop, &h->stdio_in_w, EPOLLOUT);
+		else
+			loop_del(h->loop, &h->stdio_in_w);
 	}
 }
 
@@ -478,7 +397,7 @@ check_stdio(struct check *c)
 {
 	struct health	*h = c->h;
 
-	if (h->stdio_out == -1) {
+	if (h->stdio_out_w.fd == -1) {
 		check_finish(c, false, "the server has no stdio channel (not "
 		    "running, or not a stdio server)");
 		return;
@@ -502,100 +421,24 @@ check_stdio(struct check *c)
 }
 
 static void
-attempt_start(struct check *c)
+stdio_abort(struct check *c)
 {
-	c->attempt++;
-	c->wake_ms = 0;
-	c->started_us = health_now_us();
-	c->deadline_ms = c->started_us / 1000 + c->timeout_ms;
-	c->response_ms = -1;
-	c->message[0] = '\0';
-	cJSON_Delete(c->details);
-	c->details = NULL;
-	switch (c->type) {
-	case CT_FILE_SYSTEM:
-		check_fs(c);
-		break;
-	case CT_HTTP:
-	case CT_TCP:
-		hcurl_start(c);
-		break;
-	case CT_MCP:
-		if (c->url == NULL)
-			check_stdio(c);
-		else
-			hcurl_start(c);
-		break;
-	case CT_COMMAND:
-	case CT_CUSTOM:
-		hproc_start(c);
-		break;
-	}
+	c->stdio_waiting = false;
 }
 
-void
-check_finish(struct check *c, bool healthy, const char *fmt, ...)
+/* No answer in time: the session failed, for every check waiting on it. */
+static void
+stdio_expire(struct check *c)
 {
-	struct health		*h = c->h;
-	struct health_result	 res;
-	uint64_t		 now = health_now_us();
-	va_list			 ap;
+	char	why[96];
 
-	if (!c->running)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->message, sizeof(c->message), fmt, ap);
-	va_end(ap);
-	check_abort(c);
-	if (c->response_ms < 0)
-		c->response_ms = (double)(now - c->started_us) / 1000.0;
-	if (c->phase == HEALTH_LIVENESS)
-		c->consecutive = healthy ? 0 : c->consecutive + 1;
-	else if (!healthy && c->attempt <= c->retries) {
-		/* another attempt, after a pause */
-		c->wake_ms = now / 1000 + backoff_ms(h, c->attempt);
+	if (!c->stdio_waiting || c->h->stdio == NULL) {
+		check_finish(c, false, "no answer within %u ms", c->timeout_ms);
 		return;
 	}
-	c->running = false;
-	if (h->liveness)
-		c->wake_ms = now / 1000 + c->interval_ms;
-	res = (struct health_result){
-		.check = c->name, .type = c->type_name, .phase = c->phase,
-		.healthy = healthy, .critical = c->critical,
-		.attempts = c->attempt,
-		.consecutive_failures = c->consecutive,
-		.failure_threshold = c->threshold,
-		.response_ms = c->response_ms, .message = c->message,
-		.details = c->details,
-	};
-	h->done(h->arg, c->index, &res);
-}
-
-cJSON *
-health_result_json(const struct health_result *r)
-{
-	cJSON	*o = cJSON_CreateObject();
-
-	if (o == NULL)
-		return NULL;
-	cJSON_AddStringToObject(o, "check", r->check);
-	cJSON_AddStringToObject(o, "type", r->type);
-	cJSON_AddStringToObject(o, "phase", r->phase == HEALTH_LIVENESS ?
-	    "liveness" : r->phase == HEALTH_ONCE ? "once" : "readiness");
-	cJSON_AddBoolToObject(o, "healthy", r->healthy);
-	cJSON_AddBoolToObject(o, "critical", r->critical);
-	cJSON_AddNumberToObject(o, "attempts", r->attempts);
-	cJSON_AddNumberToObject(o, "consecutive_failures",
-	    r->consecutive_failures);
-	cJSON_AddNumberToObject(o, "failure_threshold", r->failure_threshold);
-	/* microseconds are noise in a record */
-	cJSON_AddNumberToObject(o, "response_ms",
-	    (double)(long long)(r->response_ms * 1000) / 1000);
-	cJSON_AddStringToObject(o, "message", r->message);
-	if (r->details != NULL)
-		cJSON_AddItemToObject(o, "details",
-		    cJSON_Duplicate(r->details, 1));
-	return o;
+	snprintf(why, sizeof(why), "no answer within %u ms", c->timeout_ms);
+	mcp_session_fail(c->h->stdio, why);
+	stdio_settle(c->h);
 }
 
 int
@@ -609,7 +452,6 @@ health_run(struct health *h, size_t i, enum health_phase phase)
 	c->phase = phase;
 	c->attempt = 0;
 	attempt_start(c);
-	rearm(h);
 	return 0;
 }
 
@@ -625,17 +467,18 @@ health_busy(const struct health *h)
 void
 health_liveness(struct health *h, bool on)
 {
-	uint64_t	now = health_now_ms();
-
 	h->liveness = on;
 	for (size_t i = 0; i < h->nchecks; i++) {
 		struct check	*c = h->checks[i];
 
 		c->consecutive = 0;
-		if (!c->running)
-			c->wake_ms = on ? now + c->interval_ms : 0;
+		if (c->running)
+			continue;
+		if (on)
+			loop_timer_set(h->loop, &c->wake, c->interval_ms);
+		else
+			loop_timer_cancel(h->loop, &c->wake);
 	}
-	rearm(h);
 }
 
 void
@@ -646,45 +489,7 @@ health_cancel(struct health *h)
 
 		check_abort(c);
 		c->running = false;
-		c->wake_ms = 0;
-	}
-	rearm(h);
-}
-
-static void
-on_timer(struct health *h)
-{
-	uint64_t	expirations, now = health_now_ms();
-
-	if (read(h->timerfd, &expirations, sizeof(expirations)) == -1 &&
-	    errno != EAGAIN)
-		return;
-	h->armed_ms = 0;
-	if (h->curl_deadline_ms != 0 && h->curl_deadline_ms <= now)
-		hcurl_timeout(h);
-	for (size_t i = 0; i < h->nchecks; i++) {
-		struct check	*c = h->checks[i];
-
-		if (c->deadline_ms != 0 && c->deadline_ms <= now) {
-			if (c->stdio_waiting && h->stdio != NULL) {
-				char	why[96];
-
-				snprintf(why, sizeof(why), "no answer within "
-				    "%u ms", c->timeout_ms);
-				/* every check waiting on the session learns */
-				mcp_session_fail(h->stdio, why);
-				stdio_settle(h);
-			} else
-				check_finish(c, false, "no answer within %u ms",
-				    c->timeout_ms);
-		} else if (c->wake_ms != 0 && c->wake_ms <= now) {
-			if (!c->running) {
-				c->running = true;
-				c->phase = HEALTH_LIVENESS;
-				c->attempt = 0;
-			}
-			attempt_start(c);
-		}
+		loop_timer_cancel(h->loop, &c->wake);
 	}
 }
 
@@ -756,20 +561,34 @@ stdio_settle(struct health *h)
 }
 
 static void
-on_stdio_out(struct health *h)
+on_stdio_out(struct watcher *w, uint32_t events)
 {
-	char	buf[4096];
-	ssize_t	n = -1;
+	struct health	*h = container_of(w, struct health, stdio_out_w);
+	char		 buf[4096];
+	ssize_t		 n = -1;
 
+	(void)events;
 	for (int i = 0; i < STDIO_READ_BURST &&
-	    (n = read(h->stdio_out, buf, sizeof(buf))) > 0; i++)
+	    (n = read(w->fd, buf, sizeof(buf))) > 0; i++)
 		if (h->stdio != NULL)
 			mcp_session_feed(h->stdio, buf, (size_t)n);
 	if (n == 0) {
-		health_epoll(h, EPOLL_CTL_DEL, h->stdio_out, 0, 0);
+		/* EOF: the descriptor stays the caller's, unwatched */
+		loop_del(h->loop, w);
+		w->fd = -1;
 		if (h->stdio != NULL)
 			mcp_session_eof(h->stdio);
 	}
+	stdio_flush(h);
+	stdio_settle(h);
+}
+
+static void
+on_stdio_in(struct watcher *w, uint32_t events)
+{
+	struct health	*h = container_of(w, struct health, stdio_in_w);
+
+	(void)events;
 	stdio_flush(h);
 	stdio_settle(h);
 }
@@ -778,20 +597,19 @@ void
 health_attach_stdio(struct health *h, int in_fd, int out_fd)
 {
 	health_detach_stdio(h, "the server was replaced");
-	h->stdio_in = in_fd;
-	h->stdio_out = out_fd;
-	health_epoll(h, EPOLL_CTL_ADD, out_fd, EPOLLIN,
-	    HW_TAG(HW_STDIO_OUT, 0));
+	h->stdio_in_w.fd = in_fd;
+	h->stdio_out_w.fd = out_fd;
+	loop_add(h->loop, &h->stdio_out_w, EPOLLIN);
 }
 
 void
 health_detach_stdio(struct health *h, const char *why)
 {
-	if (h->stdio_out != -1)
-		health_epoll(h, EPOLL_CTL_DEL, h->stdio_out, 0, 0);
-	if (h->stdio_in != -1 && h->stdio_want_out)
-		health_epoll(h, EPOLL_CTL_DEL, h->stdio_in, 0, 0);
-	h->stdio_in = h->stdio_out = -1;
+	if (h->stdio_out_w.fd != -1)
+		loop_del(h->loop, &h->stdio_out_w);
+	if (h->stdio_want_out)
+		loop_del(h->loop, &h->stdio_in_w);
+	h->stdio_out_w.fd = h->stdio_in_w.fd = -1;
 	h->stdio_want_out = false;
 	if (h->stdio != NULL) {
 		mcp_session_fail(h->stdio, why);
@@ -799,10 +617,7 @@ health_detach_stdio(struct health *h, const char *why)
 		mcp_session_free(h->stdio);
 		h->stdio = NULL;
 	}
-	rearm(h);
 }
-
-/* --- the loop --- */
 
 bool
 health_child_exited(struct health *h, pid_t pid, int status)
@@ -812,49 +627,8 @@ health_child_exited(struct health *h, pid_t pid, int status)
 
 		if (c->pid == pid && pid > 0) {
 			hproc_exited(c, status);
-			rearm(h);
 			return true;
 		}
 	}
 	return false;
-}
-
-void
-health_dispatch(struct health *h)
-{
-	struct epoll_event	evs[64];
-	int			n;
-
-	if ((n = epoll_wait(h->epfd, evs, 64, 0)) <= 0)
-		n = 0;
-	for (int i = 0; i < n; i++) {
-		uint32_t	v = (uint32_t)evs[i].data.u64;
-
-		switch ((enum hwatch)(evs[i].data.u64 >> 32)) {
-		case HW_TIMER:
-			on_timer(h);
-			break;
-		case HW_CURL:
-			hcurl_socket(h, (int)v, evs[i].events);
-			break;
-		case HW_PIPE:
-			if (v < h->nchecks)
-				hproc_readable(h->checks[v]);
-			break;
-		case HW_STDIO_OUT:
-			if (h->stdio_out != -1)
-				on_stdio_out(h);
-			break;
-		case HW_STDIO_IN:
-			stdio_flush(h);
-			stdio_settle(h);
-			break;
-		}
-	}
-	/* libcurl asks for "now" (a timeout of 0) often: served here, not
-	 * through the timer */
-	for (int k = 0; k < 8 && h->curl_deadline_ms != 0 &&
-	    h->curl_deadline_ms <= health_now_ms(); k++)
-		hcurl_timeout(h);
-	rearm(h);
 }

@@ -1,11 +1,9 @@
 /*
  * Health checks: http, tcp, command, file_system, mcp (stdio or
  * Streamable HTTP) and custom (a program or a plugin), run concurrently
- * in the caller's event loop. The engine is one descriptor to the
- * caller (an epoll set of its own: libcurl's sockets, child pipes, the
- * MCP channel and one timerfd); the caller waits for it to be readable
- * and calls health_dispatch(). Nothing here blocks, and no check can
- * delay another.
+ * in the caller's event loop (loop.h): libcurl's sockets, child pipes
+ * and the MCP channel are watchers of that loop, every timeout one of
+ * its timers. Nothing here blocks, and no check can delay another.
  *
  * A check is described by the JSON the root sends its worker (see
  * health_check_json() in prepare.h): {"name", "type", "timeout_seconds",
@@ -31,6 +29,7 @@
 
 struct cJSON;
 struct errbuf;
+struct loop;
 
 enum health_phase {
 	HEALTH_READINESS,
@@ -63,8 +62,8 @@ typedef void health_done_fn(void *arg, size_t index,
 
 struct health;
 
-/* NULL on ENOMEM or when epoll/timerfd cannot be had (errno set). */
-struct health	*health_new(health_done_fn *, void *arg);
+/* An engine whose checks wait in loop. NULL on ENOMEM. */
+struct health	*health_new(struct loop *, health_done_fn *, void *arg);
 void		 health_free(struct health *);
 
 /* Adds a check; returns its index, or a negative errno with the reason
@@ -80,10 +79,6 @@ bool		 health_has_tag(const struct health *, size_t index,
 		    const char *tag);
 /* Whether any check speaks MCP over the server's stdio channel. */
 bool		 health_wants_stdio(const struct health *);
-
-/* The descriptor to wait on (readable: call health_dispatch). */
-int		 health_fd(const struct health *);
-void		 health_dispatch(struct health *);
 
 /* Starts a run of check index (retries included unless phase is
  * liveness). -EBUSY if one is running. */

@@ -2,7 +2,7 @@
  * The checks that libcurl runs: http, tcp (a connect and nothing more)
  * and MCP over Streamable HTTP. All share one multi handle driven by
  * the socket interface: libcurl tells us which descriptors to watch and
- * when to wake it, the engine's epoll set and timer do the waiting.
+ * when to wake it, the caller's loop does the waiting.
  * Each check keeps its easy handle between runs, so that connections
  * and options are reused.
  *
@@ -23,22 +23,68 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "util.h"
 
 #define MAX_REDIRECTS	5
 
+/* A socket libcurl asked us to watch. */
+struct hcurl_sock {
+	struct watcher		 w;
+	struct health		*h;
+	struct hcurl_sock	*next;	/* let go of, to be freed */
+};
+
+static void	drain_messages(struct health *);
+
+static void
+on_curl_socket(struct watcher *w, uint32_t events)
+{
+	struct hcurl_sock	*cs = container_of(w, struct hcurl_sock, w);
+	struct health		*h = cs->h;
+	int			 running, flags = 0;
+
+	if (events & EPOLLIN)
+		flags |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		flags |= CURL_CSELECT_ERR;
+	h->curl.multi_socket_action(h->multi, w->fd, flags, &running);
+	drain_messages(h);
+}
+
+static void
+free_dead_socks(struct loop_deferred *d)
+{
+	struct health		*h = container_of(d, struct health, reap_socks);
+	struct hcurl_sock	*cs;
+
+	while ((cs = h->dead_socks) != NULL) {
+		h->dead_socks = cs->next;
+		free(cs);
+	}
+}
+
 /* libcurl's socket callback. A socket it has not seen before carries no
- * assignment: it is added to the set, and marked, so that later changes
- * are one EPOLL_CTL_MOD each. */
+ * assignment: it gets a watcher, so that later changes are one
+ * EPOLL_CTL_MOD each. One it lets go of may still be named by an event
+ * of the loop's batch: it is freed at the batch's end. */
 static int
 on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-	static char	 known;
-	struct health	*h = arg;
-	uint32_t	 events = 0;
+	struct health		*h = arg;
+	struct hcurl_sock	*cs = sockp;
+	uint32_t		 events = 0;
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
-		health_epoll(h, EPOLL_CTL_DEL, fd, 0, 0);
+		if (cs != NULL) {
+			loop_del(h->loop, &cs->w);
+			cs->w.fd = -1;
+			cs->next = h->dead_socks;
+			h->dead_socks = cs;
+			loop_defer(h->loop, &h->reap_socks, free_dead_socks);
+		}
 		h->curl.multi_assign(h->multi, fd, NULL);
 		return 0;
 	}
@@ -46,11 +92,30 @@ on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 		events |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
 		events |= EPOLLOUT;
-	health_epoll(h, sockp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
-	    events, HW_TAG(HW_CURL, fd));
-	if (sockp == NULL)
-		h->curl.multi_assign(h->multi, fd, &known);
+	if (cs != NULL)
+		return loop_mod(h->loop, &cs->w, events) < 0 ? -1 : 0;
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		return -1;
+	cs->w.fd = fd;
+	cs->w.fn = on_curl_socket;
+	cs->h = h;
+	if (loop_add(h->loop, &cs->w, events) < 0) {
+		free(cs);
+		return -1;
+	}
+	h->curl.multi_assign(h->multi, fd, cs);
 	return 0;
+}
+
+static void
+on_curl_timeout(struct loop_timer *t)
+{
+	struct health	*h = container_of(t, struct health, curl_timer);
+	int		 running;
+
+	h->curl.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
+	    &running);
+	drain_messages(h);
 }
 
 static int
@@ -59,11 +124,14 @@ on_curl_timer(CURLM *multi, long ms, void *arg)
 	struct health	*h = arg;
 
 	(void)multi;
-	h->curl_deadline_ms = ms < 0 ? 0 : health_now_ms() + (uint64_t)ms;
+	if (ms < 0)
+		loop_timer_cancel(h->loop, &h->curl_timer);
+	else
+		loop_timer_set(h->loop, &h->curl_timer, (uint64_t)ms);
 	return 0;
 }
 
-int
+static int
 hcurl_init(struct health *h, struct errbuf *err)
 {
 	int	r;
@@ -76,6 +144,7 @@ hcurl_init(struct health *h, struct errbuf *err)
 		errbuf_set(err, "curl_multi_init failed");
 		return -ENOMEM;
 	}
+	h->curl_timer.fn = on_curl_timeout;
 	h->curl.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	h->curl.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	h->curl.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -86,9 +155,14 @@ hcurl_init(struct health *h, struct errbuf *err)
 void
 hcurl_free(struct health *h)
 {
-	if (h->multi != NULL)
+	if (h->multi != NULL) {
+		/* sockets still watched are let go of through on_socket */
 		h->curl.multi_cleanup(h->multi);
+		loop_timer_cancel(h->loop, &h->curl_timer);
+	}
 	h->multi = NULL;
+	loop_undefer(h->loop, &h->reap_socks);
+	free_dead_socks(&h->reap_socks);
 	curlfn_unload(&h->curl);
 }
 
@@ -291,7 +365,7 @@ prepare_tcp(struct check *c, struct errbuf *err)
 	return 0;
 }
 
-int
+static int
 hcurl_prepare(struct check *c, struct errbuf *err)
 {
 	struct health	*h = c->h;
@@ -358,7 +432,7 @@ mcp_post(struct check *c, const char *line, size_t len)
 				    protocol_version;
 	cJSON			*msg;
 	char			*hdr;
-	uint64_t		 now = health_now_ms();
+	uint64_t		 now = mono_ms();
 
 	free(c->post);
 	if ((c->post = strndup(line, len)) == NULL) {
@@ -491,7 +565,7 @@ mcp_transfer_done(struct check *c, CURLcode code)
 
 /* --- running --- */
 
-void
+static void
 hcurl_start(struct check *c)
 {
 	const struct curlfn	*f = &c->h->curl;
@@ -515,7 +589,7 @@ hcurl_start(struct check *c)
 		check_finish(c, false, "curl_multi_add_handle failed");
 }
 
-void
+static void
 hcurl_abort(struct check *c)
 {
 	if (c->easy != NULL && c->h->multi != NULL)
@@ -613,30 +687,6 @@ drain_messages(struct health *h)
 	}
 }
 
-void
-hcurl_socket(struct health *h, int fd, uint32_t events)
-{
-	int	running, flags = 0;
-
-	if (h->multi == NULL)
-		return;
-	if (events & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	h->curl.multi_socket_action(h->multi, fd, flags, &running);
-	drain_messages(h);
-}
-
-void
-hcurl_timeout(struct health *h)
-{
-	int	running;
-
-	h->curl_deadline_ms = 0;
-	h->curl.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running);
-	drain_messages(h);
-}
+const struct check_ops hcurl_ops = {
+	hcurl_prepare, hcurl_start, hcurl_abort, NULL,
+};

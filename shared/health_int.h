@@ -1,9 +1,10 @@
 /*
- * The health engine's insides, shared by its three files: health.c (the
- * engine, timers, file_system and MCP over stdio), health_curl.c (http,
- * tcp and MCP over Streamable HTTP, through libcurl) and health_proc.c
- * (command checks, custom programs and plugins, in child processes).
- * Not for other modules.
+ * The health engine's insides, shared by its files: health.c (the
+ * engine, file_system and MCP over stdio), health_run.c (runs, attempts
+ * and their timers, beneath every type), health_curl.c (http, tcp and
+ * MCP over Streamable HTTP, through libcurl) and health_proc.c (command
+ * checks, custom programs and plugins, in child processes). A type is a
+ * table of operations; only health.c picks one. Not for other modules.
  */
 #ifndef MCPVISOR_HEALTH_INT_H
 #define MCPVISOR_HEALTH_INT_H
@@ -15,6 +16,7 @@
 
 #include "curlfn.h"
 #include "health.h"
+#include "loop.h"
 #include "mcp.h"
 #include "sse.h"
 
@@ -27,16 +29,19 @@ enum check_type {
 	CT_CUSTOM,
 };
 
-/* what an epoll event of the engine's set stands for: the high half of
- * its u64 is one of these, the low half a descriptor or a check index */
-enum hwatch {
-	HW_TIMER = 1,
-	HW_CURL,
-	HW_PIPE,
-	HW_STDIO_OUT,
-	HW_STDIO_IN,
+struct check;
+struct errbuf;
+
+/* What a type of check does: get ready once (when the check is added),
+ * start an attempt, end one early (its outcome no longer matters), and,
+ * where the default (a failure) is not right, meet an attempt's
+ * timeout. An attempt ends by check_finish(). */
+struct check_ops {
+	int	(*prepare)(struct check *, struct errbuf *);
+	void	(*start)(struct check *);
+	void	(*abort)(struct check *);
+	void	(*expire)(struct check *);	/* NULL: the default */
 };
-#define HW_TAG(kind, v)	(((uint64_t)(kind) << 32) | (uint32_t)(v))
 
 #define HEALTH_OUTPUT_MAX	(64u << 10)	/* kept of a program's output */
 #define HEALTH_BODY_MAX		(1u << 20)	/* kept of an HTTP body */
@@ -47,6 +52,7 @@ struct check {
 	char			*name;
 	enum check_type		 type;
 	const char		*type_name;
+	const struct check_ops	*ops;
 	unsigned		 timeout_ms;
 	unsigned		 retries;
 	unsigned		 interval_ms;
@@ -61,7 +67,8 @@ struct check {
 	enum health_phase	 phase;
 	unsigned		 attempt;
 	uint64_t		 deadline_ms;	/* of the attempt; 0: none */
-	uint64_t		 wake_ms;	/* next attempt; 0: none */
+	struct loop_timer	 deadline;	/* the attempt's timeout */
+	struct loop_timer	 wake;		/* the next attempt */
 	uint64_t		 started_us;
 	unsigned		 consecutive;
 	double			 response_ms;	/* set by a type, or measured */
@@ -97,29 +104,35 @@ struct check {
 	bool			 stdio_waiting;
 	/* command, custom */
 	pid_t			 pid;
-	int			 out_fd;
+	struct watcher		 out_w;		/* its output */
+	struct watcher		 status_w;	/* its exec status */
+	int			 exec_error;	/* errno of a failed exec */
 	char			*out;
 	size_t			 out_len;
 };
 
+struct hcurl_sock;
+
 struct health {
 	health_done_fn		*done;
 	void			*arg;
-	int			 epfd;
-	int			 timerfd;
+	struct loop		*loop;
 	struct check		**checks;
 	size_t			 nchecks;
 	size_t			 cap;
 	bool			 liveness;
 	uint64_t		 rng;
-	/* libcurl, loaded by the first check that needs it */
+	/* libcurl, loaded by the first check that needs it: its timer, and
+	 * the watchers of sockets it let go of, freed at the end of the
+	 * loop's batch */
 	struct curlfn		 curl;
 	CURLM			*multi;
-	uint64_t		 curl_deadline_ms;
-	uint64_t		 armed_ms;	/* the timerfd's; 0: not armed */
+	struct loop_timer	 curl_timer;
+	struct hcurl_sock	*dead_socks;
+	struct loop_deferred	 reap_socks;
 	/* the server's stdio channel */
-	int			 stdio_in;
-	int			 stdio_out;
+	struct watcher		 stdio_out_w;
+	struct watcher		 stdio_in_w;
 	bool			 stdio_want_out;
 	bool			 wants_stdio;
 	enum mcp_probe		 stdio_probe;
@@ -127,35 +140,31 @@ struct health {
 	struct mcp_session	*stdio;
 };
 
-uint64_t	health_now_ms(void);
-uint64_t	health_now_us(void);
-/* Ends the current attempt with a verdict and a message. */
-void		check_finish(struct check *, bool healthy, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
+/* health_run.c */
+/* Starts the next attempt of the check's run. */
+void		 attempt_start(struct check *);
+/* Ends the current attempt with a verdict and a message: another attempt
+ * follows after a back-off, or the run ends with a result. */
+void		 check_finish(struct check *, bool healthy, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+/* Ends the current attempt without a verdict. */
+void		 check_abort(struct check *);
 /* The check's details object, made on first use. */
 cJSON		*check_details(struct check *);
-void		 health_epoll(struct health *, int op, int fd, uint32_t events,
-		    uint64_t tag);
+/* Sets up a new check's timers. */
+void		 check_timers_init(struct check *);
 
-/* health_curl.c */
-int	hcurl_init(struct health *, struct errbuf *);
+/* health_curl.c: http, tcp, and MCP over HTTP */
+extern const struct check_ops	hcurl_ops;
 void	hcurl_free(struct health *);
-int	hcurl_prepare(struct check *, struct errbuf *);
-void	hcurl_start(struct check *);
-void	hcurl_abort(struct check *);
 void	hcurl_release(struct check *);
-void	hcurl_socket(struct health *, int fd, uint32_t events);
-void	hcurl_timeout(struct health *);
 
-/* health_proc.c */
-int	hproc_prepare(struct check *, struct errbuf *);
-void	hproc_start(struct check *);
-void	hproc_abort(struct check *);
-void	hproc_readable(struct check *);
+/* health_proc.c: command and custom */
+extern const struct check_ops	hproc_ops;
 bool	hproc_exited(struct check *, int status);
 
 /* Checks a listing against expected_tools; fills the check's message on
- * failure. Used for both transports. */
+ * failure. Used for both transports (health.c). */
 bool	check_mcp_result(struct check *, const struct mcp_session *);
 
 #endif

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,10 +25,10 @@
 
 #include "errbuf.h"
 #include "mcpvisor/plugin.h"
+#include "spawn.h"
+#include "util.h"
 
-extern char	**environ;
-
-int
+static int
 hproc_prepare(struct check *c, struct errbuf *err)
 {
 	const cJSON	*cfg = c->config;
@@ -131,11 +130,19 @@ build_exec(const struct check *c, char ***argvp, char ***envpp)
 	return 0;
 }
 
+struct plugin_call {
+	const struct check	*c;
+	const char		*config_json;
+};
+
 /* In the child: prints the plugin function's verdict as a custom
- * program would, and exits. */
-static void __attribute__((noreturn))
-run_plugin(const struct check *c, const char *config_json)
+ * program would; its return is the child's exit status. */
+static int
+run_plugin(void *arg)
 {
+	const struct plugin_call	*call = arg;
+	const struct check		*c = call->c;
+	const char			*config_json = call->config_json;
 	const char			*path = cJSON_GetStringValue(
 					    cJSON_GetObjectItem(c->config,
 					    "plugin"));
@@ -193,42 +200,51 @@ out:
 			off += (size_t)n;
 		}
 	}
-	_exit(0);
+	return 0;
+}
+
+static void	on_output(struct watcher *, uint32_t);
+static void	on_exec_status(struct watcher *, uint32_t);
+
+/* The config a custom program reads on stdin: in a pipe before the
+ * program starts, which a check's config fits (the pipe holds 64 KiB). */
+static int
+config_pipe(const char *json, int *read_end)
+{
+	int	in[2];
+	size_t	len = strlen(json);
+
+	if (pipe2(in, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -errno;
+	if (write(in[1], json, len) != (ssize_t)len) {
+		close(in[0]);
+		close(in[1]);
+		return -EMSGSIZE;
+	}
+	close(in[1]);
+	fcntl(in[0], F_SETFL, 0);
+	*read_end = in[0];
+	return 0;
 }
 
 static void
-child_setup(pid_t parent, int in_fd, int out_fd)
-{
-	sigset_t	none;
-
-	setpgid(0, 0);
-	/* a check's program does not outlive the process that runs it */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
-	    getppid() != parent)
-		_exit(127);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (in_fd == -1)
-		in_fd = open("/dev/null", O_RDONLY);
-	if (dup2(in_fd, STDIN_FILENO) == -1 ||
-	    dup2(out_fd, STDOUT_FILENO) == -1 ||
-	    dup2(out_fd, STDERR_FILENO) == -1)
-		_exit(127);
-	close_range(3, ~0u, 0);
-}
-
-void
 hproc_start(struct check *c)
 {
-	int		 out[2], in[2] = { -1, -1 };
-	char		**argv = NULL, **envp = NULL;
-	char		*json = NULL;
-	bool		 plugin = c->type == CT_CUSTOM &&
-			    cJSON_GetObjectItem(c->config, "plugin") != NULL;
-	pid_t		 pid, self = getpid();
+	int			 out[2], in = -1, status = -1;
+	char			**argv = NULL, **envp = NULL;
+	char			*json = NULL;
+	bool			 plugin = c->type == CT_CUSTOM &&
+				    cJSON_GetObjectItem(c->config, "plugin") !=
+				    NULL;
+	struct plugin_call	 call = { c, NULL };
+	/* a check's program does not outlive the process that runs it,
+	 * and goes whole, in its own group, at the timeout */
+	struct spawn_request	 rq = { .new_pgrp = true,
+				    .pdeathsig = SIGKILL };
+	int			 r;
 
 	c->out_len = 0;
+	c->exec_error = 0;
 	if (c->type == CT_CUSTOM &&
 	    (json = cJSON_PrintUnformatted(c->config)) == NULL) {
 		check_finish(c, false, "out of memory");
@@ -242,84 +258,99 @@ hproc_start(struct check *c)
 		check_finish(c, false, "pipe: %s", strerror(errno));
 		goto done;
 	}
-	if (c->type == CT_CUSTOM && !plugin) {
-		/* the config goes into the pipe before the program starts;
-		 * it must fit the pipe's buffer (64 KiB), which a check's
-		 * config does */
-		size_t	len = strlen(json);
-
-		if (pipe2(in, O_CLOEXEC | O_NONBLOCK) == -1 ||
-		    write(in[1], json, len) != (ssize_t)len) {
-			check_finish(c, false, "cannot hand the program its "
-			    "config (over 64 KiB?)");
-			close(out[0]);
-			close(out[1]);
-			goto done;
-		}
-		close(in[1]);
-		in[1] = -1;
-		fcntl(in[0], F_SETFL, 0);
-	}
-	if ((pid = fork()) == -1) {
-		check_finish(c, false, "fork: %s", strerror(errno));
+	if (c->type == CT_CUSTOM && !plugin && config_pipe(json, &in) < 0) {
+		check_finish(c, false, "cannot hand the program its config "
+		    "(over 64 KiB?)");
 		close(out[0]);
 		close(out[1]);
 		goto done;
 	}
-	if (pid == 0) {
-		child_setup(self, in[0], out[1]);
-		if (plugin)
-			run_plugin(c, json);
-		execvpe(argv[0], argv, envp);
-		dprintf(STDOUT_FILENO, "cannot execute %s: %s\n", argv[0],
-		    strerror(errno));
-		_exit(127);
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, in != -1 ? in :
+	    SPAWN_DEVNULL };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out[1] };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out[1] };
+	if (plugin) {
+		call.config_json = json;
+		rq.child_fn = run_plugin;
+		rq.child_arg = &call;
+	} else {
+		rq.path = argv[0];
+		rq.argv = argv;
+		rq.envp = envp;
 	}
-	/* the child's own group, set from both sides so no race leaves a
-	 * kill(-pid) without its target */
-	setpgid(pid, pid);
+	r = spawn_start(&rq, &c->pid, plugin ? NULL : &status);
 	close(out[1]);
+	if (r < 0) {
+		close(out[0]);
+		c->pid = 0;
+		check_finish(c, false, "fork: %s", strerror(-r));
+		goto done;
+	}
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	c->pid = pid;
-	c->out_fd = out[0];
-	health_epoll(c->h, EPOLL_CTL_ADD, c->out_fd, EPOLLIN,
-	    HW_TAG(HW_PIPE, c->index));
+	c->out_w = (struct watcher){ out[0], on_output };
+	loop_add(c->h->loop, &c->out_w, EPOLLIN);
+	if (status != -1) {
+		c->status_w = (struct watcher){ status, on_exec_status };
+		loop_add(c->h->loop, &c->status_w, EPOLLIN);
+	}
 done:
-	if (in[0] != -1)
-		close(in[0]);
+	if (in != -1)
+		close(in);
 	free(json);
 	free_vector(argv);
 	free_vector(envp);
 }
 
 static void
-close_output(struct check *c)
+unwatch(struct check *c, struct watcher *w)
 {
-	if (c->out_fd == -1)
+	if (w->fd == -1)
 		return;
-	health_epoll(c->h, EPOLL_CTL_DEL, c->out_fd, 0, 0);
-	close(c->out_fd);
-	c->out_fd = -1;
+	loop_del(c->h->loop, w);
+	close(w->fd);
+	w->fd = -1;
 }
 
-void
+/* The exec worked (EOF), or says why it did not. */
+static void
+read_exec_status(struct check *c)
+{
+	int	r;
+
+	if (c->status_w.fd == -1 ||
+	    (r = spawn_exec_status(c->status_w.fd)) == -EAGAIN)
+		return;
+	if (r > 0)
+		c->exec_error = r;
+	unwatch(c, &c->status_w);
+}
+
+static void
+on_exec_status(struct watcher *w, uint32_t events)
+{
+	(void)events;
+	read_exec_status(container_of(w, struct check, status_w));
+}
+
+static void
 hproc_abort(struct check *c)
 {
 	/* the caller reaps it; its exit is then no longer ours */
 	if (c->pid > 0)
 		kill(-c->pid, SIGKILL);
 	c->pid = 0;
-	close_output(c);
+	unwatch(c, &c->out_w);
+	unwatch(c, &c->status_w);
 }
 
-void
-hproc_readable(struct check *c)
+static void
+read_output(struct check *c)
 {
 	char	buf[4096];
 	ssize_t	n = -1;
 
-	while (c->out_fd != -1 && (n = read(c->out_fd, buf, sizeof(buf))) >
-	    0) {
+	while (c->out_w.fd != -1 && (n = read(c->out_w.fd, buf,
+	    sizeof(buf))) > 0) {
 		size_t	keep = (size_t)n;
 
 		if (c->out_len + keep > HEALTH_OUTPUT_MAX)
@@ -336,7 +367,14 @@ hproc_readable(struct check *c)
 		}
 	}
 	if (n == 0)
-		close_output(c);
+		unwatch(c, &c->out_w);
+}
+
+static void
+on_output(struct watcher *w, uint32_t events)
+{
+	(void)events;
+	read_output(container_of(w, struct check, out_w));
 }
 
 /* The last line of the output, for a message. */
@@ -365,6 +403,12 @@ command_verdict(struct check *c, int status)
 
 	if (len > 200)
 		len = 200;
+	if (c->exec_error != 0) {
+		check_finish(c, false, "cannot execute %s: %s", cJSON_GetStringValue(
+		    cJSON_GetObjectItem(c->config, "command")),
+		    strerror(c->exec_error));
+		return;
+	}
 	if (WIFSIGNALED(status)) {
 		check_finish(c, false, "killed by signal %d", WTERMSIG(status));
 		return;
@@ -403,6 +447,13 @@ custom_verdict(struct check *c, int status)
 	}
 	st = cJSON_GetStringValue(cJSON_GetObjectItem(o, "status"));
 	msg = cJSON_GetStringValue(cJSON_GetObjectItem(o, "message"));
+	if (c->exec_error != 0) {
+		check_finish(c, false, "cannot execute %s: %s", cJSON_GetStringValue(
+		    cJSON_GetObjectItem(c->config, "program")),
+		    strerror(c->exec_error));
+		cJSON_Delete(o);
+		return;
+	}
 	if (st == NULL) {
 		if (len > 200)
 			len = 200;
@@ -429,11 +480,17 @@ bool
 hproc_exited(struct check *c, int status)
 {
 	c->pid = 0;
-	hproc_readable(c);
-	close_output(c);
+	read_exec_status(c);
+	read_output(c);
+	unwatch(c, &c->out_w);
+	unwatch(c, &c->status_w);
 	if (c->type == CT_COMMAND)
 		command_verdict(c, status);
 	else
 		custom_verdict(c, status);
 	return true;
 }
+
+const struct check_ops hproc_ops = {
+	hproc_prepare, hproc_start, hproc_abort, NULL,
+};

@@ -38,6 +38,9 @@ struct schema_field {
 	const char		*key;
 	const struct schema	*schema;
 	bool			 required;
+	/* the value's text when the key is left out, or NULL: the one
+	 * place a default is written */
+	const char		*def;
 };
 
 /* How strings that hold "{{" are treated: before rendering they stand in
@@ -52,6 +55,9 @@ enum schema_phase {
  * "run"). Adds a diagnostic for each problem; returns their count. */
 unsigned	schema_check(const struct ynode *n, const struct schema *s,
 		    const char *what, enum schema_phase, struct diag_list *);
+
+/* The default text of key in a map schema's fields, or NULL. */
+const char	*schema_default(const struct schema *, const char *key);
 
 /* Typed reads for trees that passed schema_check(); a missing key or a
  * null gives def. Rendered strings are read as numbers or booleans. */

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +26,14 @@
 #include "diag.h"
 #include "errbuf.h"
 #include "health.h"
+#include "loop.h"
 #include "prepare.h"
 #include "render.h"
+#include "runspec.h"
 #include "schema.h"
+#include "spawn.h"
 #include "state.h"
+#include "util.h"
 #include "ynode.h"
 
 #define STDIO_STOP_GRACE_MS	2000
@@ -276,6 +279,8 @@ struct run {
 	pid_t		 server_pid;
 	int		 server_in;
 	int		 server_out;
+	struct loop	 loop;
+	struct watcher	 sigw;
 };
 
 static void
@@ -313,82 +318,54 @@ on_result(void *arg, size_t i, const struct health_result *r)
 	fflush(stdout);
 }
 
-/* Starts the server's run command with its stdio as the MCP channel. */
+/* Starts the server as a worker would (the same run spec: command,
+ * arguments, environment, working directory), with its stdio as the MCP
+ * channel, unsandboxed and as the invoking user. */
 static int
 start_stdio_server(struct run *run, const struct resolved_server *rs,
     const char *config_dir, struct errbuf *err)
 {
-	cJSON		*r = ynode_to_json(rs->run, false), *a;
-	const char	*cmd = cJSON_GetStringValue(cJSON_GetObjectItem(r,
-			    "command"));
-	const char	*cwd = cJSON_GetStringValue(cJSON_GetObjectItem(r,
-			    "working_directory"));
-	cJSON		*args = cJSON_GetObjectItem(r, "args");
-	cJSON		*env = cJSON_GetObjectItem(r, "environment");
-	char		**argv, *resolved = NULL;
-	int		 in[2], out[2], n = 0;
+	struct spawn_request	 sp = { .new_pgrp = true,
+				    .pdeathsig = SIGKILL };
+	struct runspec		*spec = NULL;
+	char			**envp = NULL;
+	int			 in[2] = { -1, -1 }, out[2] = { -1, -1 }, r;
 
-	if (cmd == NULL) {
-		errbuf_set(err, "server '%s' has no run.command",
-		    rs->server->name);
-		cJSON_Delete(r);
-		return -EINVAL;
-	}
-	/* a relative command is the project's (as mcpvisord resolves it) */
-	if (strchr(cmd, '/') != NULL && cmd[0] != '/' &&
-	    asprintf(&resolved, "%s/../%s", config_dir, cmd) == -1)
-		resolved = NULL;
-	argv = calloc((size_t)cJSON_GetArraySize(args) + 2, sizeof(char *));
-	if (argv == NULL || pipe2(in, O_CLOEXEC) == -1 ||
-	    pipe2(out, O_CLOEXEC) == -1) {
+	if ((r = runspec_from_yaml(rs->run, config_dir, &spec, err)) < 0)
+		return r;
+	if ((envp = runspec_envp(spec, getenv("HOME"), NULL)) == NULL ||
+	    pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1) {
+		r = -errno;
 		errbuf_set(err, "%s", strerror(errno));
-		free(argv);
-		free(resolved);
-		cJSON_Delete(r);
-		return -errno;
+		goto out;
 	}
-	argv[n++] = resolved != NULL ? resolved : (char *)(uintptr_t)cmd;
-	cJSON_ArrayForEach(a, args)
-		argv[n++] = cJSON_IsString(a) ? a->valuestring :
-		    cJSON_PrintUnformatted(a);
-	if ((run->server_pid = fork()) == 0) {
-		sigset_t	none;
-		int		null = open("/dev/null", O_WRONLY);
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setpgid(0, 0);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(null, 2);
-		cJSON_ArrayForEach(a, env)
-			if (cJSON_IsString(a))
-				setenv(a->string, a->valuestring, 1);
-		if (cwd != NULL && chdir(cwd) == -1)
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	for (int k = 1; k < n; k++)
-		if (!cJSON_IsString(cJSON_GetArrayItem(args, k - 1)))
-			free(argv[k]);
-	free(argv);
-	free(resolved);
-	cJSON_Delete(r);
-	if (run->server_pid == -1) {
-		errbuf_set(err, "fork: %s", strerror(errno));
-		close(in[1]);
-		close(out[0]);
-		return -errno;
+	sp.path = spec->command;
+	sp.argv = spec->argv;
+	sp.envp = envp;
+	sp.cwd = spec->cwd;
+	sp.fds[sp.nfds++] = (struct spawn_fd){ 0, in[0] };
+	sp.fds[sp.nfds++] = (struct spawn_fd){ 1, out[1] };
+	sp.fds[sp.nfds++] = (struct spawn_fd){ 2, SPAWN_DEVNULL };
+	if ((r = spawn_start(&sp, &run->server_pid, NULL)) < 0) {
+		errbuf_set(err, "fork: %s", strerror(-r));
+		goto out;
 	}
 	fcntl(in[1], F_SETFL, O_NONBLOCK);
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	run->server_in = in[1];
 	run->server_out = out[0];
-	health_attach_stdio(run->h, in[1], out[0]);
-	return 0;
+	in[1] = out[0] = -1;
+	health_attach_stdio(run->h, run->server_in, run->server_out);
+out:
+	for (int k = 0; k < 2; k++) {
+		if (in[k] != -1)
+			close(in[k]);
+		if (out[k] != -1)
+			close(out[k]);
+	}
+	runspec_free_envp(envp);
+	runspec_free(spec);
+	return r;
 }
 
 /* MCP's own shutdown for stdio: close its input, wait, then signal. */
@@ -415,34 +392,22 @@ stop_stdio_server(struct run *run)
 }
 
 static void
-run_loop(struct run *run, size_t total, int sigfd)
+on_signal(struct watcher *w, uint32_t events)
 {
-	while (run->done < total) {
-		struct pollfd	pfd[2] = {
-			{ .fd = health_fd(run->h), .events = POLLIN },
-			{ .fd = sigfd, .events = POLLIN },
-		};
-		struct signalfd_siginfo	si;
-		int			status;
-		pid_t			pid;
+	struct run		*run = container_of(w, struct run, sigw);
+	struct signalfd_siginfo	 si;
+	int			 status;
+	pid_t			 pid;
 
-		if (poll(pfd, 2, -1) == -1 && errno != EINTR)
-			break;
-		if (pfd[1].revents & POLLIN) {
-			while (read(sigfd, &si, sizeof(si)) > 0)
-				;
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (pid == run->server_pid) {
-					run->server_pid = 0;
-					health_detach_stdio(run->h,
-					    "the server exited");
-				} else
-					health_child_exited(run->h, pid,
-					    status);
-			}
-		}
-		if (pfd[0].revents & POLLIN)
-			health_dispatch(run->h);
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) > 0)
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == run->server_pid) {
+			run->server_pid = 0;
+			health_detach_stdio(run->h, "the server exited");
+		} else
+			health_child_exited(run->h, pid, status);
 	}
 }
 
@@ -561,6 +526,93 @@ add_checks(struct run *run, const struct project *p, char **names,
 	return dl->errors > 0 ? -1 : n;
 }
 
+/* The environment and server the checks render against (--environment,
+ * --server): added to dl when they cannot be had. */
+static void
+render_context(struct cli *cli, const struct project *p, struct run_opts *o,
+    struct rendered_env **re, struct resolved_server **rs,
+    struct diag_list *dl)
+{
+	struct render_opts	 ro = { 0 };
+	const struct env_config	*env = NULL;
+	const struct server_config *srv;
+
+	/* a server is rendered for an environment: the only one there is,
+	 * when none is named */
+	if (o->environment == NULL && o->server != NULL && p->nenvs == 1)
+		o->environment = p->envs[0]->name;
+	if (o->environment != NULL && (env = project_env(p,
+	    o->environment)) == NULL)
+		diag_add_file(dl, DIAG_ERROR, NULL, "no environment '%s' in "
+		    "%s/environments", o->environment, cli->paths.config_dir);
+	else if (o->server != NULL && env == NULL)
+		diag_add_file(dl, DIAG_ERROR, NULL, "--server needs "
+		    "--environment");
+	else if (env != NULL && render_env(env, &ro, re, dl) == 0 &&
+	    o->server != NULL) {
+		if ((srv = project_server(p, o->server)) == NULL)
+			diag_add_file(dl, DIAG_ERROR, NULL, "no server '%s' in "
+			    "%s/servers", o->server, cli->paths.config_dir);
+		else
+			render_server(srv, *re, &ro, rs, dl);
+	}
+}
+
+static void
+print_summary(struct run *run)
+{
+	cJSON	*top;
+	char	*s;
+
+	if (run->results == NULL) {
+		printf("%zu passed, %zu failed (%zu critical)\n", run->passed,
+		    run->failed_critical + run->failed_other,
+		    run->failed_critical);
+		return;
+	}
+	top = cJSON_CreateObject();
+	cJSON_AddItemToObject(top, "results", run->results);
+	run->results = NULL;
+	cJSON_AddNumberToObject(top, "passed", (double)run->passed);
+	cJSON_AddNumberToObject(top, "failed_critical",
+	    (double)run->failed_critical);
+	cJSON_AddNumberToObject(top, "failed_noncritical",
+	    (double)run->failed_other);
+	if ((s = cJSON_Print(top)) != NULL)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(top);
+}
+
+/* Runs the n checks added, concurrently, in this process's loop. */
+static int
+run_checks(struct run *run, size_t n, const struct resolved_server *rs)
+{
+	struct errbuf	err = { "" };
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (loop_add_signals(&run->loop, &run->sigw, &set, on_signal) < 0)
+		return CLI_EXIT_TEMPFAIL;
+	if (health_wants_stdio(run->h) && start_stdio_server(run, rs,
+	    run->cli->paths.config_dir, &err) < 0) {
+		fprintf(stderr, "mcpvisor health run: %s\n", err.msg);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	if (run->cli->json)
+		run->results = cJSON_CreateArray();
+	for (size_t k = 0; k < health_count(run->h); k++)
+		health_run(run->h, k, HEALTH_ONCE);
+	while (run->done < n)
+		if (loop_once(&run->loop, -1) < 0)
+			break;
+	stop_stdio_server(run);
+	print_summary(run);
+	return run->failed_critical > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
 static int
 health_run_verb(struct cli *cli, int argc, char **argv)
 {
@@ -569,92 +621,31 @@ health_run_verb(struct cli *cli, int argc, char **argv)
 	struct project		*p = NULL;
 	struct rendered_env	*re = NULL;
 	struct resolved_server	*rs = NULL;
-	struct render_opts	 ro = { 0 };
 	struct run		 run = { .cli = cli };
-	struct errbuf		 err = { "" };
-	const struct env_config	*env = NULL;
-	sigset_t		 set, old;
-	int			 i, n, sigfd = -1, status = CLI_EXIT_CONFIG;
+	int			 i, n, status = CLI_EXIT_CONFIG;
 
 	if ((i = parse_run(cli, argc, argv, &o, &status)) < 0)
 		return status;
-	if (project_load(&cli->paths, &p, &dl) < 0) {
+	if (loop_init(&run.loop) < 0 || project_load(&cli->paths, &p,
+	    &dl) < 0) {
 		diag_list_free(&dl);
+		loop_free(&run.loop);
 		return CLI_EXIT_TEMPFAIL;
 	}
-	/* a server is rendered for an environment: the only one there is,
-	 * when none is named */
-	if (o.environment == NULL && o.server != NULL && p->nenvs == 1)
-		o.environment = p->envs[0]->name;
-	if (o.environment != NULL && (env = project_env(p,
-	    o.environment)) == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, "no environment '%s' in "
-		    "%s/environments", o.environment, cli->paths.config_dir);
-	else if (o.server != NULL && env == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, "--server needs "
-		    "--environment");
-	else if (env != NULL && render_env(env, &ro, &re, &dl) == 0 &&
-	    o.server != NULL) {
-		const struct server_config *srv = project_server(p, o.server);
-
-		if (srv == NULL)
-			diag_add_file(&dl, DIAG_ERROR, NULL, "no server '%s' in "
-			    "%s/servers", o.server, cli->paths.config_dir);
-		else
-			render_server(srv, re, &ro, &rs, &dl);
-	}
-	if (dl.errors > 0 || (run.h = health_new(on_result, &run)) == NULL)
-		goto out;
-	if ((n = add_checks(&run, p, argv + i, argc - i, &o, re, rs, &dl)) < 0)
-		goto out;
-	if (dl.n > 0)
-		diag_print(&dl, stderr);
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	signal(SIGPIPE, SIG_IGN);
-	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
-		status = CLI_EXIT_TEMPFAIL;
-		goto out;
-	}
-	if (health_wants_stdio(run.h) && start_stdio_server(&run, rs,
-	    cli->paths.config_dir, &err) < 0) {
-		fprintf(stderr, "mcpvisor health run: %s\n", err.msg);
-		status = CLI_EXIT_TEMPFAIL;
-		goto done;
-	}
-	if (cli->json)
-		run.results = cJSON_CreateArray();
-	for (size_t k = 0; k < health_count(run.h); k++)
-		health_run(run.h, k, HEALTH_ONCE);
-	run_loop(&run, (size_t)n, sigfd);
-	stop_stdio_server(&run);
-	if (run.results != NULL) {
-		cJSON	*top = cJSON_CreateObject();
-		char	*s;
-
-		cJSON_AddItemToObject(top, "results", run.results);
-		cJSON_AddNumberToObject(top, "passed", (double)run.passed);
-		cJSON_AddNumberToObject(top, "failed_critical",
-		    (double)run.failed_critical);
-		cJSON_AddNumberToObject(top, "failed_noncritical",
-		    (double)run.failed_other);
-		if ((s = cJSON_Print(top)) != NULL)
-			printf("%s\n", s);
-		free(s);
-		cJSON_Delete(top);
+	render_context(cli, p, &o, &re, &rs, &dl);
+	if (dl.errors == 0 && (run.h = health_new(&run.loop, on_result,
+	    &run)) != NULL && (n = add_checks(&run, p, argv + i, argc - i, &o,
+	    re, rs, &dl)) >= 0) {
+		if (dl.n > 0)
+			diag_print(&dl, stderr);
+		status = run_checks(&run, (size_t)n, rs);
 	} else
-		printf("%zu passed, %zu failed (%zu critical)\n", run.passed,
-		    run.failed_critical + run.failed_other,
-		    run.failed_critical);
-	status = run.failed_critical > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
-	goto done;
-out:
-	cli_print_diags(cli, &dl);
-done:
-	if (sigfd != -1)
-		close(sigfd);
+		cli_print_diags(cli, &dl);
 	health_free(run.h);
+	cJSON_Delete(run.results);
+	if (run.sigw.fd > 0)
+		close(run.sigw.fd);
+	loop_free(&run.loop);
 	resolved_server_free(rs);
 	rendered_env_free(re);
 	project_free(p);

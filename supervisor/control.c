@@ -25,11 +25,10 @@
 
 #include "frame.h"
 #include "log.h"
+#include "util.h"
 #include "runtime.h"
 #include "state.h"
 
-#define container_of(p, type, member)					\
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 struct client {
 	struct client		*next;

@@ -27,10 +27,9 @@
 #include "config.h"
 #include "mcpvisor/plugin.h"
 #include "log.h"
+#include "util.h"
 #include "runtime.h"
 
-#define container_of(p, type, member)					\
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 struct hook_run {
 	struct hook_run		*next;

@@ -18,11 +18,10 @@
 
 #include "control.h"
 #include "log.h"
+#include "util.h"
 #include "runtime.h"
 #include "state.h"
 
-#define container_of(p, type, member)					\
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 #define BACKOFF_MIN_MS	250
 #define BACKOFF_MAX_MS	30000
@@ -170,7 +169,7 @@ spawn(struct monproc *mp)
 	explicit_bzero(token, sizeof(token));
 	mp->pid = pid;
 	mp->port = mp->want_port;
-	mp->started_ms = loop_now_ms();
+	mp->started_ms = mono_ms();
 	mp->stopping = false;
 	if (mp->out.fd != -1) {
 		loop_del(&sv->loop, &mp->out);
@@ -272,7 +271,7 @@ monproc_reaped(struct supervisor *sv, pid_t pid, int status)
 		spawn(mp);
 		return true;
 	}
-	if (loop_now_ms() - mp->started_ms >= STEADY_MS)
+	if (mono_ms() - mp->started_ms >= STEADY_MS)
 		mp->backoff_ms = BACKOFF_MIN_MS;
 	delay = mp->backoff_ms;
 	mp->backoff_ms = mp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :

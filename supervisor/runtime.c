@@ -39,6 +39,7 @@
 #include "errbuf.h"
 #include "hooks.h"
 #include "log.h"
+#include "util.h"
 #include "monproc.h"
 #include "prepare.h"
 #include "schema.h"
@@ -46,8 +47,6 @@
 #include "state.h"
 #include "ynode.h"
 
-#define container_of(p, type, member)					\
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 #define RECORDS_KEPT		100	/* finished deployments remembered */
 #define RETRY_BASE_MS		250
@@ -694,7 +693,7 @@ on_frame(struct worker_proc *wp, struct frame *f)
 		}
 		loop_timer_cancel(&dep->sv->loop, &sr->ready_timer);
 		sr->state = SR_READY;
-		sr->ready_after_ms = loop_now_ms() - sr->attempt_ms;
+		sr->ready_after_ms = mono_ms() - sr->attempt_ms;
 		if (sr->restoring)
 			restore_done(sr, true, NULL);
 		rb_action(dep->hand, "verify_health", sr->name, "done", NULL);
@@ -877,7 +876,7 @@ retry_delay(unsigned attempt)
 		base = RETRY_MAX_MS;
 	/* jitter of +-25%, so that failed servers do not retry in step */
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		r = (unsigned)loop_now_ms();
+		r = (unsigned)mono_ms();
 	return base - base / 4 + r % (base / 2 + 1);
 }
 
@@ -982,7 +981,7 @@ server_attempt(struct server_run *sr)
 		rb_action(dep->hand, "stop_new", sr->name, "done", NULL);
 	sr->attempts++;
 	sr->state = SR_STARTING;
-	sr->attempt_ms = loop_now_ms();
+	sr->attempt_ms = mono_ms();
 	sr->server_pid = 0;
 	if ((wp = worker_spawn(dep->sv, sr)) == NULL) {
 		snprintf(reason, sizeof(reason), "cannot start a worker: %s",
@@ -1061,7 +1060,7 @@ worker_lost(struct worker_proc *wp, const char *why)
 			/* during a deployment this is its failure */
 			sr->state = SR_FAILED;
 			dep_fail(dep, sr, why);
-		} else if (count_crash(sr, loop_now_ms())) {
+		} else if (count_crash(sr, mono_ms())) {
 			sr->state = SR_FAILED;
 			sv_event(dep->sv, dep, sr->name, "server_failed", NULL,
 			    "%u worker crashes within %u s: giving up",
@@ -1672,7 +1671,7 @@ rollback_finish(struct deployment *dep)
 	struct deployment	*prev = dep->prev;
 	struct supervisor	*sv = dep->sv;
 	cJSON			*d;
-	uint64_t		 ms = loop_now_ms() - rb->started_ms;
+	uint64_t		 ms = mono_ms() - rb->started_ms;
 
 	if (prev == NULL || strcmp(rb->state, "running") != 0)
 		return;		/* finished already */
@@ -1977,7 +1976,7 @@ rollback_execute(struct deployment *dep)
 	struct rollback	*rb = dep->rb;
 
 	rb->state = "running";
-	rb->started_ms = loop_now_ms();
+	rb->started_ms = mono_ms();
 	sv_event(dep->sv, dep, NULL, "rollback_started", rollback_json(dep, dep->rb),
 	    "rollback %s (%s): stopping the new version, then putting back "
 	    "%s's", rb->id, rollback_strategy_name(rb->strategy),
@@ -2243,7 +2242,7 @@ dep_next_batch(struct deployment *dep)
 
 	if (dep->batch == plan->nbatches) {
 		cJSON		*d = cJSON_CreateObject();
-		uint64_t	 ms = loop_now_ms() - dep->started_ms;
+		uint64_t	 ms = mono_ms() - dep->started_ms;
 
 		dep->state = DEP_SUCCEEDED;
 		dep->outcome = "succeeded";
@@ -2602,7 +2601,7 @@ dep_new(struct supervisor *sv, const struct deploy_request *rq,
 	}
 	state_new_id(dep->id, sizeof(dep->id));
 	state_iso_now(dep->started_at, sizeof(dep->started_at));
-	dep->started_ms = loop_now_ms();
+	dep->started_ms = mono_ms();
 	*out = dep;
 	return 0;
 }
@@ -2740,7 +2739,7 @@ hand_start(struct deployment *r)
 
 	r->held = false;
 	rb->state = "running";
-	rb->started_ms = loop_now_ms();
+	rb->started_ms = mono_ms();
 	sv_event(r->sv, r, NULL, "rollback_started", rollback_json(r, rb),
 	    "rollback %s (%s): %s is put back in place of %s", rb->id,
 	    rollback_strategy_name(rb->strategy), rb->back_to, rb->target);
@@ -2760,7 +2759,7 @@ hand_finish(struct deployment *r, const char *why)
 	if (rb == NULL || (strcmp(rb->state, "running") != 0 &&
 	    strcmp(rb->state, "awaiting_approval") != 0))
 		return;
-	ms = rb->started_ms > 0 ? loop_now_ms() - rb->started_ms : 0;
+	ms = rb->started_ms > 0 ? mono_ms() - rb->started_ms : 0;
 	rb->state = why == NULL ? "succeeded" : rb->started_ms > 0 ? "failed" :
 	    "cancelled";
 	state_iso_now(rb->finished_at, sizeof(rb->finished_at));
@@ -3057,7 +3056,7 @@ on_synthetic(struct loop_timer *t)
 {
 	struct supervisor	*sv = container_of(t, struct supervisor,
 				    synth_timer);
-	uint64_t		 target = (loop_now_ms() - sv->synth_started_ms) *
+	uint64_t		 target = (mono_ms() - sv->synth_started_ms) *
 				    sv->synth_rate / 1000 + 1;
 	uint64_t		 due = sv->synth_rate == 0 ? 1000 :
 				    target > sv->synth_next ? target -
@@ -3078,7 +3077,7 @@ runtime_synthetic_events(struct supervisor *sv, uint64_t n, unsigned rate)
 	sv->synth_left = n;
 	sv->synth_next = 0;
 	sv->synth_rate = rate;
-	sv->synth_started_ms = loop_now_ms();
+	sv->synth_started_ms = mono_ms();
 	sv->synth_timer.fn = on_synthetic;
 	return loop_timer_set(&sv->loop, &sv->synth_timer, 0);
 }

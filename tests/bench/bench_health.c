@@ -29,6 +29,7 @@
 
 #include "errbuf.h"
 #include "health.h"
+#include "loop.h"
 
 struct bench {
 	struct health	*h;
@@ -187,10 +188,12 @@ run_engine(const char *url, size_t total, size_t concurrency,
 {
 	struct bench	 b = { .total = total };
 	struct errbuf	 err = { "" };
+	struct loop	 loop;
 	double		 t0, c0;
 	char		 text[512];
 
-	if ((b.h = health_new(on_done, &b)) == NULL)
+	if (loop_init(&loop) < 0 ||
+	    (b.h = health_new(&loop, on_done, &b)) == NULL)
 		return -1;
 	b.start_us = calloc(total, sizeof(double));
 	b.lat_ms = calloc(total, sizeof(double));
@@ -213,14 +216,15 @@ run_engine(const char *url, size_t total, size_t concurrency,
 	while (b.started < concurrency && b.started < total)
 		start_next(&b);
 	while (b.done < total) {
-		struct pollfd	pfd = { .fd = health_fd(b.h), .events = POLLIN };
+		size_t	before = b.done;
+		double	waited = now_us();
 
-		if (poll(&pfd, 1, 10000) <= 0) {
+		if (loop_once(&loop, 10000) < 0 || (b.done == before &&
+		    now_us() - waited >= 10e6)) {
 			fprintf(stderr, "bench_health: stalled at %zu\n",
 			    b.done);
 			return -1;
 		}
-		health_dispatch(b.h);
 	}
 	f->rate = (double)total / ((now_us() - t0) / 1e6);
 	f->cpu_us = (cpu_us(RUSAGE_SELF) - c0) / (double)total;
@@ -242,6 +246,7 @@ run_engine(const char *url, size_t total, size_t concurrency,
 			fclose(fp);
 	}
 	health_free(b.h);
+	loop_free(&loop);
 	free(b.start_us);
 	free(b.lat_ms);
 	return b.failed > 0 ? -1 : 0;

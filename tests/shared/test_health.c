@@ -30,6 +30,7 @@
 
 #include "errbuf.h"
 #include "health.h"
+#include "loop.h"
 #include "testutil.h"
 
 #define MAX_CHECKS	8
@@ -48,7 +49,8 @@ struct outcome {
 
 struct harness {
 	struct health	*h;
-	int		 sigfd;
+	struct loop	 loop;
+	struct watcher	 sigw;
 	uint64_t	 began_us;
 	struct outcome	 out[MAX_CHECKS];
 };
@@ -86,11 +88,29 @@ on_done(void *arg, size_t i, const struct health_result *r)
 }
 
 static void
+on_sigchld(struct watcher *w, uint32_t events)
+{
+	struct harness		*t = (struct harness *)(void *)((char *)w -
+				    offsetof(struct harness, sigw));
+	struct signalfd_siginfo	 si;
+	int			 status;
+	pid_t			 pid;
+
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) > 0)
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		health_child_exited(t->h, pid, status);
+}
+
+static void
 harness_init(struct harness *t)
 {
 	memset(t, 0, sizeof(*t));
-	assert_non_null(t->h = health_new(on_done, t));
-	t->sigfd = sigfd;
+	assert_int_equal(loop_init(&t->loop), 0);
+	t->sigw = (struct watcher){ sigfd, on_sigchld };
+	assert_int_equal(loop_add(&t->loop, &t->sigw, EPOLLIN), 0);
+	assert_non_null(t->h = health_new(&t->loop, on_done, t));
 }
 
 static size_t
@@ -128,26 +148,9 @@ pump_until(struct harness *t, unsigned limit_ms, bool (*enough)(struct
 	uint64_t	end = now_us() + (uint64_t)limit_ms * 1000;
 
 	while (!enough(t, arg)) {
-		struct pollfd	pfd[2] = {
-			{ .fd = health_fd(t->h), .events = POLLIN },
-			{ .fd = t->sigfd, .events = POLLIN },
-		};
-		struct signalfd_siginfo	si;
-		int			status;
-		pid_t			pid;
-
 		if (now_us() > end)
 			fail_msg("no result within %u ms", limit_ms);
-		if (poll(pfd, 2, 100) <= 0)
-			continue;
-		if (pfd[1].revents & POLLIN) {
-			while (read(t->sigfd, &si, sizeof(si)) > 0)
-				;
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				health_child_exited(t->h, pid, status);
-		}
-		if (pfd[0].revents & POLLIN)
-			health_dispatch(t->h);
+		assert_int_equal(loop_once(&t->loop, 100), 0);
 	}
 }
 
@@ -180,6 +183,8 @@ static void
 harness_free(struct harness *t)
 {
 	health_free(t->h);
+	loop_del(&t->loop, &t->sigw);
+	loop_free(&t->loop);
 }
 
 #define expect_result(t, i, healthy_, fragment) do {			\
@@ -995,7 +1000,9 @@ test_bad_definitions_are_refused(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct health	*h = health_new(on_done, NULL);
+		struct loop	 loop;
+		struct health	*h = (loop_init(&loop), health_new(&loop,
+				    on_done, NULL));
 		struct errbuf	 err = { "" };
 		cJSON		*j = cJSON_Parse(cases[i][0]);
 
@@ -1004,6 +1011,7 @@ test_bad_definitions_are_refused(void **state)
 			fail_msg("'%s' for %s", err.msg, cases[i][0]);
 		cJSON_Delete(j);
 		health_free(h);
+		loop_free(&loop);
 	}
 }
 

@@ -1,7 +1,7 @@
 /*
  * epoll plus an indexed binary heap of timers: setting, cancelling and
  * firing a timer are O(log n), and the timerfd always holds the earliest
- * deadline, so an idle supervisor sleeps until something is due.
+ * deadline, so an idle process sleeps until something is due.
  */
 #include "loop.h"
 
@@ -9,18 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-uint64_t
-loop_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "util.h"
 
 static void
 heap_swap(struct loop *l, size_t a, size_t b)
@@ -64,7 +58,13 @@ rearm(struct loop *l)
 	struct itimerspec	its = { 0 };
 	uint64_t		at = l->ntimers > 0 ? l->heap[0]->at : 0;
 
-	if (at == l->armed)
+	/* a later deadline than the armed one leaves the timerfd as it is:
+	 * it fires early, finds nothing due and is armed again.
+	 * Reprogramming is a system call (in a virtual machine, an exit to
+	 * the hypervisor) that a hundred checks in flight would otherwise
+	 * pay at every start and end. With no timer left it is disarmed,
+	 * so that an idle process is never woken. */
+	if (at == l->armed || (at != 0 && l->armed != 0 && at > l->armed))
 		return;
 	l->armed = at;
 	if (at > 0) {
@@ -77,9 +77,8 @@ rearm(struct loop *l)
 static void
 on_timerfd(struct watcher *w, uint32_t events)
 {
-	struct loop	*l = (struct loop *)((char *)w -
-			    offsetof(struct loop, timer_watch));
-	uint64_t	 expirations, now = loop_now_ms();
+	struct loop	*l = container_of(w, struct loop, timer_watch);
+	uint64_t	 expirations, now = mono_ms();
 
 	(void)events;
 	if (read(l->timerfd, &expirations, sizeof(expirations)) == -1 &&
@@ -99,6 +98,7 @@ int
 loop_init(struct loop *l)
 {
 	memset(l, 0, sizeof(*l));
+	l->epfd = l->timerfd = -1;
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -errno;
 	if ((l->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK |
@@ -109,15 +109,30 @@ loop_init(struct loop *l)
 	return loop_add(l, &l->timer_watch, EPOLLIN);
 }
 
+static void
+run_deferred(struct loop *l)
+{
+	struct loop_deferred	*d;
+
+	while ((d = l->deferred) != NULL) {
+		l->deferred = d->next;
+		d->next = NULL;
+		d->queued = false;
+		d->fn(d);
+	}
+}
+
 void
 loop_free(struct loop *l)
 {
-	if (l->timerfd > 0)
+	run_deferred(l);
+	if (l->timerfd >= 0)
 		close(l->timerfd);
-	if (l->epfd > 0)
+	if (l->epfd >= 0)
 		close(l->epfd);
 	free(l->heap);
 	memset(l, 0, sizeof(*l));
+	l->epfd = l->timerfd = -1;
 }
 
 int
@@ -143,10 +158,58 @@ loop_del(struct loop *l, struct watcher *w)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
+int
+loop_add_signals(struct loop *l, struct watcher *w, const sigset_t *set,
+    watcher_fn *fn)
+{
+	int	r;
+
+	if (sigprocmask(SIG_BLOCK, set, NULL) == -1 ||
+	    (w->fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		return -errno;
+	w->fn = fn;
+	if ((r = loop_add(l, w, EPOLLIN)) < 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	return r;
+}
+
+void
+loop_defer(struct loop *l, struct loop_deferred *d, deferred_fn *fn)
+{
+	struct loop_deferred	**pp = &l->deferred;
+
+	if (d->queued)
+		return;
+	/* in order: what was deferred first runs first */
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	d->fn = fn;
+	d->next = NULL;
+	d->queued = true;
+	*pp = d;
+}
+
 bool
 loop_timer_pending(const struct loop_timer *t)
 {
 	return t->slot != 0;
+}
+
+void
+loop_undefer(struct loop *l, struct loop_deferred *d)
+{
+	struct loop_deferred	**pp = &l->deferred;
+
+	if (!d->queued)
+		return;
+	while (*pp != NULL && *pp != d)
+		pp = &(*pp)->next;
+	if (*pp == d)
+		*pp = d->next;
+	d->next = NULL;
+	d->queued = false;
 }
 
 int
@@ -162,7 +225,7 @@ loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t ms)
 		l->heap = h;
 		l->cap = cap;
 	}
-	t->at = loop_now_ms() + ms;
+	t->at = mono_ms() + ms;
 	l->heap[l->ntimers] = t;
 	t->slot = ++l->ntimers;
 	heap_up(l, l->ntimers - 1);
@@ -194,12 +257,17 @@ loop_once(struct loop *l, int timeout_ms)
 	struct epoll_event	evs[64];
 	int			n;
 
+	/* something deferred outside a batch runs now, before a wait */
+	run_deferred(l);
 	if ((n = epoll_wait(l->epfd, evs, 64, timeout_ms)) == -1)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		struct watcher	*w = evs[i].data.ptr;
 
-		w->fn(w, evs[i].events);
+		/* stopped watching earlier in this batch */
+		if (w->fd >= 0)
+			w->fn(w, evs[i].events);
 	}
+	run_deferred(l);
 	return 0;
 }

@@ -1,0 +1,201 @@
+/*
+ * fork + execve with descriptor hygiene. Everything in the child before
+ * the exec is async-signal-safe: no allocation, no stdio, only system
+ * calls on what the parent prepared.
+ */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void __attribute__((noreturn))
+child_fail(int status_fd, int err)
+{
+	ssize_t	n;
+
+	if (status_fd >= 0)
+		do
+			n = write(status_fd, &err, sizeof(err));
+		while (n == -1 && errno == EINTR);
+	_exit(127);
+}
+
+/* Closes every descriptor but those in keep (sorted, at most
+ * SPAWN_FDS_MAX + 1 of them). */
+static void
+close_all_but(const int *keep, size_t n)
+{
+	unsigned	from = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+/* The descriptors of the map, moved where they belong. Every source is
+ * first copied above every target, so that no dup2 overwrites a source
+ * still to be used. */
+static void
+place_fds(const struct spawn_request *rq, int null_fd, int *status_fd)
+{
+	int	moved[SPAWN_FDS_MAX], keep[SPAWN_FDS_MAX + 1], base = 3;
+	size_t	nkeep = 0;
+
+	for (size_t i = 0; i < rq->nfds; i++)
+		if (rq->fds[i].child >= base)
+			base = rq->fds[i].child + 1;
+	if (*status_fd >= 0 &&
+	    (*status_fd = fcntl(*status_fd, F_DUPFD_CLOEXEC, base)) == -1)
+		_exit(127);
+	for (size_t i = 0; i < rq->nfds; i++) {
+		int	from = rq->fds[i].parent == SPAWN_DEVNULL ? null_fd :
+			    rq->fds[i].parent;
+
+		if ((moved[i] = fcntl(from, F_DUPFD, base)) == -1)
+			child_fail(*status_fd, errno);
+	}
+	for (size_t i = 0; i < rq->nfds; i++)
+		if (dup2(moved[i], rq->fds[i].child) == -1)
+			child_fail(*status_fd, errno);
+	/* the targets, and the status pipe, in ascending order */
+	for (size_t i = 0; i < rq->nfds; i++) {
+		size_t	k = nkeep++;
+
+		while (k > 0 && keep[k - 1] > rq->fds[i].child) {
+			keep[k] = keep[k - 1];
+			k--;
+		}
+		keep[k] = rq->fds[i].child;
+	}
+	if (*status_fd >= 0)
+		keep[nkeep++] = *status_fd;	/* above every target */
+	close_all_but(keep, nkeep);
+}
+
+static void __attribute__((noreturn))
+child(const struct spawn_request *rq, pid_t parent, int null_fd,
+    int status_fd)
+{
+	static char *const	 empty[] = { NULL };
+	char *const		*envp = rq->envp != NULL ? rq->envp : empty;
+	sigset_t		 none;
+	pid_t			 pid;
+
+	if (rq->new_session ? setsid() == -1 : rq->new_pgrp &&
+	    setpgid(0, 0) == -1)
+		child_fail(status_fd, errno);
+	if (rq->detach) {
+		if ((pid = fork()) == -1)
+			child_fail(status_fd, errno);
+		if (pid > 0)
+			_exit(0);
+	} else if (rq->pdeathsig != 0 &&
+	    (prctl(PR_SET_PDEATHSIG, rq->pdeathsig, 0, 0, 0) == -1 ||
+	    getppid() != parent))
+		/* the second test covers a parent that died before the
+		 * first was set */
+		_exit(127);
+	place_fds(rq, null_fd, &status_fd);
+	/* both survive exec: what we start must not inherit ours */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if (rq->cwd != NULL && chdir(rq->cwd) == -1)
+		child_fail(status_fd, errno);
+	if (rq->child_fn != NULL) {
+		if (status_fd >= 0)
+			close(status_fd);
+		_exit(rq->child_fn(rq->child_arg));
+	}
+	if (strchr(rq->path, '/') != NULL)
+		execve(rq->path, rq->argv, envp);
+	else
+		execvpe(rq->path, rq->argv, envp);
+	child_fail(status_fd, errno);
+}
+
+int
+spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
+{
+	int	status[2] = { -1, -1 }, null_fd = -1, status_w, err, st;
+	pid_t	pid, self = getpid();
+
+	if (status_fd != NULL && pipe2(status, O_CLOEXEC) == -1)
+		return -errno;
+	for (size_t i = 0; i < rq->nfds && null_fd == -1; i++)
+		if (rq->fds[i].parent == SPAWN_DEVNULL &&
+		    (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+			goto fail;
+	status_w = status[1];
+	if ((pid = fork()) == -1)
+		goto fail;
+	if (pid == 0)
+		child(rq, self, null_fd, status_w);
+	/* its own group, set from both sides, so that no race leaves a
+	 * kill(-pid) without its target (a session leader sets its own) */
+	if (rq->new_pgrp && !rq->new_session && !rq->detach)
+		setpgid(pid, pid);
+	if (rq->detach) {
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		pid = 0;
+	}
+	if (null_fd != -1)
+		close(null_fd);
+	if (status[1] != -1)
+		close(status[1]);
+	if (status_fd != NULL) {
+		fcntl(status[0], F_SETFL, O_NONBLOCK);
+		*status_fd = status[0];
+	}
+	*pid_out = pid;
+	return 0;
+fail:
+	err = errno;
+	if (null_fd != -1)
+		close(null_fd);
+	if (status[0] != -1)
+		close(status[0]);
+	if (status[1] != -1)
+		close(status[1]);
+	return -err;
+}
+
+int
+spawn_exec_status(int status_fd)
+{
+	int	err;
+	ssize_t	n;
+
+	do
+		n = read(status_fd, &err, sizeof(err));
+	while (n == -1 && errno == EINTR);
+	if (n == 0)
+		return 0;
+	if (n == (ssize_t)sizeof(err))
+		return err > 0 ? err : EIO;
+	return n == -1 && errno == EAGAIN ? -EAGAIN : EIO;
+}
+
+int
+spawn_wait_exec(int status_fd)
+{
+	struct pollfd	pfd = { .fd = status_fd, .events = POLLIN };
+	int		r;
+
+	while ((r = spawn_exec_status(status_fd)) == -EAGAIN)
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+	close(status_fd);
+	return r < 0 ? EIO : r;
+}

@@ -1,0 +1,107 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t
+mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+unsigned
+backoff_jitter_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
+    uint64_t *rng)
+{
+	uint64_t	ms = base_ms;
+
+	for (unsigned i = 1; i < attempt && ms < max_ms; i++)
+		ms *= 2;
+	if (ms > max_ms)
+		ms = max_ms;
+	if (*rng == 0 && getrandom(rng, sizeof(*rng), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(*rng))
+		*rng = mono_us() | 1;
+	if (*rng == 0)
+		*rng = 1;
+	/* xorshift64: quality enough to keep retries apart */
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+	return (unsigned)(ms - ms / 4 + *rng % (ms / 2 + 1));
+}
+
+int
+read_file_capped(const char *path, int extra_oflags, size_t cap, char **out,
+    size_t *len)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 have = 0, size;
+	int		 fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | extra_oflags)) == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if ((uintmax_t)st.st_size > cap) {
+		r = -EFBIG;
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	if ((buf = malloc(size + 1)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* the file may change size under us: read to EOF, within its size
+	 * (one byte more tells that it grew) */
+	for (;;) {
+		ssize_t	n = read(fd, buf + have, size + 1 - have);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		if (have > size) {
+			r = -EAGAIN;
+			goto out;
+		}
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}

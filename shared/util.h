@@ -1,0 +1,34 @@
+/*
+ * Small helpers every process needs and that were once written in each:
+ * the monotonic clock, back-off with jitter, container_of, and reading a
+ * whole file under a size cap.
+ */
+#ifndef MCPVISOR_UTIL_H
+#define MCPVISOR_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define container_of(p, type, member)					\
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* CLOCK_MONOTONIC in milliseconds and microseconds. */
+uint64_t	mono_ms(void);
+uint64_t	mono_us(void);
+
+/* The delay before attempt (1-based) of something that keeps failing:
+ * base_ms doubled per attempt up to max_ms, then spread by +-25% so that
+ * a fleet that failed together does not retry in step. *rng is the
+ * caller's generator state; 0 seeds it from getrandom(2). */
+unsigned	backoff_jitter_ms(unsigned base_ms, unsigned max_ms,
+		    unsigned attempt, uint64_t *rng);
+
+/* Reads the regular file at path (opened with O_RDONLY | O_CLOEXEC |
+ * extra_oflags) whole. Returns 0 with *out (NUL-terminated, the caller
+ * frees it) and *len, or a negative errno: -EINVAL (not a regular file),
+ * -EFBIG (larger than cap), -EAGAIN (it grew past its size while being
+ * read), -ENOMEM, or what open, fstat or read said. */
+int		read_file_capped(const char *path, int extra_oflags, size_t cap,
+		    char **out, size_t *len);
+
+#endif

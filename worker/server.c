@@ -1,0 +1,433 @@
+/*
+ * The server process: started through launch.c, watched through its
+ * descriptors (exec status, output, readiness), restarted per its policy
+ * with back-off and a death tally, stopped in MCP's manner (stdin EOF,
+ * then the stop signal, then KILL). One timer serves the stop steps,
+ * the back-off and the kill of a server restarted for its health.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "health.h"
+#include "log.h"
+#include "runspec.h"
+#include "spawn.h"
+#include "util.h"
+#include "worker.h"
+
+#define UPTIME_RESETS_MS	10000	/* uptime that forgives past deaths */
+#define STDIN_GRACE_MS		2000	/* stdio: EOF, then this, then signal */
+/* Read buffers are small on purpose: a worker per server is a budget of
+ * about 100 KiB, and every page of a large stack frame gets touched (the
+ * compiler probes them). */
+#define WORKER_READ_BUF		4096
+/* reads per wakeup: a server that never stops talking must not keep the
+ * worker from its channel, timers and signals */
+#define WORKER_READ_BURST	16
+
+static void	on_timer(struct loop_timer *);
+
+static void
+unwatch_close(struct worker *w, struct watcher *cw)
+{
+	if (cw->fd == -1)
+		return;
+	loop_del(&w->loop, cw);
+	close(cw->fd);
+	cw->fd = -1;
+}
+
+static void
+watch(struct worker *w, struct watcher *cw, int fd, watcher_fn *fn)
+{
+	*cw = (struct watcher){ fd, fn };
+	if (loop_add(&w->loop, cw, EPOLLIN) < 0)
+		fatal("epoll_ctl add");
+}
+
+void
+server_init(struct worker *w)
+{
+	w->child = (struct launch_result){ 0, -1, -1, -1, -1, -1 };
+	w->status_w.fd = w->log_w.fd = w->stdout_w.fd = w->ready_w.fd = -1;
+	w->notify_w.fd = -1;
+	w->log.fd = -1;
+	w->timer.fn = on_timer;
+}
+
+static void
+arm_timer(struct worker *w, unsigned ms)
+{
+	loop_timer_set(&w->loop, &w->timer, ms);
+}
+
+/* --- its descriptors --- */
+
+static void
+on_log(struct watcher *lw, uint32_t events)
+{
+	struct worker	*w = container_of(lw, struct worker, log_w);
+	char		 buf[WORKER_READ_BUF];
+	ssize_t		 n = -1;
+
+	(void)events;
+	for (int i = 0; i < WORKER_READ_BURST &&
+	    (n = read(lw->fd, buf, sizeof(buf))) > 0; i++)
+		if (logfile_write(&w->log, buf, (size_t)n) < 0)
+			log_warn("%s: writing its log", w->name);
+	if (n == 0)
+		unwatch_close(w, lw);
+}
+
+/* The MCP channel of a stdio server that no check speaks on: whatever
+ * the server says is counted and dropped, so that it never blocks
+ * writing. */
+static void
+on_stdout(struct watcher *ow, uint32_t events)
+{
+	struct worker	*w = container_of(ow, struct worker, stdout_w);
+	char		 buf[WORKER_READ_BUF];
+	ssize_t		 n = -1;
+
+	(void)events;
+	for (int i = 0; i < WORKER_READ_BURST &&
+	    (n = read(ow->fd, buf, sizeof(buf))) > 0; i++)
+		w->mcp_bytes += (unsigned long long)n;
+	if (n == 0) {
+		/* the descriptor is the child's: closed with the rest */
+		loop_del(&w->loop, ow);
+		ow->fd = -1;
+	}
+}
+
+static void
+on_readiness_fd(struct watcher *rw, uint32_t events)
+{
+	struct worker	*w = container_of(rw, struct worker, ready_w);
+	char		 buf[256];
+	ssize_t		 n;
+
+	(void)events;
+	while ((n = read(rw->fd, buf, sizeof(buf))) > 0)
+		if (memchr(buf, '\n', (size_t)n) != NULL)
+			server_up(w);
+	if (n == 0)
+		unwatch_close(w, rw);
+}
+
+static void
+on_exec_status(struct watcher *sw, uint32_t events)
+{
+	struct worker	*w = container_of(sw, struct worker, status_w);
+	int		 err = spawn_exec_status(sw->fd);
+	char		 reason[512];
+
+	(void)events;
+	if (err == -EAGAIN)
+		return;
+	unwatch_close(w, sw);
+	w->child.status_fd = -1;
+	if (err > 0) {
+		snprintf(reason, sizeof(reason), "cannot execute %s",
+		    w->run->command);
+		worker_send_failed(w, "exec", reason, err);
+		/* the child exits 127; its reaping ends the worker */
+		w->state = S_STARTED;
+		w->ever_ready = false;
+		w->exit_status = EXIT_TEMPFAIL;
+		w->run->restart = RUN_RESTART_NEVER;
+		return;
+	}
+	w->state = S_STARTED;
+	worker_send_u32(w, FRAME_STARTED, (uint32_t)w->child.pid);
+	if (w->run->readiness == RUN_READY_PROCESS)
+		server_up(w);
+}
+
+static void
+close_child_fds(struct worker *w)
+{
+	unwatch_close(w, &w->status_w);
+	if (w->stdout_w.fd != -1)
+		loop_del(&w->loop, &w->stdout_w);
+	w->stdout_w.fd = -1;
+	unwatch_close(w, &w->ready_w);
+	if (w->log_w.fd != -1)
+		on_log(&w->log_w, EPOLLIN);
+	unwatch_close(w, &w->log_w);
+	if (w->child.stdin_fd != -1)
+		close(w->child.stdin_fd);
+	if (w->child.stdout_fd != -1)
+		close(w->child.stdout_fd);
+	w->child = (struct launch_result){ w->child.pid, -1, -1, -1, -1, -1 };
+}
+
+/* --- the life of the server --- */
+
+void
+server_start(struct worker *w)
+{
+	struct launch_request	rq = {
+		.command = w->run->command, .argv = w->run->argv,
+		.envp = w->envp, .cwd = w->run->cwd,
+		.stdio_channel = w->run->transport == RUN_STDIO,
+		.readiness_fd = w->run->readiness_fd,
+	};
+	int			r;
+
+	if ((r = launch_server(&rq, &w->child)) < 0) {
+		worker_send_failed(w, "spawn", "fork or pipe failed", -r);
+		w->exit_status = EXIT_TEMPFAIL;
+		w->state = S_DONE;
+		return;
+	}
+	w->state = S_SPAWNING;
+	w->started_ms = mono_ms();
+	watch(w, &w->status_w, w->child.status_fd, on_exec_status);
+	watch(w, &w->log_w, w->child.log_fd, on_log);
+	if (w->child.stdout_fd != -1 && w->health != NULL &&
+	    health_wants_stdio(w->health))
+		health_attach_stdio(w->health, w->child.stdin_fd,
+		    w->child.stdout_fd);
+	else if (w->child.stdout_fd != -1)
+		watch(w, &w->stdout_w, w->child.stdout_fd, on_stdout);
+	if (w->child.ready_fd != -1)
+		watch(w, &w->ready_w, w->child.ready_fd, on_readiness_fd);
+}
+
+void
+server_ready(struct worker *w)
+{
+	w->state = S_READY;
+	w->ever_ready = true;
+	worker_send(w, FRAME_READY, NULL, 0);
+	if (w->health != NULL)
+		health_liveness(w->health, true);
+}
+
+void
+server_up(struct worker *w)
+{
+	if (w->state != S_STARTED || w->checks_pending > 0)
+		return;
+	if (w->health == NULL) {
+		server_ready(w);
+		return;
+	}
+	checks_readiness(w);
+}
+
+void
+server_restart_unhealthy(struct worker *w)
+{
+	if (w->child.pid <= 0 || w->unhealthy_restart)
+		return;
+	w->unhealthy_restart = true;
+	checks_stop(w, "the server is being restarted");
+	kill(-w->child.pid, w->run->stop_signal);
+	arm_timer(w, w->run->stop_timeout_ms);
+}
+
+/* Counts a death; true when the tally says "crash loop". */
+static bool
+count_death(struct worker *w, uint64_t now)
+{
+	unsigned	kept = 0;
+
+	for (unsigned i = 0; i < w->ndeaths; i++)
+		if (now - w->deaths[i] < w->run->death_window_ms)
+			w->deaths[kept++] = w->deaths[i];
+	w->ndeaths = kept;
+	if (w->ndeaths < DEATHS_MAX)
+		w->deaths[w->ndeaths++] = now;
+	return w->max_deaths > 0 && w->ndeaths >= w->max_deaths;
+}
+
+/* After a death of a server that had been ready: back again after a
+ * back-off that doubles per death and is forgiven by sustained uptime,
+ * unless its policy or the tally says otherwise. */
+static void
+after_death(struct worker *w, bool failed, uint64_t now)
+{
+	char	reason[128];
+
+	if (w->run->restart == RUN_RESTART_NEVER ||
+	    (w->run->restart == RUN_RESTART_ON_FAILURE && !failed)) {
+		w->state = S_DONE;
+		w->exit_status = failed ? EXIT_TEMPFAIL : 0;
+		return;
+	}
+	if (count_death(w, now)) {
+		snprintf(reason, sizeof(reason), "%u deaths within %u s",
+		    w->ndeaths, w->run->death_window_ms / 1000);
+		worker_send_failed(w, "crash-loop", reason, 0);
+		w->state = S_DONE;
+		w->exit_status = EXIT_TEMPFAIL;
+		return;
+	}
+	if (now - w->started_ms >= UPTIME_RESETS_MS || w->backoff_ms == 0)
+		w->backoff_ms = w->run->restart_delay_ms;
+	else if (w->backoff_ms < w->run->restart_delay_max_ms / 2)
+		w->backoff_ms *= 2;
+	else
+		w->backoff_ms = w->run->restart_delay_max_ms;
+	w->state = S_BACKOFF;
+	w->ever_ready = true;
+	arm_timer(w, w->backoff_ms);
+}
+
+static void
+on_server_exit(struct worker *w, int status)
+{
+	uint8_t		b[8];
+	/* killed for failing its checks: a failure, however it exited */
+	bool		failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+			    w->unhealthy_restart;
+
+	frame_put_u32(b, WIFSIGNALED(status) ? 1 : 0);
+	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
+	    WTERMSIG(status) : WEXITSTATUS(status)));
+	worker_send(w, FRAME_EXITED, b, 8);
+	/* whatever is left of its process group goes with it */
+	kill(-w->child.pid, SIGKILL);
+	checks_stop(w, "the server exited");
+	w->unhealthy_restart = false;
+	close_child_fds(w);
+	w->child.pid = 0;
+	loop_timer_cancel(&w->loop, &w->timer);
+	if (w->stop_requested || w->state == S_STOPPING) {
+		w->state = S_DONE;
+		return;
+	}
+	if (!w->ever_ready) {
+		/* a failed start: the root counts attempts */
+		w->state = S_DONE;
+		if (w->exit_status == 0)
+			w->exit_status = EXIT_TEMPFAIL;
+		return;
+	}
+	after_death(w, failed, mono_ms());
+}
+
+void
+server_reaped(struct worker *w, pid_t pid, int status)
+{
+	if (pid == w->child.pid)
+		on_server_exit(w, status);
+	else if (w->health != NULL)
+		health_child_exited(w->health, pid, status);
+}
+
+void
+server_stop(struct worker *w)
+{
+	w->stop_requested = true;
+	if (w->state == S_BACKOFF || w->state == S_WAIT_CONFIG ||
+	    w->child.pid <= 0) {
+		loop_timer_cancel(&w->loop, &w->timer);
+		w->state = S_DONE;
+		return;
+	}
+	if (w->state == S_STOPPING)
+		return;
+	w->state = S_STOPPING;
+	checks_stop(w, "the server is stopping");
+	/* a stdio server ends when its input does (MCP's own shutdown):
+	 * give it a moment before the signal */
+	if (w->child.stdin_fd != -1 && !w->stop_now) {
+		close(w->child.stdin_fd);
+		w->child.stdin_fd = -1;
+		arm_timer(w, w->run->stop_timeout_ms / 4 < STDIN_GRACE_MS ?
+		    w->run->stop_timeout_ms / 4 : STDIN_GRACE_MS);
+		return;
+	}
+	w->stop_signalled = true;
+	kill(-w->child.pid, w->run->stop_signal);
+	arm_timer(w, w->run->stop_timeout_ms);
+}
+
+static void
+on_timer(struct loop_timer *t)
+{
+	struct worker	*w = container_of(t, struct worker, timer);
+
+	if (w->state == S_STOPPING && w->child.pid > 0 && !w->stop_signalled) {
+		w->stop_signalled = true;
+		kill(-w->child.pid, w->run->stop_signal);
+		arm_timer(w, w->run->stop_timeout_ms);
+	} else if (w->state == S_STOPPING && w->child.pid > 0) {
+		log_warnx("%s: did not stop within %u ms: killing",
+		    w->name, w->run->stop_timeout_ms);
+		kill(-w->child.pid, SIGKILL);
+	} else if (w->state == S_BACKOFF)
+		server_start(w);
+	else if (w->unhealthy_restart && w->child.pid > 0) {
+		log_warnx("%s: did not stop within %u ms: killing",
+		    w->name, w->run->stop_timeout_ms);
+		kill(-w->child.pid, SIGKILL);
+	}
+}
+
+/* The children the worker inherited as a subreaper, killed. */
+static void
+kill_inherited(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char	 path[64], buf[512], *p;
+		pid_t	 pid = (pid_t)atoi(de->d_name);
+		ssize_t	 n;
+		int	 fd;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid": comm may hold spaces */
+		if ((p = strrchr(buf, ')')) != NULL &&
+		    atoi(p + 4) == (int)getpid())
+			kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+void
+server_sweep(void)
+{
+	uint64_t	deadline = mono_ms() + 1000;
+	int		status;
+	pid_t		r;
+
+	/* usually the server was the only child, and is reaped: then there
+	 * is nothing to look for (and 200 workers stopping at once must not
+	 * all scan /proc) */
+	while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+		;
+	if (r == -1 && errno == ECHILD)
+		return;
+	kill_inherited();
+	while (waitpid(-1, &status, WNOHANG) != -1 || errno != ECHILD) {
+		if (mono_ms() > deadline)
+			break;
+		usleep(2000);
+	}
+}

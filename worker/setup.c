@@ -1,0 +1,236 @@
+/*
+ * The worker's configuration, read once: the run spec (runspec.h), the
+ * sandbox, the health checks, the server's environment; then what needs
+ * privileges before the sandbox takes them: the writable paths, the
+ * server's directory (owned by the user it runs as), its log and its
+ * NOTIFY_SOCKET. Buffers on this once-only path are on the heap: stack
+ * pages, once touched, stay with the worker for its whole life.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "errbuf.h"
+#include "health.h"
+#include "runspec.h"
+#include "util.h"
+#include "worker.h"
+
+/* The server's environment (runspec_envp), and NOTIFY_SOCKET. */
+static int
+build_envp(struct worker *w)
+{
+	char	*notify = NULL;
+
+	if (w->run->readiness == RUN_READY_NOTIFY && asprintf(&notify,
+	    "NOTIFY_SOCKET=%s/notify.sock", w->server_dir) == -1)
+		return -ENOMEM;
+	w->envp = runspec_envp(w->run, w->sandbox.home, notify);
+	free(notify);
+	return w->envp != NULL ? 0 : -ENOMEM;
+}
+
+static int
+parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
+{
+	const cJSON	*interval = cJSON_GetObjectItem(config,
+			    "metrics_interval_ms");
+	const char	*name = cJSON_GetStringValue(cJSON_GetObjectItem(config,
+			    "server"));
+	const char	*dir = cJSON_GetStringValue(cJSON_GetObjectItem(config,
+			    "server_dir"));
+	int		 r;
+
+	if (cJSON_IsNumber(interval) && interval->valuedouble > 0)
+		w->usage_interval_ms = (unsigned)interval->valuedouble;
+	if (name == NULL || dir == NULL) {
+		errbuf_set(err, "the configuration names no server or no "
+		    "server_dir");
+		return -EINVAL;
+	}
+	if ((w->name = strdup(name)) == NULL ||
+	    (w->server_dir = strdup(dir)) == NULL)
+		return -ENOMEM;
+	if ((r = runspec_unpack(cJSON_GetObjectItem(config, "run"), &w->run,
+	    err)) < 0)
+		return r;
+	w->max_deaths = w->run->max_deaths > DEATHS_MAX ? DEATHS_MAX :
+	    w->run->max_deaths;
+	if (sandbox_parse(config, &w->sandbox, err) < 0)
+		return -EINVAL;
+	if ((r = checks_setup(w, cJSON_GetObjectItem(config, "health_checks"),
+	    err)) < 0)
+		return r;
+	if (build_envp(w) < 0) {
+		errbuf_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* mkdir -p, each new directory owned by the server's user. */
+static int
+make_writable_path(struct worker *w, const char *path, struct errbuf *err)
+{
+	char	*tmp;
+	int	 r = 0;
+
+	if (path[0] != '/') {
+		errbuf_set(err, "writable path '%s' is not absolute", path);
+		return -EINVAL;
+	}
+	if ((tmp = strdup(path)) == NULL)
+		return -ENOMEM;
+	for (char *p = tmp + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char	saved = *p;
+
+		*p = '\0';
+		if (mkdir(tmp, 0750) == 0) {
+			if (w->sandbox.change_identity && chown(tmp,
+			    w->sandbox.uid, w->sandbox.gid) == -1) {
+				r = -errno;
+				errbuf_set(err, "chown %s: %s", tmp,
+				    strerror(errno));
+				break;
+			}
+		} else if (errno != EEXIST) {
+			r = -errno;
+			errbuf_set(err, "mkdir %s: %s", tmp, strerror(errno));
+			break;
+		}
+		if ((*p = saved) == '\0')
+			break;
+	}
+	free(tmp);
+	return r;
+}
+
+static int
+open_log(struct worker *w, struct errbuf *err)
+{
+	char	*path = NULL;
+	int	 r;
+
+	if (asprintf(&path, "%s/output.log", w->server_dir) == -1)
+		return -ENOMEM;
+	if ((r = logfile_open(&w->log, path, (off_t)w->run->log_max_bytes,
+	    w->run->log_keep, 0640)) < 0 || (w->sandbox.change_identity &&
+	    fchown(w->log.fd, w->sandbox.uid, w->sandbox.gid) == -1 &&
+	    (r = -errno) < 0))
+		errbuf_set(err, "%s: %s", path, strerror(-r));
+	free(path);
+	return r;
+}
+
+static void
+on_notify(struct watcher *nw, uint32_t events)
+{
+	struct worker	*w = container_of(nw, struct worker, notify_w);
+	char		 buf[4096];
+	ssize_t		 n;
+
+	(void)events;
+	while ((n = recv(nw->fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		/* one assignment per line, as sd_notify(3) sends them */
+		for (char *line = strtok(buf, "\n"); line != NULL;
+		    line = strtok(NULL, "\n"))
+			if (strcmp(line, "READY=1") == 0)
+				server_up(w);
+	}
+}
+
+static int
+open_notify_socket(struct worker *w, struct errbuf *err)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	int			 fd;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
+	    "%s/notify.sock", w->server_dir) >= sizeof(sun.sun_path)) {
+		errbuf_set(err, "%s: path too long for a socket",
+		    w->server_dir);
+		return -ENAMETOOLONG;
+	}
+	unlink(sun.sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    (w->sandbox.change_identity && chown(sun.sun_path,
+	    w->sandbox.uid, w->sandbox.gid) == -1)) {
+		errbuf_set(err, "NOTIFY_SOCKET %s: %s", sun.sun_path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -errno;
+	}
+	w->notify_w = (struct watcher){ fd, on_notify };
+	return loop_add(&w->loop, &w->notify_w, EPOLLIN);
+}
+
+static int
+prepare_server_dir(struct worker *w, const cJSON *config, struct errbuf *err)
+{
+	const cJSON	*wp = cJSON_GetObjectItem(cJSON_GetObjectItem(config,
+			    "sandbox"), "writable_paths");
+	int		 r;
+
+	for (const cJSON *p = wp != NULL ? wp->child : NULL; p != NULL;
+	    p = p->next)
+		if (cJSON_IsString(p) &&
+		    (r = make_writable_path(w, p->valuestring, err)) < 0)
+			return r;
+	if (mkdir(w->server_dir, 0750) == -1 && errno != EEXIST) {
+		errbuf_set(err, "mkdir %s: %s", w->server_dir, strerror(errno));
+		return -errno;
+	}
+	if (w->sandbox.change_identity &&
+	    chown(w->server_dir, w->sandbox.uid, w->sandbox.gid) == -1) {
+		errbuf_set(err, "chown %s: %s", w->server_dir, strerror(errno));
+		return -errno;
+	}
+	if ((r = open_log(w, err)) < 0)
+		return r;
+	if (w->run->readiness == RUN_READY_NOTIFY)
+		return open_notify_socket(w, err);
+	return 0;
+}
+
+int
+setup_worker(struct worker *w, const cJSON *config, const char **stage,
+    struct errbuf *err)
+{
+	int	r;
+
+	*stage = "config";
+	if ((r = parse_config(w, config, err)) < 0)
+		return r;
+	*stage = "prepare";
+	return prepare_server_dir(w, config, err);
+}
+
+void
+setup_free(struct worker *w)
+{
+	free(w->name);
+	free(w->server_dir);
+	runspec_free_envp(w->envp);
+	runspec_free(w->run);
+	health_free(w->health);
+	free(w->verdicts);
+	logfile_close(&w->log);
+	if (w->notify_w.fd != -1) {
+		loop_del(&w->loop, &w->notify_w);
+		close(w->notify_w.fd);
+		w->notify_w.fd = -1;
+	}
+}

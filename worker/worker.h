@@ -1,0 +1,131 @@
+/*
+ * mcpvisor-worker's state, shared by its files: main.c (the loop, the
+ * channel to mcpvisord, signals), setup.c (the configuration and what
+ * is prepared before the sandbox closes), server.c (the server process:
+ * start, readiness, exit, restart, stop), checks.c (health checks as
+ * readiness and liveness) and usage.c (usage samples).
+ */
+#ifndef MCPVISOR_WORKER_H
+#define MCPVISOR_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "launch.h"
+#include "logfile.h"
+#include "loop.h"
+#include "procstat.h"
+#include "sandbox.h"
+
+struct cJSON;
+struct errbuf;
+struct health;
+struct health_result;
+struct peer;
+struct runspec;
+
+#define WORKER_CHANNEL_FD	3
+#define EXIT_CONFIG		100
+#define EXIT_TEMPFAIL		111
+#define DEATHS_MAX		64
+
+enum server_state {
+	S_WAIT_CONFIG,
+	S_SPAWNING,	/* forked; exec not yet confirmed */
+	S_STARTED,	/* running, readiness pending */
+	S_READY,
+	S_BACKOFF,	/* dead, restart timer armed */
+	S_STOPPING,
+	S_DONE,
+};
+
+struct worker {
+	struct loop		 loop;
+	struct watcher		 sigw;
+	struct peer		*root;		/* the channel to mcpvisord */
+	bool			 root_gone;
+	char			*name;
+	char			*server_dir;
+	struct runspec		*run;
+	char			**envp;		/* the server's */
+	struct sandbox_spec	 sandbox;
+	enum server_state	 state;
+	bool			 ever_ready;
+	bool			 stop_requested;
+	bool			 stop_signalled;	/* past stdin EOF */
+	bool			 stop_now;	/* no stdin grace */
+	bool			 unhealthy_restart;
+	struct launch_result	 child;
+	struct watcher		 status_w;	/* the exec status */
+	struct watcher		 log_w;		/* stderr (and http stdout) */
+	struct watcher		 stdout_w;	/* a stdio server's output */
+	struct watcher		 ready_w;	/* the readiness descriptor */
+	struct watcher		 notify_w;	/* NOTIFY_SOCKET */
+	struct loop_timer	 timer;		/* stop steps, back-off */
+	struct logfile		 log;
+	unsigned		 backoff_ms;
+	unsigned		 max_deaths;
+	uint64_t		 started_ms;
+	uint64_t		 deaths[DEATHS_MAX];
+	unsigned		 ndeaths;
+	int			 exit_status;
+	unsigned long long	 mcp_bytes;	/* read from a stdio server */
+	/* health checks: NULL when there are none */
+	struct health		*health;
+	size_t			 checks_pending;/* of the readiness round */
+	char			 check_failure[600];
+	signed char		*verdicts;	/* per check: -1 unknown, 0, 1 */
+	/* the server's CPU and memory, sampled every usage_interval_ms */
+	struct loop_timer	 usage_timer;
+	unsigned		 usage_interval_ms;
+	struct proc_usage	 usage_prev;
+	pid_t			 usage_pid;	/* whose sample usage_prev is */
+	uint64_t		 usage_prev_ms;
+};
+
+/* main.c: frames to mcpvisord (dropped once it is gone) */
+void	worker_send(struct worker *, uint8_t type, const void *, uint32_t);
+/* Sends o and deletes it. */
+void	worker_send_json(struct worker *, uint8_t type, struct cJSON *o);
+void	worker_send_u32(struct worker *, uint8_t type, uint32_t);
+/* A failure in the worker's words: {"stage", "reason", "errno"}. */
+void	worker_send_failed(struct worker *, const char *stage,
+	    const char *reason, int err);
+
+/* setup.c: parses the configuration (it is the caller's still), then
+ * prepares what needs privileges before the sandbox takes them. 0, or a
+ * negative errno with *stage and err saying what failed. */
+int	setup_worker(struct worker *, const struct cJSON *config,
+	    const char **stage, struct errbuf *err);
+void	setup_free(struct worker *);
+
+/* server.c */
+void	server_init(struct worker *);
+void	server_start(struct worker *);
+void	server_stop(struct worker *);
+/* Its readiness (process, notify or fd) says it is up: the checks, if
+ * any, have the last word. */
+void	server_up(struct worker *);
+void	server_ready(struct worker *);
+/* Kills the server for failing its checks; its restart (or not) then
+ * follows its policy. */
+void	server_restart_unhealthy(struct worker *);
+/* SIGCHLD: a child exited. */
+void	server_reaped(struct worker *, pid_t, int status);
+/* Kills and reaps whatever the server left behind (we are a
+ * subreaper), so that nothing outlives the worker. */
+void	server_sweep(void);
+
+/* checks.c */
+int	checks_setup(struct worker *, const struct cJSON *list,
+	    struct errbuf *err);
+/* Runs every check once, as the readiness round. */
+void	checks_readiness(struct worker *);
+/* The server went (or is going) away: no check runs on. */
+void	checks_stop(struct worker *, const char *why);
+
+/* usage.c */
+void	usage_start(struct worker *);
+
+#endif
