@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <sys/capability.h>
@@ -30,7 +31,7 @@
 #define MCPVISOR_VERSION "dev"
 #endif
 
-#define EXIT_USAGE	2
+#define EXIT_USAGE	100	/* bad usage: do not restart */
 #define EXIT_TEMPFAIL	111
 #define RING_DEFAULT	8192
 
@@ -43,19 +44,6 @@ static const char usage[] =
 "client needs the token of DIR/monitor.token (Authorization: Bearer, or\n"
 "?token=). mcpvisord starts it with --channel-fd; by hand, it watches\n"
 "the mcpvisord of DIR through its control socket.\n";
-
-static struct monitor	*the_monitor;
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	if (the_monitor != NULL) {
-		the_monitor->done = true;
-		if (the_monitor->ctx != NULL)
-			lws_cancel_service(the_monitor->ctx);
-	}
-}
 
 static void
 lws_log(int level, const char *line)
@@ -139,8 +127,18 @@ number(const char *s, long min, long max, const char *what)
 	return v;
 }
 
-int
-main(int argc, char **argv)
+struct options {
+	char		 state_dir[PATH_MAX];
+	const char	*bind_addr;
+	const char	*user;
+	long		 port;
+	long		 ring;
+	long		 channel;
+	bool		 verbose;
+};
+
+static void
+parse_options(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "state-dir", required_argument, NULL, 's' },
@@ -154,116 +152,147 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lws_context_creation_info info;
-	struct monitor		 mon;
-	struct sigaction	 sa;
-	char			 state_dir[PATH_MAX] = "";
-	const char		*bind_addr = "127.0.0.1", *user = NULL;
-	const char		*env_token = getenv("MCPVISOR_MONITOR_TOKEN");
-	long			 port = 8765, ring = RING_DEFAULT, channel = -1;
-	bool			 verbose = false;
-	int			 c, r, fd;
+	int	c;
 
 	while ((c = getopt_long(argc, argv, "s:p:b:vh", longopts, NULL)) != -1)
 		switch (c) {
 		case 's':
-			snprintf(state_dir, sizeof(state_dir), "%s", optarg);
+			snprintf(o->state_dir, sizeof(o->state_dir), "%s",
+			    optarg);
 			break;
 		case 'p':
-			port = number(optarg, 1, 65535, "--port");
+			o->port = number(optarg, 1, 65535, "--port");
 			break;
-		case 'b':
-			bind_addr = optarg;
-			break;
+		case 'b':	o->bind_addr = optarg; break;
 		case 'r':
-			ring = number(optarg, 16, 1 << 22, "--ring");
+			o->ring = number(optarg, 16, 1 << 22, "--ring");
 			break;
-		case 'u':
-			user = optarg;
-			break;
+		case 'u':	o->user = optarg; break;
 		case 'c':
-			channel = number(optarg, 3, 65535, "--channel-fd");
+			o->channel = number(optarg, 3, 65535, "--channel-fd");
 			break;
-		case 'v':
-			verbose = true;
-			break;
+		case 'v':	o->verbose = true; break;
 		case 'V':
 			printf("mcpvisor-monitor %s\n", MCPVISOR_VERSION);
-			return 0;
+			exit(0);
 		case 'h':
 			fputs(usage, stdout);
-			return 0;
+			exit(0);
 		default:
 			fputs(usage, stderr);
-			return EXIT_USAGE;
+			exit(EXIT_USAGE);
 		}
 	if (optind != argc) {
 		fputs(usage, stderr);
-		return EXIT_USAGE;
+		exit(EXIT_USAGE);
 	}
-	log_init("mcpvisor-monitor", verbose);
-	if (state_dir[0] == '\0' && state_dir_default(state_dir,
-	    sizeof(state_dir)) < 0)
-		fatalx(EXIT_USAGE, "no state directory (--state-dir)");
-	memset(&mon, 0, sizeof(mon));
-	mon.root_fd = -1;
-	/* the token: given by mcpvisord (which keeps the file), or read */
-	if (env_token != NULL && strlen(env_token) == MONITOR_TOKEN_LEN)
-		snprintf(mon.token, sizeof(mon.token), "%s", env_token);
-	else if ((r = state_monitor_token(state_dir, mon.token)) < 0)
-		log_warnx("%s/monitor.token: %s: beyond loopback nobody will "
-		    "be let in", state_dir, strerror(-r));
-	unsetenv("MCPVISOR_MONITOR_TOKEN");
-	if (channel >= 0) {
-		fd = (int)channel;
-		mon.root_name = "mcpvisord";
-	} else {
-		if ((fd = state_control_connect(state_dir)) < 0)
-			fatalx(EXIT_TEMPFAIL, "mcpvisord at %s/control.sock: %s",
-			    state_dir, fd == -ENOENT || fd == -ECONNREFUSED ?
-			    "not running" : strerror(-fd));
-		mon.root_name = "mcpvisord (control socket)";
+}
+
+/* The root's stream: a descriptor mcpvisord handed us, or its control
+ * socket. */
+static int
+root_stream(struct monitor *mon, const struct options *o)
+{
+	int	fd;
+
+	if (o->channel >= 0) {
+		mon->root_name = "mcpvisord";
+		return (int)o->channel;
 	}
-	raise_nofile();
-	drop_privileges(user);
-	if (hub_init(&mon.hub, (size_t)ring, LWS_PRE) < 0)
-		fatalx(EXIT_TEMPFAIL, "out of memory");
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	if ((fd = state_control_connect(o->state_dir)) < 0)
+		fatalx(EXIT_TEMPFAIL, "mcpvisord at %s/control.sock: %s",
+		    o->state_dir, fd == -ENOENT || fd == -ECONNREFUSED ?
+		    "not running" : strerror(-fd));
+	mon->root_name = "mcpvisord (control socket)";
+	return fd;
+}
+
+static void
+listen_on(struct monitor *mon, const struct options *o)
+{
+	struct lws_context_creation_info info;
+
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.user = &mon;
-	if ((mon.ctx = lws_create_context(&info)) == NULL)
+	info.user = mon;
+	if ((mon->ctx = lws_create_context(&info)) == NULL)
 		fatalx(EXIT_TEMPFAIL, "libwebsockets: cannot create a context");
-	info.port = (int)port;
-	info.iface = bind_addr;
+	info.port = (int)o->port;
+	info.iface = o->bind_addr;
 	/* lws listens on IPv6 (any address) unless told: an IPv4 address
 	 * to bind to needs an IPv4 socket */
-	if (strchr(bind_addr, ':') == NULL)
+	if (strchr(o->bind_addr, ':') == NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = monitor_protocols();
 	info.vhost_name = "mcpvisor-monitor";
 	/* a client that goes silent is dropped after its ping goes
 	 * unanswered; a stalled reader is the ring's business */
 	info.ka_time = 0;
-	if ((mon.vhost = lws_create_vhost(mon.ctx, &info)) == NULL)
-		fatalx(EXIT_TEMPFAIL, "cannot listen on %s port %ld", bind_addr,
-		    port);
+	if ((mon->vhost = lws_create_vhost(mon->ctx, &info)) == NULL)
+		fatalx(EXIT_TEMPFAIL, "cannot listen on %s port %ld",
+		    o->bind_addr, o->port);
+}
+
+/* TERM and INT through a signalfd in libwebsockets' loop: no code of
+ * ours runs in signal context. */
+static void
+catch_signals(struct monitor *mon)
+{
+	sigset_t	set;
+	int		fd, r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	if ((r = monitor_adopt_signals(mon, fd)) < 0)
+		fatalx(EXIT_TEMPFAIL, "signals: %s", strerror(-r));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options	 o = { .bind_addr = "127.0.0.1", .port = 8765,
+			    .ring = RING_DEFAULT, .channel = -1 };
+	struct monitor	 mon;
+	const char	*env_token = getenv("MCPVISOR_MONITOR_TOKEN");
+	int		 r, fd;
+
+	parse_options(&o, argc, argv);
+	log_init("mcpvisor-monitor", o.verbose);
+	if (o.state_dir[0] == '\0' && state_dir_default(o.state_dir,
+	    sizeof(o.state_dir)) < 0)
+		fatalx(EXIT_USAGE, "no state directory (--state-dir)");
+	memset(&mon, 0, sizeof(mon));
+	mon.sig_fd = -1;
+	/* the token: given by mcpvisord (which keeps the file), or read */
+	if (env_token != NULL && strlen(env_token) == MONITOR_TOKEN_LEN)
+		snprintf(mon.token, sizeof(mon.token), "%s", env_token);
+	else if ((r = state_monitor_token(o.state_dir, mon.token)) < 0)
+		log_warnx("%s/monitor.token: %s: beyond loopback nobody will "
+		    "be let in", o.state_dir, strerror(-r));
+	unsetenv("MCPVISOR_MONITOR_TOKEN");
+	fd = root_stream(&mon, &o);
+	raise_nofile();
+	drop_privileges(o.user);
+	if (hub_init(&mon.hub, (size_t)o.ring, LWS_PRE) < 0)
+		fatalx(EXIT_TEMPFAIL, "out of memory");
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	listen_on(&mon, &o);
 	if ((r = monitor_adopt_root(&mon, fd)) < 0)
 		fatalx(EXIT_TEMPFAIL, "%s: %s", mon.root_name, strerror(-r));
-	the_monitor = &mon;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	log_info("listening on %s port %ld%s", bind_addr, port,
-	    strncmp(bind_addr, "127.", 4) == 0 || strcmp(bind_addr, "::1") ==
-	    0 ? "" : " (clients beyond loopback need the token)");
+	catch_signals(&mon);
+	log_info("listening on %s port %ld%s", o.bind_addr, o.port,
+	    strncmp(o.bind_addr, "127.", 4) == 0 || strcmp(o.bind_addr,
+	    "::1") == 0 ? "" : " (clients beyond loopback need the token)");
 	while (!mon.done)
 		if (lws_service(mon.ctx, 0) < 0)
 			break;
 	lws_context_destroy(mon.ctx);
+	monitor_free_root(&mon);
 	hub_free(&mon.hub);
-	frame_reader_clear(&mon.rd);
-	return mon.exit_status;
+	return 0;
 }

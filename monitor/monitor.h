@@ -21,6 +21,7 @@ struct lws;
 struct lws_context;
 struct lws_vhost;
 struct client;
+struct peer;
 
 #define MONITOR_TOKEN_LEN	64	/* hex characters */
 
@@ -30,21 +31,25 @@ struct monitor {
 	struct hub		 hub;
 	struct client		*clients;
 	char			 token[MONITOR_TOKEN_LEN + 1];
-	/* the root's stream */
-	int			 root_fd;
+	/* the root's stream, a peer that libwebsockets' loop drives */
+	struct peer		*root;
 	struct lws		*root_wsi;
-	struct frame_reader	 rd;
 	bool			 watching;	/* the watch answer came */
+	/* the signals, through a signalfd in the same loop */
+	int			 sig_fd;
+	struct lws		*sig_wsi;
 	bool			 done;
-	int			 exit_status;
 	const char		*root_name;	/* for messages */
 };
 
 /* Serves: returns the lws protocol table (ws + http, then the root's raw
- * channel). */
+ * channel, then the signals'). */
 const struct lws_protocols	*monitor_protocols(void);
 /* Takes over fd (the root's stream) into the loop and asks to watch. */
 int	monitor_adopt_root(struct monitor *, int fd);
+/* Takes over a signalfd into the loop: TERM and INT end it. */
+int	monitor_adopt_signals(struct monitor *, int fd);
+void	monitor_free_root(struct monitor *);
 /* New ring messages: every client that waits is asked to write. */
 void	monitor_wake_clients(struct monitor *);
 

@@ -86,14 +86,10 @@ check_labels(const struct hub_server *s, const struct hub_check *c)
 	return out;
 }
 
-char *
-hub_prometheus(const struct hub *h, size_t *len)
+/* The servers: state, restarts, usage. */
+static void
+servers_text(FILE *fp, const struct hub *h)
 {
-	char	*out = NULL;
-	FILE	*fp = open_memstream(&out, len);
-
-	if (fp == NULL)
-		return NULL;
 	head(fp, "mcpvisor_server_state", "gauge", "1 for the state each "
 	    "server is in.");
 	for (size_t i = 0; i < h->nservers; i++)
@@ -129,6 +125,14 @@ hub_prometheus(const struct hub *h, size_t *len)
 			server_labels(fp, &h->servers[i]);
 			fprintf(fp, "} %.0f\n", h->servers[i].rss_bytes);
 		}
+}
+
+/* The health checks: response times and verdicts. */
+static void
+checks_text(FILE *fp, const struct hub *h)
+{
+	static const char *const results[] = { "passed", "failed", "warning" };
+
 	head(fp, "mcpvisor_health_check_duration_seconds", "histogram",
 	    "Response times of health checks.");
 	for (size_t i = 0; i < h->nservers; i++)
@@ -148,22 +152,30 @@ hub_prometheus(const struct hub *h, size_t *len)
 	for (size_t i = 0; i < h->nservers; i++)
 		for (size_t k = 0; k < h->servers[i].nchecks; k++) {
 			const struct hub_check	*c = &h->servers[i].checks[k];
+			const uint64_t		 n[] = { c->passed, c->failed,
+						    c->warned };
 			char			*l = check_labels(
 						    &h->servers[i], c);
 
-			if (l == NULL)
-				continue;
-			fprintf(fp, "mcpvisor_health_checks_total{%sresult="
-			    "\"passed\"} %llu\n", l,
-			    (unsigned long long)c->passed);
-			fprintf(fp, "mcpvisor_health_checks_total{%sresult="
-			    "\"failed\"} %llu\n", l,
-			    (unsigned long long)c->failed);
-			fprintf(fp, "mcpvisor_health_checks_total{%sresult="
-			    "\"warning\"} %llu\n", l,
-			    (unsigned long long)c->warned);
+			for (size_t r = 0; l != NULL && r < 3; r++)
+				fprintf(fp, "mcpvisor_health_checks_total{%s"
+				    "result=\"%s\"} %llu\n", l, results[r],
+				    (unsigned long long)n[r]);
 			free(l);
 		}
+}
+
+static void
+counter(FILE *fp, const char *name, const char *help, uint64_t v)
+{
+	head(fp, name, "counter", help);
+	fprintf(fp, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* Deployments, rollbacks, and the monitor itself. */
+static void
+totals_text(FILE *fp, const struct hub *h)
+{
 	head(fp, "mcpvisor_deployments_total", "counter", "Deployments by "
 	    "the outcome they reached.");
 	for (size_t i = 0; i < 6; i++)
@@ -184,25 +196,30 @@ hub_prometheus(const struct hub *h, size_t *len)
 	    (unsigned long long)h->rollbacks_succeeded);
 	fprintf(fp, "mcpvisor_rollbacks_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)h->rollbacks_failed);
-	head(fp, "mcpvisor_server_failures_total", "counter", "Servers "
-	    "given up on and workers that crashed.");
-	fprintf(fp, "mcpvisor_server_failures_total %llu\n",
-	    (unsigned long long)h->server_failures);
-	head(fp, "mcpvisor_events_total", "counter", "Events mcpvisord "
-	    "reported to the monitor.");
-	fprintf(fp, "mcpvisor_events_total %llu\n",
-	    (unsigned long long)h->events);
-	head(fp, "mcpvisor_monitor_messages_total", "counter", "Messages the "
-	    "monitor published.");
-	fprintf(fp, "mcpvisor_monitor_messages_total %llu\n",
-	    (unsigned long long)(h->next_seq - 1));
+	counter(fp, "mcpvisor_server_failures_total", "Servers given up on "
+	    "and workers that crashed.", h->server_failures);
+	counter(fp, "mcpvisor_events_total", "Events mcpvisord reported to "
+	    "the monitor.", h->events);
+	counter(fp, "mcpvisor_monitor_messages_total", "Messages the monitor "
+	    "published.", h->next_seq - 1);
 	head(fp, "mcpvisor_monitor_clients", "gauge", "WebSocket clients "
 	    "connected.");
 	fprintf(fp, "mcpvisor_monitor_clients %u\n", h->clients);
-	head(fp, "mcpvisor_monitor_gaps_total", "counter", "Gaps told to "
-	    "clients too slow to keep up.");
-	fprintf(fp, "mcpvisor_monitor_gaps_total %llu\n",
-	    (unsigned long long)h->gaps);
+	counter(fp, "mcpvisor_monitor_gaps_total", "Gaps told to clients too "
+	    "slow to keep up.", h->gaps);
+}
+
+char *
+hub_prometheus(const struct hub *h, size_t *len)
+{
+	char	*out = NULL;
+	FILE	*fp = open_memstream(&out, len);
+
+	if (fp == NULL)
+		return NULL;
+	servers_text(fp, h);
+	checks_text(fp, h);
+	totals_text(fp, h);
 	fclose(fp);
 	return out;
 }

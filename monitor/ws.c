@@ -6,11 +6,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 
 #include "log.h"
 #include "monitor.h"
+#include "peer.h"
 
 /* messages one writeable callback sends at most: fairness among
  * clients, and the loop's other work */
@@ -525,7 +530,7 @@ on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* --- the root's stream --- */
 
 static void
-root_frame(struct monitor *mon, struct frame *f)
+root_frame(struct monitor *mon, const struct frame *f)
 {
 	cJSON	*j = cJSON_ParseWithLength((char *)f->data, f->len);
 
@@ -549,42 +554,60 @@ root_frame(struct monitor *mon, struct frame *f)
 	cJSON_Delete(j);
 }
 
+static void
+end_service(struct monitor *mon)
+{
+	mon->done = true;
+	lws_cancel_service(mon->ctx);
+}
+
+static void
+on_root_frame(struct peer *p, const struct frame *f, void *arg)
+{
+	struct monitor	*mon = arg;
+
+	if (f != NULL) {
+		root_frame(mon, f);
+		return;
+	}
+	if (peer_error(p) != -EPIPE)
+		log_warnx("%s: %s", mon->root_name, strerror(-peer_error(p)));
+	else
+		log_info("%s closed the stream", mon->root_name);
+	end_service(mon);
+}
+
+static void
+root_want_write(void *arg, bool on)
+{
+	struct monitor	*mon = arg;
+
+	if (on && mon->root_wsi != NULL)
+		lws_callback_on_writable(mon->root_wsi);
+}
+
 static int
 on_root(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct monitor	*mon = monitor_of(wsi);
-	struct frame	 f;
 	uint64_t	 before;
-	int		 r = 0;
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		before = mon->hub.next_seq;
-		/* a burst at a time: the clients get their turn */
-		for (int i = 0; i < 512 && (r = frame_read(&mon->rd, &f)) == 1;
-		    i++) {
-			root_frame(mon, &f);
-			free(f.data);
-		}
+		peer_service(mon->root, EPOLLIN);
 		if (mon->hub.next_seq != before)
 			monitor_wake_clients(mon);
-		if (r < 0) {
-			if (r != -EPIPE)
-				log_warnx("%s: %s", mon->root_name,
-				    strerror(-r));
-			else
-				log_info("%s closed the stream",
-				    mon->root_name);
-			mon->done = true;
-			lws_cancel_service(lws_get_context(wsi));
+		if (mon->done)
 			return -1;
-		}
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+		peer_service(mon->root, EPOLLOUT);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		mon->root_wsi = NULL;
-		mon->done = true;
-		lws_cancel_service(lws_get_context(wsi));
+		end_service(mon);
 		break;
 	default:
 		break;
@@ -595,24 +618,62 @@ on_root(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 int
 monitor_adopt_root(struct monitor *mon, int fd)
 {
-	struct frame_writer	 wr;
-	lws_sock_file_fd_type	 u;
 	static const char	 watch[] = "{\"verb\":\"watch\"}";
-	int			 r;
+	lws_sock_file_fd_type	 u;
+	int			 own, r;
 
-	frame_reader_init(&mon->rd, fd, FRAME_FROM_ROOT_TO_CLI);
-	frame_writer_init(&wr, fd);
-	/* a few bytes into a fresh socket: they are taken at once */
-	if ((r = frame_write(&wr, FRAME_REQUEST, watch, sizeof(watch) - 1)) <
-	    0 || (r = frame_flush(&wr)) != 1) {
-		frame_writer_clear(&wr);
-		return r < 0 ? r : -EAGAIN;
-	}
-	frame_writer_clear(&wr);
+	/* libwebsockets closes the descriptor it adopts; the peer reads and
+	 * writes (and closes) a copy of its own */
+	if ((own = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
+		return -errno;
+	if ((mon->root = peer_new_driven(own, FRAME_FROM_ROOT_TO_CLI,
+	    on_root_frame, root_want_write, mon)) == NULL)
+		return -ENOMEM;
+	/* a burst at a time: the clients get their turn */
+	peer_set_burst(mon->root, 512);
+	if ((r = peer_send(mon->root, FRAME_REQUEST, watch,
+	    sizeof(watch) - 1)) < 0)
+		return r;
 	u.filefd = fd;
-	mon->root_fd = fd;
 	if ((mon->root_wsi = lws_adopt_descriptor_vhost(mon->vhost,
 	    LWS_ADOPT_RAW_FILE_DESC, u, "mcpvisor-root", NULL)) == NULL)
+		return -EIO;
+	return 0;
+}
+
+void
+monitor_free_root(struct monitor *mon)
+{
+	peer_free(mon->root);
+	mon->root = NULL;
+}
+
+/* --- signals --- */
+
+static int
+on_signals(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct monitor		*mon = monitor_of(wsi);
+	struct signalfd_siginfo	 si;
+
+	if (reason == LWS_CALLBACK_RAW_RX_FILE)
+		while (read(mon->sig_fd, &si, sizeof(si)) ==
+		    (ssize_t)sizeof(si))
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+				end_service(mon);
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int
+monitor_adopt_signals(struct monitor *mon, int fd)
+{
+	lws_sock_file_fd_type	u;
+
+	u.filefd = fd;
+	mon->sig_fd = fd;
+	if ((mon->sig_wsi = lws_adopt_descriptor_vhost(mon->vhost,
+	    LWS_ADOPT_RAW_FILE_DESC, u, "mcpvisor-signals", NULL)) == NULL)
 		return -EIO;
 	return 0;
 }
@@ -623,6 +684,7 @@ static const struct lws_protocols protocols[] = {
 	{ "mcpvisor-monitor", on_client, sizeof(struct client), 4096, 0, NULL,
 	    0 },
 	{ "mcpvisor-root", on_root, 0, 0, 0, NULL, 0 },
+	{ "mcpvisor-signals", on_signals, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 

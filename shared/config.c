@@ -1,8 +1,8 @@
 /*
- * Loading of the four file kinds. Shapes are tables (see schema.h), so
- * that the man page, the loader and the error messages agree; what no
- * table can say (a name that must match its file, an environment
- * variable's spelling) is checked by hand below.
+ * Loading of the four file kinds. Shapes are tables (config_schema.c,
+ * see schema.h), so that the man page, the loader and the error messages
+ * agree; what no table can say (a name that must match its file, an
+ * environment variable's spelling) is checked by hand below.
  */
 #include "config.h"
 
@@ -15,336 +15,9 @@
 #include <string.h>
 
 #include "diag.h"
+#include "config_schema.h"
 #include "schema.h"
 #include "ynode.h"
-
-/* --- shapes --- */
-
-static const struct schema s_string = { .type = SCHEMA_STRING };
-static const struct schema s_bool = { .type = SCHEMA_BOOL };
-static const struct schema s_number = { .type = SCHEMA_NUMBER };
-static const struct schema s_scalar = { .type = SCHEMA_SCALAR };
-static const struct schema s_any = { .type = SCHEMA_ANY };
-static const struct schema s_int = { .type = SCHEMA_INT };
-static const struct schema s_uint = { .type = SCHEMA_INT, .min = 0,
-    .max = 1LL << 40 };
-static const struct schema s_port = { .type = SCHEMA_INT, .min = 1,
-    .max = 65535 };
-static const struct schema s_seconds = { .type = SCHEMA_INT, .min = 1,
-    .max = 86400 };
-static const struct schema s_retries = { .type = SCHEMA_INT, .min = 0,
-    .max = 100 };
-static const struct schema s_string_list = { .type = SCHEMA_LIST_OF,
-    .of = &s_string };
-static const struct schema s_scalar_list = { .type = SCHEMA_LIST_OF,
-    .of = &s_scalar };
-static const struct schema s_int_list = { .type = SCHEMA_LIST_OF,
-    .of = &s_int };
-static const struct schema s_scalar_map = { .type = SCHEMA_MAP_OF,
-    .of = &s_scalar };
-static const struct schema s_string_map = { .type = SCHEMA_MAP_OF,
-    .of = &s_string };
-static const struct schema s_free_map = { .type = SCHEMA_MAP_OF,
-    .of = &s_any };
-
-/* environments/<env>.yaml */
-static const struct schema_field resource_limit_fields[] = {
-	{ "cpu_cores", &s_number, false },
-	{ "memory_gb", &s_number, false },
-	{ "max_open_files", &s_uint, false },
-	{ "max_processes", &s_uint, false },
-	{ "max_file_size_mb", &s_uint, false },
-	{ "core_dumps", &s_bool, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_resource_limits = { .type = SCHEMA_MAP,
-    .fields = resource_limit_fields };
-static const struct schema_field security_policy_fields[] = {
-	{ "require_mfa", &s_bool, false },
-	{ "encrypt_at_rest", &s_bool, false },
-	{ "audit_logging", &s_bool, false },
-	{ "allow_network", &s_bool, false },
-	{ "allow_root", &s_bool, false },
-	{ "allowed_capabilities", &s_string_list, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_security_policies = { .type = SCHEMA_MAP,
-    .fields = security_policy_fields };
-static const struct schema_field env_fields[] = {
-	{ "variables", &s_scalar_map, false },
-	{ "secrets", &s_string_map, false },
-	{ "resource_limits", &s_resource_limits, false },
-	{ "security_policies", &s_security_policies, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_env = { .type = SCHEMA_MAP,
-    .fields = env_fields };
-
-/* servers/<name>.yaml */
-static const char *const transports[] = { "stdio", "http", NULL };
-static const char *const restart_policies[] = { "always", "on-failure",
-    "never", NULL };
-static const char *const readiness_kinds[] = { "process", "notify", "fd",
-    NULL };
-static const char *const network_modes[] = { "host", "none", NULL };
-static const struct schema s_transport = { .type = SCHEMA_ENUM,
-    .choices = transports };
-static const struct schema s_restart = { .type = SCHEMA_ENUM,
-    .choices = restart_policies };
-static const struct schema s_readiness = { .type = SCHEMA_ENUM,
-    .choices = readiness_kinds };
-static const struct schema s_network = { .type = SCHEMA_ENUM,
-    .choices = network_modes };
-static const struct schema s_stop_timeout = { .type = SCHEMA_INT, .min = 0,
-    .max = 3600 };
-static const struct schema s_fd = { .type = SCHEMA_INT, .min = 3,
-    .max = 1023 };
-static const struct schema_field run_fields[] = {
-	{ "command", &s_string, true, NULL },
-	{ "args", &s_scalar_list, false, NULL },
-	{ "transport", &s_transport, false, "stdio" },
-	{ "url", &s_string, false, NULL },
-	{ "port", &s_port, false, NULL },
-	{ "environment", &s_scalar_map, false, NULL },
-	{ "working_directory", &s_string, false, "/" },
-	{ "user", &s_string, false, NULL },
-	{ "group", &s_string, false, NULL },
-	{ "supplementary_groups", &s_string_list, false, NULL },
-	{ "stop_signal", &s_string, false, "TERM" },
-	{ "stop_timeout_seconds", &s_stop_timeout, false, "10" },
-	{ "restart", &s_restart, false, "on-failure" },
-	{ "restart_delay_ms", &s_uint, false, "100" },
-	{ "restart_delay_max_ms", &s_uint, false, "30000" },
-	{ "max_deaths", &s_uint, false, "5" },
-	{ "death_window_seconds", &s_seconds, false, "60" },
-	{ "readiness", &s_readiness, false, "process" },
-	{ "readiness_fd", &s_fd, false, NULL },
-	{ "log_max_bytes", &s_uint, false, "10485760" },
-	{ "log_keep", &s_uint, false, "3" },
-	{ "files_to_backup", &s_string_list, false, NULL },
-	{ NULL, NULL, false, NULL },
-};
-const struct schema config_run_schema = { .type = SCHEMA_MAP,
-    .fields = run_fields };
-static const struct schema_field rlimit_fields[] = {
-	{ "as", &s_uint, false },
-	{ "core", &s_uint, false },
-	{ "cpu", &s_uint, false },
-	{ "data", &s_uint, false },
-	{ "fsize", &s_uint, false },
-	{ "memlock", &s_uint, false },
-	{ "nofile", &s_uint, false },
-	{ "nproc", &s_uint, false },
-	{ "stack", &s_uint, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_rlimits = { .type = SCHEMA_MAP,
-    .fields = rlimit_fields };
-static const struct schema_field sandbox_fields[] = {
-	{ "capabilities", &s_string_list, false },
-	{ "network", &s_network, false },
-	{ "writable_paths", &s_string_list, false },
-	{ "rlimits", &s_rlimits, false },
-	{ NULL, NULL, false },
-};
-const struct schema config_sandbox_schema = { .type = SCHEMA_MAP,
-    .fields = sandbox_fields };
-static const struct schema s_overrides = { .type = SCHEMA_MAP_OF,
-    .of = &s_free_map };
-static const struct schema_field server_fields[] = {
-	{ "name", &s_string, true },
-	{ "server_type", &s_string, true },
-	{ "description", &s_string, false },
-	{ "base_config", &s_free_map, false },
-	{ "environment_overrides", &s_overrides, false },
-	{ "templates", &s_scalar_map, false },
-	{ "validation_rules", &s_string_list, false },
-	{ "run", &config_run_schema, false },
-	{ "sandbox", &config_sandbox_schema, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_server = { .type = SCHEMA_MAP,
-    .fields = server_fields };
-
-/* files of the health-check directory */
-static const char *const check_types[] = { "http", "tcp", "command",
-    "file_system", "mcp", "custom", NULL };
-static const char *const http_methods[] = { "GET", "HEAD", "POST", "PUT",
-    "PATCH", "DELETE", "OPTIONS", NULL };
-static const char *const mcp_probes[] = { "ping", "tools_list", "both",
-    NULL };
-static const struct schema s_check_type = { .type = SCHEMA_ENUM,
-    .choices = check_types };
-static const struct schema s_http_method = { .type = SCHEMA_ENUM,
-    .choices = http_methods };
-static const struct schema s_mcp_probe = { .type = SCHEMA_ENUM,
-    .choices = mcp_probes };
-static const struct schema_field http_fields[] = {
-	{ "url", &s_string, true },
-	{ "method", &s_http_method, false },
-	{ "headers", &s_scalar_map, false },
-	{ "body", &s_string, false },
-	{ "expected_status", &s_int_list, false },
-	{ "expected_body", &s_string, false },
-	{ "expected_body_regex", &s_string, false },
-	{ "verify_tls", &s_bool, false },
-	{ "ca_file", &s_string, false },
-	{ "follow_redirects", &s_bool, false },
-	{ NULL, NULL, false },
-};
-static const struct schema_field tcp_fields[] = {
-	{ "host", &s_string, true },
-	{ "port", &s_port, true },
-	{ NULL, NULL, false },
-};
-static const struct schema_field command_fields[] = {
-	{ "command", &s_string, true },
-	{ "args", &s_scalar_list, false },
-	{ "environment", &s_scalar_map, false },
-	{ "expected_output", &s_string, false },
-	{ "expected_output_regex", &s_string, false },
-	{ NULL, NULL, false },
-};
-static const struct schema_field fs_fields[] = {
-	{ "path", &s_string, true },
-	{ "check_readable", &s_bool, false },
-	{ "check_writable", &s_bool, false },
-	{ "min_free_space_mb", &s_uint, false },
-	{ NULL, NULL, false },
-};
-static const struct schema_field mcp_fields[] = {
-	{ "transport", &s_transport, false },
-	{ "url", &s_string, false },
-	{ "protocol_version", &s_string, false },
-	{ "probe", &s_mcp_probe, false },
-	{ "expected_tools", &s_string_list, false },
-	{ NULL, NULL, false },
-};
-static const struct schema_field custom_fields[] = {
-	{ "program", &s_string, false },
-	{ "args", &s_scalar_list, false },
-	{ "plugin", &s_string, false },
-	{ "function", &s_string, false },
-	{ "params", &s_any, false },
-	{ NULL, NULL, false },
-};
-static const struct schema check_config_schemas[] = {
-	{ .type = SCHEMA_MAP, .fields = http_fields },
-	{ .type = SCHEMA_MAP, .fields = tcp_fields },
-	{ .type = SCHEMA_MAP, .fields = command_fields },
-	{ .type = SCHEMA_MAP, .fields = fs_fields },
-	{ .type = SCHEMA_MAP, .fields = mcp_fields },
-	{ .type = SCHEMA_MAP, .fields = custom_fields },
-};
-static const struct schema_field check_fields[] = {
-	{ "name", &s_string, true },
-	{ "type", &s_check_type, true },
-	{ "description", &s_string, false },
-	{ "timeout_seconds", &s_seconds, false },
-	{ "retry_attempts", &s_retries, false },
-	{ "critical", &s_bool, false },
-	{ "tags", &s_string_list, false },
-	{ "interval_seconds", &s_seconds, false },
-	{ "failure_threshold", &s_retries, false },
-	{ "config", &s_free_map, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_check = { .type = SCHEMA_MAP,
-    .fields = check_fields };
-static const struct schema s_check_list = { .type = SCHEMA_LIST_OF,
-    .of = &s_check };
-static const struct schema_field check_file_fields[] = {
-	{ "health_checks", &s_check_list, true },
-	{ NULL, NULL, false },
-};
-static const struct schema s_check_file = { .type = SCHEMA_MAP,
-    .fields = check_file_fields };
-
-/* files of the deployments directory */
-static const char *const strategies[] = { "immediate", "batch", "graceful",
-    "aggressive", "manual", NULL };
-static const struct schema s_strategy = { .type = SCHEMA_ENUM,
-    .choices = strategies };
-static const struct schema_field metadata_fields[] = {
-	{ "name", &s_string, true },
-	{ "environment", &s_string, false },
-	{ "description", &s_string, false },
-	{ "version", &s_string, false },
-	{ "labels", &s_scalar_map, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_metadata = { .type = SCHEMA_MAP,
-    .fields = metadata_fields };
-static const struct schema_field spec_server_fields[] = {
-	{ "name", &s_string, true },
-	{ "server_type", &s_string, false },
-	{ "priority", &s_int, false },
-	{ "parallel_safe", &s_bool, false },
-	{ "dependencies", &s_string_list, false },
-	{ "timeout_seconds", &s_seconds, false },
-	{ "retry_attempts", &s_retries, false },
-	{ "health_checks", &s_string_list, false },
-	{ "rollback_actions", &s_string_list, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_spec_server = { .type = SCHEMA_MAP,
-    .fields = spec_server_fields };
-static const struct schema s_spec_servers = { .type = SCHEMA_LIST_OF,
-    .of = &s_spec_server };
-static const struct schema_field settings_fields[] = {
-	{ "parallel_deployment", &s_bool, false },
-	{ "max_parallel", &s_uint, false },
-	{ "rollback_on_failure", &s_bool, false },
-	{ "rollback_strategy", &s_strategy, false },
-	{ "health_checks_enabled", &s_bool, false },
-	{ "monitoring_enabled", &s_bool, false },
-	{ "monitor_port", &s_port, false },
-	{ "snapshot_retention", &s_uint, false },
-	{ "metrics_interval_seconds", &s_uint, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_settings = { .type = SCHEMA_MAP,
-    .fields = settings_fields };
-/* custom rollback actions, by name: a program (JSON on stdin) or a
- * plugin function (mcpvisor/plugin.h) */
-static const struct schema_field rollback_action_fields[] = {
-	{ "program", &s_string, false },
-	{ "args", &s_string_list, false },
-	{ "plugin", &s_string, false },
-	{ "function", &s_string, false },
-	{ "params", &s_free_map, false },
-	{ "timeout_seconds", &s_seconds, false },
-	{ "description", &s_string, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_rollback_action = { .type = SCHEMA_MAP,
-    .fields = rollback_action_fields };
-static const struct schema s_rollback_actions = { .type = SCHEMA_MAP_OF,
-    .of = &s_rollback_action };
-static const struct schema_field spec_fields[] = {
-	{ "metadata", &s_metadata, true },
-	{ "servers", &s_spec_servers, true },
-	{ "deployment_settings", &s_settings, false },
-	{ "rollback_actions", &s_rollback_actions, false },
-	{ NULL, NULL, false },
-};
-static const struct schema s_spec = { .type = SCHEMA_MAP,
-    .fields = spec_fields };
-
-const struct schema *
-config_check_schema(const char *type)
-{
-	for (size_t i = 0; check_types[i] != NULL; i++)
-		if (strcmp(check_types[i], type) == 0)
-			return &check_config_schemas[i];
-	return NULL;
-}
-
-const char *
-rollback_strategy_name(enum rollback_strategy s)
-{
-	return strategies[s];
-}
 
 /* --- helpers --- */
 
@@ -429,7 +102,7 @@ env_load(const char *path, struct env_config **out, struct diag_list *dl)
 	struct ynode		*doc, *secrets;
 	size_t			 before = dl->errors;
 
-	if ((doc = load_checked(path, &s_env, "environment file", dl)) == NULL)
+	if ((doc = load_checked(path, &config_env_schema, "environment file", dl)) == NULL)
 		return -EINVAL;
 	if ((secrets = ynode_map_get(doc, "secrets")) != NULL &&
 	    secrets->kind == YNODE_MAP)
@@ -490,7 +163,7 @@ server_load(const char *path, struct server_config **out,
 	char			*stem;
 	size_t			 before = dl->errors;
 
-	if ((doc = load_checked(path, &s_server, "server file", dl)) == NULL)
+	if ((doc = load_checked(path, &config_server_schema, "server file", dl)) == NULL)
 		return -EINVAL;
 	if ((stem = file_stem(path)) == NULL) {
 		ynode_free(doc);
@@ -560,7 +233,7 @@ check_file_load(const char *path, struct check_file **out,
 	const struct ynode	*list;
 	size_t			 before = dl->errors;
 
-	if ((doc = load_checked(path, &s_check_file, "health-check file",
+	if ((doc = load_checked(path, &config_check_file_schema, "health-check file",
 	    dl)) == NULL)
 		return -EINVAL;
 	list = ynode_map_get(doc, "health_checks");
@@ -615,28 +288,40 @@ check_file_free(struct check_file *cf)
 
 /* --- deployment specs --- */
 
+/* A setting, or its default from the schema. */
+static bool
+setting_bool(const struct ynode *m, const char *key)
+{
+	return schema_bool(m, key, strcmp(schema_default(
+	    &config_settings_schema, key), "true") == 0);
+}
+
+static unsigned
+setting_uint(const struct ynode *m, const char *key)
+{
+	return (unsigned)schema_int(m, key, strtoll(schema_default(
+	    &config_settings_schema, key), NULL, 10));
+}
+
 static void
 spec_read_settings(const struct ynode *doc, struct deploy_settings *s)
 {
 	const struct ynode	*m = ynode_map_get(doc, "deployment_settings");
-	const char		*strategy;
+	int			 k;
 
-	s->parallel_deployment = schema_bool(m, "parallel_deployment", true);
-	s->max_parallel = (unsigned)schema_int(m, "max_parallel", 0);
-	s->rollback_on_failure = schema_bool(m, "rollback_on_failure", true);
-	s->health_checks_enabled = schema_bool(m, "health_checks_enabled",
-	    true);
-	s->monitoring_enabled = schema_bool(m, "monitoring_enabled", true);
-	s->monitor_port = (unsigned)schema_int(m, "monitor_port", 8765);
-	s->snapshot_retention = (unsigned)schema_int(m, "snapshot_retention",
-	    5);
-	s->metrics_interval_seconds = (unsigned)schema_int(m,
-	    "metrics_interval_seconds", 5);
-	strategy = schema_str(m, "rollback_strategy", "graceful");
-	s->rollback_strategy = ROLLBACK_GRACEFUL;
-	for (size_t i = 0; strategies[i] != NULL; i++)
-		if (strcmp(strategies[i], strategy) == 0)
-			s->rollback_strategy = (enum rollback_strategy)i;
+	s->parallel_deployment = setting_bool(m, "parallel_deployment");
+	s->max_parallel = setting_uint(m, "max_parallel");
+	s->rollback_on_failure = setting_bool(m, "rollback_on_failure");
+	s->health_checks_enabled = setting_bool(m, "health_checks_enabled");
+	s->monitoring_enabled = setting_bool(m, "monitoring_enabled");
+	s->monitor_port = setting_uint(m, "monitor_port");
+	s->snapshot_retention = setting_uint(m, "snapshot_retention");
+	s->metrics_interval_seconds = setting_uint(m,
+	    "metrics_interval_seconds");
+	k = rollback_strategy_by_name(schema_str(m, "rollback_strategy",
+	    schema_default(&config_settings_schema, "rollback_strategy")));
+	s->rollback_strategy = k >= 0 ? (enum rollback_strategy)k :
+	    ROLLBACK_GRACEFUL;
 }
 
 /* Names the built-in steps of a rollback plan take; a custom action of
@@ -701,7 +386,7 @@ spec_load(const char *path, struct deploy_spec **out, struct diag_list *dl)
 	const struct ynode	*meta, *list;
 	size_t			 before = dl->errors;
 
-	if ((doc = load_checked(path, &s_spec, "deployment spec", dl)) == NULL)
+	if ((doc = load_checked(path, &config_spec_schema, "deployment spec", dl)) == NULL)
 		return -EINVAL;
 	meta = ynode_map_get(doc, "metadata");
 	list = ynode_map_get(doc, "servers");

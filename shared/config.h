@@ -145,6 +145,8 @@ int	config_list_dir(const char *dir, char ***names);
 void	config_free_list(char **, int);
 
 const char	*rollback_strategy_name(enum rollback_strategy);
+/* A rollback strategy's value by its name, or -1. */
+int		 rollback_strategy_by_name(const char *);
 
 /* The directory name beside config_dir: "deploy/config" and
  * "health-checks" give "deploy/health-checks". Returns a malloc'd path

@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ynode.h"
+#include "ymark.h"
 
 static void diag_vadd(struct diag_list *, enum diag_level, const char *,
     unsigned, unsigned, const char *, va_list)

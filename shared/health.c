@@ -495,37 +495,6 @@ health_cancel(struct health *h)
 
 /* --- MCP over stdio --- */
 
-bool
-check_mcp_result(struct check *c, const struct mcp_session *s)
-{
-	const struct mcp_result	*r = mcp_session_result(s);
-	const cJSON		*want = cJSON_GetObjectItem(c->config,
-				    "expected_tools"), *t;
-	cJSON			*d = check_details(c);
-
-	cJSON_AddStringToObject(d, "protocol_version", r->protocol_version);
-	cJSON_AddStringToObject(d, "server_name", r->server_name);
-	cJSON_AddStringToObject(d, "server_version", r->server_version);
-	if (r->tools != NULL) {
-		cJSON	*names = cJSON_AddArrayToObject(d, "tools");
-
-		cJSON_AddNumberToObject(d, "tool_count", (double)r->ntools);
-		for (size_t i = 0; i < r->ntools; i++)
-			cJSON_AddItemToArray(names,
-			    cJSON_CreateString(r->tools[i]));
-	}
-	cJSON_ArrayForEach(t, want) {
-		if (!cJSON_IsString(t) || mcp_session_has_tool(s,
-		    t->valuestring))
-			continue;
-		snprintf(c->message, sizeof(c->message), "%s lists no tool "
-		    "'%s'", r->server_name[0] != '\0' ? r->server_name :
-		    "the server", t->valuestring);
-		return false;
-	}
-	return true;
-}
-
 /* Completes every check waiting on the stdio session once it is idle
  * (its probe passed) or failed. */
 static void

@@ -499,10 +499,14 @@ mcp_pump(struct check *c)
 	}
 	if (st != MCP_IDLE && st != MCP_FAILED)
 		return;		/* an answer is still due */
-	c->verdict = st == MCP_IDLE && check_mcp_result(c, c->mcp);
-	if (st == MCP_FAILED)
-		snprintf(c->message, sizeof(c->message), "%s",
-		    mcp_session_result(c->mcp)->error);
+	/* the verdict is the session's, once: the DELETE that ends it
+	 * brings us back here */
+	if (!c->deleting) {
+		c->verdict = st == MCP_IDLE && check_mcp_result(c, c->mcp);
+		if (st == MCP_FAILED)
+			snprintf(c->message, sizeof(c->message), "%s",
+			    mcp_session_result(c->mcp)->error);
+	}
 	if (c->session_id[0] != '\0' && !c->deleting) {
 		/* end the probe's session; servers keep them otherwise */
 		c->deleting = true;

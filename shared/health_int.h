@@ -163,8 +163,8 @@ void	hcurl_release(struct check *);
 extern const struct check_ops	hproc_ops;
 bool	hproc_exited(struct check *, int status);
 
-/* Checks a listing against expected_tools; fills the check's message on
- * failure. Used for both transports (health.c). */
+/* health_run.c: checks a listing against expected_tools; fills the
+ * check's message on failure. Used for both transports. */
 bool	check_mcp_result(struct check *, const struct mcp_session *);
 
 #endif

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "diag.h"
 #include "errbuf.h"
+#include "runspec.h"
 #include "schema.h"
 #include "template.h"
 #include "ynode.h"
@@ -428,12 +429,12 @@ check_run(const struct ynode *run, const struct ynode *policies,
 			    "'%s' is not one of TERM, INT, HUP, QUIT, KILL, "
 			    "USR1, USR2", n->text);
 	}
-	if (strcmp(schema_str(run, "transport", "stdio"), "http") == 0 &&
+	if (strcmp(runspec_yaml_str(run, "transport"), "http") == 0 &&
 	    ynode_map_get(run, "url") == NULL &&
 	    ynode_map_get(run, "port") == NULL)
 		diag_add(dl, DIAG_ERROR, &run->mark,
 		    "an http server names its 'url' or 'port' in run");
-	if (strcmp(schema_str(run, "readiness", "process"), "fd") == 0 &&
+	if (strcmp(runspec_yaml_str(run, "readiness"), "fd") == 0 &&
 	    ynode_map_get(run, "readiness_fd") == NULL)
 		diag_add(dl, DIAG_ERROR, &run->mark,
 		    "readiness 'fd' needs run.readiness_fd");

@@ -20,7 +20,6 @@
 #include "config.h"
 #include "errbuf.h"
 #include "schema.h"
-#include "ynode.h"
 
 static const struct {
 	const char	*name;
@@ -83,8 +82,8 @@ struct reader {
 	int		 r;		/* the first error */
 };
 
-/* The text of key, or its default; NULL when neither is there. The
- * caller frees it. */
+/* The text of key, or its default (schema.h: the one place defaults
+ * are written); NULL when neither is there. The caller frees it. */
 static char *
 field_text(struct reader *rd, const char *key)
 {
@@ -225,17 +224,18 @@ read_lifecycle(struct reader *rd, struct runspec *rs)
 		bad(rd, "run.%s: '%s' is not TERM, INT, HUP, QUIT, KILL, USR1 "
 		    "or USR2", "stop_signal", sig);
 	free(sig);
+	/* every one of these has its default in the schema */
 	rs->stop_timeout_ms = (unsigned)field_uint(rd, "stop_timeout_seconds",
-	    3600, 10) * 1000;
+	    3600, 0) * 1000;
 	if ((k = field_choice(rd, "restart", restarts)) >= 0)
 		rs->restart = (enum run_restart)k;
 	rs->restart_delay_ms = (unsigned)field_uint(rd, "restart_delay_ms",
-	    1ULL << 31, 100);
+	    1ULL << 31, 0);
 	rs->restart_delay_max_ms = (unsigned)field_uint(rd,
-	    "restart_delay_max_ms", 1ULL << 31, 30000);
-	rs->max_deaths = (unsigned)field_uint(rd, "max_deaths", 1U << 20, 5);
+	    "restart_delay_max_ms", 1ULL << 31, 0);
+	rs->max_deaths = (unsigned)field_uint(rd, "max_deaths", 1U << 20, 0);
 	rs->death_window_ms = (unsigned)field_uint(rd, "death_window_seconds",
-	    86400, 60) * 1000;
+	    86400, 0) * 1000;
 	if ((k = field_choice(rd, "readiness", readinesses)) >= 0)
 		rs->readiness = (enum run_readiness)k;
 	rs->readiness_fd = -1;
@@ -244,9 +244,8 @@ read_lifecycle(struct reader *rd, struct runspec *rs)
 	    0)) < 3)
 		bad(rd, "run.%s: %s (3 to 1023) is needed for readiness fd",
 		    "readiness_fd", "a descriptor");
-	rs->log_max_bytes = field_uint(rd, "log_max_bytes", 1ULL << 40,
-	    10 << 20);
-	rs->log_keep = (unsigned)field_uint(rd, "log_keep", 1000, 3);
+	rs->log_max_bytes = field_uint(rd, "log_max_bytes", 1ULL << 40, 0);
+	rs->log_keep = (unsigned)field_uint(rd, "log_keep", 1000, 0);
 }
 
 int
@@ -286,104 +285,6 @@ runspec_unpack(const cJSON *run, struct runspec **out, struct errbuf *err)
 		return rd.r;
 	}
 	*out = rs;
-	return 0;
-}
-
-/* --- from YAML --- */
-
-/* The tree with every scalar as the text it was written as. */
-static cJSON *
-yaml_as_text(const struct ynode *n)
-{
-	cJSON	*j, *child;
-
-	if (n == NULL || n->kind == YNODE_NULL)
-		return cJSON_CreateNull();
-	if (ynode_is_scalar(n))
-		return cJSON_CreateString(n->text != NULL ? n->text : "");
-	if ((j = n->kind == YNODE_MAP ? cJSON_CreateObject() :
-	    cJSON_CreateArray()) == NULL)
-		return NULL;
-	for (size_t i = 0; i < n->count; i++) {
-		if ((child = yaml_as_text(n->items[i])) == NULL) {
-			cJSON_Delete(j);
-			return NULL;
-		}
-		if (n->kind == YNODE_MAP)
-			cJSON_AddItemToObject(j, n->keys[i]->text, child);
-		else
-			cJSON_AddItemToArray(j, child);
-	}
-	return j;
-}
-
-/* A relative path with a '/' is the project's: "mcp-servers/x" with
- * config_dir /srv/deploy/config is /srv/deploy/mcp-servers/x. A bare
- * name is left for PATH. */
-static int
-resolve(char **path, const char *config_dir)
-{
-	char	*base, *abs;
-
-	if (*path == NULL || (*path)[0] == '/' || strchr(*path, '/') == NULL ||
-	    config_dir == NULL)
-		return 0;
-	if ((base = config_sibling_dir(config_dir, "")) == NULL)
-		return -ENOMEM;
-	/* the server starts elsewhere (its working directory): a path
-	 * relative to ours would not hold there */
-	if (base[0] != '/') {
-		char	cwd[PATH_MAX], *rel = base;
-
-		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			cwd[0] = '\0';
-		if (asprintf(&base, "%s/%s", cwd, rel) == -1)
-			base = NULL;
-		free(rel);
-		if (base == NULL)
-			return -ENOMEM;
-	}
-	if (asprintf(&abs, "%s%s", base, *path) == -1) {
-		free(base);
-		return -ENOMEM;
-	}
-	free(base);
-	free(*path);
-	*path = abs;
-	return 0;
-}
-
-int
-runspec_from_yaml(const struct ynode *run, const char *config_dir,
-    struct runspec **out, struct errbuf *err)
-{
-	cJSON	*text;
-	int	 r;
-
-	*out = NULL;
-	if (run == NULL) {
-		errbuf_set(err, "no run section: mcpvisor does not know how to "
-		    "start it");
-		return -EINVAL;
-	}
-	if ((text = yaml_as_text(run)) == NULL)
-		return -ENOMEM;
-	r = runspec_unpack(text, out, err);
-	cJSON_Delete(text);
-	if (r < 0)
-		return r;
-	if (resolve(&(*out)->command, config_dir) < 0 ||
-	    resolve(&(*out)->cwd, config_dir) < 0) {
-		runspec_free(*out);
-		*out = NULL;
-		return -ENOMEM;
-	}
-	free((*out)->argv[0]);
-	if (((*out)->argv[0] = strdup((*out)->command)) == NULL) {
-		runspec_free(*out);
-		*out = NULL;
-		return -ENOMEM;
-	}
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * How a server is run, typed: what the rendered `run:` section says, with
- * the schema's defaults (config.c's run_fields, the only place they are
+ * the schema's defaults (config_schema.c's run_fields, the only place they are
  * written) for what it leaves out and relative paths resolved. mcpvisord
  * and `mcpvisor health run` make it from the rendered YAML; it crosses to
  * the worker inside FRAME_CONFIG as the "run" object, every scalar the
@@ -67,6 +67,9 @@ struct runspec {
 int		 runspec_from_yaml(const struct ynode *run,
 		    const char *config_dir, struct runspec **out,
 		    struct errbuf *err);
+/* A key of a rendered run section as the text written, or the schema's
+ * default for it (NULL when it has none). */
+const char	*runspec_yaml_str(const struct ynode *run, const char *key);
 /* From the "run" object of a worker's configuration: keys as in the
  * run section, scalars as text (numbers accepted too). Same returns. */
 int		 runspec_unpack(const struct cJSON *run, struct runspec **out,

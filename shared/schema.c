@@ -311,16 +311,6 @@ schema_check(const struct ynode *n, const struct schema *s, const char *what,
 	return check_node(n, s, what, phase, dl);
 }
 
-const char *
-schema_default(const struct schema *s, const char *key)
-{
-	for (const struct schema_field *f = s->fields; f != NULL &&
-	    f->key != NULL; f++)
-		if (strcmp(f->key, key) == 0)
-			return f->def;
-	return NULL;
-}
-
 static const struct ynode *
 present(const struct ynode *map, const char *key)
 {

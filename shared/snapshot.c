@@ -22,6 +22,7 @@
 #include "crypto.h"
 #include "errbuf.h"
 #include "state.h"
+#include "util.h"
 
 #define SNAPSHOT_RECORD	"snapshot.json"
 
@@ -40,45 +41,12 @@ valid_id(const char *id)
 	return true;
 }
 
-/* Reads a regular file whole. */
+/* Reads a regular file whole, never through a symbolic link. */
 static int
 read_file(const char *path, char **out, size_t *len, struct stat *st)
 {
-	char	*buf;
-	size_t	 off = 0;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return -errno;
-	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if ((size_t)st->st_size > SNAPSHOT_FILE_MAX) {
-		close(fd);
-		return -EFBIG;
-	}
-	if ((buf = malloc((size_t)st->st_size + 1)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (off < (size_t)st->st_size) {
-		ssize_t	n = read(fd, buf + off, (size_t)st->st_size - off);
-
-		if (n <= 0) {
-			int	e = n == 0 ? EIO : errno;
-
-			free(buf);
-			close(fd);
-			return -e;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	*out = buf;
-	*len = off;
-	return 0;
+	return read_file_capped(path, O_NOFOLLOW, SNAPSHOT_FILE_MAX, out, len,
+	    st);
 }
 
 /* The checksum of a record: SHA-256 of its JSON without "checksum". */
@@ -171,17 +139,66 @@ copy_in(const char *dir, size_t n, const char *path, cJSON *files,
 	return 0;
 }
 
+/* A fresh temporary directory for snapshot id, with its files/. */
+static int
+make_tmp(const char *backup_dir, const char *id, char *tmp, size_t size,
+    struct errbuf *err)
+{
+	char	sub[PATH_MAX + 8];
+	int	r;
+
+	snprintf(tmp, size, "%s/.tmp-%s-%d", backup_dir, id, (int)getpid());
+	remove_tree(tmp);
+	snprintf(sub, sizeof(sub), "%s/files", tmp);
+	if (mkdir(tmp, 0700) == -1 || mkdir(sub, 0700) == -1) {
+		r = -errno;
+		errbuf_set(err, "%s: %s", tmp, strerror(errno));
+		remove_tree(tmp);
+		return r;
+	}
+	return 0;
+}
+
+/* Writes the record into tmp, then renames tmp to final, durably. */
+static int
+seal(const char *backup_dir, const char *tmp, const char *final,
+    const cJSON *meta, struct errbuf *err)
+{
+	char	*text;
+	int	 r, dfd;
+
+	if ((text = cJSON_Print(meta)) == NULL)
+		return -ENOMEM;
+	r = state_write_file(tmp, SNAPSHOT_RECORD, text, strlen(text));
+	free(text);
+	if (r < 0) {
+		errbuf_set(err, "%s/%s: %s", tmp, SNAPSHOT_RECORD,
+		    strerror(-r));
+		return r;
+	}
+	if (rename(tmp, final) == -1) {
+		r = errno == ENOTEMPTY ? -EEXIST : -errno;
+		errbuf_set(err, "%s: %s", final, strerror(errno));
+		return r;
+	}
+	/* the rename is durable once the backup directory is */
+	if ((dfd = open(backup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
+	    -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
 int
 snapshot_create(const char *backup_dir, const char *id,
     const char *deployment_id, const char *server, const cJSON *state,
     const cJSON *config, const char *const *files, size_t nfiles,
     cJSON **meta_out, struct errbuf *err)
 {
-	char		 tmp[PATH_MAX], final[PATH_MAX], sub[PATH_MAX + 8];
-	char		 when[40], hex[65];
-	cJSON		*meta = NULL, *list;
-	char		*text = NULL;
-	int		 r, dfd;
+	char		 tmp[PATH_MAX], final[PATH_MAX], when[40], hex[65];
+	cJSON		*meta, *list;
+	int		 r;
 
 	if (!valid_id(id)) {
 		errbuf_set(err, "snapshot id '%s' is not a plain name", id);
@@ -197,16 +214,8 @@ snapshot_create(const char *backup_dir, const char *id,
 		errbuf_set(err, "snapshot %s exists", id);
 		return -EEXIST;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", backup_dir, id,
-	    (int)getpid());
-	remove_tree(tmp);
-	snprintf(sub, sizeof(sub), "%s/files", tmp);
-	if (mkdir(tmp, 0700) == -1 || mkdir(sub, 0700) == -1) {
-		r = -errno;
-		errbuf_set(err, "%s: %s", tmp, strerror(errno));
-		remove_tree(tmp);
+	if ((r = make_tmp(backup_dir, id, tmp, sizeof(tmp), err)) < 0)
 		return r;
-	}
 	state_iso_now(when, sizeof(when));
 	if ((meta = cJSON_CreateObject()) == NULL) {
 		r = -ENOMEM;
@@ -227,35 +236,14 @@ snapshot_create(const char *backup_dir, const char *id,
 	if ((r = record_checksum(meta, hex, err)) < 0)
 		goto fail;
 	cJSON_AddStringToObject(meta, "checksum", hex);
-	if ((text = cJSON_Print(meta)) == NULL) {
-		r = -ENOMEM;
+	if ((r = seal(backup_dir, tmp, final, meta, err)) < 0)
 		goto fail;
-	}
-	if ((r = state_write_file(tmp, SNAPSHOT_RECORD, text,
-	    strlen(text))) < 0) {
-		errbuf_set(err, "%s/%s: %s", tmp, SNAPSHOT_RECORD,
-		    strerror(-r));
-		goto fail;
-	}
-	if (rename(tmp, final) == -1) {
-		r = errno == ENOTEMPTY ? -EEXIST : -errno;
-		errbuf_set(err, "%s: %s", final, strerror(errno));
-		goto fail;
-	}
-	/* the rename is durable once the backup directory is */
-	if ((dfd = open(backup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
-	    -1) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(text);
 	if (meta_out != NULL)
 		*meta_out = meta;
 	else
 		cJSON_Delete(meta);
 	return 0;
 fail:
-	free(text);
 	cJSON_Delete(meta);
 	remove_tree(tmp);
 	return r;

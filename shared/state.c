@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "util.h"
 
 int
 state_dir_default(char *buf, size_t size)
@@ -162,30 +163,14 @@ state_write_json(const char *dir, const char *rel, const cJSON *json)
 int
 state_read_json(const char *path, cJSON **out)
 {
-	struct stat	 st;
-	char		*buf;
-	ssize_t		 n;
-	int		 fd, r = 0;
+	char	*buf;
+	size_t	 len;
+	int	 r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1 || st.st_size > (16 << 20)) {
-		r = st.st_size > (16 << 20) ? -EFBIG : -errno;
-		close(fd);
+	if ((r = read_file_capped(path, 0, STATE_FILE_MAX, &buf, &len,
+	    NULL)) < 0)
 		return r;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		free(buf);
-		return n == -1 ? -errno : -EIO;
-	}
-	buf[n] = '\0';
-	*out = cJSON_Parse(buf);
+	*out = cJSON_ParseWithLength(buf, len);
 	free(buf);
 	return *out != NULL ? 0 : -EBADMSG;
 }

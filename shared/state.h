@@ -32,8 +32,11 @@ int	state_write_file(const char *dir, const char *rel, const void *,
 	    size_t);
 int	state_write_json(const char *dir, const char *rel,
 	    const struct cJSON *);
-/* Reads a JSON file. 0 and *out (the caller frees), or a negative
- * errno (-EBADMSG when it is not JSON). */
+#define STATE_FILE_MAX	(16u << 20)	/* the largest record read */
+
+/* Reads a JSON file (a regular file of at most STATE_FILE_MAX bytes).
+ * 0 and *out (the caller frees), or a negative errno: -EBADMSG when it is
+ * not JSON, -EINVAL when it is not a regular file, -EFBIG. */
 int	state_read_json(const char *path, struct cJSON **out);
 /* Removes the records (and logs) of finished deployments beyond the
  * newest keep. Returns how many went, or a negative errno. */

@@ -50,14 +50,17 @@ backoff_jitter_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
 
 int
 read_file_capped(const char *path, int extra_oflags, size_t cap, char **out,
-    size_t *len)
+    size_t *len, struct stat *stp)
 {
 	struct stat	 st;
 	char		*buf = NULL;
 	size_t		 have = 0, size;
 	int		 fd, r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | extra_oflags)) == -1)
+	/* not blocking: a FIFO would wait for a writer before fstat could
+	 * tell that it is not a file */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	    extra_oflags)) == -1)
 		return -errno;
 	if (fstat(fd, &st) == -1) {
 		r = -errno;
@@ -98,6 +101,8 @@ read_file_capped(const char *path, int extra_oflags, size_t cap, char **out,
 	buf[have] = '\0';
 	*out = buf;
 	*len = have;
+	if (stp != NULL)
+		*stp = st;
 	buf = NULL;
 	r = 0;
 out:

@@ -23,12 +23,15 @@ uint64_t	mono_us(void);
 unsigned	backoff_jitter_ms(unsigned base_ms, unsigned max_ms,
 		    unsigned attempt, uint64_t *rng);
 
+struct stat;
+
 /* Reads the regular file at path (opened with O_RDONLY | O_CLOEXEC |
  * extra_oflags) whole. Returns 0 with *out (NUL-terminated, the caller
- * frees it) and *len, or a negative errno: -EINVAL (not a regular file),
- * -EFBIG (larger than cap), -EAGAIN (it grew past its size while being
- * read), -ENOMEM, or what open, fstat or read said. */
+ * frees it), *len and, if st is not NULL, its fstat; or a negative errno:
+ * -EINVAL (not a regular file), -EFBIG (larger than cap), -EAGAIN (it
+ * grew past its size while being read), -ENOMEM, or what open, fstat or
+ * read said. */
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
-		    char **out, size_t *len);
+		    char **out, size_t *len, struct stat *st);
 
 #endif

@@ -20,56 +20,7 @@
 #include <yaml.h>
 
 #include "diag.h"
-
-struct ysource {
-	unsigned	refs;
-	char		name[];
-};
-
-static struct ysource *
-ysource_new(const char *name)
-{
-	size_t		 len = strlen(name);
-	struct ysource	*s;
-
-	if ((s = malloc(sizeof(*s) + len + 1)) == NULL)
-		return NULL;
-	s->refs = 1;
-	memcpy(s->name, name, len + 1);
-	return s;
-}
-
-static void
-ysource_unref(struct ysource *s)
-{
-	if (s != NULL && --s->refs == 0)
-		free(s);
-}
-
-const char *
-ymark_file(const struct ymark *m)
-{
-	return m != NULL && m->src != NULL ? m->src->name : "";
-}
-
-void
-ymark_copy(struct ymark *dst, const struct ymark *src)
-{
-	if (src == NULL) {
-		memset(dst, 0, sizeof(*dst));
-		return;
-	}
-	*dst = *src;
-	if (dst->src != NULL)
-		dst->src->refs++;
-}
-
-void
-ymark_release(struct ymark *m)
-{
-	ysource_unref(m->src);
-	m->src = NULL;
-}
+#include "util.h"
 
 struct ynode *
 ynode_new(enum ynode_kind kind, const struct ymark *m)
@@ -710,62 +661,33 @@ ynode_load_buffer(const char *name, const char *buf, size_t len,
 int
 ynode_load_file(const char *path, struct ynode **root, struct diag_list *dl)
 {
-	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 have = 0;
-	int		 fd, r;
+	char	*buf;
+	size_t	 len;
+	int	 r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		r = -errno;
-		diag_add_file(dl, DIAG_ERROR, path, "cannot open: %s",
-		    strerror(errno));
-		return r;
-	}
-	if (fstat(fd, &st) == -1) {
-		r = -errno;
-		diag_add_file(dl, DIAG_ERROR, path, "stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		diag_add_file(dl, DIAG_ERROR, path, "not a regular file");
-		goto out;
-	}
-	if ((uintmax_t)st.st_size > YNODE_FILE_MAX) {
-		diag_add_file(dl, DIAG_ERROR, path,
-		    "file is larger than %u bytes", YNODE_FILE_MAX);
-		r = -EFBIG;
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* the file may change size under us: read to EOF, within the cap */
-	for (;;) {
-		ssize_t	n = read(fd, buf + have, (size_t)st.st_size + 1 - have);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			r = -errno;
-			diag_add_file(dl, DIAG_ERROR, path, "read: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
+	if ((r = read_file_capped(path, 0, YNODE_FILE_MAX, &buf, &len,
+	    NULL)) < 0) {
+		switch (r) {
+		case -EINVAL:
+			diag_add_file(dl, DIAG_ERROR, path,
+			    "not a regular file");
 			break;
-		have += (size_t)n;
-		if (have > (size_t)st.st_size) {
+		case -EFBIG:
+			diag_add_file(dl, DIAG_ERROR, path,
+			    "file is larger than %u bytes", YNODE_FILE_MAX);
+			break;
+		case -EAGAIN:
 			diag_add_file(dl, DIAG_ERROR, path,
 			    "file grew while being read");
-			r = -EAGAIN;
-			goto out;
+			break;
+		default:
+			diag_add_file(dl, DIAG_ERROR, path, "cannot open: %s",
+			    strerror(-r));
+			break;
 		}
+		return r;
 	}
-	r = ynode_load_buffer(path, buf, have, root, dl);
-out:
+	r = ynode_load_buffer(path, buf, len, root, dl);
 	free(buf);
-	close(fd);
 	return r;
 }

@@ -18,14 +18,7 @@ struct cJSON;
 #define YNODE_DEPTH_MAX	64
 #define YNODE_FILE_MAX	(4u << 20)
 
-/* A file name shared by reference among the nodes loaded from it. */
-struct ysource;
-
-struct ymark {
-	struct ysource	*src;		/* may be NULL for generated nodes */
-	unsigned	 line;		/* 1-based */
-	unsigned	 col;		/* 1-based */
-};
+#include "ymark.h"
 
 enum ynode_kind {
 	YNODE_NULL,
@@ -59,10 +52,6 @@ struct ynode {
 	struct ynode	**keys;	/* map: string keys, parallel to items */
 	struct ynode	**items;
 };
-
-const char	*ymark_file(const struct ymark *);	/* "" when none */
-void		 ymark_copy(struct ymark *dst, const struct ymark *src);
-void		 ymark_release(struct ymark *);
 
 /* Parses the file at path. Returns 0 and sets *root (the caller owns it,
  * NULL for an empty document) when the file is well-formed YAML within

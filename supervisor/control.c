@@ -25,19 +25,18 @@
 
 #include "frame.h"
 #include "log.h"
-#include "util.h"
-#include "runtime.h"
+#include "peer.h"
 #include "state.h"
+#include "supervisor.h"
+#include "util.h"
 
+#define CONTROL_VERBS_MAX	24
 
 struct client {
 	struct client		*next;
 	struct control		*ctl;
-	struct watcher		 w;
-	struct frame_reader	 rd;
-	struct frame_writer	 wr;
+	struct peer		*peer;		/* NULL once dropped */
 	pid_t			 pid;
-	bool			 want_out;
 	bool			 dead;
 	char			 follow[64];	/* deployment id, or "" */
 	char			 await[64];	/* answer when it finishes */
@@ -50,6 +49,8 @@ struct control {
 	char			 path[PATH_MAX];
 	struct stat		 bound;		/* the socket file we made */
 	struct client		*clients;
+	struct control_verb	 verbs[CONTROL_VERBS_MAX];
+	size_t			 nverbs;
 };
 
 static void
@@ -60,17 +61,8 @@ client_drop(struct client *c, const char *why)
 	if (why != NULL)
 		log_warnx("control client (pid %d): %s", (int)c->pid, why);
 	c->dead = true;
-	loop_del(&c->ctl->sv->loop, &c->w);
-	close(c->w.fd);
-	c->w.fd = -1;
-}
-
-static void
-client_update(struct client *c)
-{
-	if (!c->dead && frame_writer_interest_changed(&c->wr, &c->want_out))
-		loop_mod(&c->ctl->sv->loop, &c->w,
-		    EPOLLIN | (c->want_out ? EPOLLOUT : 0));
+	peer_free(c->peer);
+	c->peer = NULL;
 }
 
 static void
@@ -80,16 +72,24 @@ client_send(struct client *c, uint8_t type, const cJSON *o)
 
 	if (c->dead)
 		return;
-	if ((r = frame_write_json(&c->wr, type, o)) < 0) {
+	if ((r = peer_send_json(c->peer, type, o)) < 0)
 		client_drop(c, r == -ENOBUFS ? "not reading: dropped" :
 		    strerror(-r));
-		return;
-	}
-	client_update(c);
 }
 
-/* Answers o (taken) with "ok": true added. */
-static void
+struct supervisor *
+control_supervisor(const struct client *c)
+{
+	return c->ctl->sv;
+}
+
+void
+control_watch(struct client *c)
+{
+	c->watch = true;
+}
+
+void
 client_ok(struct client *c, cJSON *o)
 {
 	cJSON_AddBoolToObject(o, "ok", 1);
@@ -97,8 +97,7 @@ client_ok(struct client *c, cJSON *o)
 	cJSON_Delete(o);
 }
 
-/* Answers {"ok": false, "error": msg, "code": code}. */
-static void
+void
 client_error(struct client *c, const char *code, const char *msg)
 {
 	cJSON	*o = cJSON_CreateObject();
@@ -117,8 +116,9 @@ req_str(const cJSON *rq, const char *key)
 }
 
 static void
-do_deploy(struct client *c, const cJSON *rq)
+do_deploy(struct client *c, const cJSON *rq, void *arg)
 {
+	(void)arg;
 	struct deploy_request	 dr = {
 		.spec_path = req_str(rq, "spec"),
 		.environment = req_str(rq, "environment"),
@@ -171,8 +171,9 @@ do_deploy(struct client *c, const cJSON *rq)
 }
 
 static void
-do_status(struct client *c, const cJSON *rq)
+do_status(struct client *c, const cJSON *rq, void *arg)
 {
+	(void)arg;
 	cJSON	*rec = runtime_record(c->ctl->sv, req_str(rq, "id")), *o;
 
 	if (rec == NULL) {
@@ -236,31 +237,6 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 }
 
 static void
-do_synthetic(struct client *c, const cJSON *rq)
-{
-	const cJSON	*n = cJSON_GetObjectItem(rq, "count");
-	const cJSON	*rate = cJSON_GetObjectItem(rq, "rate");
-	int		 r;
-
-	if (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 1e8 ||
-	    (rate != NULL && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 ||
-	    rate->valuedouble > 1e7))) {
-		client_error(c, "usage", "synthetic_events needs a 'count' "
-		    "(1 to 1e8) and may take a 'rate' per second");
-		return;
-	}
-	if ((r = runtime_synthetic_events(c->ctl->sv, (uint64_t)n->valuedouble,
-	    rate != NULL ? (unsigned)rate->valuedouble : 0)) < 0) {
-		client_error(c, "busy", "synthetic events are being emitted");
-		return;
-	}
-	/* the asker hears them too, if it wants */
-	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
-		c->watch = true;
-	client_ok(c, cJSON_CreateObject());
-}
-
-static void
 do_watch(struct client *c)
 {
 	cJSON	*o = cJSON_CreateObject();
@@ -273,8 +249,9 @@ do_watch(struct client *c)
 }
 
 static void
-do_rollback_start(struct client *c, const cJSON *rq)
+do_rollback_start(struct client *c, const cJSON *rq, void *arg)
 {
+	(void)arg;
 	struct rollback_request	 rr = {
 		.deployment_id = req_str(rq, "deployment_id"),
 		.servers = cJSON_GetObjectItem(rq, "servers"),
@@ -331,8 +308,9 @@ do_rollback_start(struct client *c, const cJSON *rq)
 }
 
 static void
-do_rollback_approve(struct client *c, const cJSON *rq)
+do_rollback_approve(struct client *c, const cJSON *rq, void *arg)
 {
+	(void)arg;
 	const char	*id = req_str(rq, "id");
 	int		 r;
 
@@ -350,81 +328,102 @@ do_rollback_approve(struct client *c, const cJSON *rq)
 }
 
 static void
-on_request(struct client *c, struct frame *f)
+do_ping(struct client *c, const cJSON *rq, void *arg)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	(void)rq;
+	(void)arg;
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
+	client_ok(c, o);
+}
+
+static void
+do_follow(struct client *c, const cJSON *rq, void *arg)
+{
+	(void)arg;
+	do_follow_or_stop(c, rq, false);
+}
+
+static void
+do_stop(struct client *c, const cJSON *rq, void *arg)
+{
+	(void)arg;
+	do_follow_or_stop(c, rq, true);
+}
+
+static void
+do_watch_verb(struct client *c, const cJSON *rq, void *arg)
+{
+	(void)rq;
+	(void)arg;
+	do_watch(c);
+}
+
+static const struct control_verb builtin_verbs[] = {
+	{ "ping", do_ping, NULL },
+	{ "deploy", do_deploy, NULL },
+	{ "status", do_status, NULL },
+	{ "follow", do_follow, NULL },
+	{ "stop", do_stop, NULL },
+	{ "rollback_approve", do_rollback_approve, NULL },
+	{ "rollback_start", do_rollback_start, NULL },
+	{ "watch", do_watch_verb, NULL },
+};
+
+static void
+on_request(struct client *c, const struct frame *f)
 {
 	cJSON		*rq = cJSON_ParseWithLength((char *)f->data, f->len);
 	const char	*verb = req_str(rq, "verb");
-	cJSON		*o;
+	size_t		 i;
 
-	if (verb == NULL)
+	if (verb == NULL) {
 		client_error(c, "usage", "a request is a JSON object with a "
 		    "'verb'");
-	else if (strcmp(verb, "ping") == 0) {
-		o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "pid", getpid());
-		cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
-		client_ok(c, o);
-	} else if (strcmp(verb, "deploy") == 0)
-		do_deploy(c, rq);
-	else if (strcmp(verb, "status") == 0)
-		do_status(c, rq);
-	else if (strcmp(verb, "follow") == 0)
-		do_follow_or_stop(c, rq, false);
-	else if (strcmp(verb, "stop") == 0)
-		do_follow_or_stop(c, rq, true);
-	else if (strcmp(verb, "rollback_approve") == 0)
-		do_rollback_approve(c, rq);
-	else if (strcmp(verb, "rollback_start") == 0)
-		do_rollback_start(c, rq);
-	else if (strcmp(verb, "watch") == 0)
-		do_watch(c);
-	else if (strcmp(verb, "synthetic_events") == 0)
-		do_synthetic(c, rq);
+		cJSON_Delete(rq);
+		return;
+	}
+	for (i = 0; i < c->ctl->nverbs; i++)
+		if (strcmp(verb, c->ctl->verbs[i].name) == 0)
+			break;
+	if (i < c->ctl->nverbs)
+		c->ctl->verbs[i].fn(c, rq, c->ctl->verbs[i].arg);
 	else
 		client_error(c, "usage", "unknown verb");
 	cJSON_Delete(rq);
 }
 
-static bool
-client_frame(void *arg, struct frame *f)
+static void
+on_client(struct peer *p, const struct frame *f, void *arg)
 {
 	struct client	*c = arg;
 
+	if (c->dead)
+		return;
+	if (f == NULL) {
+		client_drop(c, peer_error(p) == -EPIPE ? NULL :
+		    strerror(-peer_error(p)));
+		return;
+	}
 	on_request(c, f);
-	return !c->dead;
 }
 
-static void
-on_client(struct watcher *w, uint32_t events)
-{
-	struct client	*c = container_of(w, struct client, w);
-	int		 r;
-
-	if (c->dead)
-		return;
-	r = frame_service(&c->rd, &c->wr, events, client_frame, c);
-	if (c->dead)
-		return;
-	if (r < 0)
-		client_drop(c, r == -EPIPE ? NULL : strerror(-r));
-	else
-		client_update(c);
-}
-
+/* Takes fd (closed on failure). */
 static int
 client_add(struct control *ctl, int fd, pid_t pid)
 {
 	struct client	*c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
 		return -ENOMEM;
+	}
 	c->ctl = ctl;
 	c->pid = pid;
-	c->w.fd = fd;
-	c->w.fn = on_client;
-	frame_reader_init(&c->rd, fd, FRAME_FROM_CLI);
-	frame_writer_init(&c->wr, fd);
-	if (loop_add(&ctl->sv->loop, &c->w, EPOLLIN) < 0) {
+	if ((c->peer = peer_new(&ctl->sv->loop, fd, FRAME_FROM_CLI, on_client,
+	    c)) == NULL) {
 		free(c);
 		return -EIO;
 	}
@@ -438,9 +437,10 @@ control_adopt(struct control *ctl, int fd, pid_t pid, const char *name)
 {
 	int	r;
 
-	if (ctl == NULL)
+	if (ctl == NULL) {
+		close(fd);
 		return -ENOTCONN;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	}
 	if ((r = client_add(ctl, fd, pid)) < 0)
 		log_warnx("%s (pid %d): %s", name, (int)pid, strerror(-r));
 	else
@@ -469,36 +469,45 @@ on_listen(struct watcher *w, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if (client_add(ctl, fd, cred.pid) < 0)
-			close(fd);
+		client_add(ctl, fd, cred.pid);
 	}
 }
 
-static void
-on_event(struct supervisor *sv, const cJSON *ev)
+int
+control_add_verb(struct control *ctl, const char *name, control_verb_fn *fn,
+    void *arg)
+{
+	if (ctl->nverbs == CONTROL_VERBS_MAX)
+		return -ENOSPC;
+	ctl->verbs[ctl->nverbs++] = (struct control_verb){ name, fn, arg };
+	return 0;
+}
+
+void
+control_event(struct control *ctl, const cJSON *ev)
 {
 	const char	*id = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
 			    "deployment_id"));
 
-	for (struct client *c = sv->control->clients; c != NULL; c = c->next)
+	for (struct client *c = ctl->clients; c != NULL; c = c->next)
 		if (!c->dead && (c->watch || (c->follow[0] != '\0' &&
 		    id != NULL && (strcmp(c->follow, id) == 0 ||
 		    strcmp(c->follow, "*") == 0))))
 			client_send(c, FRAME_EVENT, ev);
 }
 
-static void
-on_watch(struct supervisor *sv, uint8_t type, const cJSON *o)
+void
+control_watched(struct control *ctl, uint8_t type, const cJSON *o)
 {
-	for (struct client *c = sv->control->clients; c != NULL; c = c->next)
+	for (struct client *c = ctl->clients; c != NULL; c = c->next)
 		if (!c->dead && c->watch)
 			client_send(c, type, o);
 }
 
-static void
-on_finished(struct supervisor *sv, const char *id, const char *outcome)
+void
+control_finished(struct control *ctl, const char *id, const char *outcome)
 {
-	for (struct client *c = sv->control->clients; c != NULL; c = c->next) {
+	for (struct client *c = ctl->clients; c != NULL; c = c->next) {
 		cJSON	*o;
 
 		if (c->dead || strcmp(c->await, id) != 0)
@@ -559,10 +568,9 @@ control_open(struct supervisor *sv, struct control **out)
 		errno = -r;
 		goto fail;
 	}
-	sv->control = ctl;
-	sv->on_event = on_event;
-	sv->on_watch = on_watch;
-	sv->on_finished = on_finished;
+	for (size_t i = 0; i < sizeof(builtin_verbs) / sizeof(builtin_verbs[0]);
+	    i++)
+		ctl->verbs[ctl->nverbs++] = builtin_verbs[i];
 	*out = ctl;
 	return 0;
 fail:
@@ -582,8 +590,6 @@ control_turn_end(struct control *ctl)
 	while ((c = *pp) != NULL) {
 		if (c->dead) {
 			*pp = c->next;
-			frame_reader_clear(&c->rd);
-			frame_writer_clear(&c->wr);
 			free(c);
 		} else
 			pp = &c->next;
@@ -606,9 +612,5 @@ control_free(struct control *ctl)
 	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->bound.st_ino &&
 	    st.st_dev == ctl->bound.st_dev)
 		unlink(ctl->path);
-	ctl->sv->control = NULL;
-	ctl->sv->on_event = NULL;
-	ctl->sv->on_watch = NULL;
-	ctl->sv->on_finished = NULL;
 	free(ctl);
 }

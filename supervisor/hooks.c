@@ -1,75 +1,87 @@
 /*
- * Hook runs. One child at a time per run; its stdin is a memfd holding
- * the JSON document (so writing it can never block the loop), its output
- * goes straight to the deployment log.
+ * Hook runs. One task at a time per run, in a worker of its own: the
+ * worker is handed the hook (or action) as its configuration, sandboxes
+ * itself, runs it and says how it ended; the run then goes on with the
+ * next, or ends. Nothing of the hook runs in this process.
  */
 #include "hooks.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <dlfcn.h>
 
 #include <cjson/cJSON.h>
 
 #include "config.h"
-#include "mcpvisor/plugin.h"
+#include "frame.h"
 #include "log.h"
+#include "supervisor.h"
 #include "util.h"
-#include "runtime.h"
+#include "workerproc.h"
 
+#define HOOK_SLACK_MS	5000	/* beyond the timeout the worker keeps */
 
 struct hook_run {
 	struct hook_run		*next;
 	struct supervisor	*sv;
-	char			 phase[32];
-	char			 dir[PATH_MAX];
 	char			**files;
 	int			 nfiles;
+	int			 next_file;
 	/* a rollback action: its name, and the plugin function to call
 	 * instead of executing files[0], or the program's arguments */
 	char			 label[PATH_MAX + 32];
+	bool			 action;
 	char			*plugin;
 	char			*function;
 	char			**args;
 	unsigned		 timeout_ms;
-	int			 next_file;
 	char			**env;
 	char			*doc;
+	char			*config_dir;
+	cJSON			*identity;
 	int			 logfd;
-	pid_t			 pid;
-	struct loop_timer	 timeout;
+	/* the task under way */
+	struct worker_proc	*worker;
+	bool			 exited;
+	uint32_t		 how, code;
+	char			 failure[600];
+	struct loop_timer	 backstop;
 	hook_done_fn		*done;
 	void			*arg;
 	bool			 cancelled;
 };
 
 static void
+free_strv(char **v)
+{
+	for (char **p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+static void
 hook_run_free(struct hook_run *h)
 {
-	loop_timer_cancel(&h->sv->loop, &h->timeout);
+	loop_timer_cancel(&h->sv->loop, &h->backstop);
+	if (h->worker != NULL)
+		worker_reown(h->worker, NULL, NULL);
 	config_free_list(h->files, h->nfiles);
-	for (char **a = h->args; a != NULL && *a != NULL; a++)
-		free(*a);
-	free(h->args);
+	free_strv(h->args);
 	free(h->plugin);
 	free(h->function);
-	for (char **e = h->env; e != NULL && *e != NULL; e++)
-		free(*e);
-	free(h->env);
+	free_strv(h->env);
 	free(h->doc);
+	free(h->config_dir);
+	cJSON_Delete(h->identity);
 	if (h->logfd != -1)
 		close(h->logfd);
 	free(h);
@@ -78,7 +90,7 @@ hook_run_free(struct hook_run *h)
 static void
 hook_unlink(struct hook_run *h)
 {
-	struct hook_run	**pp = (struct hook_run **)&h->sv->hooks;
+	struct hook_run	**pp = &h->sv->hooks;
 
 	while (*pp != NULL && *pp != h)
 		pp = &(*pp)->next;
@@ -93,15 +105,6 @@ hook_finish(struct hook_run *h, bool failed, const char *message)
 	if (!h->cancelled)
 		h->done(h->arg, failed, message);
 	hook_run_free(h);
-}
-
-static void
-on_hook_timeout(struct loop_timer *t)
-{
-	struct hook_run	*h = container_of(t, struct hook_run, timeout);
-
-	if (h->pid > 0)
-		kill(-h->pid, SIGKILL);
 }
 
 /* Lists the executable files of dir, sorted (they need not end in
@@ -145,86 +148,176 @@ list_hooks(const char *dir, char ***out)
 	return n;
 }
 
-/* In the child: calls a rollback action's plugin function, says what it
- * said on stdout, and exits with its verdict. */
-static void __attribute__((noreturn))
-call_plugin_action(const struct hook_run *h)
-{
-	mcpvisor_rollback_action_fn	*fn;
-	mcpvisor_plugin_abi_fn		*abi;
-	struct mcpvisor_action_result	 result = { "" };
-	void				*lib;
-	int				 rc;
+/* --- one task --- */
 
-	if ((lib = dlopen(h->plugin, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		printf("%s: %s\n", h->label, dlerror());
-		fflush(stdout);
-		_exit(126);
+/* The user and group the spec declares, or the file's owner's. */
+static void
+add_identity(const struct hook_run *h, const char *path, cJSON *run,
+    cJSON *task)
+{
+	const cJSON	*id = h->identity;
+	const cJSON	*user = cJSON_GetObjectItem(id, "user");
+	struct stat	 st;
+	struct passwd	*pw;
+	struct group	*gr;
+	char		 num[24];
+
+	if (cJSON_IsObject(cJSON_GetObjectItem(id, "sandbox")))
+		cJSON_AddItemToObject(task, "sandbox", cJSON_Duplicate(
+		    cJSON_GetObjectItem(id, "sandbox"), 1));
+	if (cJSON_IsString(user)) {
+		cJSON_AddStringToObject(run, "user", user->valuestring);
+		if (cJSON_IsString(cJSON_GetObjectItem(id, "group")))
+			cJSON_AddStringToObject(run, "group",
+			    cJSON_GetObjectItem(id, "group")->valuestring);
+		if (cJSON_IsArray(cJSON_GetObjectItem(id,
+		    "supplementary_groups")))
+			cJSON_AddItemToObject(run, "supplementary_groups",
+			    cJSON_Duplicate(cJSON_GetObjectItem(id,
+			    "supplementary_groups"), 1));
+		return;
 	}
-	*(void **)&abi = dlsym(lib, MCPVISOR_PLUGIN_ABI_SYMBOL);
-	if (abi != NULL && (rc = abi()) != MCPVISOR_PLUGIN_ABI) {
-		printf("%s: %s was built for plugin ABI %d, mcpvisor speaks "
-		    "%d\n", h->label, h->plugin, rc, MCPVISOR_PLUGIN_ABI);
-		fflush(stdout);
-		_exit(126);
+	if (stat(path, &st) == -1)
+		return;		/* its start will say why */
+	if ((pw = getpwuid(st.st_uid)) != NULL)
+		cJSON_AddStringToObject(run, "user", pw->pw_name);
+	else {
+		snprintf(num, sizeof(num), "%u", (unsigned)st.st_uid);
+		cJSON_AddStringToObject(run, "user", num);
 	}
-	if ((*(void **)&fn = dlsym(lib, h->function)) == NULL) {
-		printf("%s: %s has no function %s\n", h->label, h->plugin,
-		    h->function);
-		fflush(stdout);
-		_exit(126);
+	if ((gr = getgrgid(st.st_gid)) != NULL)
+		cJSON_AddStringToObject(run, "group", gr->gr_name);
+	else {
+		snprintf(num, sizeof(num), "%u", (unsigned)st.st_gid);
+		cJSON_AddStringToObject(run, "group", num);
 	}
-	rc = fn(h->doc, &result);
-	result.message[sizeof(result.message) - 1] = '\0';
-	if (result.message[0] != '\0')
-		printf("%s: %s\n", h->label, result.message);
-	fflush(stdout);
-	_exit(rc == 0 ? 0 : 1);
+}
+
+/* What the worker is told: the task, with its run spec. */
+static cJSON *
+task_config(const struct hook_run *h, const char *path)
+{
+	cJSON	*o = cJSON_CreateObject(), *run, *args, *env;
+
+	cJSON_AddStringToObject(o, "task", h->label);
+	run = cJSON_AddObjectToObject(o, "run");
+	cJSON_AddStringToObject(run, "command", path);
+	args = cJSON_AddArrayToObject(run, "args");
+	for (char **a = h->args != NULL ? h->args + 1 : NULL; a != NULL &&
+	    *a != NULL; a++)
+		cJSON_AddItemToArray(args, cJSON_CreateString(*a));
+	env = cJSON_AddObjectToObject(run, "environment");
+	for (char **e = h->env; e != NULL && *e != NULL; e++) {
+		char	*eq = strchr(*e, '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		cJSON_AddStringToObject(env, *e, eq + 1);
+		*eq = '=';
+	}
+	cJSON_AddStringToObject(run, "working_directory", h->config_dir);
+	add_identity(h, path, run, o);
+	cJSON_AddStringToObject(o, "stdin", h->doc);
+	cJSON_AddNumberToObject(o, "timeout_ms", h->timeout_ms);
+	if (h->plugin != NULL) {
+		cJSON_AddStringToObject(o, "plugin", h->plugin);
+		cJSON_AddStringToObject(o, "function", h->function);
+	}
+	return o;
+}
+
+static void	hook_next(struct hook_run *);
+
+/* The task is over (its worker gone): how did it end? */
+static void
+task_over(struct hook_run *h, const char *why)
+{
+	char	msg[PATH_MAX + 700];
+
+	if (h->exited && h->how == 0 && h->code == 0) {
+		hook_next(h);
+		return;
+	}
+	if (h->failure[0] != '\0')
+		snprintf(msg, sizeof(msg), "%s: %s", h->label, h->failure);
+	else if (h->exited && h->how != 0)
+		snprintf(msg, sizeof(msg), "%s killed by signal %u%s",
+		    h->label, h->code, h->code == SIGKILL ? " (timeout?)" : "");
+	else if (h->exited)
+		snprintf(msg, sizeof(msg), "%s exited with status %u%s",
+		    h->label, h->code, h->code == 127 ?
+		    " (could not be executed?)" : "");
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", h->label, why);
+	hook_finish(h, true, msg);
+}
+
+static void
+on_task(struct worker_proc *wp, const struct frame *f, const char *why,
+    void *arg)
+{
+	struct hook_run	*h = arg;
+	cJSON		*j;
+
+	(void)wp;
+	if (f == NULL) {
+		h->worker = NULL;
+		loop_timer_cancel(&h->sv->loop, &h->backstop);
+		task_over(h, why);
+		return;
+	}
+	if (f->type == FRAME_EXITED) {
+		h->exited = true;
+		h->how = frame_get_u32(f->data);
+		h->code = frame_get_u32(f->data + 4);
+	} else if (f->type == FRAME_FAILED &&
+	    (j = cJSON_ParseWithLength((char *)f->data, f->len)) != NULL) {
+		snprintf(h->failure, sizeof(h->failure), "%s: %s%s%s",
+		    cJSON_GetStringValue(cJSON_GetObjectItem(j, "stage")),
+		    cJSON_GetStringValue(cJSON_GetObjectItem(j, "reason")),
+		    cJSON_GetObjectItem(j, "errno") != NULL ? ": " : "",
+		    cJSON_GetObjectItem(j, "errno") != NULL ?
+		    cJSON_GetStringValue(cJSON_GetObjectItem(j, "errno")) : "");
+		cJSON_Delete(j);
+	}
+}
+
+/* The worker keeps the timeout; this is for a worker that cannot. */
+static void
+on_backstop(struct loop_timer *t)
+{
+	struct hook_run	*h = container_of(t, struct hook_run, backstop);
+
+	if (h->worker != NULL)
+		worker_kill(h->worker);
 }
 
 static int
 hook_spawn(struct hook_run *h)
 {
 	const char	*path = h->files[h->next_file++];
-	int		 in;
-	pid_t		 pid;
+	cJSON		*cfg;
+	char		*text;
 
-	if ((in = memfd_create("mcpvisor-hook", MFD_CLOEXEC)) == -1)
+	h->exited = false;
+	h->failure[0] = '\0';
+	if (!h->action)
+		snprintf(h->label, sizeof(h->label), "hook %s", path);
+	if ((cfg = task_config(h, path)) == NULL ||
+	    (text = cJSON_PrintUnformatted(cfg)) == NULL) {
+		cJSON_Delete(cfg);
+		return -ENOMEM;
+	}
+	cJSON_Delete(cfg);
+	if ((h->worker = worker_spawn(h->sv, h->logfd, on_task, h)) == NULL) {
+		free(text);
 		return -errno;
-	if (write(in, h->doc, strlen(h->doc)) != (ssize_t)strlen(h->doc) ||
-	    lseek(in, 0, SEEK_SET) == -1) {
-		close(in);
-		return -EIO;
 	}
-	if ((pid = fork()) == -1) {
-		close(in);
-		return -errno;
-	}
-	if (pid == 0) {
-		sigset_t	none;
-		char		*argv[] = { (char *)(uintptr_t)path, NULL };
-		char		**av = h->args != NULL ? h->args : argv;
-		int		out = h->logfd != -1 ? h->logfd : 2;
-
-		setpgid(0, 0);
-		if (dup2(in, 0) == -1 || dup2(out, 1) == -1 ||
-		    dup2(out, 2) == -1)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		if (h->plugin != NULL)
-			call_plugin_action(h);
-		execve(path, av, h->env);
-		_exit(127);
-	}
-	close(in);
-	h->pid = pid;
-	h->timeout.fn = on_hook_timeout;
-	loop_timer_set(&h->sv->loop, &h->timeout, h->timeout_ms > 0 ?
-	    h->timeout_ms : HOOK_TIMEOUT_MS);
+	worker_send(h->worker, FRAME_CONFIG, text, (uint32_t)strlen(text));
+	free(text);
+	loop_timer_set(&h->sv->loop, &h->backstop, h->timeout_ms +
+	    HOOK_SLACK_MS);
 	return 0;
 }
 
@@ -239,8 +332,7 @@ hook_next(struct hook_run *h)
 		return;
 	}
 	if ((r = hook_spawn(h)) < 0) {
-		snprintf(msg, sizeof(msg), "hook %s: %s",
-		    h->files[h->next_file - 1], strerror(-r));
+		snprintf(msg, sizeof(msg), "%s: %s", h->label, strerror(-r));
 		hook_finish(h, true, msg);
 	}
 }
@@ -257,19 +349,39 @@ strv_dup(char *const *v, size_t extra_front)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if ((out[extra_front + i] = strdup(v[i])) == NULL) {
-			for (size_t k = 0; k < extra_front + i; k++)
-				free(out[k]);
-			free(out);
+			free_strv(out);
 			return NULL;
 		}
 	return out;
 }
 
-/* Takes h (its files set) and starts its first child: 1, or a negative
+static struct hook_run *
+hook_run_new(struct supervisor *sv, const struct hook_context *ctx)
+{
+	struct hook_run	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->sv = sv;
+	h->logfd = -1;
+	h->timeout_ms = HOOK_TIMEOUT_MS;
+	h->backstop.fn = on_backstop;
+	if ((h->config_dir = strdup(ctx->config_dir)) == NULL ||
+	    (ctx->identity != NULL && (h->identity = cJSON_Duplicate(
+	    ctx->identity, 1)) == NULL)) {
+		hook_run_free(h);
+		return NULL;
+	}
+	if (ctx->logfd != -1)
+		h->logfd = fcntl(ctx->logfd, F_DUPFD_CLOEXEC, 3);
+	return h;
+}
+
+/* Takes h (its files set) and starts its first task: 1, or a negative
  * errno with h freed. */
 static int
 hook_run_start(struct supervisor *sv, struct hook_run *h, char *const *env,
-    const cJSON *doc, int logfd, hook_done_fn *done, void *arg)
+    const cJSON *doc, hook_done_fn *done, void *arg)
 {
 	int	r;
 
@@ -278,8 +390,6 @@ hook_run_start(struct supervisor *sv, struct hook_run *h, char *const *env,
 		hook_run_free(h);
 		return -ENOMEM;
 	}
-	if (logfd != -1)
-		h->logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3);
 	h->done = done;
 	h->arg = arg;
 	h->next = sv->hooks;
@@ -293,41 +403,38 @@ hook_run_start(struct supervisor *sv, struct hook_run *h, char *const *env,
 }
 
 int
-hooks_start(struct supervisor *sv, const char *config_dir, const char *phase,
-    char *const *env, const cJSON *doc, int logfd, hook_done_fn *done,
-    void *arg)
+hooks_start(struct supervisor *sv, const struct hook_context *ctx,
+    const char *phase, char *const *env, const cJSON *doc,
+    hook_done_fn *done, void *arg)
 {
 	struct hook_run	*h;
+	char		 dir[PATH_MAX];
 	int		 r;
 
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	snprintf(dir, sizeof(dir), "%s/hooks/%s.d", ctx->config_dir, phase);
+	if ((h = hook_run_new(sv, ctx)) == NULL)
 		return -ENOMEM;
-	h->sv = sv;
-	h->logfd = -1;
-	snprintf(h->phase, sizeof(h->phase), "%s", phase);
-	snprintf(h->dir, sizeof(h->dir), "%s/hooks/%s.d", config_dir, phase);
-	if ((r = list_hooks(h->dir, &h->files)) <= 0) {
+	if ((r = list_hooks(dir, &h->files)) <= 0) {
 		hook_run_free(h);
 		return r;
 	}
 	h->nfiles = r;
-	return hook_run_start(sv, h, env, doc, logfd, done, arg);
+	return hook_run_start(sv, h, env, doc, done, arg);
 }
 
 int
-hooks_run_action(struct supervisor *sv, const struct hook_action *a,
-    char *const *env, const cJSON *doc, int logfd, hook_done_fn *done,
-    void *arg)
+hooks_run_action(struct supervisor *sv, const struct hook_context *ctx,
+    const struct hook_action *a, char *const *env, const cJSON *doc,
+    hook_done_fn *done, void *arg)
 {
 	struct hook_run	*h;
 	const char	*path = a->program != NULL ? a->program : a->plugin;
 
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	if ((h = hook_run_new(sv, ctx)) == NULL)
 		return -ENOMEM;
-	h->sv = sv;
-	h->logfd = -1;
-	h->timeout_ms = a->timeout_ms;
-	snprintf(h->phase, sizeof(h->phase), "rollback-action");
+	h->action = true;
+	if (a->timeout_ms > 0)
+		h->timeout_ms = a->timeout_ms;
 	snprintf(h->label, sizeof(h->label), "rollback action '%s'", a->name);
 	if ((h->files = calloc(1, sizeof(char *))) == NULL ||
 	    (h->files[0] = strdup(path)) == NULL) {
@@ -345,39 +452,7 @@ hooks_run_action(struct supervisor *sv, const struct hook_action *a,
 		hook_run_free(h);
 		return -ENOMEM;
 	}
-	return hook_run_start(sv, h, env, doc, logfd, done, arg);
-}
-
-bool
-hooks_reaped(struct supervisor *sv, pid_t pid, int status)
-{
-	struct hook_run	*h;
-	char		 msg[PATH_MAX + 128];
-
-	for (h = sv->hooks; h != NULL; h = h->next)
-		if (h->pid == pid)
-			break;
-	if (h == NULL)
-		return false;
-	h->pid = 0;
-	loop_timer_cancel(&sv->loop, &h->timeout);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		hook_next(h);
-		return true;
-	}
-	if (h->label[0] == '\0')
-		snprintf(h->label, sizeof(h->label), "hook %s",
-		    h->files[h->next_file - 1]);
-	if (WIFSIGNALED(status))
-		snprintf(msg, sizeof(msg), "%s killed by signal %d%s",
-		    h->label, WTERMSIG(status),
-		    WTERMSIG(status) == SIGKILL ? " (timeout?)" : "");
-	else
-		snprintf(msg, sizeof(msg), "%s exited with status %d%s",
-		    h->label, WEXITSTATUS(status), WEXITSTATUS(status) == 127 ?
-		    " (could not be executed?)" : "");
-	hook_finish(h, true, msg);
-	return true;
+	return hook_run_start(sv, h, env, doc, done, arg);
 }
 
 void
@@ -401,8 +476,8 @@ hooks_free_all(struct supervisor *sv)
 
 	for (h = sv->hooks; h != NULL; h = next) {
 		next = h->next;
-		if (h->pid > 0)
-			kill(-h->pid, SIGKILL);
+		if (h->worker != NULL)
+			worker_kill(h->worker);
 		hook_run_free(h);
 	}
 	sv->hooks = NULL;

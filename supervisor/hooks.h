@@ -3,17 +3,21 @@
  * after another in name order, each with the deployment described in
  * MCPVISOR_* environment variables and a JSON document on stdin, its
  * output appended to the deployment's log. Custom rollback actions run
- * the same way. They run as children of the
- * loop, never blocking it; a hook that outlives HOOK_TIMEOUT_MS is
- * killed and counts as failed.
+ * the same way (a program, or a plugin function called in a child).
+ *
+ * None of them runs in mcpvisord: each is a task of a mcpvisor-worker,
+ * sandboxed as a server is (worker/task.c), under the user, group and
+ * sandbox the deployment spec declares for its hooks (hooks: in
+ * mcpvisor.yaml(5)) or, where it names no user, the owner of the file,
+ * so that a hook never runs with more than its owner could; never with a
+ * capability the spec does not list. A hook that outlives its timeout
+ * (HOOK_TIMEOUT_MS, or the action's) is killed and counts as failed.
  */
 #ifndef MCPVISOR_HOOKS_H
 #define MCPVISOR_HOOKS_H
 
 #include <stdbool.h>
 #include <sys/types.h>
-
-#include "loop.h"
 
 struct cJSON;
 struct supervisor;
@@ -26,13 +30,21 @@ struct hook_run;
  * failed (failed: true, message says which and how). */
 typedef void hook_done_fn(void *arg, bool failed, const char *message);
 
+/* Who they run as and their sandbox: the spec's hooks: mapping (user,
+ * group, supplementary_groups, sandbox), or NULL. */
+struct hook_context {
+	const char		*config_dir;	/* their working directory */
+	const struct cJSON	*identity;
+	int			 logfd;		/* their output; -1: ours */
+};
+
 /* Runs the hooks of phase. env is NULL-terminated "NAME=value" strings
  * (copied); doc is the JSON for stdin. Returns 1 when hooks are running
  * (done will be called), 0 when there are none (done will not be), or a
  * negative errno. */
-int	hooks_start(struct supervisor *, const char *config_dir,
+int	hooks_start(struct supervisor *, const struct hook_context *,
 	    const char *phase, char *const *env, const struct cJSON *doc,
-	    int logfd, hook_done_fn *done, void *arg);
+	    hook_done_fn *done, void *arg);
 /* One custom rollback action: a program, given the JSON document on its
  * stdin, or a plugin function (mcpvisor/plugin.h) called in a child. */
 struct hook_action {
@@ -44,13 +56,10 @@ struct hook_action {
 	unsigned	 timeout_ms;
 };
 
-/* Runs one action like a hook (same return values: 1 when running). Its
- * output goes to logfd. */
-int	hooks_run_action(struct supervisor *, const struct hook_action *,
-	    char *const *env, const struct cJSON *doc, int logfd,
-	    hook_done_fn *done, void *arg);
-/* SIGCHLD: true when pid was a hook's (and it has been handled). */
-bool	hooks_reaped(struct supervisor *, pid_t pid, int status);
+/* Runs one action like a hook (same return values: 1 when running). */
+int	hooks_run_action(struct supervisor *, const struct hook_context *,
+	    const struct hook_action *, char *const *env,
+	    const struct cJSON *doc, hook_done_fn *done, void *arg);
 /* Forgets runs whose owner went away: their done will not be called. */
 void	hooks_cancel(struct supervisor *, void *arg);
 bool	hooks_pending(const struct supervisor *);

@@ -7,18 +7,24 @@
  *						fit to be PID 1 in a container
  *	mcpvisord --check SPEC			prepare SPEC, report, exit
  *
- * One loop (runtime.c) over epoll, a signalfd and a timerfd. Exit
- * statuses: 0 stopped in order, 1 the deployment failed, 3 the grace ran
- * out and stragglers were killed, 100 bad usage or configuration (do not
- * restart), 111 a temporary failure.
+ * This file is the wiring: options, signals, and the three parts that
+ * do not know one another, joined here: the runtime (supervisor.h), the
+ * control socket (control.h) and the monitor process (monproc.h). One
+ * loop over epoll, a signalfd and a timerfd. Exit statuses: 0 stopped in
+ * order, 1 the deployment failed, 3 the grace ran out and stragglers were
+ * killed, 100 bad usage or configuration (do not restart), 111 a
+ * temporary failure.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -30,7 +36,12 @@
 #include "log.h"
 #include "monproc.h"
 #include "prepare.h"
-#include "runtime.h"
+#include "snapjob.h"
+#include "supervisor.h"
+#include "util.h"
+#ifdef MCPVISOR_SYNTHETIC_EVENTS
+#include "synthetic.h"
+#endif
 
 #ifndef MCPVISOR_LIBEXECDIR
 #define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
@@ -59,6 +70,30 @@ static const char usage[] =
 "                    clients need STATE-DIR/monitor.token)\n"
 "  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
 "                    mcpvisord)\n";
+
+
+struct daemon {
+	struct supervisor	 sv;
+	struct control		*ctl;
+	struct monproc		*mon;
+	struct watcher		 sigw;
+	/* the options */
+	struct project_paths	 paths;
+	struct prepare_opts	 po;
+	struct monproc_opts	 mo;
+	const char		*check;
+	const char		*init;
+	const char		*state_dir;
+	char			 statebuf[PATH_MAX];
+	char			 worker[PATH_MAX];
+	char			 monitor[PATH_MAX];
+	char			*checks_dir;
+	bool			 verbose;
+	long			 grace;
+#ifdef MCPVISOR_SYNTHETIC_EVENTS
+	struct synthetic	 synth;
+#endif
+};
 
 /* Tells systemd (Type=notify) how we are; a no-op without NOTIFY_SOCKET. */
 static void
@@ -133,182 +168,325 @@ absolute(const char *p)
 	return r;
 }
 
-int
-main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "check", required_argument, NULL, 't' },
-		{ "init", required_argument, NULL, 'i' },
-		{ "environment", required_argument, NULL, 'e' },
-		{ "config-dir", required_argument, NULL, 'c' },
-		{ "checks-dir", required_argument, NULL, 'k' },
-		{ "state-dir", required_argument, NULL, 'S' },
-		{ "backup-dir", required_argument, NULL, 'B' },
-		{ "worker", required_argument, NULL, 'W' },
-		{ "monitor", required_argument, NULL, 'M' },
-		{ "no-monitoring", no_argument, NULL, 'N' },
-		{ "monitor-port", required_argument, NULL, 'P' },
-		{ "monitor-bind", required_argument, NULL, 'b' },
-		{ "grace", required_argument, NULL, 'g' },
-		{ "sequential", no_argument, NULL, 's' },
-		{ "max-parallel", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct project_paths	 paths = { .config_dir = "deploy/config" };
-	struct prepare_opts	 po = { .paths = &paths };
-	struct supervisor	 sv;
-	struct control		*ctl = NULL;
-	const char		*check = NULL, *init = NULL, *state_dir = NULL;
-	char			 statebuf[PATH_MAX], worker[PATH_MAX] = "";
-	char			 monitor[PATH_MAX] = "";
-	struct monproc_opts	 mo = { .program = monitor };
-	char			*checks_dir = NULL, *end;
-	bool			 verbose = false;
-	long			 grace = 9;
-	int			 c;
+/* --- the wiring --- */
 
-	memset(&sv, 0, sizeof(sv));
-	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:B:W:M:NP:b:g:sp:vh", longopts,
-	    NULL)) != -1) {
+static void
+wire_event(struct supervisor *sv, const struct cJSON *ev)
+{
+	control_event(((struct daemon *)sv->wiring)->ctl, ev);
+}
+
+static void
+wire_watched(struct supervisor *sv, uint8_t type,
+    const struct cJSON *o)
+{
+	control_watched(((struct daemon *)sv->wiring)->ctl, type, o);
+}
+
+static void
+wire_finished(struct supervisor *sv, const char *id, const char *outcome)
+{
+	control_finished(((struct daemon *)sv->wiring)->ctl, id, outcome);
+}
+
+static void
+wire_want_monitor(struct supervisor *sv, bool on, unsigned port)
+{
+	monproc_want(((struct daemon *)sv->wiring)->mon, on, port);
+}
+
+/* The monitor's channel is a control client that hears everything. */
+static int
+serve_monitor(void *arg, int fd, pid_t pid)
+{
+	return control_adopt(((struct daemon *)arg)->ctl, fd, pid, "monitor");
+}
+
+static void
+on_signal(struct watcher *w, uint32_t events)
+{
+	struct daemon		*d = container_of(w, struct daemon, sigw);
+	struct signalfd_siginfo	 si;
+	int			 status;
+	pid_t			 pid;
+
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			/* one SIGCHLD may stand for many exits, orphans
+			 * included when we are PID 1 or a subreaper */
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				if (!runtime_reaped(&d->sv, pid, status))
+					monproc_reaped(d->mon, pid, status);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %d: stopping in order",
+			    (int)si.ssi_signo);
+			runtime_shutdown(&d->sv);
+			break;
+		default:
+			runtime_forward_signal(&d->sv, (int)si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static int
+wire(struct daemon *d)
+{
+	struct supervisor	*sv = &d->sv;
+	sigset_t		 set;
+	const int		 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
+				    SIGUSR1, SIGUSR2, SIGQUIT };
+
+	if (runtime_init(sv, d->state_dir, d->worker) < 0)
+		return -1;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	signal(SIGPIPE, SIG_IGN);
+	if (loop_add_signals(&sv->loop, &d->sigw, &set, on_signal) < 0) {
+		log_warn("signalfd");
+		return -1;
+	}
+	if (control_open(sv, &d->ctl) < 0)
+		return -1;
+	d->mo.serve = serve_monitor;
+	d->mo.serve_arg = d;
+	if (monproc_new(sv, &d->mo, &d->mon) < 0)
+		return -1;
+	sv->wiring = d;
+	sv->monitoring_off = d->mo.disabled;
+	sv->on_event = wire_event;
+	sv->on_watch = wire_watched;
+	sv->on_finished = wire_finished;
+	sv->want_monitor = wire_want_monitor;
+#ifdef MCPVISOR_SYNTHETIC_EVENTS
+	synthetic_register(d->ctl, sv, &d->synth);
+#endif
+	return 0;
+}
+
+static void
+unwire(struct daemon *d)
+{
+#ifdef MCPVISOR_SYNTHETIC_EVENTS
+	synthetic_stop(&d->synth);
+#endif
+	control_free(d->ctl);
+	d->ctl = NULL;
+	monproc_free(d->mon);
+	d->mon = NULL;
+	d->sv.on_event = NULL;
+	d->sv.on_watch = NULL;
+	d->sv.on_finished = NULL;
+	d->sv.want_monitor = NULL;
+	if (d->sigw.fd > 0) {
+		loop_del(&d->sv.loop, &d->sigw);
+		close(d->sigw.fd);
+	}
+	runtime_free(&d->sv);
+	free(d->checks_dir);
+}
+
+/* --- what it runs --- */
+
+/* mcpvisord --init SPEC: deploys at once; what cannot start is a
+ * configuration error. */
+static int
+deploy_init(struct daemon *d)
+{
+	struct deploy_request	 rq = { .environment = d->po.environment,
+				    .sequential = d->po.sequential,
+				    .max_parallel = d->po.max_parallel };
+	char			 id[64], *err = NULL;
+	char			*spec = absolute(d->init);
+	char			*cfg = absolute(d->paths.config_dir);
+	char			*chk = realpath(d->paths.checks_dir, NULL);
+	int			 r;
+
+	rq.spec_path = spec;
+	rq.config_dir = cfg;
+	rq.checks_dir = chk;
+	if ((r = runtime_deploy(&d->sv, &rq, id, sizeof(id), &err)) < 0) {
+		fprintf(stderr, "%s", err != NULL ? err : "");
+		log_warnx("deployment %s cannot start", d->init);
+	}
+	free(err);
+	free(spec);
+	free(cfg);
+	free(chk);
+	return r;
+}
+
+static int
+serve(struct daemon *d)
+{
+	struct supervisor	*sv = &d->sv;
+	int			 r, status;
+
+	sd_notify_state("READY=1");
+	log_debug("serving %s/control.sock", d->state_dir);
+	/* after-the-fact hooks (post-rollback) may outlive the deployment */
+	while (!sv->done || (hooks_pending(sv) && !sv->grace_expired)) {
+		if ((r = runtime_turn(sv, -1)) < 0) {
+			/* epoll_wait itself failed: it would again */
+			log_warnx("the loop: %s: giving up", strerror(-r));
+			sv->exit_status = SV_EXIT_TEMPFAIL;
+			break;
+		}
+		control_turn_end(d->ctl);
+	}
+	sd_notify_state("STOPPING=1");
+	monproc_stop(d->mon);
+	/* workers told to stop exit on their own: reap them (a second at
+	 * most) rather than leave them to whoever inherits them */
+	for (int i = 0; i < 500 && (waitpid(-1, &status, WNOHANG) != -1 ||
+	    errno != ECHILD); i++)
+		usleep(2000);
+	return sv->exit_status;
+}
+
+static const struct option longopts[] = {
+	{ "check", required_argument, NULL, 't' },
+	{ "init", required_argument, NULL, 'i' },
+	{ "environment", required_argument, NULL, 'e' },
+	{ "config-dir", required_argument, NULL, 'c' },
+	{ "checks-dir", required_argument, NULL, 'k' },
+	{ "state-dir", required_argument, NULL, 'S' },
+	{ "backup-dir", required_argument, NULL, 'B' },
+	{ "worker", required_argument, NULL, 'W' },
+	{ "monitor", required_argument, NULL, 'M' },
+	{ "no-monitoring", no_argument, NULL, 'N' },
+	{ "monitor-port", required_argument, NULL, 'P' },
+	{ "monitor-bind", required_argument, NULL, 'b' },
+	{ "grace", required_argument, NULL, 'g' },
+	{ "sequential", no_argument, NULL, 's' },
+	{ "max-parallel", required_argument, NULL, 'p' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+parse_options(struct daemon *d, int argc, char **argv)
+{
+	char	*end;
+	int	 c;
+
+	while ((c = getopt_long(argc, argv, "t:i:e:c:k:S:B:W:M:NP:b:g:sp:vh",
+	    longopts, NULL)) != -1) {
 		switch (c) {
-		case 't':	check = optarg; break;
-		case 'i':	init = optarg; break;
-		case 'e':	po.environment = optarg; break;
-		case 'c':	paths.config_dir = optarg; break;
-		case 'k':	paths.checks_dir = optarg; break;
-		case 'S':	state_dir = optarg; break;
+		case 't':	d->check = optarg; break;
+		case 'i':	d->init = optarg; break;
+		case 'e':	d->po.environment = optarg; break;
+		case 'c':	d->paths.config_dir = optarg; break;
+		case 'k':	d->paths.checks_dir = optarg; break;
+		case 'S':	d->state_dir = optarg; break;
 		case 'B':
 			if (optarg[0] != '/' || strlen(optarg) >=
-			    sizeof(sv.backup_dir))
+			    sizeof(d->sv.backup_dir))
 				fatalx(SV_EXIT_CONFIG, "--backup-dir takes an "
 				    "absolute path");
-			snprintf(sv.backup_dir, sizeof(sv.backup_dir), "%s",
-			    optarg);
+			snprintf(d->sv.backup_dir, sizeof(d->sv.backup_dir),
+			    "%s", optarg);
 			break;
-		case 'W':	snprintf(worker, sizeof(worker), "%s", optarg);
+		case 'W':	snprintf(d->worker, sizeof(d->worker), "%s",
+				    optarg);
 				break;
-		case 'M':	snprintf(monitor, sizeof(monitor), "%s", optarg);
+		case 'M':	snprintf(d->monitor, sizeof(d->monitor), "%s",
+				    optarg);
 				break;
-		case 'N':	mo.disabled = true; break;
-		case 'b':	mo.bind = optarg; break;
+		case 'N':	d->mo.disabled = true; break;
+		case 'b':	d->mo.bind = optarg; break;
 		case 'P':
-			mo.port = (unsigned)strtoul(optarg, &end, 10);
-			if (*end != '\0' || mo.port == 0 || mo.port > 65535)
+			d->mo.port = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || d->mo.port == 0 ||
+			    d->mo.port > 65535)
 				fatalx(SV_EXIT_CONFIG, "--monitor-port takes "
 				    "1 to 65535");
 			break;
-		case 's':	po.sequential = true; break;
-		case 'v':	verbose = true; break;
+		case 's':	d->po.sequential = true; break;
+		case 'v':	d->verbose = true; break;
 		case 'g':
-			grace = strtol(optarg, &end, 10);
-			if (*end != '\0' || grace < 0 || grace > 3600)
+			d->grace = strtol(optarg, &end, 10);
+			if (*end != '\0' || d->grace < 0 || d->grace > 3600)
 				fatalx(SV_EXIT_CONFIG, "--grace takes 0 to "
 				    "3600 seconds");
 			break;
 		case 'p':
-			po.max_parallel = (unsigned)strtoul(optarg, &end, 10);
-			if (*end != '\0' || po.max_parallel == 0)
+			d->po.max_parallel = (unsigned)strtoul(optarg, &end,
+			    10);
+			if (*end != '\0' || d->po.max_parallel == 0)
 				fatalx(SV_EXIT_CONFIG, "--max-parallel takes "
 				    "a positive number");
 			break;
 		case 'V':
 			printf("mcpvisord %s\n", MCPVISOR_VERSION);
-			return 0;
+			exit(0);
 		case 'h':
 			fputs(usage, stdout);
-			return 0;
+			exit(0);
 		default:
 			fputs(usage, stderr);
-			return SV_EXIT_CONFIG;
+			exit(SV_EXIT_CONFIG);
 		}
 	}
-	log_init("mcpvisord", verbose);
-	if (optind != argc || (check != NULL && init != NULL)) {
+	if (optind != argc || (d->check != NULL && d->init != NULL)) {
 		fputs(usage, stderr);
-		return SV_EXIT_CONFIG;
+		exit(SV_EXIT_CONFIG);
 	}
-	if (paths.checks_dir == NULL &&
-	    (paths.checks_dir = checks_dir = config_sibling_dir(
-	    paths.config_dir, "health-checks")) == NULL)
-		fatalx(SV_EXIT_TEMPFAIL, "out of memory");
-	if (check != NULL) {
-		int	status;
+}
 
-		po.spec_path = check;
-		status = check_only(&po);
-		free(checks_dir);
+int
+main(int argc, char **argv)
+{
+	static struct daemon	 d;
+	int			 status;
+
+	d.paths.config_dir = "deploy/config";
+	d.po.paths = &d.paths;
+	d.mo.program = d.monitor;
+	d.grace = 9;
+	parse_options(&d, argc, argv);
+	log_init("mcpvisord", d.verbose);
+	if (d.paths.checks_dir == NULL &&
+	    (d.paths.checks_dir = d.checks_dir = config_sibling_dir(
+	    d.paths.config_dir, "health-checks")) == NULL)
+		fatalx(SV_EXIT_TEMPFAIL, "out of memory");
+	if (d.check != NULL) {
+		d.po.spec_path = d.check;
+		status = check_only(&d.po);
+		free(d.checks_dir);
 		return status;
 	}
-	if (state_dir == NULL) {
-		if (state_dir_default(statebuf, sizeof(statebuf)) < 0)
+	if (d.state_dir == NULL) {
+		if (state_dir_default(d.statebuf, sizeof(d.statebuf)) < 0)
 			fatalx(SV_EXIT_CONFIG, "no state directory: give "
 			    "--state-dir");
-		state_dir = statebuf;
+		d.state_dir = d.statebuf;
 	}
-	if (worker[0] == '\0')
-		default_helper(worker, sizeof(worker), "mcpvisor-worker");
-	if (monitor[0] == '\0')
-		default_helper(monitor, sizeof(monitor), "mcpvisor-monitor");
-	sv.grace_ms = (unsigned)grace * 1000;
-	sv.init_mode = init != NULL;
-	if (runtime_init(&sv, state_dir, worker) < 0)
-		return SV_EXIT_TEMPFAIL;
-	if (control_open(&sv, &ctl) < 0)
+	if (d.worker[0] == '\0')
+		default_helper(d.worker, sizeof(d.worker), "mcpvisor-worker");
+	if (d.monitor[0] == '\0')
+		default_helper(d.monitor, sizeof(d.monitor), "mcpvisor-monitor");
+	d.sv.grace_ms = (unsigned)d.grace * 1000;
+	d.sv.init_mode = d.init != NULL;
+	if (wire(&d) < 0)
 		return SV_EXIT_TEMPFAIL;
 	/* up before any deployment, so that a client sees it from its
 	 * first event; a deployment may then move it or turn it off */
-	if (monproc_init(&sv, &mo) < 0)
-		return SV_EXIT_TEMPFAIL;
-	monproc_want(&sv, true, MONITOR_PORT_DEFAULT);
-	if (init != NULL) {
-		struct deploy_request	 rq = { .environment = po.environment,
-					    .sequential = po.sequential,
-					    .max_parallel = po.max_parallel };
-		char			 id[64], *err = NULL;
-		char			*spec = absolute(init);
-		char			*cfg = absolute(paths.config_dir);
-		char			*chk = realpath(paths.checks_dir, NULL);
-
-		rq.spec_path = spec;
-		rq.config_dir = cfg;
-		rq.checks_dir = chk;
-		if (runtime_deploy(&sv, &rq, id, sizeof(id), &err) < 0) {
-			fprintf(stderr, "%s", err != NULL ? err : "");
-			log_warnx("deployment %s cannot start", init);
-			free(err);
-			free(spec);
-			free(cfg);
-			free(chk);
-			control_free(ctl);
-			runtime_free(&sv);
-			free(checks_dir);
-			return SV_EXIT_CONFIG;
-		}
-		free(spec);
-		free(cfg);
-		free(chk);
-	} else
-		runtime_recover(&sv);
-	sd_notify_state("READY=1");
-	log_debug("serving %s/control.sock", state_dir);
-	/* after-the-fact hooks (post-rollback) may outlive the deployment */
-	while (!sv.done || (hooks_pending(&sv) && !sv.grace_expired)) {
-		runtime_turn(&sv, -1);
-		control_turn_end(ctl);
+	monproc_want(d.mon, true, MONITOR_PORT_DEFAULT);
+	if (d.init != NULL && deploy_init(&d) < 0) {
+		unwire(&d);
+		return SV_EXIT_CONFIG;
 	}
-	sd_notify_state("STOPPING=1");
-	monproc_stop(&sv);
-	/* workers told to stop exit on their own: reap them (a second at
-	 * most) rather than leave them to whoever inherits them */
-	for (int i = 0; i < 500 && (waitpid(-1, NULL, WNOHANG) != -1 ||
-	    errno != ECHILD); i++)
-		usleep(2000);
-	control_free(ctl);
-	monproc_free(&sv);
-	runtime_free(&sv);
-	free(checks_dir);
-	return sv.exit_status;
+	if (d.init == NULL)
+		runtime_recover(&d.sv);
+	status = serve(&d);
+	unwire(&d);
+	return status;
 }

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control.h"
 #include "log.h"
-#include "util.h"
-#include "runtime.h"
+#include "spawn.h"
 #include "state.h"
+#include "supervisor.h"
+#include "util.h"
 
 
 #define BACKOFF_MIN_MS	250
@@ -47,6 +47,8 @@ struct monproc {
 	int			 logfd;
 	char			 logday[16];
 	char			 token[65];
+	monproc_serve_fn	*serve;
+	void			*serve_arg;
 };
 
 /* Appends a line to logs/monitoring_DATE.log, opened anew each day. */
@@ -120,7 +122,14 @@ spawn(struct monproc *mp)
 {
 	struct supervisor	*sv = mp->sv;
 	char			 port[16], token[96];
-	int			 pair[2], out[2];
+	char			*argv[] = { mp->program, "--channel-fd", "3",
+				    "--state-dir", sv->state_dir, "--port",
+				    port, "--bind", mp->bind, NULL };
+	char			*envp[] = { token, "PATH=/usr/bin:/bin", NULL };
+	/* it goes when we do, whatever way we go */
+	struct spawn_request	 rq = { .path = mp->program, .argv = argv,
+				    .envp = envp, .pdeathsig = SIGTERM };
+	int			 pair[2], out[2], r;
 	pid_t			 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1) {
@@ -135,38 +144,20 @@ spawn(struct monproc *mp)
 	}
 	snprintf(port, sizeof(port), "%u", mp->want_port);
 	snprintf(token, sizeof(token), "MCPVISOR_MONITOR_TOKEN=%s", mp->token);
-	if ((pid = fork()) == -1) {
-		log_warn("monitor: fork");
-		close(pair[0]);
-		close(pair[1]);
-		close(out[0]);
-		close(out[1]);
-		return;
-	}
-	if (pid == 0) {
-		char		*argv[] = { mp->program, "--channel-fd", "3",
-				    "--state-dir", sv->state_dir, "--port", port,
-				    "--bind", mp->bind, NULL };
-		char		*envp[] = { token, "PATH=/usr/bin:/bin", NULL };
-		sigset_t	 none;
-		int		 null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		/* it goes when we do, whatever way we go */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (null == -1 || dup2(null, 0) == -1 || dup2(out[1], 1) == -1 ||
-		    dup2(out[1], 2) == -1 || dup2(pair[1], 3) == -1)
-			_exit(111);
-		close_range(4, ~0U, 0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		execve(mp->program, argv, envp);
-		_exit(127);
-	}
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out[1] };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out[1] };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pair[1] };
+	r = spawn_start(&rq, &pid, NULL);
+	explicit_bzero(token, sizeof(token));
 	close(pair[1]);
 	close(out[1]);
-	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		log_warnx("monitor: fork: %s", strerror(-r));
+		close(pair[0]);
+		close(out[0]);
+		return;
+	}
 	mp->pid = pid;
 	mp->port = mp->want_port;
 	mp->started_ms = mono_ms();
@@ -183,9 +174,8 @@ spawn(struct monproc *mp)
 		close(out[0]);
 		mp->out.fd = -1;
 	}
-	if (control_adopt(sv->control, pair[0], pid, "monitor") < 0) {
+	if (mp->serve == NULL || mp->serve(mp->serve_arg, pair[0], pid) < 0) {
 		log_warnx("monitor: cannot serve its channel");
-		close(pair[0]);
 		kill(pid, SIGTERM);
 	}
 }
@@ -200,7 +190,8 @@ on_restart(struct loop_timer *t)
 }
 
 int
-monproc_init(struct supervisor *sv, const struct monproc_opts *o)
+monproc_new(struct supervisor *sv, const struct monproc_opts *o,
+    struct monproc **out)
 {
 	struct monproc	*mp;
 	int		 r;
@@ -208,6 +199,8 @@ monproc_init(struct supervisor *sv, const struct monproc_opts *o)
 	if ((mp = calloc(1, sizeof(*mp))) == NULL)
 		return -ENOMEM;
 	mp->sv = sv;
+	mp->serve = o->serve;
+	mp->serve_arg = o->serve_arg;
 	mp->out.fd = -1;
 	mp->logfd = -1;
 	mp->disabled = o->disabled;
@@ -222,17 +215,15 @@ monproc_init(struct supervisor *sv, const struct monproc_opts *o)
 		log_warnx("%s/monitor.token: %s", sv->state_dir, strerror(-r));
 		mp->token[0] = '\0';
 	}
-	sv->monitor = mp;
+	*out = mp;
 	return 0;
 }
 
 void
-monproc_want(struct supervisor *sv, bool on, unsigned port)
+monproc_want(struct monproc *mp, bool on, unsigned port)
 {
-	struct monproc	*mp = sv->monitor;
+	struct supervisor	*sv = mp->sv;
 
-	if (mp == NULL)
-		return;
 	mp->wanted = on && !mp->disabled && !sv->shutting_down;
 	mp->want_port = mp->port_override != 0 ? mp->port_override : port;
 	if (mp->pid > 0 && (!mp->wanted || mp->port != mp->want_port)) {
@@ -249,14 +240,15 @@ monproc_want(struct supervisor *sv, bool on, unsigned port)
 }
 
 bool
-monproc_reaped(struct supervisor *sv, pid_t pid, int status)
+monproc_reaped(struct monproc *mp, pid_t pid, int status)
 {
-	struct monproc	*mp = sv->monitor;
-	char		 why[96];
-	unsigned	 delay;
+	struct supervisor	*sv;
+	char			 why[96];
+	unsigned		 delay;
 
 	if (mp == NULL || pid != mp->pid || pid <= 0)
 		return false;
+	sv = mp->sv;
 	mp->pid = 0;
 	if (WIFSIGNALED(status))
 		snprintf(why, sizeof(why), "killed by signal %d",
@@ -286,45 +278,34 @@ monproc_reaped(struct supervisor *sv, pid_t pid, int status)
 }
 
 void
-monproc_stop(struct supervisor *sv)
+monproc_stop(struct monproc *mp)
 {
-	struct monproc	*mp = sv->monitor;
-
 	if (mp == NULL)
 		return;
 	mp->wanted = false;
-	loop_timer_cancel(&sv->loop, &mp->restart);
+	loop_timer_cancel(&mp->sv->loop, &mp->restart);
 	if (mp->pid > 0)
 		kill(mp->pid, SIGTERM);
 }
 
-bool
-monproc_disabled(const struct supervisor *sv)
-{
-	return sv->monitor == NULL || sv->monitor->disabled;
-}
-
 pid_t
-monproc_pid(const struct supervisor *sv)
+monproc_pid(const struct monproc *mp)
 {
-	return sv->monitor != NULL ? sv->monitor->pid : 0;
+	return mp != NULL ? mp->pid : 0;
 }
 
 void
-monproc_free(struct supervisor *sv)
+monproc_free(struct monproc *mp)
 {
-	struct monproc	*mp = sv->monitor;
-
 	if (mp == NULL)
 		return;
-	loop_timer_cancel(&sv->loop, &mp->restart);
+	loop_timer_cancel(&mp->sv->loop, &mp->restart);
 	if (mp->out.fd != -1) {
-		loop_del(&sv->loop, &mp->out);
+		loop_del(&mp->sv->loop, &mp->out);
 		close(mp->out.fd);
 	}
 	if (mp->logfd != -1)
 		close(mp->logfd);
 	explicit_bzero(mp->token, sizeof(mp->token));
 	free(mp);
-	sv->monitor = NULL;
 }

@@ -1,8 +1,9 @@
 /*
- * mcpvisord's side of mcpvisor-monitor: started (fork, exec) while the
- * current deployment wants monitoring, fed through one end of a socket
- * pair that the control module serves as a client that watches
- * everything, restarted with back-off when it dies, its output kept in
+ * mcpvisord's side of mcpvisor-monitor: started (through the spawn
+ * routine) while the current deployment wants monitoring, fed through
+ * one end of a socket pair that whoever wires the daemon serves (the
+ * control module, as a client that watches everything), restarted with
+ * back-off when it dies, its output kept in
  * STATE_DIR/logs/monitoring_DATE.log. The root never waits for it: a
  * monitor that stops reading is dropped like any client, and restarted.
  */
@@ -17,24 +18,30 @@
 struct monproc;
 struct supervisor;
 
+/* Takes the root's end of a new monitor's channel (0, or a negative
+ * errno: the monitor is then told to go). */
+typedef int monproc_serve_fn(void *arg, int fd, pid_t pid);
+
 struct monproc_opts {
-	const char	*program;	/* mcpvisor-monitor */
-	bool		 disabled;	/* --no-monitoring */
-	unsigned	 port;		/* 0: the spec's */
-	const char	*bind;		/* NULL: 127.0.0.1 */
+	const char		*program;	/* mcpvisor-monitor */
+	bool			 disabled;	/* --no-monitoring */
+	unsigned		 port;		/* 0: the spec's */
+	const char		*bind;		/* NULL: 127.0.0.1 */
+	monproc_serve_fn	*serve;
+	void			*serve_arg;
 };
 
-int	monproc_init(struct supervisor *, const struct monproc_opts *);
+/* 0 and *out, or -ENOMEM. */
+int	monproc_new(struct supervisor *, const struct monproc_opts *,
+	    struct monproc **out);
 /* What the current deployment asks for: a monitor on port, or none. */
-void	monproc_want(struct supervisor *, bool on, unsigned port);
+void	monproc_want(struct monproc *, bool on, unsigned port);
 /* SIGCHLD: true when pid was the monitor's. */
-bool	monproc_reaped(struct supervisor *, pid_t pid, int status);
+bool	monproc_reaped(struct monproc *, pid_t pid, int status);
 /* Asks it to go (SIGTERM) and starts no other. */
-void	monproc_stop(struct supervisor *);
-void	monproc_free(struct supervisor *);
-/* Whether mcpvisord runs without a monitor (--no-monitoring). */
-bool	monproc_disabled(const struct supervisor *);
+void	monproc_stop(struct monproc *);
+void	monproc_free(struct monproc *);	/* accepts NULL */
 /* Its pid, or 0. */
-pid_t	monproc_pid(const struct supervisor *);
+pid_t	monproc_pid(const struct monproc *);
 
 #endif

@@ -42,53 +42,6 @@
 
 /* --- the channel --- */
 
-void
-worker_send(struct worker *w, uint8_t type, const void *p, uint32_t len)
-{
-	int	r;
-
-	if (w->root_gone)
-		return;
-	if ((r = peer_send(w->root, type, p, len)) < 0 && r != -EPIPE)
-		log_warnx("%s: sending %s: %s", w->name != NULL ? w->name :
-		    "worker", frame_type_name(type), strerror(-r));
-}
-
-void
-worker_send_json(struct worker *w, uint8_t type, cJSON *o)
-{
-	char	*text = cJSON_PrintUnformatted(o);
-
-	if (text != NULL)
-		worker_send(w, type, text, (uint32_t)strlen(text));
-	free(text);
-	cJSON_Delete(o);
-}
-
-void
-worker_send_u32(struct worker *w, uint8_t type, uint32_t v)
-{
-	uint8_t	b[4];
-
-	frame_put_u32(b, v);
-	worker_send(w, type, b, 4);
-}
-
-void
-worker_send_failed(struct worker *w, const char *stage, const char *reason,
-    int err)
-{
-	cJSON	*o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "stage", stage);
-	cJSON_AddStringToObject(o, "reason", reason);
-	if (err != 0)
-		cJSON_AddStringToObject(o, "errno", strerror(err));
-	log_warnx("%s: %s: %s", w->name != NULL ? w->name : "worker", stage,
-	    reason);
-	worker_send_json(w, FRAME_FAILED, o);
-}
-
 static void
 on_config(struct worker *w, const struct frame *f)
 {
@@ -106,7 +59,8 @@ on_config(struct worker *w, const struct frame *f)
 		worker_send_failed(w, "config", "configuration is not JSON", 0);
 		goto fail;
 	}
-	r = setup_worker(w, config, &stage, &err);
+	r = task_wanted(config) ? task_setup(w, config, &err) :
+	    setup_worker(w, config, &stage, &err);
 	/* everything needed later was copied out of the configuration;
 	 * give its pages back */
 	cJSON_Delete(config);
@@ -121,6 +75,10 @@ on_config(struct worker *w, const struct frame *f)
 		goto fail;
 	}
 	worker_send_json(w, FRAME_SANDBOX, report);
+	if (w->task) {
+		task_start(w);
+		return;
+	}
 	usage_start(w);
 	server_start(w);
 	malloc_trim(0);
@@ -143,7 +101,10 @@ on_root(struct peer *p, const struct frame *f, void *arg)
 			    w->name != NULL ? w->name : "worker",
 			    strerror(-peer_error(p)));
 		w->root_gone = true;
-		server_stop(w);
+		if (w->task)
+			task_stop(w);
+		else
+			server_stop(w);
 		return;
 	}
 	switch (f->type) {
@@ -153,7 +114,10 @@ on_root(struct peer *p, const struct frame *f, void *arg)
 	case FRAME_STOP:
 		if (f->len == 4 && (frame_get_u32(f->data) & FRAME_STOP_NOW))
 			w->stop_now = true;
-		server_stop(w);
+		if (w->task)
+			task_stop(w);
+		else
+			server_stop(w);
 		break;
 	case FRAME_SIGNAL:
 		if (w->child.pid > 0)
@@ -177,12 +141,18 @@ on_signal(struct watcher *sw, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				server_reaped(w, pid, status);
+				if (w->task)
+					task_reaped(w, pid, status);
+				else
+					server_reaped(w, pid, status);
 			break;
 		case SIGTERM:
 		case SIGINT:
 			/* the root died (parent-death signal) or asks us */
-			server_stop(w);
+			if (w->task)
+				task_stop(w);
+			else
+				server_stop(w);
 			break;
 		default:
 			if (w->child.pid > 0)
@@ -233,6 +203,7 @@ worker_init(struct worker *w)
 static void
 worker_free(struct worker *w)
 {
+	task_free(w);
 	setup_free(w);
 	peer_free(w->root);
 	w->root = NULL;

@@ -68,6 +68,23 @@ limit_to(struct sandbox_spec *sp, const char *name, rlim_t value)
 		}
 }
 
+/* An id written as digits only. */
+static bool
+numeric_id(const char *text, unsigned *out)
+{
+	char			*end;
+	unsigned long		 v;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*end != '\0' || errno != 0 || v > 0x7fffffffUL)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
 static int
 parse_identity(const cJSON *run, struct sandbox_spec *sp, struct errbuf *err)
 {
@@ -86,20 +103,26 @@ parse_identity(const cJSON *run, struct sandbox_spec *sp, struct errbuf *err)
 	sp->uid = getuid();
 	sp->gid = getgid();
 	if (user != NULL) {
-		if ((pw = getpwnam(user)) == NULL) {
+		/* a name, or a number (a file's owner may have no name) */
+		if ((pw = getpwnam(user)) == NULL && !numeric_id(user, &sp->uid)) {
 			errbuf_set(err, "no user '%s'", user);
 			return -EINVAL;
 		}
-		sp->uid = pw->pw_uid;
-		sp->gid = pw->pw_gid;
-		snprintf(sp->home, sizeof(sp->home), "%s", pw->pw_dir);
+		if (pw == NULL)
+			pw = getpwuid(sp->uid);
+		if (pw != NULL) {
+			sp->uid = pw->pw_uid;
+			sp->gid = pw->pw_gid;
+			snprintf(sp->home, sizeof(sp->home), "%s", pw->pw_dir);
+		}
 	}
 	if (group != NULL) {
-		if ((gr = getgrnam(group)) == NULL) {
+		if ((gr = getgrnam(group)) != NULL)
+			sp->gid = gr->gr_gid;
+		else if (!numeric_id(group, &sp->gid)) {
 			errbuf_set(err, "no group '%s'", group);
 			return -EINVAL;
 		}
-		sp->gid = gr->gr_gid;
 	}
 	sp->groups[sp->ngroups++] = sp->gid;
 	cJSON_ArrayForEach(g, extra) {

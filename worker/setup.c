@@ -177,8 +177,9 @@ open_notify_socket(struct worker *w, struct errbuf *err)
 	return loop_add(&w->loop, &w->notify_w, EPOLLIN);
 }
 
-static int
-prepare_server_dir(struct worker *w, const cJSON *config, struct errbuf *err)
+int
+setup_writable_paths(struct worker *w, const cJSON *config,
+    struct errbuf *err)
 {
 	const cJSON	*wp = cJSON_GetObjectItem(cJSON_GetObjectItem(config,
 			    "sandbox"), "writable_paths");
@@ -189,6 +190,16 @@ prepare_server_dir(struct worker *w, const cJSON *config, struct errbuf *err)
 		if (cJSON_IsString(p) &&
 		    (r = make_writable_path(w, p->valuestring, err)) < 0)
 			return r;
+	return 0;
+}
+
+static int
+prepare_server_dir(struct worker *w, const cJSON *config, struct errbuf *err)
+{
+	int	r;
+
+	if ((r = setup_writable_paths(w, config, err)) < 0)
+		return r;
 	if (mkdir(w->server_dir, 0750) == -1 && errno != EEXIST) {
 		errbuf_set(err, "mkdir %s: %s", w->server_dir, strerror(errno));
 		return -errno;

@@ -1,9 +1,11 @@
 /*
  * mcpvisor-worker's state, shared by its files: main.c (the loop, the
- * channel to mcpvisord, signals), setup.c (the configuration and what
+ * frames from mcpvisord, signals), setup.c (the configuration and what
  * is prepared before the sandbox closes), server.c (the server process:
- * start, readiness, exit, restart, stop), checks.c (health checks as
- * readiness and liveness) and usage.c (usage samples).
+ * start, readiness and health checks, exit, restart, stop), task.c (a
+ * worker that runs one hook or rollback action instead), usage.c (usage
+ * samples) and report.c (frames to mcpvisord), each using only those
+ * after it.
  */
 #ifndef MCPVISOR_WORKER_H
 #define MCPVISOR_WORKER_H
@@ -82,9 +84,15 @@ struct worker {
 	struct proc_usage	 usage_prev;
 	pid_t			 usage_pid;	/* whose sample usage_prev is */
 	uint64_t		 usage_prev_ms;
+	/* a task (task.c): its stdin, deadline and plugin function */
+	bool			 task;
+	int			 task_in;
+	unsigned		 task_timeout_ms;
+	char			*task_plugin;
+	char			*task_function;
 };
 
-/* main.c: frames to mcpvisord (dropped once it is gone) */
+/* report.c: frames to mcpvisord (dropped once it is gone) */
 void	worker_send(struct worker *, uint8_t type, const void *, uint32_t);
 /* Sends o and deletes it. */
 void	worker_send_json(struct worker *, uint8_t type, struct cJSON *o);
@@ -99,6 +107,10 @@ void	worker_send_failed(struct worker *, const char *stage,
 int	setup_worker(struct worker *, const struct cJSON *config,
 	    const char **stage, struct errbuf *err);
 void	setup_free(struct worker *);
+/* The sandbox's writable_paths made, owned by the identity it runs as
+ * (a task's too). 0, or a negative errno with the reason in err. */
+int	setup_writable_paths(struct worker *, const struct cJSON *config,
+	    struct errbuf *err);
 
 /* server.c */
 void	server_init(struct worker *);
@@ -117,7 +129,7 @@ void	server_reaped(struct worker *, pid_t, int status);
  * subreaper), so that nothing outlives the worker. */
 void	server_sweep(void);
 
-/* checks.c */
+/* server.c: its health checks */
 int	checks_setup(struct worker *, const struct cJSON *list,
 	    struct errbuf *err);
 /* Runs every check once, as the readiness round. */
@@ -127,5 +139,15 @@ void	checks_stop(struct worker *, const char *why);
 
 /* usage.c */
 void	usage_start(struct worker *);
+
+/* task.c: whether the configuration is a task's; its setup (before the
+ * sandbox), start (after it), end and stop */
+bool	task_wanted(const struct cJSON *config);
+int	task_setup(struct worker *, const struct cJSON *config,
+	    struct errbuf *err);
+void	task_start(struct worker *);
+void	task_reaped(struct worker *, pid_t, int status);
+void	task_stop(struct worker *);
+void	task_free(struct worker *);
 
 #endif

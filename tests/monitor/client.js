@@ -42,6 +42,8 @@ function finish(code) {
 	if (done)
 		return;
 	done = true;
+	if (process.env.CLIENT_DEBUG)
+		console.error(JSON.stringify({ code, received, gaps, unexplained }));
 	if (latency) {
 		lat.sort((a, b) => a - b);
 		const q = p => lat.length ? lat[Math.min(lat.length - 1,
@@ -78,6 +80,10 @@ for (let i = 0; i < clients; i++) {
 		}
 	});
 	ws.on("message", data => {
+		// past the end: writing now would fail the output stream and
+		// lose what it still buffers
+		if (done)
+			return;
 		received++;
 		const now = performance.timeOrigin + performance.now();
 		const text = data.toString();

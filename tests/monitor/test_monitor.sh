@@ -31,7 +31,7 @@ trap cleanup EXIT
 
 ok()  { passed=$((passed + 1)); echo "ok - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; return 1; fi; }
 wait_for() {
 	local i
 	for ((i = 0; i < $2 * 20; i++)); do eval "$1" && return 0; sleep 0.05; done
@@ -254,8 +254,9 @@ check "mcpvisord answered every ping during the flood, none slower than 1 s" '[ 
 kill "$stalled" 2>/dev/null
 # a client that asks to replay from a sequence number the ring still holds
 last=$(curl -s http://127.0.0.1:8765/metrics | awk '/^mcpvisor_monitor_messages_total /{print $2}')
-node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=$((last - 99))" --out "$work/replay.ndjson" --until-count 100 --timeout 5000 >/dev/null 2>&1; s=$?
-check "replay from a sequence number: the 100 messages from there, in order" '[ $s -eq 0 ] && [ "$(ndjson "$work/replay.ndjson" "[x[\"seq\"] for x in m[:100]] == list(range($last - 99, $last + 1))")" = True ]'
+CLIENT_DEBUG=1 node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=$((last - 99))" --out "$work/replay.ndjson" --until-count 100 --timeout 5000 >"$work/replay.err" 2>&1; s=$?
+check "replay from a sequence number: the 100 messages from there, in order" '[ $s -eq 0 ] && [ "$(ndjson "$work/replay.ndjson" "[x[\"seq\"] for x in m[:100]] == list(range($last - 99, $last + 1))")" = True ]' ||
+	echo "# replay from $((last - 99)): client status $s, got $(ndjson "$work/replay.ndjson" "[(x.get(\"type\"), x.get(\"seq\")) for x in m[:3]] + [len(m)]"), $(wc -lc < "$work/replay.ndjson") lines and bytes, stderr: $(head -c 500 "$work/replay.err"); $(sed -n 2p "$work/replay.ndjson" | head -c 300)"
 node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=1" --out "$work/gap.ndjson" --until-count 1 --timeout 5000 >/dev/null 2>&1
 check "replay from what the ring no longer holds: a gap marker first" '[ "$(ndjson "$work/gap.ndjson" "(m[0][\"type\"], m[0][\"data\"][\"from_seq\"], m[0][\"data\"][\"reason\"])")" = "('"'"'gap'"'"', 1, '"'"'no_longer_buffered'"'"')" ]'
 

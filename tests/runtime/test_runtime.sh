@@ -156,7 +156,7 @@ mv deploy stop "$id" >/dev/null 2>&1
 sp=$(spec workerkill "$(S slow)")
 mv deploy start --detach "$sp" >/dev/null 2>&1
 id=$(last_id)
-wait_for "[ -n \"\$(rf $id 'd[\"servers\"][0].get(\"worker_pid\",\"\")')\" ]" 5
+wait_for "[ -n \"\$(rf $id 'd[\"servers\"][0].get(\"worker_pid\",\"\")')\" ]" 15
 wpid=$(rf "$id" 'd["servers"][0]["worker_pid"]')
 t0=$(now_ms); kill -9 "$wpid"
 check "worker crash recorded as the deployment's failure" 'is $id "d[\"outcome\"]" failed 5'
@@ -265,6 +265,32 @@ id=$(last_id)
 hmv deploy stop "$id" >/dev/null 2>&1
 sleep 1.5
 check "hooks: stopped during its hooks, nothing is started" '! pgrep -f "sleep 1004" >/dev/null && is $id "d[\"state\"]" done 1'
+# hooks run in a sandboxed worker, never in mcpvisord: as the user the
+# spec declares, without capabilities, with no_new_privs, in a network
+# namespace when its sandbox asks; a hook without a declared user runs
+# as its file's owner (who must be able to reach it)
+chmod 755 "$work"
+rm -rf "$hcfg/hooks/"*.d
+hook pre-deploy 10-who 'grep -E "^(Uid|CapEff|NoNewPrivs):" /proc/self/status > /tmp/mcpvisor-hook-who.$MCPVISOR_DEPLOYMENT_ID; cat /proc/net/dev >> /tmp/mcpvisor-hook-who.$MCPVISOR_DEPLOYMENT_ID; echo parent $PPID >> /tmp/mcpvisor-hook-who.$MCPVISOR_DEPLOYMENT_ID; [ ! -d '"$work/hook-out"' ] || echo written > '"$work/hook-out/made"
+{ cat "$hk/deployments/gen.yaml"; printf 'hooks:\n  user: nobody\n  sandbox: {network: none, writable_paths: ["%s"]}\n' "$work/hook-out"; } > "$hk/deployments/gen-hooks.yaml"
+hmv deploy start "$hk/deployments/gen-hooks.yaml" >/dev/null 2>&1; status=$?
+id=$(last_id)
+who="/tmp/mcpvisor-hook-who.$id"
+check "sandboxed hooks: the deployment ran its hook" '[ $status -eq 0 ] && [ -s "$who" ]'
+check "sandboxed hooks: as the declared user" 'grep -Eq "^Uid:[[:space:]]+65534[[:space:]]" "$who"'
+check "sandboxed hooks: no capability, no_new_privs" 'grep -Eq "^CapEff:[[:space:]]+0+$" "$who" && grep -Eq "^NoNewPrivs:[[:space:]]+1$" "$who"'
+check "sandboxed hooks: only loopback, as its sandbox asks" '! grep -Eq "^ *(eth|ens|enp|veth)" "$who" && grep -q "lo:" "$who"'
+check "sandboxed hooks: its writable_paths made for its user" '[ "$(stat -c %U "$work/hook-out")" = nobody ] && grep -qx written "$work/hook-out/made"'
+check "sandboxed hooks: a child of a worker, not of mcpvisord" '[ "$(awk "/^parent/{print \$2}" "$who")" != "$(pgrep -of "mcpvisord --state-dir $state")" ]'
+hmv deploy stop "$id" >/dev/null 2>&1
+rm -f "$who"
+chown nobody "$hcfg/hooks/pre-deploy.d/10-who"
+hmv deploy start "$hk/deployments/gen.yaml" >/dev/null 2>&1
+id=$(last_id)
+who="/tmp/mcpvisor-hook-who.$id"
+check "sandboxed hooks: without a declared user, as the file's owner" 'grep -Eq "^Uid:[[:space:]]+65534[[:space:]]" "$who" && grep -Eq "^CapEff:[[:space:]]+0+$" "$who"'
+hmv deploy stop "$id" >/dev/null 2>&1
+rm -f "$who" "$hcfg/hooks/pre-deploy.d/10-who"
 stop_daemon
 
 # --- systemd: Type=notify means READY=1 once the control socket listens
@@ -275,7 +301,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1]); s.settimeout(10)
 open(sys.argv[2], "w").write(s.recv(512).decode())
 PY
-sleep 0.3
+wait_for "[ -S $work/notify.sock ]" 10	# bound before mcpvisord says anything
 NOTIFY_SOCKET="$work/notify.sock" "$mcpvisord" --state-dir "$nstate" >>"$work/daemon.log" 2>&1 &
 ndpid=$!
 check "systemd: READY=1 sent to NOTIFY_SOCKET" 'wait_for "grep -q READY=1 $work/notify.got 2>/dev/null" 5'

@@ -934,6 +934,19 @@ test_mcp_brave_search_without_key(void **state)
 	free(bin);
 }
 
+static int
+occurrences(const char *text, const char *what)
+{
+	int	n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* test_mcp_streamable_http also checks that a probe over HTTP gives its
+ * verdict once: the DELETE that ends the session once listed every
+ * detail a second time (duplicate keys in health run --json). */
 static void
 test_mcp_streamable_http(void **state)
 {
@@ -966,6 +979,9 @@ test_mcp_streamable_http(void **state)
 	run_all(&t, 30000);
 	expect_result(&t, 0, true, "MCP 2025-11-25 over HTTP");
 	assert_non_null(strstr(t.out[0].details, "get-sum"));
+	assert_int_equal(occurrences(t.out[0].details, "\"protocol_version\""),
+	    1);
+	assert_int_equal(occurrences(t.out[0].details, "\"tools\""), 1);
 	expect_result(&t, 1, true, "MCP 2025-11-25 over HTTP");
 	expect_result(&t, 2, false, "HTTP 404 answering initialize");
 	expect_result(&t, 3, false, "Couldn't connect");

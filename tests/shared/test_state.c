@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -124,10 +125,41 @@ test_journal_appends_and_rotates(void **state)
 	free(dir);
 }
 
+/* A record that is not a regular file is refused as such, at once: a
+ * FIFO does not wait for a writer, a directory is not read (both were
+ * read by a size fstat had not given). */
+static void
+test_read_json_refuses_what_is_not_a_file(void **state)
+{
+	char	*dir = tu_tmpdir(), *fifo, *sub;
+	cJSON	*out = NULL;
+
+	(void)state;
+	assert_true(asprintf(&fifo, "%s/fifo.json", dir) != -1);
+	assert_true(asprintf(&sub, "%s/dir.json", dir) != -1);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(state_read_json(fifo, &out), -EINVAL);
+	assert_int_equal(state_read_json(sub, &out), -EINVAL);
+	assert_null(out);
+	free(tu_write(dir, "ok.json", "{\"id\":\"x\"}"));
+	free(fifo);
+	assert_true(asprintf(&fifo, "%s/ok.json", dir) != -1);
+	assert_int_equal(state_read_json(fifo, &out), 0);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(out,
+	    "id")), "x");
+	cJSON_Delete(out);
+	free(fifo);
+	free(sub);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read_json_refuses_what_is_not_a_file),
 		cmocka_unit_test(test_records_atomic_and_listed_newest_first),
 		cmocka_unit_test(test_prune_keeps_newest_and_unfinished),
 		cmocka_unit_test(test_journal_appends_and_rotates),

@@ -54,6 +54,35 @@ bool	cli_valid_strategy(const char *verb, const char *name);
 /* Prints diagnostics; with --json as one object on stdout. */
 void	cli_print_diags(const struct cli *, const struct diag_list *);
 
+/* cli_tail.c: following a deployment, and the request that starts it */
+struct cJSON;
+struct daemon_link;
+
+struct cli_tail {
+	const struct cli	*cli;
+	size_t			 total;
+	size_t			 ready;
+	size_t			 batch;
+	size_t			 batches;
+	size_t			 batch_servers;	/* of the current batch */
+	size_t			 batch_ready;
+	bool			 bar;		/* a progress bar is drawn */
+};
+
+/* Connects (starting mcpvisord if start and none runs); says why not. */
+int	cli_connect(struct cli *, struct daemon_link *, bool start);
+/* The requester's environment, for env() and secrets. */
+void	cli_add_environ(struct cJSON *rq);
+/* Reads the first response; prints an error and returns an exit status
+ * when it says no, else 0 with *resp (the caller deletes it). Events that
+ * come before it go to t. */
+int	cli_expect_ok(struct daemon_link *, struct cli_tail *,
+	    struct cJSON **resp);
+void	cli_tail_event(struct cli_tail *, const struct cJSON *ev);
+/* Prints events until the final response; returns the outcome's exit
+ * status. */
+int	cli_tail_follow(struct cli_tail *, struct daemon_link *);
+
 int	cli_config(struct cli *, int, char **);
 int	cli_deploy(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);

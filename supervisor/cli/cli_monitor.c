@@ -18,7 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "client.h"
+#include "daemon_link.h"
 #include "state.h"
 
 #ifndef MCPVISOR_LIBEXECDIR
@@ -253,17 +253,17 @@ show_metrics(long port)
 static cJSON *
 live_record(struct cli *cli, const char *id)
 {
-	struct client_conn	 c = { .fd = -1 };
+	struct daemon_link	 c = { .fd = -1 };
 	cJSON			*rq, *resp = NULL, *rec = NULL;
 	uint8_t			 type;
 
-	if (client_connect(&c, cli->state_dir, false) < 0)
+	if (link_connect(&c, cli->state_dir, false) < 0)
 		return NULL;
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "status");
 	cJSON_AddStringToObject(rq, "id", id);
-	if (client_request(&c, rq) == 0)
-		while (client_next(&c, &type, &resp) == 1 &&
+	if (link_request(&c, rq) == 0)
+		while (link_next(&c, &type, &resp) == 1 &&
 		    type != FRAME_RESPONSE) {
 			cJSON_Delete(resp);
 			resp = NULL;
@@ -272,7 +272,7 @@ live_record(struct cli *cli, const char *id)
 		rec = cJSON_DetachItemFromObject(resp, "record");
 	cJSON_Delete(resp);
 	cJSON_Delete(rq);
-	client_close(&c);
+	link_close(&c);
 	return rec;
 }
 

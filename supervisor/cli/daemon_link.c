@@ -3,7 +3,7 @@
  * detached (its own session, output to STATE_DIR/logs/mcpvisord.log), so
  * that it outlives the CLI that started it.
  */
-#include "client.h"
+#include "daemon_link.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "spawn.h"
 #include "state.h"
 
 static void
@@ -39,13 +40,21 @@ daemon_path(char *buf, size_t size)
 	snprintf(buf, size, "mcpvisord");
 }
 
+/* Started detached (its own session, nobody's child but init's, output
+ * to STATE_DIR/logs/mcpvisord.log), so that it outlives the CLI. */
 static int
 start_daemon(const char *state_dir)
 {
-	char		 exe[PATH_MAX], log[PATH_MAX + 32];
-	struct errbuf	 err;
-	pid_t		 pid;
-	int		 status, r;
+	extern char		**environ;
+	char			 exe[PATH_MAX], log[PATH_MAX + 32];
+	char			*argv[] = { "mcpvisord", "--state-dir",
+				    (char *)(uintptr_t)state_dir, NULL };
+	struct spawn_request	 rq = { .path = exe, .argv = argv,
+				    .envp = environ, .new_session = true,
+				    .detach = true };
+	struct errbuf		 err;
+	pid_t			 pid;
+	int			 out, r;
 
 	if ((r = state_prepare(state_dir, &err)) < 0) {
 		fprintf(stderr, "mcpvisor: %s\n", err.msg);
@@ -53,30 +62,19 @@ start_daemon(const char *state_dir)
 	}
 	daemon_path(exe, sizeof(exe));
 	snprintf(log, sizeof(log), "%s/logs/mcpvisord.log", state_dir);
-	if ((pid = fork()) == -1)
+	if ((out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
 		return -errno;
-	if (pid == 0) {
-		/* twice, so that the daemon is nobody's child but init's */
-		if (setsid() == -1 || (pid = fork()) == -1)
-			_exit(111);
-		if (pid > 0)
-			_exit(0);
-		int	null = open("/dev/null", O_RDONLY);
-		int	out = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600);
-
-		if (null == -1 || out == -1 || dup2(null, 0) == -1 ||
-		    dup2(out, 1) == -1 || dup2(out, 2) == -1)
-			_exit(111);
-		execlp(exe, "mcpvisord", "--state-dir", state_dir,
-		    (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
-	return 0;
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out };
+	r = spawn_start(&rq, &pid, NULL);
+	close(out);
+	return r;
 }
 
 int
-client_connect(struct client_conn *c, const char *state_dir, bool start)
+link_connect(struct daemon_link *c, const char *state_dir, bool start)
 {
 	int	fd = state_control_connect(state_dir), r;
 
@@ -99,7 +97,7 @@ client_connect(struct client_conn *c, const char *state_dir, bool start)
 }
 
 int
-client_request(struct client_conn *c, const cJSON *rq)
+link_request(struct daemon_link *c, const cJSON *rq)
 {
 	int	r;
 
@@ -113,7 +111,7 @@ client_request(struct client_conn *c, const cJSON *rq)
 }
 
 int
-client_next(struct client_conn *c, uint8_t *type, cJSON **json)
+link_next(struct daemon_link *c, uint8_t *type, cJSON **json)
 {
 	struct frame	f;
 	int		r;
@@ -129,7 +127,7 @@ client_next(struct client_conn *c, uint8_t *type, cJSON **json)
 }
 
 void
-client_close(struct client_conn *c)
+link_close(struct daemon_link *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);

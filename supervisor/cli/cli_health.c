@@ -63,33 +63,6 @@ static const char usage_run[] =
 
 /* --- register --- */
 
-static int
-read_whole(const char *path, char **out, size_t *len)
-{
-	struct stat	 st;
-	char		*buf;
-	int		 fd;
-	ssize_t		 n;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1 || (buf = malloc((size_t)st.st_size + 1)) ==
-	    NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		free(buf);
-		return -EIO;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
 /* The name a registered copy gets: the file's, ending in .yaml. */
 static void
 registered_name(const char *path, char *buf, size_t size)
@@ -106,19 +79,62 @@ registered_name(const char *path, char *buf, size_t size)
 		snprintf(buf, size, "%s.yaml", base);
 }
 
+static void
+print_registered(const struct cli *cli, const struct ynode *list,
+    const char *from, const char *mine)
+{
+	cJSON	*o, *names;
+	char	*s;
+
+	if (!cli->json) {
+		printf("registered %zu health check%s from %s as %s:",
+		    list->count, list->count == 1 ? "" : "s", from, mine);
+		for (size_t k = 0; k < list->count; k++)
+			printf(" %s", schema_str(list->items[k], "name", ""));
+		printf("\n");
+		return;
+	}
+	o = cJSON_CreateObject();
+	names = cJSON_AddArrayToObject(o, "registered");
+	for (size_t k = 0; k < list->count; k++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(
+		    schema_str(list->items[k], "name", "")));
+	cJSON_AddStringToObject(o, "path", mine);
+	if ((s = cJSON_Print(o)) != NULL)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(o);
+}
+
+/* Copies the file into the state directory; says why when it cannot. */
+static int
+keep_copy(const struct cli *cli, const char *from, const char *name)
+{
+	struct errbuf	 err = { "" };
+	char		 rel[NAME_MAX + 32], *text = NULL;
+	size_t		 len = 0;
+	int		 r;
+
+	snprintf(rel, sizeof(rel), "health-checks/%s", name);
+	if ((r = read_file_capped(from, 0, YNODE_FILE_MAX, &text, &len,
+	    NULL)) < 0 || (r = state_prepare(cli->state_dir, &err)) < 0 ||
+	    (r = state_write_file(cli->state_dir, rel, text, len)) < 0)
+		fprintf(stderr, "mcpvisor health register: %s: %s\n", from,
+		    err.msg[0] != '\0' ? err.msg : strerror(-r));
+	free(text);
+	return r;
+}
+
 static int
 health_register(struct cli *cli, int argc, char **argv)
 {
 	struct diag_list	 dl = { 0 };
 	struct check_file	*cf = NULL;
 	struct project		*p = NULL;
-	struct errbuf		 err = { "" };
 	const struct ynode	*list;
-	char			 name[NAME_MAX + 1], rel[NAME_MAX + 32];
+	char			 name[NAME_MAX + 1];
 	char			 mine[sizeof(cli->registered_dir) + NAME_MAX + 2];
-	char			*text = NULL;
-	size_t			 len = 0;
-	int			 i, r, status = CLI_EXIT_CONFIG;
+	int			 i, status = CLI_EXIT_CONFIG;
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_register,
 	    &status)) < 0)
@@ -149,41 +165,16 @@ health_register(struct cli *cli, int argc, char **argv)
 	}
 	if (dl.errors > 0)
 		goto out;
-	if ((r = read_whole(argv[i], &text, &len)) < 0 ||
-	    (r = state_prepare(cli->state_dir, &err)) < 0 ||
-	    (snprintf(rel, sizeof(rel), "health-checks/%s", name),
-	    r = state_write_file(cli->state_dir, rel, text, len)) < 0) {
-		fprintf(stderr, "mcpvisor health register: %s: %s\n", argv[i],
-		    err.msg[0] != '\0' ? err.msg : strerror(-r));
+	if (keep_copy(cli, argv[i], name) < 0)
 		status = CLI_EXIT_TEMPFAIL;
-		goto done;
+	else {
+		print_registered(cli, list, argv[i], mine);
+		status = CLI_EXIT_OK;
 	}
-	status = CLI_EXIT_OK;
-	if (cli->json) {
-		cJSON	*o = cJSON_CreateObject();
-		cJSON	*names = cJSON_AddArrayToObject(o, "registered");
-		char	*s;
-
-		for (size_t k = 0; k < list->count; k++)
-			cJSON_AddItemToArray(names, cJSON_CreateString(
-			    schema_str(list->items[k], "name", "")));
-		cJSON_AddStringToObject(o, "path", mine);
-		if ((s = cJSON_Print(o)) != NULL)
-			printf("%s\n", s);
-		free(s);
-		cJSON_Delete(o);
-		goto done;
-	}
-	printf("registered %zu health check%s from %s as %s:", list->count,
-	    list->count == 1 ? "" : "s", argv[i], mine);
-	for (size_t k = 0; k < list->count; k++)
-		printf(" %s", schema_str(list->items[k], "name", ""));
-	printf("\n");
 	goto done;
 out:
 	cli_print_diags(cli, &dl);
 done:
-	free(text);
 	project_free(p);
 	check_file_free(cf);
 	diag_list_free(&dl);

@@ -1,8 +1,9 @@
 /*
- * The CLI's side of the control socket.
+ * The CLI's link to mcpvisord: its side of the control socket, and the
+ * daemon started in the background when none runs.
  */
-#ifndef MCPVISOR_CLIENT_H
-#define MCPVISOR_CLIENT_H
+#ifndef MCPVISOR_DAEMON_LINK_H
+#define MCPVISOR_DAEMON_LINK_H
 
 #include <stdbool.h>
 
@@ -10,7 +11,7 @@
 
 struct cJSON;
 
-struct client_conn {
+struct daemon_link {
 	int			fd;
 	struct frame_reader	rd;
 	struct frame_writer	wr;
@@ -20,12 +21,12 @@ struct client_conn {
  * starts mcpvisord in the background on that state directory first and
  * waits up to 5 s for it. 0 or a negative errno (-ECONNREFUSED, -ENOENT:
  * no daemon). */
-int	client_connect(struct client_conn *, const char *state_dir, bool start);
+int	link_connect(struct daemon_link *, const char *state_dir, bool start);
 /* Sends one request; 0 or a negative errno. */
-int	client_request(struct client_conn *, const struct cJSON *);
+int	link_request(struct daemon_link *, const struct cJSON *);
 /* Waits for the next frame (blocking). 1 with *type and *json (the
  * caller deletes it), or a negative errno (-EPIPE: the daemon closed). */
-int	client_next(struct client_conn *, uint8_t *type, struct cJSON **);
-void	client_close(struct client_conn *);
+int	link_next(struct daemon_link *, uint8_t *type, struct cJSON **);
+void	link_close(struct daemon_link *);
 
 #endif

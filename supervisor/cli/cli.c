@@ -170,8 +170,9 @@ static const struct cli_verb top_verbs[] = {
 	{ NULL, NULL, NULL },
 };
 
-int
-main(int argc, char **argv)
+/* The options before the verb; exits after --help or --version. */
+static void
+global_options(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config-dir", required_argument, NULL, 'c' },
@@ -184,77 +185,86 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int	c;
+
+	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':	cli->paths.config_dir = optarg; break;
+		case 'k':	cli->paths.checks_dir = optarg; break;
+		case 'd':	cli->paths.deployments_dir = optarg; break;
+		case 'v':	cli->verbose = true; break;
+		case 'S':
+			snprintf(cli->state_dir, sizeof(cli->state_dir), "%s",
+			    optarg);
+			break;
+		case 'B':
+			snprintf(cli->backup_dir, sizeof(cli->backup_dir), "%s",
+			    optarg);
+			break;
+		case 'V':
+			printf("mcpvisor %s\n", MCPVISOR_VERSION);
+			exit(CLI_EXIT_OK);
+		case 'h':
+			fputs(usage_main, stdout);
+			exit(CLI_EXIT_OK);
+		default:
+			fputs(usage_main, stderr);
+			exit(CLI_EXIT_USAGE);
+		}
+	}
+}
+
+/* The directories the options left out. 0, or an exit status. */
+static int
+default_paths(struct cli *cli)
+{
+	if (cli->state_dir[0] == '\0' &&
+	    state_dir_default(cli->state_dir, sizeof(cli->state_dir)) < 0) {
+		fprintf(stderr, "mcpvisor: no state directory: give "
+		    "--state-dir\n");
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(cli->registered_dir, sizeof(cli->registered_dir),
+	    "%s/health-checks", cli->state_dir);
+	if (cli->backup_dir[0] == '\0')
+		snprintf(cli->backup_dir, sizeof(cli->backup_dir), "%s/backups",
+		    cli->state_dir);
+	cli->paths.registered_checks_dir = cli->registered_dir;
+	if (cli->paths.checks_dir == NULL) {
+		cli->checks_dir_owned = config_sibling_dir(
+		    cli->paths.config_dir, "health-checks");
+		cli->paths.checks_dir = cli->checks_dir_owned;
+	}
+	if (cli->paths.deployments_dir == NULL) {
+		cli->deployments_dir_owned = config_sibling_dir(
+		    cli->paths.config_dir, "deployments");
+		cli->paths.deployments_dir = cli->deployments_dir_owned;
+	}
+	if (cli->paths.checks_dir == NULL || cli->paths.deployments_dir == NULL)
+		fatalx(CLI_EXIT_TEMPFAIL, "out of memory");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
 	struct cli	 cli;
 	const char	*dir;
-	int		 c, status;
+	int		 status;
 
 	memset(&cli, 0, sizeof(cli));
 	dir = getenv("MCPVISOR_CONFIG_DIR");
 	cli.paths.config_dir = dir != NULL && *dir != '\0' ? dir :
 	    "deploy/config";
 	cli.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
-	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			cli.paths.config_dir = optarg;
-			break;
-		case 'k':
-			cli.paths.checks_dir = optarg;
-			break;
-		case 'd':
-			cli.paths.deployments_dir = optarg;
-			break;
-		case 'S':
-			snprintf(cli.state_dir, sizeof(cli.state_dir), "%s",
-			    optarg);
-			break;
-		case 'B':
-			snprintf(cli.backup_dir, sizeof(cli.backup_dir), "%s",
-			    optarg);
-			break;
-		case 'v':
-			cli.verbose = true;
-			break;
-		case 'V':
-			printf("mcpvisor %s\n", MCPVISOR_VERSION);
-			return CLI_EXIT_OK;
-		case 'h':
-			fputs(usage_main, stdout);
-			return CLI_EXIT_OK;
-		default:
-			fputs(usage_main, stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
+	global_options(&cli, argc, argv);
 	log_init("mcpvisor", cli.verbose);
-	if (cli.state_dir[0] == '\0' &&
-	    state_dir_default(cli.state_dir, sizeof(cli.state_dir)) < 0) {
-		fprintf(stderr, "mcpvisor: no state directory: give "
-		    "--state-dir\n");
-		return CLI_EXIT_USAGE;
-	}
-	snprintf(cli.registered_dir, sizeof(cli.registered_dir),
-	    "%s/health-checks", cli.state_dir);
-	if (cli.backup_dir[0] == '\0')
-		snprintf(cli.backup_dir, sizeof(cli.backup_dir), "%s/backups",
-		    cli.state_dir);
-	cli.paths.registered_checks_dir = cli.registered_dir;
 	if (optind >= argc) {
 		fputs(usage_main, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (cli.paths.checks_dir == NULL) {
-		cli.checks_dir_owned = config_sibling_dir(cli.paths.config_dir,
-		    "health-checks");
-		cli.paths.checks_dir = cli.checks_dir_owned;
-	}
-	if (cli.paths.deployments_dir == NULL) {
-		cli.deployments_dir_owned = config_sibling_dir(cli.paths.config_dir,
-		    "deployments");
-		cli.paths.deployments_dir = cli.deployments_dir_owned;
-	}
-	if (cli.paths.checks_dir == NULL || cli.paths.deployments_dir == NULL)
-		fatalx(CLI_EXIT_TEMPFAIL, "out of memory");
+	if ((status = default_paths(&cli)) != 0)
+		return status;
 	status = -1;
 	for (const struct cli_verb *v = top_verbs; v->name != NULL; v++)
 		if (strcmp(v->name, argv[optind]) == 0)

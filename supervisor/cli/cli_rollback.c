@@ -6,6 +6,7 @@
  * mcpvisord over its control socket.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "client.h"
+#include "daemon_link.h"
 #include "snapshot.h"
 #include "state.h"
 
@@ -142,7 +143,7 @@ rollback_status(struct cli *cli, int argc, char **argv)
 static int
 rollback_approve(struct cli *cli, int argc, char **argv)
 {
-	struct client_conn	 c = { .fd = -1 };
+	struct daemon_link	 c = { .fd = -1 };
 	cJSON			*rq, *resp = NULL;
 	uint8_t			 type;
 	int			 i, r, status = CLI_EXIT_OK;
@@ -154,7 +155,7 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 		fputs(usage_approve, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if ((r = client_connect(&c, cli->state_dir, false)) < 0) {
+	if ((r = link_connect(&c, cli->state_dir, false)) < 0) {
 		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
 		    cli->state_dir, strerror(-r));
 		return CLI_EXIT_TEMPFAIL;
@@ -162,12 +163,12 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "rollback_approve");
 	cJSON_AddStringToObject(rq, "id", argv[i]);
-	if (client_request(&c, rq) < 0) {
+	if (link_request(&c, rq) < 0) {
 		status = CLI_EXIT_TEMPFAIL;
 		goto out;
 	}
 	/* events may come first; the answer is the response */
-	while ((r = client_next(&c, &type, &resp)) == 1 &&
+	while ((r = link_next(&c, &type, &resp)) == 1 &&
 	    type != FRAME_RESPONSE) {
 		cJSON_Delete(resp);
 		resp = NULL;
@@ -185,8 +186,180 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 out:
 	cJSON_Delete(resp);
 	cJSON_Delete(rq);
-	client_close(&c);
+	link_close(&c);
 	return status;
+}
+
+/* --- mcpvisor rollback start: it follows like a deployment --- */
+
+static const char usage_rollback_start[] =
+"usage: mcpvisor rollback start DEPLOY_ID [--servers A,B] [--strategy S]\n"
+"                               [--detach] [--json]\n"
+"\n"
+"Rolls DEPLOY_ID, the current deployment, back to the one it replaced,\n"
+"and follows the rollback live. While DEPLOY_ID is still deploying, it\n"
+"is undone whole, as a failure would undo it. Once it has succeeded, the\n"
+"previous version's configuration is rendered again from its files, with\n"
+"your environment for env() and secrets, checked against the snapshot\n"
+"taken when it was replaced, its files are put back, and it is started\n"
+"and checked healthy; if that fails, DEPLOY_ID comes back.\n"
+"\n"
+"  --servers A,B     only these servers; the others keep running as they\n"
+"                    are, untouched\n"
+"  --strategy S      immediate (stop at once), graceful (default: stop in\n"
+"                    order, remove files the newer version added),\n"
+"                    aggressive (kill), batch, or manual (plan, then wait\n"
+"                    for mcpvisor rollback approve)\n"
+"  --detach          print the rollback's id and return\n";
+
+struct rollback_start {
+	const char	*id;
+	const char	*strategy;
+	const char	*servers;
+	bool		 detach;
+};
+
+/* The operand and options; -1 with *status when that is all. */
+static int
+rollback_start_options(struct cli *cli, int argc, char **argv,
+    struct rollback_start *o, int *status)
+{
+	static const struct option longopts[] = {
+		{ "servers", required_argument, NULL, 's' },
+		{ "strategy", required_argument, NULL, 'S' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int	c;
+
+	optind = 0;
+	*status = CLI_EXIT_USAGE;
+	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':	o->servers = optarg; break;
+		case 'd':	o->detach = true; break;
+		case 'j':	cli->json = true; break;
+		case 'S':
+			if (!cli_valid_strategy("rollback start", optarg))
+				return -1;
+			o->strategy = optarg;
+			break;
+		case 'h':
+			fputs(usage_rollback_start, stdout);
+			*status = CLI_EXIT_OK;
+			return -1;
+		default:
+			fputs(usage_rollback_start, stderr);
+			return -1;
+		}
+	}
+	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
+		fputs(usage_rollback_start, stderr);
+		return -1;
+	}
+	o->id = argv[optind];
+	/* a manual rollback waits for its approval: nothing to follow yet */
+	if (o->strategy != NULL && strcmp(o->strategy, "manual") == 0)
+		o->detach = true;
+	return 0;
+}
+
+static cJSON *
+rollback_start_request(const struct rollback_start *o)
+{
+	cJSON	*rq = cJSON_CreateObject(), *list;
+	char	*names, *tok, *save;
+
+	cJSON_AddStringToObject(rq, "verb", "rollback_start");
+	cJSON_AddStringToObject(rq, "deployment_id", o->id);
+	if (o->strategy != NULL)
+		cJSON_AddStringToObject(rq, "strategy", o->strategy);
+	if (o->servers != NULL) {
+		list = cJSON_AddArrayToObject(rq, "servers");
+		if ((names = strdup(o->servers)) == NULL) {
+			cJSON_Delete(rq);
+			return NULL;
+		}
+		for (tok = strtok_r(names, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save))
+			cJSON_AddItemToArray(list, cJSON_CreateString(tok));
+		free(names);
+	}
+	cJSON_AddBoolToObject(rq, "follow", !o->detach);
+	cli_add_environ(rq);
+	return rq;
+}
+
+/* The deployment followed may have "failed" on purpose: the rollback's
+ * own record says how the rollback went. */
+static int
+rollback_outcome(const struct cli *cli, const char *rid)
+{
+	char		 path[PATH_MAX + 128];
+	const char	*st;
+	cJSON		*rec;
+	int		 r, status;
+
+	snprintf(path, sizeof(path), "%s/rollbacks/%s.json", cli->state_dir,
+	    rid);
+	if ((r = state_read_json(path, &rec)) < 0) {
+		fprintf(stderr, "mcpvisor rollback start: %s: %s\n", path,
+		    strerror(-r));
+		return CLI_EXIT_TEMPFAIL;
+	}
+	st = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "state"));
+	if (!cli->json)
+		printf("rollback %s: %s\n", rid, st != NULL ? st : "?");
+	status = st != NULL && strcmp(st, "succeeded") == 0 ? CLI_EXIT_OK :
+	    CLI_EXIT_FAILED;
+	cJSON_Delete(rec);
+	return status;
+}
+
+int
+cli_rollback_start(struct cli *cli, int argc, char **argv)
+{
+	struct rollback_start	 o = { 0 };
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
+	const char		*id;
+	char			 rid[80];
+	cJSON			*rq, *resp;
+	int			 status;
+
+	if (rollback_start_options(cli, argc, argv, &o, &status) < 0)
+		return status;
+	if ((rq = rollback_start_request(&o)) == NULL)
+		return CLI_EXIT_TEMPFAIL;
+	if (cli_connect(cli, &conn, false) < 0) {
+		cJSON_Delete(rq);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    cli_expect_ok(&conn, &t, &resp);
+	cJSON_Delete(rq);
+	if (status != 0) {
+		link_close(&conn);
+		return status;
+	}
+	id = cJSON_GetStringValue(cJSON_GetObjectItem(resp, "rollback_id"));
+	snprintf(rid, sizeof(rid), "%s", id != NULL ? id : "");
+	cJSON_Delete(resp);
+	if (o.detach || rid[0] == '\0') {
+		if (o.strategy != NULL && strcmp(o.strategy, "manual") == 0 &&
+		    !cli->json)
+			printf("%s waits for approval: mcpvisor rollback "
+			    "approve %s\n", rid, rid);
+		else
+			printf("%s\n", rid);
+		link_close(&conn);
+		return CLI_EXIT_OK;
+	}
+	status = cli_tail_follow(&t, &conn);
+	link_close(&conn);
+	return status == CLI_EXIT_TEMPFAIL ? status : rollback_outcome(cli, rid);
 }
 
 int

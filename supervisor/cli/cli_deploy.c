@@ -14,10 +14,11 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "client.h"
+#include "daemon_link.h"
 #include "state.h"
 #include "diag.h"
 #include "prepare.h"
+#include "runspec.h"
 #include "schema.h"
 #include "ynode.h"
 
@@ -99,7 +100,7 @@ print_run(const struct ynode *run)
 	for (size_t i = 0; args != NULL && i < args->count; i++)
 		printf(" %s", args->items[i]->flags & YNODE_SECRET ? "***" :
 		    args->items[i]->text);
-	printf("  [%s]\n", schema_str(run, "transport", "stdio"));
+	printf("  [%s]\n", runspec_yaml_str(run, "transport"));
 }
 
 static void
@@ -163,217 +164,11 @@ print_plan(const struct cli *cli, const struct prepared *pd)
 }
 
 
-/* --- following a deployment --- */
-
-struct tail {
-	const struct cli	*cli;
-	size_t			 total;
-	size_t			 ready;
-	size_t			 batch;
-	size_t			 batches;
-	size_t			 batch_servers;	/* of the current batch */
-	size_t			 batch_ready;
-	bool			 bar;		/* a progress bar is drawn */
-};
-
-static const char *
-event_colour(const char *type)
-{
-	if (strstr(type, "failed") != NULL || strstr(type, "crashed") != NULL ||
-	    strstr(type, "timeout") != NULL)
-		return "\033[31m";
-	if (strstr(type, "ready") != NULL || strstr(type, "completed") != NULL)
-		return "\033[32m";
-	if (strstr(type, "retry") != NULL || strstr(type, "exited") != NULL ||
-	    strstr(type, "stopp") != NULL)
-		return "\033[33m";
-	return "\033[36m";
-}
-
-/* The current batch's progress, and the deployment's. */
-static void
-tail_bar(struct tail *t)
-{
-	size_t	width = 30, filled = t->batch_servers ? t->batch_ready * width /
-		    t->batch_servers : 0;
-
-	printf("\r\033[Kbatch %zu/%zu [", t->batch, t->batches);
-	for (size_t i = 0; i < width; i++)
-		putchar(i < filled ? '#' : '.');
-	printf("] %zu/%zu; %zu/%zu ready in all", t->batch_ready,
-	    t->batch_servers, t->ready, t->total);
-	fflush(stdout);
-	t->bar = true;
-}
-
-static void
-tail_event(struct tail *t, const cJSON *ev)
-{
-	const char	*type = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
-			    "event_type"));
-	const char	*server = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
-			    "server_name"));
-	const char	*msg = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
-			    "message"));
-	const char	*when = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
-			    "timestamp"));
-	const cJSON	*d = cJSON_GetObjectItem(ev, "details");
-	char		*line;
-
-	if (t->cli->json) {
-		if ((line = cJSON_PrintUnformatted(ev)) != NULL)
-			printf("%s\n", line);
-		free(line);
-		fflush(stdout);
-		return;
-	}
-	if (type == NULL)
-		return;
-	if (strcmp(type, "deployment_started") == 0) {
-		t->total = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d,
-		    "total"));
-		t->batches = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d,
-		    "batches"));
-	} else if (strcmp(type, "batch_started") == 0) {
-		t->batch++;
-		const cJSON	*n = cJSON_GetObjectItem(d, "servers");
-
-		t->batch_servers = cJSON_IsNumber(n) && n->valuedouble > 0 ?
-		    (size_t)n->valuedouble : 0;
-		t->batch_ready = 0;
-	} else if (strcmp(type, "server_ready") == 0 && t->ready < t->total &&
-	    cJSON_IsTrue(cJSON_GetObjectItem(d, "first"))) {
-		t->ready++;
-		if (t->batch_ready < t->batch_servers)
-			t->batch_ready++;
-	}
-	if (t->bar)
-		printf("\r\033[K");
-	printf("%s  %-18s %s%-20s%s %s\n", when != NULL && strlen(when) > 11 ?
-	    when + 11 : "", server != NULL ? server : "",
-	    t->cli->color ? event_colour(type) : "", type,
-	    t->cli->color ? "\033[0m" : "", msg != NULL ? msg : "");
-	if (t->cli->color && t->total > 0)
-		tail_bar(t);
-	fflush(stdout);
-}
-
-/* Prints events until the final response; returns the outcome's exit
- * status. */
-static int
-tail_follow(struct tail *t, struct client_conn *c)
-{
-	uint8_t		 type;
-	cJSON		*j;
-	int		 r, status = CLI_EXIT_FAILED;
-
-	while ((r = client_next(c, &type, &j)) == 1) {
-		if (type == FRAME_EVENT) {
-			tail_event(t, j);
-			cJSON_Delete(j);
-			continue;
-		}
-		if (cJSON_IsTrue(cJSON_GetObjectItem(j, "finished"))) {
-			const char *outcome = cJSON_GetStringValue(
-			    cJSON_GetObjectItem(j, "outcome"));
-
-			if (t->bar)
-				printf("\r\033[K");
-			if (t->cli->json) {
-				char *line = cJSON_PrintUnformatted(j);
-
-				printf("%s\n", line != NULL ? line : "");
-				free(line);
-			} else
-				printf("deployment %s: %s\n",
-				    cJSON_GetStringValue(cJSON_GetObjectItem(j,
-				    "deployment_id")), outcome);
-			status = outcome == NULL ? CLI_EXIT_FAILED :
-			    strcmp(outcome, "succeeded") == 0 ||
-			    strcmp(outcome, "stopped") == 0 ? CLI_EXIT_OK :
-			    strcmp(outcome, "invalid") == 0 ? CLI_EXIT_CONFIG :
-			    CLI_EXIT_FAILED;
-			cJSON_Delete(j);
-			return status;
-		}
-		cJSON_Delete(j);
-	}
-	fprintf(stderr, "mcpvisor: lost mcpvisord: %s\n", strerror(-r));
-	return CLI_EXIT_TEMPFAIL;
-}
-
-/* Reads the first response; prints an error and returns an exit status
- * when it says no, else 0 with *resp (the caller deletes it). Events that
- * come before it (a deployment's first ones do) go to t. */
-static int
-expect_ok(struct client_conn *c, struct tail *t, cJSON **resp)
-{
-	uint8_t		 type;
-	cJSON		*j;
-	const char	*code, *err;
-	int		 r;
-
-	*resp = NULL;
-	while ((r = client_next(c, &type, &j)) == 1 && type != FRAME_RESPONSE) {
-		tail_event(t, j);
-		cJSON_Delete(j);
-	}
-	if (r < 0) {
-		fprintf(stderr, "mcpvisor: mcpvisord: %s\n", strerror(-r));
-		return CLI_EXIT_TEMPFAIL;
-	}
-	if (cJSON_IsTrue(cJSON_GetObjectItem(j, "ok"))) {
-		*resp = j;
-		return 0;
-	}
-	code = cJSON_GetStringValue(cJSON_GetObjectItem(j, "code"));
-	err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
-	fprintf(stderr, "%s%s", err != NULL ? err : "refused",
-	    err != NULL && err[0] != '\0' && err[strlen(err) - 1] == '\n' ?
-	    "" : "\n");
-	r = code != NULL && strcmp(code, "config") == 0 ? CLI_EXIT_CONFIG :
-	    code != NULL && strcmp(code, "usage") == 0 ? CLI_EXIT_USAGE :
-	    CLI_EXIT_FAILED;
-	cJSON_Delete(j);
-	return r;
-}
-
-static int
-connect_or_fail(struct cli *cli, struct client_conn *c, bool start)
-{
-	int	r = client_connect(c, cli->state_dir, start);
-
-	if (r < 0)
-		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
-		    cli->state_dir, r == -ENOENT || r == -ECONNREFUSED ?
-		    "not running" : strerror(-r));
-	return r;
-}
-
-/* env() and secrets resolve in the requester's environment; the socket
- * is private and mcpvisord keeps none of it */
-static void
-add_environ(cJSON *rq)
-{
-	extern char	**environ;
-	cJSON		 *env = cJSON_AddObjectToObject(rq, "environ");
-
-	for (char **e = environ; *e != NULL; e++) {
-		char	*eq = strchr(*e, '=');
-
-		if (eq != NULL) {
-			*eq = '\0';
-			cJSON_AddStringToObject(env, *e, eq + 1);
-			*eq = '=';
-		}
-	}
-}
-
 static int
 deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 {
-	struct client_conn	  c = { .fd = -1 };
-	struct tail		  t = { .cli = cli };
+	struct daemon_link	  c = { .fd = -1 };
+	struct cli_tail		  t = { .cli = cli };
 	cJSON			 *rq = cJSON_CreateObject(), *resp;
 	char			 *spec = realpath(po->spec_path, NULL);
 	char			 *cfg = realpath(cli->paths.config_dir, NULL);
@@ -405,26 +200,26 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	if (po->max_parallel > 0)
 		cJSON_AddNumberToObject(rq, "max_parallel", po->max_parallel);
 	cJSON_AddBoolToObject(rq, "follow", !detach);
-	add_environ(rq);
-	if (connect_or_fail(cli, &c, true) < 0) {
+	cli_add_environ(rq);
+	if (cli_connect(cli, &c, true) < 0) {
 		status = CLI_EXIT_TEMPFAIL;
 		goto out;
 	}
-	if (client_request(&c, rq) < 0) {
+	if (link_request(&c, rq) < 0) {
 		fprintf(stderr, "mcpvisor: sending the request failed\n");
 		status = CLI_EXIT_TEMPFAIL;
 		goto out;
 	}
-	if ((status = expect_ok(&c, &t, &resp)) != 0)
+	if ((status = cli_expect_ok(&c, &t, &resp)) != 0)
 		goto out;
 	if (detach)
 		printf("%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(resp,
 		    "deployment_id")));
 	cJSON_Delete(resp);
 	if (!detach)
-		status = tail_follow(&t, &c);
+		status = cli_tail_follow(&t, &c);
 out:
-	client_close(&c);
+	link_close(&c);
 	cJSON_Delete(rq);
 	free(spec);
 	free(cfg);
@@ -432,8 +227,31 @@ out:
 	return status;
 }
 
+/* A number operand of an option, from 1 to max; -1 after saying so. */
+static long
+option_number(const char *opt, const char *text, long max)
+{
+	char	*end;
+	long	 n = strtol(text, &end, 10);
+
+	if (*text == '\0' || *end != '\0' || n < 1 || n > max) {
+		fprintf(stderr, "mcpvisor deploy start: %s takes a number from "
+		    "1 to %ld\n", opt, max);
+		return -1;
+	}
+	return n;
+}
+
+struct start_opts {
+	struct prepare_opts	po;
+	bool			dry_run;
+	bool			detach;
+};
+
+/* The options and the spec; -1 with *status when that is all. */
 static int
-deploy_start(struct cli *cli, int argc, char **argv)
+start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
+    int *status)
 {
 	static const struct option longopts[] = {
 		{ "environment", required_argument, NULL, 'e' },
@@ -449,92 +267,74 @@ deploy_start(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct prepare_opts	 po = { .paths = &cli->paths };
-	struct diag_list	 dl = { 0 };
-	struct prepared		*pd = NULL;
-	bool			 dry_run = false, detach = false;
-	char			*end;
-	long			 n;
-	int			 c, r, status;
+	long	n;
+	int	c;
 
+	*status = CLI_EXIT_USAGE;
 	/* 0, not 1: glibc then resets its state for a new argv */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "e:ndh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'e':
-			po.environment = optarg;
-			break;
-		case 'n':
-			dry_run = true;
-			break;
-		case 'd':
-			detach = true;
-			break;
-		case 'j':
-			cli->json = true;
-			break;
-		case 's':
-			po.sequential = true;
-			break;
-		case 'R':
-			cli->no_rollback = true;
-			break;
-		case 'N':
-			cli->no_monitoring = true;
-			break;
+		case 'e':	o->po.environment = optarg; break;
+		case 'n':	o->dry_run = true; break;
+		case 'd':	o->detach = true; break;
+		case 'j':	cli->json = true; break;
+		case 's':	o->po.sequential = true; break;
+		case 'R':	cli->no_rollback = true; break;
+		case 'N':	cli->no_monitoring = true; break;
 		case 'P':
-			n = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || n < 1 ||
-			    n > 65535) {
-				fprintf(stderr, "mcpvisor deploy start: "
-				    "--monitor-port takes 1 to 65535\n");
-				return CLI_EXIT_USAGE;
-			}
+			if ((n = option_number("--monitor-port", optarg,
+			    65535)) < 0)
+				return -1;
 			cli->monitor_port = (unsigned)n;
 			break;
 		case 'S':
 			if (!cli_valid_strategy("deploy start", optarg))
-				return CLI_EXIT_USAGE;
+				return -1;
 			cli->strategy = optarg;
 			break;
 		case 'p':
-			n = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || n < 1 ||
-			    n > 100000) {
-				fprintf(stderr, "mcpvisor deploy start: "
-				    "--max-parallel takes a number from 1 to "
-				    "100000\n");
-				return CLI_EXIT_USAGE;
-			}
-			po.max_parallel = (unsigned)n;
+			if ((n = option_number("--max-parallel", optarg,
+			    100000)) < 0)
+				return -1;
+			o->po.max_parallel = (unsigned)n;
 			break;
 		case 'h':
 			fputs(usage_start, stdout);
-			return CLI_EXIT_OK;
+			*status = CLI_EXIT_OK;
+			return -1;
 		default:
 			fputs(usage_start, stderr);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
 	}
 	if (argc - optind != 1) {
 		fputs(usage_start, stderr);
-		return CLI_EXIT_USAGE;
+		return -1;
 	}
-	po.spec_path = argv[optind];
-	if (!dry_run)
-		return deploy_submit(cli, &po, detach);
-	r = prepare_deployment(&po, &pd, &dl);
-	if (r < 0) {
+	o->po.spec_path = argv[optind];
+	return 0;
+}
+
+/* --dry-run: the plan, as a start would make it. */
+static int
+deploy_dry_run(struct cli *cli, const struct prepare_opts *po)
+{
+	struct diag_list	 dl = { 0 };
+	struct prepared		*pd = NULL;
+	cJSON			*o;
+	char			*text;
+	int			 r;
+
+	if ((r = prepare_deployment(po, &pd, &dl)) < 0) {
 		cli_print_diags(cli, &dl);
-		status = r == -ENOMEM ? CLI_EXIT_TEMPFAIL : CLI_EXIT_CONFIG;
-		goto out;
+		diag_list_free(&dl);
+		return r == -ENOMEM ? CLI_EXIT_TEMPFAIL : CLI_EXIT_CONFIG;
 	}
 	if (dl.n > 0 && !cli->json)
 		diag_print(&dl, stderr);
 	if (cli->json) {
-		cJSON	*o = prepared_plan_json(pd);
-		char	*text;
-
+		o = prepared_plan_json(pd);
 		if (o != NULL && dl.n > 0)
 			cJSON_AddItemToObject(o, "diagnostics",
 			    diag_to_json(&dl));
@@ -545,13 +345,22 @@ deploy_start(struct cli *cli, int argc, char **argv)
 		cJSON_Delete(o);
 	} else
 		print_plan(cli, pd);
-	status = CLI_EXIT_OK;
-out:
 	prepared_free(pd);
 	diag_list_free(&dl);
-	return status;
+	return CLI_EXIT_OK;
 }
 
+static int
+deploy_start(struct cli *cli, int argc, char **argv)
+{
+	struct start_opts	o = { .po = { .paths = &cli->paths } };
+	int			status;
+
+	if (start_options(cli, argc, argv, &o, &status) < 0)
+		return status;
+	return o.dry_run ? deploy_dry_run(cli, &o.po) :
+	    deploy_submit(cli, &o.po, o.detach);
+}
 
 static const char *
 str_or_empty(const char *s)
@@ -635,8 +444,8 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct client_conn	 conn = { .fd = -1 };
-	struct tail		 t = { .cli = cli };
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
 	char			 path[8192];
 	cJSON			*rec = NULL, *rq, *resp;
 	bool			 follow = false;
@@ -658,21 +467,21 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (follow) {
-		if (connect_or_fail(cli, &conn, false) < 0)
+		if (cli_connect(cli, &conn, false) < 0)
 			return CLI_EXIT_TEMPFAIL;
 		rq = cJSON_CreateObject();
 		cJSON_AddStringToObject(rq, "verb", "follow");
 		cJSON_AddStringToObject(rq, "id", argv[optind]);
-		status = client_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
-		    expect_ok(&conn, &t, &resp);
+		status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+		    cli_expect_ok(&conn, &t, &resp);
 		cJSON_Delete(rq);
 		if (status == 0) {
 			t.total = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(
 			    cJSON_GetObjectItem(resp, "record"), "total"));
 			cJSON_Delete(resp);
-			status = tail_follow(&t, &conn);
+			status = cli_tail_follow(&t, &conn);
 		}
-		client_close(&conn);
+		link_close(&conn);
 		return status;
 	}
 	snprintf(path, sizeof(path), "%s/deployments/%s.json", cli->state_dir,
@@ -767,8 +576,8 @@ deploy_list(struct cli *cli, int argc, char **argv)
 static int
 deploy_stop(struct cli *cli, int argc, char **argv)
 {
-	struct client_conn	 conn = { .fd = -1 };
-	struct tail		 t = { .cli = cli };
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
 	cJSON			*rq, *resp;
 	int			 i, status;
 
@@ -778,158 +587,19 @@ deploy_stop(struct cli *cli, int argc, char **argv)
 		fputs(usage_stop, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (connect_or_fail(cli, &conn, false) < 0)
+	if (cli_connect(cli, &conn, false) < 0)
 		return CLI_EXIT_TEMPFAIL;
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "stop");
 	cJSON_AddStringToObject(rq, "id", argv[i]);
-	status = client_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
-	    expect_ok(&conn, &t, &resp);
+	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    cli_expect_ok(&conn, &t, &resp);
 	cJSON_Delete(rq);
 	if (status == 0) {
 		cJSON_Delete(resp);
-		status = tail_follow(&t, &conn);
+		status = cli_tail_follow(&t, &conn);
 	}
-	client_close(&conn);
-	return status;
-}
-
-/* --- mcpvisor rollback start (here: it follows like a deployment) --- */
-
-static const char usage_rollback_start[] =
-"usage: mcpvisor rollback start DEPLOY_ID [--servers A,B] [--strategy S]\n"
-"                               [--detach] [--json]\n"
-"\n"
-"Rolls DEPLOY_ID, the current deployment, back to the one it replaced,\n"
-"and follows the rollback live. While DEPLOY_ID is still deploying, it\n"
-"is undone whole, as a failure would undo it. Once it has succeeded, the\n"
-"previous version's configuration is rendered again from its files, with\n"
-"your environment for env() and secrets, checked against the snapshot\n"
-"taken when it was replaced, its files are put back, and it is started\n"
-"and checked healthy; if that fails, DEPLOY_ID comes back.\n"
-"\n"
-"  --servers A,B     only these servers; the others keep running as they\n"
-"                    are, untouched\n"
-"  --strategy S      immediate (stop at once), graceful (default: stop in\n"
-"                    order, remove files the newer version added),\n"
-"                    aggressive (kill), batch, or manual (plan, then wait\n"
-"                    for mcpvisor rollback approve)\n"
-"  --detach          print the rollback's id and return\n";
-
-int
-cli_rollback_start(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "servers", required_argument, NULL, 's' },
-		{ "strategy", required_argument, NULL, 'S' },
-		{ "detach", no_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct client_conn	 conn = { .fd = -1 };
-	struct tail		 t = { .cli = cli };
-	const char		*strategy = NULL, *servers = NULL, *st;
-	bool			 detach = false;
-	cJSON			*rq, *resp, *list;
-	char			 path[PATH_MAX + 128], rid[80], *names, *tok;
-	char			*save;
-	int			 c, r, status;
-
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			servers = optarg;
-			break;
-		case 'S':
-			if (!cli_valid_strategy("rollback start", optarg))
-				return CLI_EXIT_USAGE;
-			strategy = optarg;
-			break;
-		case 'd':
-			detach = true;
-			break;
-		case 'j':
-			cli->json = true;
-			break;
-		case 'h':
-			fputs(usage_rollback_start, stdout);
-			return CLI_EXIT_OK;
-		default:
-			fputs(usage_rollback_start, stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
-		fputs(usage_rollback_start, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	/* a manual rollback waits for its approval: nothing to follow yet */
-	if (strategy != NULL && strcmp(strategy, "manual") == 0)
-		detach = true;
-	rq = cJSON_CreateObject();
-	cJSON_AddStringToObject(rq, "verb", "rollback_start");
-	cJSON_AddStringToObject(rq, "deployment_id", argv[optind]);
-	if (strategy != NULL)
-		cJSON_AddStringToObject(rq, "strategy", strategy);
-	if (servers != NULL) {
-		list = cJSON_AddArrayToObject(rq, "servers");
-		if ((names = strdup(servers)) == NULL) {
-			cJSON_Delete(rq);
-			return CLI_EXIT_TEMPFAIL;
-		}
-		for (tok = strtok_r(names, ",", &save); tok != NULL;
-		    tok = strtok_r(NULL, ",", &save))
-			cJSON_AddItemToArray(list, cJSON_CreateString(tok));
-		free(names);
-	}
-	cJSON_AddBoolToObject(rq, "follow", !detach);
-	add_environ(rq);
-	if (connect_or_fail(cli, &conn, false) < 0) {
-		cJSON_Delete(rq);
-		return CLI_EXIT_TEMPFAIL;
-	}
-	status = client_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
-	    expect_ok(&conn, &t, &resp);
-	cJSON_Delete(rq);
-	if (status != 0) {
-		client_close(&conn);
-		return status;
-	}
-	snprintf(rid, sizeof(rid), "%s", str_or_empty(cJSON_GetStringValue(
-	    cJSON_GetObjectItem(resp, "rollback_id"))));
-	snprintf(path, sizeof(path), "%s/rollbacks/%s.json", cli->state_dir,
-	    rid);
-	if (detach || rid[0] == '\0') {
-		if (strategy != NULL && strcmp(strategy, "manual") == 0 &&
-		    !cli->json)
-			printf("%s waits for approval: mcpvisor rollback "
-			    "approve %s\n", rid, rid);
-		else
-			printf("%s\n", rid);
-		cJSON_Delete(resp);
-		client_close(&conn);
-		return CLI_EXIT_OK;
-	}
-	cJSON_Delete(resp);
-	status = tail_follow(&t, &conn);
-	client_close(&conn);
-	/* the deployment followed may have "failed" on purpose: the
-	 * rollback's own record says how the rollback went */
-	if (status == CLI_EXIT_TEMPFAIL)
-		return status;
-	if ((r = state_read_json(path, &resp)) < 0) {
-		fprintf(stderr, "mcpvisor rollback start: %s: %s\n", path,
-		    strerror(-r));
-		return CLI_EXIT_TEMPFAIL;
-	}
-	st = cJSON_GetStringValue(cJSON_GetObjectItem(resp, "state"));
-	if (!cli->json)
-		printf("rollback %s: %s\n", rid, st != NULL ? st : "?");
-	status = st != NULL && strcmp(st, "succeeded") == 0 ? CLI_EXIT_OK :
-	    CLI_EXIT_FAILED;
-	cJSON_Delete(resp);
+	link_close(&conn);
 	return status;
 }
 

@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "plan.h"
 #include "render.h"
+#include "runspec.h"
 #include "schema.h"
 #include "ynode.h"
 
@@ -337,8 +338,8 @@ list_json(const struct project *p, const struct spec_list *sl)
 		cJSON_AddStringToObject(e, "name", p->servers[i]->name);
 		cJSON_AddStringToObject(e, "server_type",
 		    schema_str(d, "server_type", ""));
-		cJSON_AddStringToObject(e, "transport", schema_str(
-		    ynode_map_get(d, "run"), "transport", "stdio"));
+		cJSON_AddStringToObject(e, "transport", runspec_yaml_str(
+		    ynode_map_get(d, "run"), "transport"));
 		cJSON_AddStringToObject(e, "path", p->servers[i]->path);
 	}
 	a = cJSON_AddArrayToObject(o, "health_checks");
@@ -383,7 +384,7 @@ list_text(const struct cli *cli, const struct project *p,
 
 		printf("  %-24s %-14s %s\n", p->servers[i]->name,
 		    schema_str(d, "server_type", ""),
-		    schema_str(ynode_map_get(d, "run"), "transport", "stdio"));
+		    runspec_yaml_str(ynode_map_get(d, "run"), "transport"));
 	}
 	printf("\nHealth checks (%s)\n", cli->paths.checks_dir);
 	for (size_t i = 0; i < p->nchecks; i++)

@@ -1,0 +1,270 @@
+/*
+ * Loading a deployment: prepare (prepare.h: every file read, checked,
+ * rendered and planned), then for each server the run spec resolved
+ * (runspec.h) and the worker's configuration made. What the deploy
+ * would refuse is refused here, with the file and the reason.
+ */
+#include "deploy_load.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "diag.h"
+#include "errbuf.h"
+#include "prepare.h"
+#include "runspec.h"
+#include "schema.h"
+#include "server.h"
+#include "supervisor.h"
+#include "ynode.h"
+
+int
+dep_strategy_by_name(const char *name, char **err)
+{
+	int	k;
+
+	if (name == NULL)
+		return -1;
+	if ((k = rollback_strategy_by_name(name)) >= 0)
+		return k;
+	if (asprintf(err, "unknown rollback strategy '%s' (immediate, batch, "
+	    "graceful, aggressive or manual)", name) == -1)
+		*err = NULL;
+	return -EINVAL;
+}
+
+int
+dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
+    char **err)
+{
+	memset(s, 0, sizeof(*s));
+	if ((s->strategy = dep_strategy_by_name(rq->strategy, err)) == -EINVAL)
+		return -EINVAL;
+	s->sequential = rq->sequential;
+	s->max_parallel = rq->max_parallel;
+	s->no_rollback = rq->no_rollback;
+	s->no_monitoring = rq->no_monitoring;
+	s->monitor_port = rq->monitor_port;
+	s->spec_path = strdup(rq->spec_path);
+	s->config_dir = strdup(rq->config_dir);
+	s->checks_dir = rq->checks_dir != NULL ? strdup(rq->checks_dir) :
+	    config_sibling_dir(rq->config_dir, "health-checks");
+	s->environment = rq->environment != NULL ? strdup(rq->environment) :
+	    NULL;
+	s->environ = rq->environ != NULL ? cJSON_Duplicate(rq->environ, 1) :
+	    NULL;
+	if (s->spec_path == NULL || s->config_dir == NULL ||
+	    s->checks_dir == NULL || (rq->environment != NULL &&
+	    s->environment == NULL)) {
+		dep_sources_clear(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+dep_sources_clear(struct dep_sources *s)
+{
+	free(s->spec_path);
+	free(s->environment);
+	free(s->config_dir);
+	free(s->checks_dir);
+	cJSON_Delete(s->environ);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The worker's configuration: the server, its run spec (scalars as the
+ * user wrote them), sandbox, limits and checks, secrets included; it
+ * travels only over the worker's private channel. */
+static char *
+worker_config(struct supervisor *sv, const struct dep_sources *src,
+    const struct dep_loaded *ld, size_t i, const char *id,
+    const struct runspec *rs)
+{
+	const struct prepared_server	*ps = &ld->pd->servers[i];
+	const struct env_config		*env = ld->pd->env->env;
+	const struct deploy_settings	*ds = &ld->pd->spec->settings;
+	cJSON				*o = cJSON_CreateObject();
+	char				 dir[PATH_MAX + 64];
+	char				*text;
+
+	snprintf(dir, sizeof(dir), "%s/servers/%s", sv->state_dir,
+	    ps->spec->name);
+	cJSON_AddStringToObject(o, "server", ps->spec->name);
+	cJSON_AddStringToObject(o, "deployment", id);
+	cJSON_AddStringToObject(o, "server_dir", dir);
+	/* usage samples only for a monitor to show: idle workers sleep */
+	cJSON_AddNumberToObject(o, "metrics_interval_ms",
+	    ds->monitoring_enabled && !src->no_monitoring &&
+	    !sv->monitoring_off ? ds->metrics_interval_seconds * 1000.0 : 0);
+	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
+	if (ps->resolved->sandbox != NULL)
+		cJSON_AddItemToObject(o, "sandbox",
+		    ynode_to_json(ps->resolved->sandbox, false));
+	if (ynode_map_get(env->doc, "resource_limits") != NULL)
+		cJSON_AddItemToObject(o, "resource_limits", ynode_to_json(
+		    ynode_map_get(env->doc, "resource_limits"), false));
+	if (ds->health_checks_enabled && ps->nchecks > 0) {
+		cJSON	*list = cJSON_AddArrayToObject(o, "health_checks");
+
+		for (size_t k = 0; k < ps->nchecks; k++)
+			cJSON_AddItemToArray(list, check_json(ps->checks[k].def,
+			    ps->checks[k].config, false));
+	}
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+static const char *
+request_getenv(void *arg, const char *name)
+{
+	const cJSON	*client_env = arg;
+
+	return cJSON_GetStringValue(cJSON_GetObjectItem(client_env, name));
+}
+
+static int
+collect_secrets(struct dep_loaded *ld)
+{
+	struct secret_set	*s = &ld->secrets;
+
+	if (secrets_collect(s, ld->pd->env->values) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < ld->pd->spec->nservers; i++) {
+		const struct prepared_server *ps = &ld->pd->servers[i];
+
+		if (secrets_collect(s, ps->resolved->config) < 0 ||
+		    secrets_collect(s, ps->resolved->run) < 0 ||
+		    secrets_collect(s, ps->resolved->sandbox) < 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < ps->nchecks; k++)
+			if (secrets_collect(s, ps->checks[k].config) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Each server's run spec (refused with its file when it is not one a
+ * worker can start) and its run. */
+static int
+make_runs(struct supervisor *sv, const struct dep_sources *src,
+    struct dep_loaded *ld, const char *id, struct diag_list *dl)
+{
+	int	r = 0;
+
+	if ((ld->servers = calloc(ld->nservers, sizeof(*ld->servers))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ld->nservers; i++) {
+		const struct prepared_server *ps = &ld->pd->servers[i];
+		struct server_run	*sr = &ld->servers[i];
+		struct runspec		*rs;
+		struct errbuf		 err = { "" };
+
+		if (ps->resolved->run == NULL) {
+			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
+			    "server '%s' has no run section: mcpvisor does not "
+			    "know how to start it", ps->spec->name);
+			r = -EINVAL;
+			continue;
+		}
+		if (runspec_from_yaml(ps->resolved->run, src->config_dir, &rs,
+		    &err) < 0) {
+			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
+			    "server '%s': %s", ps->spec->name, err.msg);
+			r = -EINVAL;
+			continue;
+		}
+		sr->index = i;
+		sr->name = ps->spec->name;
+		sr->stop_timeout_ms = rs->stop_timeout_ms;
+		sr->attempts_allowed = 1 + ps->spec->retry_attempts;
+		sr->ready_timeout_s = ps->spec->timeout_seconds;
+		sr->config_text = worker_config(sv, src, ld, i, id, rs);
+		runspec_free(rs);
+		if (sr->config_text == NULL)
+			return -ENOMEM;
+	}
+	return r;
+}
+
+static void
+diags_to_text(struct diag_list *dl, char **err)
+{
+	size_t	 len = 0;
+	FILE	*fp;
+
+	if ((fp = open_memstream(err, &len)) != NULL) {
+		diag_print(dl, fp);
+		fclose(fp);
+	}
+}
+
+int
+dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
+    struct dep_loaded *ld, char **err)
+{
+	struct project_paths	 paths = { .config_dir = src->config_dir,
+				    .checks_dir = src->checks_dir };
+	char			 registered[PATH_MAX + 16];
+	struct prepare_opts	 po = { .paths = &paths,
+				    .spec_path = src->spec_path,
+				    .environment = src->environment,
+				    .sequential = src->sequential,
+				    .max_parallel = src->max_parallel };
+	struct diag_list	 dl = { 0 };
+	int			 r;
+
+	memset(ld, 0, sizeof(*ld));
+	snprintf(registered, sizeof(registered), "%s/health-checks",
+	    sv->state_dir);
+	paths.registered_checks_dir = registered;
+	if (src->environ != NULL) {
+		po.render.getenv = request_getenv;
+		po.render.getenv_arg = src->environ;
+	}
+	if ((r = prepare_deployment(&po, &ld->pd, &dl)) == 0) {
+		ld->nservers = ld->pd->spec->nservers;
+		if ((ld->environment = strdup(ld->pd->environment)) == NULL ||
+		    collect_secrets(ld) < 0)
+			r = -ENOMEM;
+		else
+			r = make_runs(sv, src, ld, id, &dl);
+	}
+	if (r < 0) {
+		if (dl.n > 0)
+			diags_to_text(&dl, err);
+		diag_list_free(&dl);
+		dep_loaded_clear(ld);
+		return r;
+	}
+	diag_list_free(&dl);
+	ld->rollback_enabled = !src->no_rollback &&
+	    ld->pd->spec->settings.rollback_on_failure;
+	ld->strategy = src->strategy >= 0 ?
+	    (enum rollback_strategy)src->strategy :
+	    ld->pd->spec->settings.rollback_strategy;
+	return 0;
+}
+
+void
+dep_loaded_shed(struct dep_loaded *ld)
+{
+	prepared_shed(ld->pd);
+}
+
+void
+dep_loaded_clear(struct dep_loaded *ld)
+{
+	for (size_t i = 0; ld->servers != NULL && i < ld->nservers; i++)
+		server_clear(&ld->servers[i]);
+	free(ld->servers);
+	secrets_clear(&ld->secrets);
+	prepared_free(ld->pd);
+	free(ld->environment);
+	memset(ld, 0, sizeof(*ld));
+}

@@ -1,0 +1,65 @@
+/*
+ * A deployment's sources (what was asked for) and what loading them
+ * gives: the prepared spec and plan, a run per server with the worker's
+ * configuration (secrets included: memory only), and every secret, so
+ * that they can be scrubbed from what workers report.
+ */
+#ifndef MCPVISOR_DEPLOY_LOAD_H
+#define MCPVISOR_DEPLOY_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "secrets.h"
+
+struct cJSON;
+struct deploy_request;
+struct prepared;
+struct server_run;
+struct supervisor;
+
+struct dep_sources {
+	char			*spec_path;
+	char			*environment;	/* as requested, or NULL */
+	char			*config_dir;
+	char			*checks_dir;
+	bool			 sequential;
+	unsigned		 max_parallel;
+	bool			 no_rollback;	/* --no-rollback */
+	bool			 no_monitoring;	/* --no-monitoring */
+	unsigned		 monitor_port;	/* --monitor-port; 0: none */
+	int			 strategy;	/* --strategy; -1: none */
+	struct cJSON		*environ;	/* the requester's, or NULL */
+};
+
+struct dep_loaded {
+	struct prepared		*pd;
+	char			*environment;	/* in effect */
+	struct server_run	*servers;	/* parallel to the spec's */
+	size_t			 nservers;
+	struct secret_set	 secrets;
+	bool			 rollback_enabled;
+	enum rollback_strategy	 strategy;
+};
+
+/* Copies a request. 0, or -EINVAL (an unknown strategy, said in *err)
+ * or -ENOMEM. */
+int	dep_sources_init(struct dep_sources *, const struct deploy_request *,
+	    char **err);
+void	dep_sources_clear(struct dep_sources *);
+/* A strategy by name: its value, -1 for NULL, or -EINVAL with *err. */
+int	dep_strategy_by_name(const char *, char **err);
+
+/* Loads, checks, renders and plans the sources of deployment id, and
+ * makes a run per server (each still to be given its owner). Returns 0,
+ * or a negative errno with the diagnostics in *err (malloc'd): -EINVAL
+ * for an invalid configuration. */
+int	dep_load(struct supervisor *, const struct dep_sources *,
+	    const char *id, struct dep_loaded *, char **err);
+/* Once the workers' configurations are made, what loading parsed is
+ * needed no longer (the plan and the spec stay). */
+void	dep_loaded_shed(struct dep_loaded *);
+void	dep_loaded_clear(struct dep_loaded *);
+
+#endif

@@ -1,0 +1,101 @@
+#include "events.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "state.h"
+#include "supervisor.h"
+
+void
+events_emitv(struct supervisor *sv, const struct event_origin *o,
+    const char *server, const char *type, cJSON *details, const char *fmt,
+    va_list ap)
+{
+	cJSON	*ev = cJSON_CreateObject();
+	char	 when[40], message[1024], line[1400];
+	int	 n;
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	state_iso_now(when, sizeof(when));
+	if (ev == NULL) {
+		cJSON_Delete(details);
+		return;
+	}
+	cJSON_AddNumberToObject(ev, "seq", (double)++sv->seq);
+	cJSON_AddStringToObject(ev, "timestamp", when);
+	if (o != NULL && o->deployment_id != NULL)
+		cJSON_AddStringToObject(ev, "deployment_id", o->deployment_id);
+	cJSON_AddStringToObject(ev, "event_type", type);
+	if (server != NULL)
+		cJSON_AddStringToObject(ev, "server_name", server);
+	cJSON_AddStringToObject(ev, "message", message);
+	cJSON_AddItemToObject(ev, "details",
+	    details != NULL ? details : cJSON_CreateObject());
+	if (journal_append(&sv->journal, ev) < 0)
+		log_warnx("journal: out of memory; event %llu not recorded",
+		    (unsigned long long)sv->seq);
+	if (o != NULL && o->logfd != -1) {
+		n = snprintf(line, sizeof(line), "%s %s%s%s %s\n", when,
+		    server != NULL ? server : "", server != NULL ? ": " : "",
+		    type, message);
+		if (n > 0 && write(o->logfd, line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1) == -1)
+			log_warn("deployment log");
+	}
+	if (sv->init_mode)
+		log_info("%s%s%s %s", server != NULL ? server : "",
+		    server != NULL ? ": " : "", type, message);
+	if (sv->on_event != NULL)
+		sv->on_event(sv, ev);
+	cJSON_Delete(ev);
+}
+
+void
+events_emit(struct supervisor *sv, const struct event_origin *o,
+    const char *server, const char *type, cJSON *details, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	events_emitv(sv, o, server, type, details, fmt, ap);
+	va_end(ap);
+}
+
+void
+events_broadcast(struct supervisor *sv, cJSON *ev)
+{
+	cJSON_DeleteItemFromObject(ev, "seq");
+	cJSON_AddNumberToObject(ev, "seq", (double)++sv->seq);
+	if (sv->on_event != NULL)
+		sv->on_event(sv, ev);
+}
+
+void
+events_write_record(struct supervisor *sv, const char *dir, const char *id,
+    cJSON *o)
+{
+	char	rel[160];
+	int	r;
+
+	snprintf(rel, sizeof(rel), "%s/%s.json", dir, id);
+	if (o == NULL || (r = state_write_json(sv->state_dir, rel, o)) < 0)
+		log_warnx("%s: writing its record: %s", id, o == NULL ?
+		    "out of memory" : strerror(-r));
+	cJSON_Delete(o);
+}
+
+int
+events_commit(struct supervisor *sv)
+{
+	int	r;
+
+	if ((r = journal_commit(&sv->journal)) < 0)
+		log_warnx("journal: %s", strerror(-r));
+	return r;
+}

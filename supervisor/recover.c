@@ -1,0 +1,134 @@
+/*
+ * What a dead mcpvisord left behind: deployments whose records say they
+ * ran are marked interrupted (their workers stopped their servers when
+ * it died), rollbacks it was carrying out likewise, and the last
+ * deployment that had succeeded is started again.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "events.h"
+#include "log.h"
+#include "state.h"
+#include "supervisor.h"
+
+static const char *
+json_str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+}
+
+/* Rollbacks a dead mcpvisord left unfinished are reported as such; the
+ * previous version they were putting back is the last successful
+ * deployment, which recovery then starts again. */
+static void
+recover_rollbacks(struct supervisor *sv)
+{
+	char		 dir[PATH_MAX + 16], path[PATH_MAX + 300];
+	DIR		*d;
+	struct dirent	*de;
+
+	snprintf(dir, sizeof(dir), "%s/rollbacks", sv->state_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		cJSON		*rec = NULL;
+		const char	*st, *id;
+		char		 rel[160], when[40];
+		size_t		 len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len < 6 ||
+		    strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (state_read_json(path, &rec) < 0)
+			continue;
+		st = json_str(rec, "state");
+		id = json_str(rec, "id");
+		if (st != NULL && id != NULL && strlen(id) < 100 &&
+		    (strcmp(st, "running") == 0 || strcmp(st, "planned") == 0 ||
+		    strcmp(st, "awaiting_approval") == 0)) {
+			char	was[32];
+
+			snprintf(was, sizeof(was), "%s", st);
+			state_iso_now(when, sizeof(when));
+			cJSON_ReplaceItemInObject(rec, "state",
+			    cJSON_CreateString("interrupted"));
+			cJSON_DeleteItemFromObject(rec, "finished_at");
+			cJSON_AddStringToObject(rec, "finished_at", when);
+			cJSON_DeleteItemFromObject(rec, "failure");
+			cJSON_AddStringToObject(rec, "failure", "mcpvisord "
+			    "stopped during the rollback; the last successful "
+			    "deployment is started again");
+			snprintf(rel, sizeof(rel), "rollbacks/%s.json", id);
+			state_write_json(sv->state_dir, rel, rec);
+			events_emit(sv, NULL, NULL, "rollback_interrupted", NULL,
+			    "%s: mcpvisord stopped while it was %s", id, was);
+		}
+		cJSON_Delete(rec);
+	}
+	closedir(d);
+}
+
+void
+runtime_recover(struct supervisor *sv)
+{
+	cJSON		**recs;
+	cJSON		 *restore = NULL;
+	char		  restored_id[64] = "";
+	int		  n;
+
+	recover_rollbacks(sv);
+	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		char		 state[32], id[64], rel[128];
+
+		if (json_str(recs[i], "state") == NULL ||
+		    json_str(recs[i], "id") == NULL ||
+		    strcmp(json_str(recs[i], "state"), "done") == 0)
+			continue;
+		/* copies: the record's own strings are replaced below */
+		snprintf(state, sizeof(state), "%s", json_str(recs[i], "state"));
+		snprintf(id, sizeof(id), "%s", json_str(recs[i], "id"));
+		/* a previous mcpvisord died while this deployment was up;
+		 * its workers stopped their servers when it did */
+		if (restore == NULL && strcmp(state, "succeeded") == 0) {
+			restore = recs[i];
+			snprintf(restored_id, sizeof(restored_id), "%s", id);
+		}
+		cJSON_ReplaceItemInObject(recs[i], "state",
+		    cJSON_CreateString("done"));
+		cJSON_ReplaceItemInObject(recs[i], "outcome",
+		    cJSON_CreateString("interrupted"));
+		snprintf(rel, sizeof(rel), "deployments/%s.json", id);
+		state_write_json(sv->state_dir, rel, recs[i]);
+		events_emit(sv, NULL, NULL, "deployment_interrupted", NULL,
+		    "%s: mcpvisord stopped while it was %s", id, state);
+	}
+	if (restore != NULL && json_str(restore, "spec") != NULL &&
+	    json_str(restore, "config_dir") != NULL) {
+		struct deploy_request	 rq = {
+			.spec_path = json_str(restore, "spec"),
+			.environment = json_str(restore, "environment"),
+			.config_dir = json_str(restore, "config_dir"),
+			.checks_dir = json_str(restore, "checks_dir"),
+		};
+		char			 id[64], *err = NULL;
+
+		events_emit(sv, NULL, NULL, "deployment_restoring", NULL,
+		    "bringing back %s, the last successful deployment",
+		    restored_id);
+		if (runtime_deploy(sv, &rq, id, sizeof(id), &err) < 0)
+			log_warnx("restoring %s: %s", restored_id,
+			    err != NULL ? err : "failed");
+		free(err);
+	}
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+}

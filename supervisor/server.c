@@ -1,0 +1,718 @@
+/*
+ * The server machine. A server run is driven by one table: a cell per
+ * state and event, each a small action, and only the actions change the
+ * state. The worker's frames are decoded into events here (the JSON of
+ * a report parsed once and scrubbed of every secret); what the owner
+ * must act on it hears as a note: started, ready, failed, stopped.
+ *
+ * Frames arrive only from the worker of an attempt (starting, ready or
+ * stopping); a frame in another state cannot happen and is refused, as
+ * is a timer of a state the run has left.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "frame.h"
+#include "log.h"
+#include "secrets.h"
+#include "snapjob.h"
+#include "state.h"
+#include "util.h"
+#include "workerproc.h"
+
+#define RETRY_BASE_MS		250
+#define RETRY_MAX_MS		30000
+
+typedef void server_action(struct server_run *, const struct srv_input *);
+
+static const char *const state_names[SR_N] = {
+	"pending", "starting", "ready", "retry_wait", "failed", "stopping",
+	"stopped",
+};
+
+static const char *const event_names[SE_N] = {
+	"start", "hello", "sandbox", "started", "ready", "health", "usage",
+	"exited", "failed", "lost", "ready_timeout", "retry", "stop",
+	"stop_timeout", "abandon",
+};
+
+static void
+srv_event(struct server_run *sr, const char *type, cJSON *details,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+srv_event(struct server_run *sr, const char *type, cJSON *details,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	events_emitv(sr->owner->sv, &sr->owner->origin, sr->name, type,
+	    details, fmt, ap);
+	va_end(ap);
+	sr->owner->dirty = true;
+}
+
+static void
+note(struct server_run *sr, enum dep_note n, const char *why)
+{
+	sr->owner->dirty = true;
+	sr->owner->note(sr->owner, sr, n, why);
+}
+
+/* Notes why a server's last attempt or run ended; why may already be
+ * sr->last_error, and copying a string onto itself is undefined. */
+static void
+set_error(struct server_run *sr, const char *why)
+{
+	if (why != sr->last_error)
+		snprintf(sr->last_error, sizeof(sr->last_error), "%s", why);
+}
+
+/* Lets go of the worker: told to stop (killed if it lingers), or, when
+ * it misbehaved, killed at once with its server. */
+static void
+let_go(struct server_run *sr, bool kill_now)
+{
+	struct worker_proc	*wp = sr->worker;
+
+	if (wp == NULL)
+		return;
+	sr->worker = NULL;
+	if (kill_now)
+		worker_abandon(wp);
+	else
+		worker_detach(wp, sr->stop_timeout_ms + STOP_SLACK_MS);
+}
+
+static void	on_worker(struct worker_proc *, const struct frame *,
+		    const char *, void *);
+
+static void
+attempt_failed(struct server_run *sr, const char *reason)
+{
+	struct server_owner	*o = sr->owner;
+	unsigned		 delay;
+
+	loop_timer_cancel(&o->sv->loop, &sr->ready_timer);
+	let_go(sr, false);
+	set_error(sr, reason);
+	if (o->deploying && sr->attempts < sr->attempts_allowed) {
+		delay = backoff_jitter_ms(RETRY_BASE_MS, RETRY_MAX_MS,
+		    sr->attempts, &sr->rng);
+		sr->state = SR_RETRY_WAIT;
+		srv_event(sr, "server_retry", NULL, "attempt %u of %u failed "
+		    "(%s); next in %u ms", sr->attempts, sr->attempts_allowed,
+		    reason, delay);
+		loop_timer_set(&o->sv->loop, &sr->retry_timer, delay);
+		return;
+	}
+	sr->state = SR_FAILED;
+	note(sr, DN_SERVER_FAILED, reason);
+}
+
+/* --- the actions --- */
+
+static void
+ignore(struct server_run *sr, const struct srv_input *in)
+{
+	(void)sr;
+	(void)in;
+}
+
+static void
+refuse(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	log_debug("server %s: an event its state (%s) does not take",
+	    sr->name, state_names[sr->state]);
+}
+
+static void
+begin(struct server_run *sr, const struct srv_input *in)
+{
+	struct server_owner	*o = sr->owner;
+	char			 reason[160];
+
+	(void)in;
+	loop_timer_cancel(&o->sv->loop, &sr->retry_timer);
+	sr->attempts++;
+	sr->state = SR_STARTING;
+	sr->attempt_ms = mono_ms();
+	sr->server_pid = 0;
+	o->dirty = true;
+	if ((sr->worker = worker_spawn(o->sv, o->origin.logfd, on_worker,
+	    sr)) == NULL) {
+		snprintf(reason, sizeof(reason), "cannot start a worker: %s",
+		    strerror(errno));
+		attempt_failed(sr, reason);
+		return;
+	}
+	/* no need to wait for hello: the socket buffers the config */
+	worker_send(sr->worker, FRAME_CONFIG, sr->config_text,
+	    (uint32_t)strlen(sr->config_text));
+	loop_timer_set(&o->sv->loop, &sr->ready_timer,
+	    (uint64_t)sr->ready_timeout_s * 1000);
+}
+
+static void
+note_sandbox(struct server_run *sr, const struct srv_input *in)
+{
+	srv_event(sr, "sandbox_applied", cJSON_Duplicate(in->json, 1),
+	    "worker %d sandboxed", (int)worker_pid(sr->worker));
+}
+
+static void
+note_started(struct server_run *sr, const struct srv_input *in)
+{
+	sr->server_pid = (pid_t)in->a;
+	srv_event(sr, "server_started", NULL, "pid %d (attempt %u)",
+	    (int)sr->server_pid, sr->attempts);
+	note(sr, DN_SERVER_STARTED, NULL);
+}
+
+static void
+note_restarted(struct server_run *sr, const struct srv_input *in)
+{
+	sr->server_pid = (pid_t)in->a;
+	sr->restarts++;
+	srv_event(sr, "server_restarted", NULL, "pid %d (restart %u)",
+	    (int)sr->server_pid, sr->restarts);
+}
+
+static void
+note_pid(struct server_run *sr, const struct srv_input *in)
+{
+	sr->server_pid = (pid_t)in->a;
+	srv_event(sr, "server_started", NULL, "pid %d (attempt %u)",
+	    (int)sr->server_pid, sr->attempts);
+}
+
+static void
+become_ready(struct server_run *sr, const struct srv_input *in)
+{
+	cJSON	*d = cJSON_CreateObject();
+
+	(void)in;
+	loop_timer_cancel(&sr->owner->sv->loop, &sr->ready_timer);
+	sr->state = SR_READY;
+	sr->ready_after_ms = mono_ms() - sr->attempt_ms;
+	cJSON_AddBoolToObject(d, "first", 1);
+	cJSON_AddNumberToObject(d, "ready_ms", (double)sr->ready_after_ms);
+	srv_event(sr, "server_ready", d, "ready in %llu ms",
+	    (unsigned long long)sr->ready_after_ms);
+	note(sr, DN_SERVER_READY, NULL);
+}
+
+static void
+ready_again(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	srv_event(sr, "server_ready", NULL, "ready again after restart %u",
+	    sr->restarts);
+}
+
+/* A health check's result: kept as the server's latest for that check,
+ * and announced (in the guide's words when it failed). */
+static void
+note_health(struct server_run *sr, const struct srv_input *in)
+{
+	cJSON		*j = in->json, *keep;
+	const char	*check = cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "check"));
+	const char	*message = cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "message"));
+	const char	*phase = cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "phase"));
+	bool		 critical = cJSON_IsTrue(cJSON_GetObjectItem(j,
+			    "critical"));
+	char		 when[40];
+
+	if (check == NULL) {
+		log_warnx("worker %d (%s): a health frame without a check",
+		    (int)worker_pid(sr->worker), sr->name);
+		return;
+	}
+	message = message != NULL ? message : "";
+	phase = phase != NULL ? phase : "";
+	if (sr->health == NULL)
+		sr->health = cJSON_CreateObject();
+	state_iso_now(when, sizeof(when));
+	keep = cJSON_Duplicate(j, 1);
+	cJSON_DeleteItemFromObject(keep, "check");
+	cJSON_AddStringToObject(keep, "at", when);
+	cJSON_DeleteItemFromObject(sr->health, check);
+	cJSON_AddItemToObject(sr->health, check, keep);
+	if (cJSON_IsTrue(cJSON_GetObjectItem(j, "healthy")))
+		srv_event(sr, "health_check_passed", cJSON_Duplicate(j, 1),
+		    "Health check '%s' passed (%s): %s", check, phase,
+		    message);
+	else
+		srv_event(sr, critical ? "health_check_failed" :
+		    "health_check_warning", cJSON_Duplicate(j, 1),
+		    "%s: Health check '%s' failed: %s", critical ? "Error" :
+		    "Warning", check, message);
+}
+
+/* A usage sample: kept for the record (written when something else
+ * changes: samples alone do not rewrite records) and passed to whoever
+ * watches. */
+static void
+note_usage(struct server_run *sr, const struct srv_input *in)
+{
+	struct supervisor	*sv = sr->owner->sv;
+	char			 when[40];
+	cJSON			*m;
+
+	if (!cJSON_IsObject(in->json))
+		return;
+	cJSON_Delete(sr->usage);
+	sr->usage = cJSON_Duplicate(in->json, 1);
+	state_iso_now(when, sizeof(when));
+	cJSON_AddStringToObject(sr->usage, "at", when);
+	if (sv->on_watch == NULL)
+		return;
+	m = cJSON_Duplicate(sr->usage, 1);
+	cJSON_AddStringToObject(m, "deployment_id",
+	    sr->owner->origin.deployment_id);
+	cJSON_AddStringToObject(m, "server_name", sr->name);
+	cJSON_AddNumberToObject(m, "server_pid", sr->server_pid);
+	sv->on_watch(sv, FRAME_METRICS, m);
+	cJSON_Delete(m);
+}
+
+static void
+note_exit(struct server_run *sr, const struct srv_input *in)
+{
+	snprintf(sr->last_error, sizeof(sr->last_error), in->a ?
+	    "killed by signal %u" : "exited with status %u", in->b);
+	srv_event(sr, "server_exited", NULL, "%s", sr->last_error);
+}
+
+static void
+exited_starting(struct server_run *sr, const struct srv_input *in)
+{
+	char	reason[300];
+
+	note_exit(sr, in);
+	snprintf(reason, sizeof(reason), "%s before it was ready",
+	    sr->last_error);
+	/* the worker's server must not outlive it */
+	let_go(sr, true);
+	attempt_failed(sr, reason);
+}
+
+/* The worker's words for a failure: stage, reason, errno. */
+static void
+note_failure(struct server_run *sr, const struct srv_input *in)
+{
+	const char	*stage = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    in->json, "stage"));
+	const char	*reason = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    in->json, "reason"));
+	const char	*err = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    in->json, "errno"));
+
+	snprintf(sr->last_error, sizeof(sr->last_error), "%s: %s%s%s",
+	    stage != NULL ? stage : "?", reason != NULL ? reason : "?",
+	    err != NULL ? ": " : "", err != NULL ? err : "");
+	srv_event(sr, "server_failed", cJSON_Duplicate(in->json, 1), "%s",
+	    sr->last_error);
+}
+
+static void
+failed_starting(struct server_run *sr, const struct srv_input *in)
+{
+	note_failure(sr, in);
+	let_go(sr, true);
+	attempt_failed(sr, sr->last_error);
+}
+
+/* The worker gave up on a supervised server (crash loop): it stays
+ * failed, visibly, instead of being restarted. */
+static void
+failed_ready(struct server_run *sr, const struct srv_input *in)
+{
+	note_failure(sr, in);
+	sr->state = SR_FAILED;
+	let_go(sr, false);
+	note(sr, DN_SERVER_FAILED, sr->last_error);
+}
+
+static void	stopped(struct server_run *);
+
+static void
+failed_stopping(struct server_run *sr, const struct srv_input *in)
+{
+	note_failure(sr, in);
+	let_go(sr, true);
+	stopped(sr);
+}
+
+static void
+lost_starting(struct server_run *sr, const struct srv_input *in)
+{
+	/* the worker's server must not outlive it */
+	worker_kill(sr->worker);
+	sr->worker = NULL;
+	attempt_failed(sr, in->why);
+}
+
+/* Counts a crash of a supervised server's worker; true: too many. */
+static bool
+count_crash(struct server_run *sr, uint64_t now)
+{
+	unsigned	kept = 0;
+
+	for (unsigned i = 0; i < sr->ncrashes; i++)
+		if (now - sr->crashes[i] < WORKER_DEATH_WINDOW_MS)
+			sr->crashes[kept++] = sr->crashes[i];
+	sr->ncrashes = kept;
+	if (sr->ncrashes < WORKER_DEATHS_MAX)
+		sr->crashes[sr->ncrashes++] = now;
+	return sr->ncrashes >= WORKER_DEATHS_MAX;
+}
+
+static void
+lost_ready(struct server_run *sr, const struct srv_input *in)
+{
+	struct server_owner	*o = sr->owner;
+
+	worker_kill(sr->worker);
+	sr->worker = NULL;
+	set_error(sr, in->why);
+	srv_event(sr, "worker_crashed", NULL, "%s", in->why);
+	if (o->deploying) {
+		/* during a deployment this is its failure */
+		sr->state = SR_FAILED;
+		note(sr, DN_SERVER_FAILED, in->why);
+	} else if (count_crash(sr, mono_ms())) {
+		sr->state = SR_FAILED;
+		srv_event(sr, "server_failed", NULL, "%u worker crashes within "
+		    "%u s: giving up", WORKER_DEATHS_MAX,
+		    WORKER_DEATH_WINDOW_MS / 1000);
+		note(sr, DN_SERVER_FAILED, sr->last_error);
+	} else {
+		sr->state = SR_RETRY_WAIT;
+		loop_timer_set(&o->sv->loop, &sr->retry_timer,
+		    backoff_jitter_ms(RETRY_BASE_MS, RETRY_MAX_MS,
+		    sr->ncrashes, &sr->rng));
+	}
+}
+
+static void
+stopped(struct server_run *sr)
+{
+	sr->state = SR_STOPPED;
+	note(sr, DN_SERVER_STOPPED, NULL);
+}
+
+static void
+lost_stopping(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	sr->worker = NULL;
+	stopped(sr);
+}
+
+static void
+ready_timeout(struct server_run *sr, const struct srv_input *in)
+{
+	char	reason[128];
+
+	(void)in;
+	snprintf(reason, sizeof(reason), "not ready within %u s",
+	    sr->ready_timeout_s);
+	attempt_failed(sr, reason);
+}
+
+/* A stop before or after any attempt: nothing runs. A failed server
+ * stays failed, visibly. */
+static void
+stop_idle(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	loop_timer_cancel(&sr->owner->sv->loop, &sr->ready_timer);
+	loop_timer_cancel(&sr->owner->sv->loop, &sr->retry_timer);
+	if (sr->state != SR_FAILED)
+		sr->state = SR_STOPPED;
+	sr->owner->dirty = true;
+}
+
+static void
+stop_running(struct server_run *sr, const struct srv_input *in)
+{
+	struct worker_proc	*wp = sr->worker;
+
+	loop_timer_cancel(&sr->owner->sv->loop, &sr->ready_timer);
+	loop_timer_cancel(&sr->owner->sv->loop, &sr->retry_timer);
+	if (wp == NULL || worker_lost(wp)) {
+		sr->state = SR_STOPPED;
+		sr->owner->dirty = true;
+		return;
+	}
+	sr->state = SR_STOPPING;
+	sr->owner->dirty = true;
+	switch (in->how) {
+	case STOP_KILL:
+		/* no stdin EOF, no TERM: gone now */
+		srv_event(sr, "server_killed", NULL, "SIGKILL to worker %d and "
+		    "its server (aggressive rollback)", (int)worker_pid(wp));
+		worker_kill(wp);
+		break;
+	case STOP_NOW:
+		worker_stop(wp, FRAME_STOP_NOW);
+		break;
+	case STOP_GRACEFUL:
+		worker_stop(wp, 0);
+		break;
+	}
+	if (in->kill_after_ms > 0)
+		worker_kill_after(wp, in->kill_after_ms);
+}
+
+static void
+stop_timeout(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	if (sr->worker == NULL)
+		return;
+	srv_event(sr, "stop_timeout", NULL, "not stopped in time: killed");
+	sr->owner->sv->grace_expired = true;
+	worker_kill(sr->worker);
+}
+
+/* It will not be started after all: what had to come first failed. */
+static void
+abandon(struct server_run *sr, const struct srv_input *in)
+{
+	set_error(sr, in->why);
+	sr->state = SR_FAILED;
+	note(sr, DN_SERVER_FAILED, in->why);
+}
+
+/* --- the table --- */
+
+#define NO	refuse
+static server_action *const actions[SR_N][SE_N] = {
+	/*		  START   HELLO   SANDBOX       STARTED         READY
+	 *		  HEALTH       USAGE       EXITED           FAILED
+	 *		  LOST           READY_TIMEOUT  RETRY  STOP
+	 *		  STOP_TIMEOUT ABANDON */
+	[SR_PENDING] =	{ begin,  NO,     NO,           NO,             NO,
+			  NO,          NO,         NO,              NO,
+			  NO,            NO,            NO,    stop_idle,
+			  ignore,      abandon },
+	[SR_STARTING] =	{ ignore, ignore, note_sandbox, note_started,   become_ready,
+			  note_health, note_usage, exited_starting, failed_starting,
+			  lost_starting, ready_timeout, NO,    stop_running,
+			  ignore,      NO },
+	[SR_READY] =	{ NO,     ignore, note_sandbox, note_restarted, ready_again,
+			  note_health, note_usage, note_exit,       failed_ready,
+			  lost_ready,    NO,            NO,    stop_running,
+			  ignore,      NO },
+	[SR_RETRY_WAIT] = { begin, NO,    NO,           NO,             NO,
+			  NO,          NO,         NO,              NO,
+			  NO,            NO,            begin, stop_idle,
+			  ignore,      NO },
+	[SR_FAILED] =	{ begin,  NO,     NO,           NO,             NO,
+			  NO,          NO,         NO,              NO,
+			  NO,            NO,            NO,    stop_idle,
+			  ignore,      ignore },
+	[SR_STOPPING] =	{ ignore, ignore, note_sandbox, note_pid,       ignore,
+			  note_health, note_usage, note_exit,       failed_stopping,
+			  lost_stopping, NO,            NO,    ignore,
+			  stop_timeout, NO },
+	[SR_STOPPED] =	{ begin,  NO,     NO,           NO,             NO,
+			  NO,          NO,         NO,              NO,
+			  NO,            NO,            NO,    stop_idle,
+			  ignore,      ignore },
+};
+#undef NO
+
+void
+server_event(struct server_run *sr, enum srv_event ev,
+    const struct srv_input *in)
+{
+	static const struct srv_input	none;
+
+	actions[sr->state][ev](sr, in != NULL ? in : &none);
+}
+
+/* --- frames into events --- */
+
+static void
+on_worker(struct worker_proc *wp, const struct frame *f, const char *why,
+    void *arg)
+{
+	struct server_run	*sr = arg;
+	struct srv_input	 in = { .why = why };
+	enum srv_event		 ev;
+
+	(void)wp;
+	if (f == NULL) {
+		server_event(sr, SE_LOST, &in);
+		return;
+	}
+	switch (f->type) {
+	case FRAME_HELLO:	ev = SE_HELLO; break;
+	case FRAME_SANDBOX:	ev = SE_SANDBOX; break;
+	case FRAME_STARTED:	ev = SE_STARTED; break;
+	case FRAME_READY:	ev = SE_READY; break;
+	case FRAME_HEALTH:	ev = SE_HEALTH; break;
+	case FRAME_USAGE:	ev = SE_USAGE; break;
+	case FRAME_EXITED:	ev = SE_EXITED; break;
+	case FRAME_FAILED:	ev = SE_FAILED; break;
+	default:		return;
+	}
+	if (f->type == FRAME_STARTED || f->type == FRAME_EXITED) {
+		in.a = frame_get_u32(f->data);
+		in.b = f->len >= 8 ? frame_get_u32(f->data + 4) : 0;
+	}
+	if (f->type == FRAME_SANDBOX || f->type == FRAME_HEALTH ||
+	    f->type == FRAME_USAGE || f->type == FRAME_FAILED) {
+		in.json = cJSON_ParseWithLength((char *)f->data, f->len);
+		/* a check's output may hold whatever its program printed */
+		if (sr->owner->secrets != NULL)
+			secrets_scrub_json(sr->owner->secrets, in.json);
+	}
+	server_event(sr, ev, &in);
+	cJSON_Delete(in.json);
+}
+
+/* --- the run itself --- */
+
+static void
+on_ready_timer(struct loop_timer *t)
+{
+	server_event(container_of(t, struct server_run, ready_timer),
+	    SE_READY_TIMEOUT, NULL);
+}
+
+static void
+on_retry_timer(struct loop_timer *t)
+{
+	server_event(container_of(t, struct server_run, retry_timer),
+	    SE_RETRY, NULL);
+}
+
+void
+server_init(struct server_run *sr, struct server_owner *o,
+    struct deployment *dep)
+{
+	sr->owner = o;
+	sr->dep = dep;
+	sr->ready_timer.fn = on_ready_timer;
+	sr->retry_timer.fn = on_retry_timer;
+}
+
+void
+server_forget_config(struct server_run *sr)
+{
+	if (sr->config_text != NULL)
+		explicit_bzero(sr->config_text, strlen(sr->config_text));
+	free(sr->config_text);
+	sr->config_text = NULL;
+}
+
+void
+server_clear(struct server_run *sr)
+{
+	if (sr->owner != NULL) {
+		loop_timer_cancel(&sr->owner->sv->loop, &sr->ready_timer);
+		loop_timer_cancel(&sr->owner->sv->loop, &sr->retry_timer);
+	}
+	if (sr->worker != NULL)
+		worker_reown(sr->worker, NULL, NULL);
+	sr->worker = NULL;
+	snapjob_cancel(sr->job);
+	sr->job = NULL;
+	server_forget_config(sr);
+	cJSON_Delete(sr->health);
+	cJSON_Delete(sr->usage);
+	sr->health = sr->usage = NULL;
+}
+
+bool
+server_transfer(struct server_run *dst, struct server_run *src)
+{
+	struct supervisor	*sv = dst->owner->sv;
+
+	if (src->state != SR_READY || src->worker == NULL ||
+	    worker_lost(src->worker) || src->config_text == NULL ||
+	    secrets_merge(dst->owner->secrets, src->owner->secrets) < 0)
+		return false;
+	loop_timer_cancel(&sv->loop, &dst->ready_timer);
+	loop_timer_cancel(&sv->loop, &dst->retry_timer);
+	server_forget_config(dst);
+	dst->config_text = src->config_text;
+	src->config_text = NULL;
+	dst->worker = src->worker;
+	src->worker = NULL;
+	worker_reown(dst->worker, on_worker, dst);
+	dst->server_pid = src->server_pid;
+	dst->state = SR_READY;
+	src->state = SR_STOPPED;
+	dst->attempts = src->attempts;
+	dst->restarts = src->restarts;
+	dst->ready_after_ms = src->ready_after_ms;
+	memcpy(dst->crashes, src->crashes, sizeof(dst->crashes));
+	dst->ncrashes = src->ncrashes;
+	cJSON_Delete(dst->health);
+	dst->health = src->health;
+	src->health = NULL;
+	cJSON_Delete(dst->usage);
+	dst->usage = src->usage;
+	src->usage = NULL;
+	snprintf(dst->config_of, sizeof(dst->config_of), "%s",
+	    src->config_of[0] != '\0' ? src->config_of :
+	    src->owner->origin.deployment_id);
+	if (strcmp(dst->config_of, dst->owner->origin.deployment_id) == 0)
+		dst->config_of[0] = '\0';
+	dst->kept = false;
+	src->kept = true;
+	dst->owner->dirty = src->owner->dirty = true;
+	return true;
+}
+
+const char *
+server_state_name(enum srv_state s)
+{
+	return s < SR_N ? state_names[s] : "?";
+}
+
+const char *
+server_event_name(enum srv_event e)
+{
+	return e < SE_N ? event_names[e] : "?";
+}
+
+const char *
+server_action_name(enum srv_state s, enum srv_event e)
+{
+	static const struct {
+		server_action	*fn;
+		const char	*name;
+	} names[] = {
+#define A(f)	{ f, #f }
+		A(ignore), A(refuse), A(begin), A(note_sandbox),
+		A(note_started), A(note_restarted), A(note_pid),
+		A(become_ready), A(ready_again), A(note_health), A(note_usage),
+		A(note_exit), A(exited_starting), A(failed_starting),
+		A(failed_ready), A(failed_stopping), A(lost_starting),
+		A(lost_ready), A(lost_stopping), A(ready_timeout),
+		A(stop_idle), A(stop_running), A(stop_timeout), A(abandon),
+#undef A
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].fn == actions[s][e])
+			return names[i].name;
+	return "?";
+}

@@ -1,0 +1,204 @@
+/*
+ * mcpvisord's state and its public face. Which room holds what (the
+ * headers beside each say more):
+ *
+ *	runtime.c	the supervisor itself: start-up, the loop turn and its
+ *			group commit, the ordered shutdown and its grace, what
+ *			is reaped
+ *	server.c	one server run: its state table, and the decoder that
+ *			turns a worker's frames into its events
+ *	workerproc.c	one mcpvisor-worker process: spawn, channel, kill,
+ *			bury
+ *	deployment.c	one deployment: its state table (validate, hooks,
+ *			batches, failure, reverse stop), and the notes it
+ *			gives its listeners
+ *	deployment_record.c  a deployment's record, its hooks' environment
+ *	deploy_load.c	a deployment's sources loaded, rendered, planned, and
+ *			each server's run spec and worker configuration
+ *	current.c	which deployment is the current one
+ *	upgrade.c	a deployment over a running one: replace or take over
+ *			each server, hand back on failure (a listener)
+ *	rollback_state.c  a rollback's own state table, plan, record and log
+ *	rollback.c	rolling a failed upgrade back (a listener)
+ *	rollback_hand.c	mcpvisor rollback start, approve (a listener)
+ *	snapjob.c	snapshots made and put back in a child, off the loop
+ *	hooks.c		deployment hooks and custom rollback actions, each a
+ *			task of a sandboxed worker
+ *	events.c	events and the journal
+ *	secrets.c	what is scrubbed from what workers report
+ *	recover.c	what a dead mcpvisord left behind
+ *	control.c	the control socket and its verbs
+ *	monproc.c	the mcpvisor-monitor process
+ *	mcpvisord.c	options, signals, and the wiring of the above
+ */
+#ifndef MCPVISOR_SUPERVISOR_H
+#define MCPVISOR_SUPERVISOR_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop.h"
+#include "state.h"
+
+struct cJSON;
+struct deployment;
+struct hook_run;
+struct server_run;
+struct snapjob;
+struct worker_proc;
+
+/* Exit statuses of mcpvisord (see mcpvisord(8)). */
+#define SV_EXIT_OK		0	/* stopped in order */
+#define SV_EXIT_FAILED		1	/* the deployment failed */
+#define SV_EXIT_GRACE		3	/* stragglers had to be killed */
+#define SV_EXIT_CONFIG		100
+#define SV_EXIT_TEMPFAIL	111
+
+struct deploy_request {
+	const char		*spec_path;
+	const char		*environment;	/* NULL: the spec's */
+	const char		*config_dir;
+	const char		*checks_dir;	/* NULL: beside config_dir */
+	bool			 sequential;
+	unsigned		 max_parallel;
+	bool			 no_rollback;	/* over the spec's setting */
+	const char		*strategy;	/* NULL: the spec's */
+	bool			 no_monitoring;	/* over the spec's setting */
+	unsigned		 monitor_port;	/* 0: the spec's */
+	/* the requester's environment (NAME=VALUE), for env() and secrets;
+	 * NULL: mcpvisord's own */
+	struct cJSON		*environ;
+};
+
+/* mcpvisor rollback start */
+struct rollback_request {
+	const char		*deployment_id;	/* the current deployment */
+	const struct cJSON	*servers;	/* names; NULL: all */
+	const char		*strategy;	/* NULL: graceful */
+	/* the requester's environment, to render the previous version's
+	 * configuration again (secrets are never stored) */
+	struct cJSON		*environ;
+};
+
+/* What a deployment tells its listeners (see deployment.h). */
+enum dep_note {
+	DN_SUCCEEDED,		/* every server ready */
+	DN_FAILED,		/* it failed (why) */
+	DN_ROLLBACK_DUE,	/* failed, its hooks ran: undo it now */
+	DN_STOPPING,		/* its reverse stop begins */
+	DN_STOPPED,		/* every server stopped: it is over */
+	DN_SERVER_STARTING,	/* a server's first attempt is next */
+	DN_SERVER_STARTED,	/* a server's process runs */
+	DN_SERVER_READY,	/* a server is ready */
+	DN_SERVER_FAILED,	/* a server gave up (why) */
+	DN_SERVER_STOPPED,	/* a server stopped */
+};
+
+/* A listener hears every note of every deployment. It returns true
+ * when it took the matter over: for DN_ROLLBACK_DUE, the rollback (else
+ * the deployment just stops); for DN_SERVER_STARTING, the start (it will
+ * call dep_start_server() itself); for DN_SERVER_STOPPED, what follows;
+ * for DN_STOPPED, telling the deployment's followers that it is over
+ * (it carries on with a rollback). */
+typedef bool dep_listener_fn(struct deployment *, enum dep_note,
+    struct server_run *, const char *why);
+
+#define SV_LISTENERS_MAX	8
+
+struct supervisor {
+	struct loop		 loop;
+	char			 state_dir[PATH_MAX];
+	char			 worker_path[PATH_MAX];
+	char			 backup_dir[PATH_MAX];	/* snapshots */
+	struct journal		 journal;
+	struct deployment	*dep;		/* the current one, or NULL */
+	/* a failed upgrade, rolled back, kept until the next one is */
+	struct deployment	*retired;
+	struct worker_proc	*workers;	/* every live worker */
+	struct hook_run		*hooks;		/* running deployment hooks */
+	struct snapjob		*jobs;		/* snapshot work in children */
+	bool			 init_mode;
+	bool			 monitoring_off;	/* --no-monitoring */
+	bool			 shutting_down;
+	unsigned		 grace_ms;
+	struct loop_timer	 grace_timer;
+	bool			 grace_expired;
+	bool			 done;
+	int			 exit_status;
+	uint64_t		 seq;		/* events */
+	dep_listener_fn		*listeners[SV_LISTENERS_MAX];
+	size_t			 nlisteners;
+	/* set by whoever wires the daemon (mcpvisord.c); each may be NULL.
+	 * on_event hears every event; on_watch what only watchers (the
+	 * monitor) hear: each record written (FRAME_RECORD) and each usage
+	 * sample (FRAME_METRICS); on_finished a deployment's end (success,
+	 * failure or stop); want_monitor the current deployment's wish for
+	 * a monitor, on a port */
+	void			*wiring;
+	void			(*on_event)(struct supervisor *,
+				    const struct cJSON *);
+	void			(*on_watch)(struct supervisor *, uint8_t type,
+				    const struct cJSON *);
+	void			(*on_finished)(struct supervisor *,
+				    const char *id, const char *outcome);
+	void			(*want_monitor)(struct supervisor *, bool on,
+				    unsigned port);
+};
+
+/* runtime.c */
+
+/* Sets up the loop, the state directory and the journal, and makes us a
+ * subreaper. 0 or a negative errno (logged). */
+int	runtime_init(struct supervisor *, const char *state_dir,
+	    const char *worker_path);
+/* One loop turn, then the end-of-turn work (records, journal). Returns
+ * the loop's error, if it had one. */
+int	runtime_turn(struct supervisor *, int timeout_ms);
+void	runtime_free(struct supervisor *);
+/* Stops everything and ends the loop when done (SIGTERM). */
+void	runtime_shutdown(struct supervisor *);
+/* Forwards a signal to every server. */
+void	runtime_forward_signal(struct supervisor *, int sig);
+/* SIGCHLD: true when pid was a worker's or a snapshot job's. */
+bool	runtime_reaped(struct supervisor *, pid_t pid, int status);
+/* Adds a listener to every deployment's notes. */
+void	runtime_listen(struct supervisor *, dep_listener_fn *);
+
+/* deploy_prepare.c */
+
+/* Prepares and starts a deployment. Returns 0 and its id in id, or a
+ * negative errno with the reason in err (a config error: -EINVAL, with
+ * every diagnostic joined; another deployment running: -EBUSY). */
+int	runtime_deploy(struct supervisor *, const struct deploy_request *,
+	    char *id, size_t idsize, char **err);
+/* Stops the deployment id (NULL: the current one) in reverse order.
+ * -ENOENT when it is not the running one, -EALREADY when it is over. */
+int	runtime_stop(struct supervisor *, const char *id);
+/* The record of deployment id (NULL: the current one), a new tree, or
+ * NULL when it is not in memory. */
+struct cJSON	*runtime_record(const struct supervisor *, const char *id);
+/* The records of every deployment in memory: the current one, the one it
+ * upgrades or replaced, a failed upgrade kept aside (a new array). */
+struct cJSON	*runtime_records(const struct supervisor *);
+
+/* rollback_hand.c */
+
+/* Rolls the current deployment back to the one it replaced (see
+ * mcpvisor(1), rollback start). Returns 0 and the rollback's id in id, or
+ * a negative errno with the reason in err. */
+int	runtime_rollback_start(struct supervisor *,
+	    const struct rollback_request *, char *id, size_t idsize,
+	    char **err);
+/* Approves rollback id, which a "manual" strategy planned. -ENOENT:
+ * no such rollback waits; -EALREADY: it is not waiting. */
+int	runtime_rollback_approve(struct supervisor *, const char *id);
+
+/* recover.c */
+
+/* Marks records of deployments a dead mcpvisord left running as
+ * interrupted; starts again the last one that had succeeded. */
+void	runtime_recover(struct supervisor *);
+
+#endif

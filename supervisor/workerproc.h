@@ -1,0 +1,64 @@
+/*
+ * One mcpvisor-worker process seen from the root: spawned through the
+ * shared spawn routine with its channel (a peer) on descriptor 3 and its
+ * output to the deployment's log, killed when it must be, buried once it
+ * is reaped and its channel closed. Frames reach the owner (a server
+ * run) through a callback; a worker whose owner let go of it is told to
+ * stop, killed if it does not, and its frames are stale.
+ */
+#ifndef MCPVISOR_WORKERPROC_H
+#define MCPVISOR_WORKERPROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct frame;
+struct supervisor;
+struct worker_proc;
+
+/* A frame from the worker, or f NULL: the worker is lost (its channel
+ * closed, it died or broke the protocol), why says how; called once,
+ * and nothing follows. */
+typedef void worker_frame_fn(struct worker_proc *, const struct frame *f,
+    const char *why, void *arg);
+
+/* Starts a worker whose output goes to logfd (-1: ours). NULL with errno
+ * set when a descriptor, the fork or the loop failed. */
+struct worker_proc	*worker_spawn(struct supervisor *, int logfd,
+			    worker_frame_fn *, void *arg);
+pid_t	worker_pid(const struct worker_proc *);
+/* The server's pid, as the worker reported it (0: none yet). */
+pid_t	worker_server_pid(const struct worker_proc *);
+void	worker_send(struct worker_proc *, uint8_t type, const void *,
+	    uint32_t len);
+/* FRAME_STOP, with FRAME_STOP_* flags (0: the stdin grace). */
+void	worker_stop(struct worker_proc *, uint32_t flags);
+/* The owner lets go: the worker is told to stop and killed if it has
+ * not gone within ms; its callback is not called again. */
+void	worker_detach(struct worker_proc *, unsigned ms);
+/* Hands the worker (and its callback) to another owner. */
+void	worker_reown(struct worker_proc *, worker_frame_fn *, void *arg);
+/* Kills the worker and its server outright. */
+void	worker_kill(struct worker_proc *);
+/* Kills them if the worker has not gone within ms. */
+void	worker_kill_after(struct worker_proc *, unsigned ms);
+/* The owner lets go of a worker that misbehaved: its channel is closed
+ * and it is killed with its server, now. */
+void	worker_abandon(struct worker_proc *);
+/* Whether its channel is gone (the owner heard so, or will). */
+bool	worker_lost(const struct worker_proc *);
+
+/* Every worker attached to a server: the signal, forwarded. */
+void	workers_forward_signal(struct supervisor *, int sig);
+void	workers_kill_all(struct supervisor *);
+/* SIGCHLD: true when pid was a worker's (its last frames are read
+ * first, then its owner hears that it is lost). */
+bool	workers_reaped(struct supervisor *, pid_t, int status);
+/* Frees the workers that are reaped and whose channel is closed (at the
+ * end of a loop turn: a batch of events may still name them). */
+void	workers_bury(struct supervisor *);
+/* Forgets every worker (mcpvisord exits). */
+void	workers_free_all(struct supervisor *);
+
+#endif
