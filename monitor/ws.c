@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "peer.h"
+#include "util.h"
 
 /* messages one writeable callback sends at most: fairness among
  * clients, and the loop's other work */
@@ -365,11 +367,11 @@ client_receive(struct monitor *mon, struct client *c, const char *in,
 	cJSON		*j = cJSON_ParseWithLength(in, len);
 	const char	*type = cJSON_GetStringValue(cJSON_GetObjectItem(j,
 			    "type"));
-	const cJSON	*from = cJSON_GetObjectItem(j, "from_seq");
+	long long	 from = json_int_within(cJSON_GetObjectItem(j,
+			    "from_seq"), 1, INT64_MAX, 0);
 
-	if (type != NULL && strcmp(type, "replay") == 0 &&
-	    cJSON_IsNumber(from) && from->valuedouble >= 1) {
-		client_position(mon, c, (int64_t)from->valuedouble);
+	if (type != NULL && strcmp(type, "replay") == 0 && from > 0) {
+		client_position(mon, c, from);
 		client_want_write(c);
 	}
 	cJSON_Delete(j);

@@ -9,6 +9,7 @@
 #include "health_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ json_int(const cJSON *o, const char *key, long long def)
 	const cJSON	*j = cJSON_GetObjectItem(o, key);
 
 	if (cJSON_IsNumber(j))
-		return (long long)j->valuedouble;
+		return json_int_within(j, LLONG_MIN, LLONG_MAX, def);
 	if (cJSON_IsString(j) && j->valuestring[0] != '\0') {
 		char		*end;
 		long long	 v = strtoll(j->valuestring, &end, 10);

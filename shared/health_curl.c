@@ -281,7 +281,12 @@ prepare_http(struct check *c, struct errbuf *err)
 	    sizeof(long))) == NULL)
 		return -ENOMEM;
 	cJSON_ArrayForEach(s, statuses)
-		c->statuses[c->nstatuses++] = (long)cJSON_GetNumberValue(s);
+		if ((c->statuses[c->nstatuses++] = (long)json_int_within(s, 100,
+		    599, -1)) < 0) {
+			errbuf_set(err, "health check '%s': an expected_status "
+			    "is no HTTP status", c->name);
+			return -EINVAL;
+		}
 	if (c->nstatuses == 0)
 		c->statuses[c->nstatuses++] = 200;
 	if (re != NULL) {
@@ -344,7 +349,8 @@ prepare_tcp(struct check *c, struct errbuf *err)
 	const char	*host = cJSON_GetStringValue(cJSON_GetObjectItem(
 			    c->config, "host"));
 	const cJSON	*port = cJSON_GetObjectItem(c->config, "port");
-	long		 p = cJSON_IsNumber(port) ? (long)port->valuedouble :
+	long		 p = cJSON_IsNumber(port) ? (long)json_int_within(port,
+			    1, 65535, 0) :
 			    cJSON_IsString(port) ? strtol(port->valuestring,
 			    NULL, 10) : 0;
 

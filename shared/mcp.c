@@ -6,8 +6,10 @@
  * the order of their keys.
  */
 #include "mcp.h"
+#include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,9 +308,10 @@ on_answer(struct mcp_session *s, const cJSON *msg)
 	if (err != NULL) {
 		const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(err,
 		    "message"));
+		const cJSON *code = cJSON_GetObjectItem(err, "code");
 
-		fail(s, "%s answered error %d: %.120s", s->await_method,
-		    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(err, "code")),
+		fail(s, "%s answered error %lld: %.120s", s->await_method,
+		    json_int_within(code, INT_MIN, INT_MAX, 0),
 		    text != NULL ? text : "");
 		return;
 	}
@@ -370,8 +373,8 @@ on_line(struct mcp_session *s, char *line, size_t len)
 		if (id != NULL)
 			on_server_request(s, msg);
 		/* else a notification: nothing to do */
-	} else if (cJSON_IsNumber(id) && s->await_id > 0 &&
-	    (long)id->valuedouble == s->await_id)
+	} else if (s->await_id > 0 &&
+	    json_int_within(id, 1, LONG_MAX, 0) == s->await_id)
 		on_answer(s, msg);
 	/* an answer to nothing we asked is dropped */
 	cJSON_Delete(msg);

@@ -384,6 +384,7 @@ snapshot_restore_files(const char *backup_dir, const cJSON *meta,
 		char		 src[PATH_MAX], *data;
 		struct stat	 st;
 		size_t		 len;
+		long long	 mode, uid, gid;
 
 		if (path == NULL || path[0] != '/')
 			continue;
@@ -403,10 +404,20 @@ snapshot_restore_files(const char *backup_dir, const cJSON *meta,
 			errbuf_set(err, "%s: %s", src, strerror(-r));
 			return r;
 		}
-		r = put_back(path, data, len, (mode_t)cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(f, "mode")), (uid_t)cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(f, "uid")), (gid_t)cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(f, "gid")));
+		mode = json_int_within(cJSON_GetObjectItem(f, "mode"), 0, 07777,
+		    -1);
+		uid = json_int_within(cJSON_GetObjectItem(f, "uid"), 0,
+		    UINT32_MAX - 1, -1);
+		gid = json_int_within(cJSON_GetObjectItem(f, "gid"), 0,
+		    UINT32_MAX - 1, -1);
+		if (mode < 0 || uid < 0 || gid < 0) {
+			free(data);
+			errbuf_set(err, "snapshot %s: the mode or owner of %s "
+			    "is damaged", id != NULL ? id : "?", path);
+			return -EINVAL;
+		}
+		r = put_back(path, data, len, (mode_t)mode, (uid_t)uid,
+		    (gid_t)gid);
 		free(data);
 		if (r < 0) {
 			errbuf_set(err, "restoring %s: %s", path, strerror(-r));

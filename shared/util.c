@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 uint64_t
 mono_us(void)
 {
@@ -45,7 +47,23 @@ backoff_jitter_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
 	*rng ^= *rng << 13;
 	*rng ^= *rng >> 7;
 	*rng ^= *rng << 17;
-	return (unsigned)(ms - ms / 4 + *rng % (ms / 2 + 1));
+	return (unsigned)(ms - ms / 4 + *rng % (ms / 4 * 2 + 1));
+}
+
+long long
+json_int_within(const cJSON *j, long long min, long long max, long long def)
+{
+	double		d;
+	long long	v;
+
+	if (!cJSON_IsNumber(j))
+		return def;
+	d = j->valuedouble;
+	/* both bounds exact in a double: -2^63 <= d < 2^63 */
+	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+		return def;
+	v = (long long)d;
+	return (double)v != d || v < min || v > max ? def : v;
 }
 
 int

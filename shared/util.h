@@ -1,7 +1,7 @@
 /*
  * Small helpers every process needs and that were once written in each:
- * the monotonic clock, back-off with jitter, container_of, and reading a
- * whole file under a size cap.
+ * the monotonic clock, back-off with jitter, container_of, a JSON number
+ * as an integer, and reading a whole file under a size cap.
  */
 #ifndef MCPVISOR_UTIL_H
 #define MCPVISOR_UTIL_H
@@ -22,6 +22,14 @@ uint64_t	mono_us(void);
  * caller's generator state; 0 seeds it from getrandom(2). */
 unsigned	backoff_jitter_ms(unsigned base_ms, unsigned max_ms,
 		    unsigned attempt, uint64_t *rng);
+
+/* A JSON number that is an integer in [min, max], or def: what a peer
+ * or a file sent is never converted when it does not fit (a NaN, 1e300
+ * or 2^64 made an integer is undefined behaviour), nor truncated (1.5 is
+ * no integer). j may be NULL or any other kind. */
+struct cJSON;
+long long	json_int_within(const struct cJSON *j, long long min,
+		    long long max, long long def);
 
 struct stat;
 

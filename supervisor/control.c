@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,11 +146,8 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 		    "'config_dir'");
 		return;
 	}
-	if (cJSON_IsNumber(mp) && mp->valuedouble >= 1)
-		dr.max_parallel = (unsigned)mp->valuedouble;
-	if (cJSON_IsNumber(port) && port->valuedouble >= 1 &&
-	    port->valuedouble <= 65535)
-		dr.monitor_port = (unsigned)port->valuedouble;
+	dr.max_parallel = (unsigned)json_int_within(mp, 1, UINT_MAX, 0);
+	dr.monitor_port = (unsigned)json_int_within(port, 1, 65535, 0);
 	/* follow from the first event on */
 	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
 		snprintf(c->follow, sizeof(c->follow), "*");

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <net/if.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "util.h"
 
 static const struct sandbox_rlimit rlimit_names[] = {
 	{ RLIMIT_AS, "as", 0, false },
@@ -41,11 +43,13 @@ static const struct sandbox_rlimit rlimit_names[] = {
 static bool
 json_uint(const cJSON *j, unsigned long long *out)
 {
-	char	*end;
+	char		*end;
+	long long	 v;
 
-	if (cJSON_IsNumber(j) && j->valuedouble >= 0) {
-		*out = (unsigned long long)j->valuedouble;
-		return true;
+	if (cJSON_IsNumber(j)) {
+		v = json_int_within(j, 0, LLONG_MAX, -1);
+		*out = (unsigned long long)v;
+		return v >= 0;
 	}
 	if (cJSON_IsString(j) && j->valuestring[0] != '\0') {
 		errno = 0;

@@ -7,6 +7,7 @@
  * pages, once touched, stay with the worker for its whole life.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,8 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 			    "server_dir"));
 	int		 r;
 
-	if (cJSON_IsNumber(interval) && interval->valuedouble > 0)
-		w->usage_interval_ms = (unsigned)interval->valuedouble;
+	w->usage_interval_ms = (unsigned)json_int_within(interval, 1, UINT_MAX,
+	    w->usage_interval_ms);
 	if (name == NULL || dir == NULL) {
 		errbuf_set(err, "the configuration names no server or no "
 		    "server_dir");

@@ -86,8 +86,8 @@ task_setup(struct worker *w, const cJSON *config, struct errbuf *err)
 	int		 r;
 
 	w->task = true;
-	w->task_timeout_ms = cJSON_IsNumber(timeout) && timeout->valuedouble > 0 ?
-	    (unsigned)timeout->valuedouble : TASK_TIMEOUT_MS;
+	w->task_timeout_ms = (unsigned)json_int_within(timeout, 1, UINT_MAX,
+	    TASK_TIMEOUT_MS);
 	if ((w->name = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(config,
 	    "task")))) == NULL)
 		return -ENOMEM;

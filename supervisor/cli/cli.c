@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "diag.h"
 #include "log.h"
 #include "state.h"
+#include "util.h"
 
 static const char usage_main[] =
 "usage: mcpvisor [--config-dir DIR] [--checks-dir DIR] [--deployments-dir DIR]\n"
@@ -134,6 +136,13 @@ cli_valid_strategy(const char *verb, const char *name)
 	fprintf(stderr, "mcpvisor %s: --strategy is immediate, batch, "
 	    "graceful, aggressive or manual\n", verb);
 	return false;
+}
+
+long long
+cli_record_int(const cJSON *o, const char *key)
+{
+	return json_int_within(cJSON_GetObjectItem(o, key), LLONG_MIN,
+	    LLONG_MAX, 0);
 }
 
 void

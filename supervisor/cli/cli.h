@@ -15,6 +15,8 @@
 #define CLI_EXIT_CONFIG		100	/* invalid configuration */
 #define CLI_EXIT_TEMPFAIL	111	/* system trouble; try again */
 
+struct cJSON;
+
 struct cli {
 	struct project_paths	 paths;
 	char			*checks_dir_owned;
@@ -53,9 +55,10 @@ bool	cli_valid_id(const char *id, const char *prefix);
 bool	cli_valid_strategy(const char *verb, const char *name);
 /* Prints diagnostics; with --json as one object on stdout. */
 void	cli_print_diags(const struct cli *, const struct diag_list *);
+/* An integer field of a record or event, 0 when it is none. */
+long long	cli_record_int(const struct cJSON *, const char *key);
 
 /* cli_tail.c: following a deployment, and the request that starts it */
-struct cJSON;
 struct daemon_link;
 
 struct cli_tail {

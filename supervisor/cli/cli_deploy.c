@@ -418,15 +418,12 @@ print_record(const struct cli *cli, const cJSON *rec)
 		    strcmp(state, "ready") == 0 ? "\033[32m" :
 		    strcmp(state, "failed") == 0 ? "\033[31m" : "\033[33m";
 
-		printf("  %-22s %s%-10s%s attempts %d  restarts %d",
+		printf("  %-22s %s%-10s%s attempts %lld  restarts %lld",
 		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), colour,
 		    state, cli->color ? "\033[0m" : "",
-		    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(s,
-		    "attempts")), (int)cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(s, "restarts")));
+		    cli_record_int(s, "attempts"), cli_record_int(s, "restarts"));
 		if (cJSON_GetObjectItem(s, "server_pid") != NULL)
-			printf("  pid %d", (int)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(s, "server_pid")));
+			printf("  pid %lld", cli_record_int(s, "server_pid"));
 		if (cJSON_GetObjectItem(s, "last_error") != NULL)
 			printf("  (%s)", cJSON_GetStringValue(
 			    cJSON_GetObjectItem(s, "last_error")));
@@ -476,8 +473,8 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		    cli_expect_ok(&conn, &t, &resp);
 		cJSON_Delete(rq);
 		if (status == 0) {
-			t.total = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(
-			    cJSON_GetObjectItem(resp, "record"), "total"));
+			t.total = (size_t)cli_record_int(cJSON_GetObjectItem(resp,
+			    "record"), "total");
 			cJSON_Delete(resp);
 			status = cli_tail_follow(&t, &conn);
 		}
@@ -549,17 +546,15 @@ deploy_list(struct cli *cli, int argc, char **argv)
 		if (i < limit && cli->json)
 			cJSON_AddItemToArray(arr, cJSON_Duplicate(recs[i], 1));
 		else if (i < limit)
-			printf("%-32s %-28s %-12s %-10s %-12s %d/%d\n",
+			printf("%-32s %-28s %-12s %-10s %-12s %lld/%lld\n",
 			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
 			    "id")), cJSON_GetStringValue(cJSON_GetObjectItem(
 			    recs[i], "deployment")), cJSON_GetStringValue(
 			    cJSON_GetObjectItem(recs[i], "environment")),
 			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
 			    "state")), cJSON_GetStringValue(cJSON_GetObjectItem(
-			    recs[i], "outcome")), (int)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(recs[i], "ready")),
-			    (int)cJSON_GetNumberValue(cJSON_GetObjectItem(
-			    recs[i], "total")));
+			    recs[i], "outcome")), cli_record_int(recs[i], "ready"),
+			    cli_record_int(recs[i], "total"));
 		cJSON_Delete(recs[i]);
 	}
 	free(recs);

@@ -86,11 +86,10 @@ rollback_list(struct cli *cli, int argc, char **argv)
 		    "DEPLOYMENT", "SERVER", "CREATED", "FILES", "BYTES",
 		    "INTEGRITY");
 	cJSON_ArrayForEach(s, list)
-		printf("%-44s %-34s %-16s %-24s %5d %9.0f  %s\n", str(s, "id"),
-		    str(s, "deployment_id"), str(s, "server"),
-		    str(s, "created_at"), (int)cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(s, "files")), cJSON_GetNumberValue(
-		    cJSON_GetObjectItem(s, "size")), str(s, "integrity"));
+		printf("%-44s %-34s %-16s %-24s %5lld %9lld  %s\n",
+		    str(s, "id"), str(s, "deployment_id"), str(s, "server"),
+		    str(s, "created_at"), cli_record_int(s, "files"),
+		    cli_record_int(s, "size"), str(s, "integrity"));
 	cJSON_Delete(list);
 	return CLI_EXIT_OK;
 }

@@ -69,16 +69,11 @@ cli_tail_event(struct cli_tail *t, const cJSON *ev)
 	if (type == NULL)
 		return;
 	if (strcmp(type, "deployment_started") == 0) {
-		t->total = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d,
-		    "total"));
-		t->batches = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d,
-		    "batches"));
+		t->total = (size_t)cli_record_int(d, "total");
+		t->batches = (size_t)cli_record_int(d, "batches");
 	} else if (strcmp(type, "batch_started") == 0) {
 		t->batch++;
-		const cJSON	*n = cJSON_GetObjectItem(d, "servers");
-
-		t->batch_servers = cJSON_IsNumber(n) && n->valuedouble > 0 ?
-		    (size_t)n->valuedouble : 0;
+		t->batch_servers = (size_t)cli_record_int(d, "servers");
 		t->batch_ready = 0;
 	} else if (strcmp(type, "server_ready") == 0 && t->ready < t->total &&
 	    cJSON_IsTrue(cJSON_GetObjectItem(d, "first"))) {

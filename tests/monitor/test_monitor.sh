@@ -259,6 +259,19 @@ check "replay from a sequence number: the 100 messages from there, in order" '[ 
 	echo "# replay from $((last - 99)): client status $s, got $(ndjson "$work/replay.ndjson" "[(x.get(\"type\"), x.get(\"seq\")) for x in m[:3]] + [len(m)]"), $(wc -lc < "$work/replay.ndjson") lines and bytes, stderr: $(head -c 500 "$work/replay.err"); $(sed -n 2p "$work/replay.ndjson" | head -c 300)"
 node "$tm/client.js" "ws://127.0.0.1:8765/?from_seq=1" --out "$work/gap.ndjson" --until-count 1 --timeout 5000 >/dev/null 2>&1
 check "replay from what the ring no longer holds: a gap marker first" '[ "$(ndjson "$work/gap.ndjson" "(m[0][\"type\"], m[0][\"data\"][\"from_seq\"], m[0][\"data\"][\"reason\"])")" = "('"'"'gap'"'"', 1, '"'"'no_longer_buffered'"'"')" ]'
+# a replay asked for with numbers no sequence can be: ignored, and the
+# monitor serves on (a double that does not fit made an integer is
+# undefined behaviour, which the sanitizers stop the monitor for)
+mon_before=$(monitor_pid)
+NODE_PATH="$tm/node_modules" node -e '
+const ws = new (require("ws"))(process.argv[1]);
+ws.on("open", () => {
+	for (const n of ["1e300", "-1e300", "1.5", "9223372036854775808"])
+		ws.send(`{"type":"replay","from_seq":${n}}`);
+	setTimeout(() => process.exit(0), 500);
+});
+ws.on("error", () => process.exit(2));' "ws://127.0.0.1:8765/" >/dev/null 2>&1
+check "a replay from 1e300, -1e300, 1.5 or 2^63 is ignored; the monitor serves on" '[ "$(monitor_pid)" = "$mon_before" ] && [ "$(curl -s http://127.0.0.1:8765/healthz)" = ok ]'
 
 # --- 6. the monitor killed mid-deployment: the deployment finishes, the
 #        monitor comes back, and a new client sees the current state

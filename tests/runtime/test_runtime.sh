@@ -497,14 +497,17 @@ rb=$(rb_last)
 check "worker kill -9: it is rolled back" '[ "$(rbf $rb "d[\"deployment_id\"]")" = "$id" ] && wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
 check "worker kill -9: version 1 runs" 'wait_for "grep -qx version=1 $work/data/app.conf" 5 && is $v1 "d[\"servers\"][0][\"state\"]" ready 5'
 
-# a corrupted snapshot is refused, loudly
+# a corrupted snapshot is refused, loudly (corrupted while the rollback
+# waits for its approval: before it reads the snapshot, however slow
+# this machine is)
 snap_dir="$state/backups"
-out=$(APP_VERSION=bad mv deploy start "$sp_one" --strategy graceful --detach 2>&1)
+out=$(APP_VERSION=bad mv deploy start "$sp_one" --strategy manual --detach 2>&1)
 id=$(last_id)
-wait_for "ls $snap_dir | grep -q \"${id#deploy_}_app\"" 10
-printf 'version=666\n' > "$snap_dir/snap_${id#deploy_}_app/files/0"
 wait_for '[ "$(rbf "$(rb_last)" "d[\"deployment_id\"]")" = "$id" ]' 10
 rb=$(rb_last)
+wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = awaiting_approval ]" 10
+printf 'version=666\n' > "$snap_dir/snap_${id#deploy_}_app/files/0"
+"$mcpvisor" --state-dir "$state" rollback approve "$rb" >/dev/null 2>&1
 check "corrupt snapshot: the rollback fails" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = failed ]" 10'
 check "corrupt snapshot: in the guide's words" 'rbf $rb "d[\"failure\"]" | grep -q "Rollback action failed: restore_config_app_snap_${id#deploy_}_app"'
 check "corrupt snapshot: rollback list says so" '"$mcpvisor" --state-dir "$state" rollback list | grep "${id#deploy_}_app" | grep -q "does not match its SHA-256"'

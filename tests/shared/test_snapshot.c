@@ -136,6 +136,47 @@ test_corruption_is_refused(void **state)
 	free(dir);
 }
 
+/* A record whose checksum was made to match again (by hand, or by
+ * whoever can write the backups) is still refused where a mode or an
+ * owner is no number that fits, and nothing is put back. */
+static void
+test_a_damaged_mode_or_owner_is_refused(void **state)
+{
+	static const char *const fields[] = { "mode", "uid", "gid" };
+	char		*dir = tu_tmpdir(), *conf, *backups, *text;
+	const char	*paths[1];
+	struct errbuf	 err = { "" };
+	cJSON		*meta = NULL, *f;
+
+	(void)state;
+	conf = tu_write(dir, "config.yaml", "a: 1\n");
+	assert_true(asprintf(&backups, "%s/backups", dir) != -1);
+	paths[0] = conf;
+	assert_int_equal(snapshot_create(backups, "snap_m", "deploy_1", "s",
+	    NULL, NULL, paths, 1, NULL, &err), 0);
+	free(tu_write(dir, "config.yaml", "a: 2\n"));
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(snapshot_verify(backups, "snap_m", &meta,
+		    &err), 0);
+		f = cJSON_GetArrayItem(cJSON_GetObjectItem(meta, "files"), 0);
+		cJSON_ReplaceItemInObject(f, fields[i], i == 0 ?
+		    cJSON_CreateNumber(1e300) : i == 1 ?
+		    cJSON_CreateNumber(-1) : cJSON_CreateString("0"));
+		assert_int_equal(snapshot_restore_files(backups, meta, false,
+		    &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "is damaged"));
+		cJSON_Delete(meta);
+		meta = NULL;
+	}
+	text = slurp(conf);
+	assert_string_equal(text, "a: 2\n");
+	free(text);
+	free(conf);
+	free(backups);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void
 test_list_and_retention(void **state)
 {
@@ -178,6 +219,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_verify_restore),
 		cmocka_unit_test(test_corruption_is_refused),
+		cmocka_unit_test(test_a_damaged_mode_or_owner_is_refused),
 		cmocka_unit_test(test_list_and_retention),
 	};
 
