@@ -7,6 +7,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "frame.h"
+#include "util.h"
 
 #define RECORDS_KEPT	20	/* deployments remembered */
 
@@ -40,6 +42,15 @@ jnum(const cJSON *o, const char *key)
 	const cJSON	*n = cJSON_GetObjectItem(o, key);
 
 	return cJSON_IsNumber(n) ? n->valuedouble : 0;
+}
+
+/* A count: a whole number that fits, else 0 (never a cast of a double
+ * that does not). */
+static unsigned
+jcount(const cJSON *o, const char *key)
+{
+	return (unsigned)json_int_within(cJSON_GetObjectItem(o, key), 0,
+	    UINT_MAX, 0);
 }
 
 static void
@@ -347,7 +358,7 @@ deployment_update(const cJSON *rec)
 	const char	*keys[] = { "deployment", "environment", "state",
 			    "outcome", "started_at", "finished_at", "failure",
 			    "previous_deployment_id", NULL };
-	unsigned	 total = (unsigned)jnum(rec, "total");
+	unsigned	 total = jcount(rec, "total");
 	unsigned	 completed = 0, failed = 0;
 
 	cJSON_AddStringToObject(d, "deployment_id", jstr(rec, "id") != NULL ?
@@ -462,7 +473,7 @@ feed_record(struct hub *h, const cJSON *rec)
 			continue;
 		snprintf(hs->state, sizeof(hs->state), "%s",
 		    jstr(s, "state") != NULL ? jstr(s, "state") : "");
-		hs->restarts = (unsigned)jnum(s, "restarts");
+		hs->restarts = jcount(s, "restarts");
 	}
 	if ((copy = cJSON_Duplicate(rec, 1)) == NULL)
 		return -ENOMEM;
@@ -552,7 +563,7 @@ feed_metrics(struct hub *h, const cJSON *m)
 	if (id == NULL || server == NULL)
 		return -EINVAL;
 	hub_record_performance(h, id, server, jnum(m, "cpu_percent"),
-	    jnum(m, "rss_bytes"), (unsigned)jnum(m, "processes"));
+	    jnum(m, "rss_bytes"), jcount(m, "processes"));
 	if ((s = server_get(h, id, server)) == NULL)
 		return -ENOMEM;
 	d = metrics_data(h, s, false);

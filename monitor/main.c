@@ -213,7 +213,10 @@ listen_on(struct monitor *mon, const struct options *o)
 	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	/* a text message that is not UTF-8 is closed with 1007 (checked
+	 * by the context: its vhosts inherit it) */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+	    LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.user = mon;
 	if ((mon->ctx = lws_create_context(&info)) == NULL)
 		fatalx(EXIT_TEMPFAIL, "libwebsockets: cannot create a context");

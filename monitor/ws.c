@@ -32,6 +32,9 @@
 #define WRITE_BUDGET	1024
 #define BATCH_BYTES	65536	/* written at once, at most */
 #define HTTP_CHUNK	16384
+/* what a client may send: a replay request is some 40 bytes */
+#define CLIENT_MESSAGE_MAX	4096
+#define CLIENT_FRAGMENTS_MAX	64
 
 struct client {
 	struct client	*next;
@@ -47,6 +50,11 @@ struct client {
 	size_t		 ipre;
 	struct hub_msg	 gap;		/* a gap marker to send first */
 	char		 peer[64];
+	/* a message from the client arriving in fragments (rare: ours are
+	 * small), gathered up to CLIENT_MESSAGE_MAX */
+	char		*rx;
+	size_t		 rx_len;
+	unsigned	 rx_frags;
 	/* HTTP: the body being sent */
 	const char	*body;
 	char		*body_owned;
@@ -377,6 +385,69 @@ client_receive(struct monitor *mon, struct client *c, const char *in,
 	cJSON_Delete(j);
 }
 
+/* Refuses the connection with a close code of RFC 6455. */
+static int
+client_refuse(struct lws *wsi, struct client *c, enum lws_close_status code,
+    const char *why)
+{
+	unsigned char	reason[64];
+	size_t		n = strlen(why) < sizeof(reason) ? strlen(why) :
+			    sizeof(reason);
+
+	log_warnx("client %s: %s: closing (%d)", c->peer, why, (int)code);
+	memcpy(reason, why, n);
+	lws_close_reason(wsi, code, reason, n);
+	free(c->rx);
+	c->rx = NULL;
+	return -1;
+}
+
+/* A client only ever sends small JSON messages (a replay request): the
+ * declared size of a frame is known as its first bytes arrive, so that
+ * a message past the bound is refused at once, not after the 4 GiB it
+ * announces; so is one in more fragments than such a message needs, or
+ * binary. libwebsockets checks UTF-8 (1007) with VALIDATE_UTF8. */
+static int
+client_rx(struct monitor *mon, struct client *c, struct lws *wsi,
+    const char *in, size_t len)
+{
+	bool	first = lws_is_first_fragment(wsi);
+	bool	final = lws_is_final_fragment(wsi) &&
+		    lws_remaining_packet_payload(wsi) == 0;
+	size_t	total;
+
+	if (lws_frame_is_binary(wsi))
+		return client_refuse(wsi, c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		    "binary messages are not taken");
+	if (first && c->rx_frags == 0)
+		c->rx_len = 0;
+	total = c->rx_len + len + lws_remaining_packet_payload(wsi);
+	if (total > CLIENT_MESSAGE_MAX)
+		return client_refuse(wsi, c,
+		    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+	if (++c->rx_frags > CLIENT_FRAGMENTS_MAX)
+		return client_refuse(wsi, c,
+		    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too many fragments");
+	if (final && c->rx == NULL) {
+		/* whole in one piece: the common case, no copy */
+		c->rx_frags = 0;
+		client_receive(mon, c, in, len);
+		return 0;
+	}
+	if (c->rx == NULL && (c->rx = malloc(CLIENT_MESSAGE_MAX)) == NULL)
+		return client_refuse(wsi, c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "out of memory");
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (final) {
+		client_receive(mon, c, c->rx, c->rx_len);
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_frags = 0;
+	}
+	return 0;
+}
+
 /* --- HTTP --- */
 
 static int
@@ -514,10 +585,10 @@ on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return client_writeable(mon, c);
 	case LWS_CALLBACK_RECEIVE:
-		if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi))
-			client_receive(mon, c, in, len);
-		break;
+		return client_rx(mon, c, wsi, in, len);
 	case LWS_CALLBACK_CLOSED:
+		free(c->rx);
+		c->rx = NULL;
 		if (c->linked)
 			log_info("client %s gone (%u left)", c->peer,
 			    mon->hub.clients - 1);

@@ -32,6 +32,7 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_FAILED, 2, 4096, "failed" },
 	{ FRAME_HEALTH, 2, 64u << 10, "health" },
 	{ FRAME_USAGE, 2, 4096, "usage" },
+	{ FRAME_FINISHED, 8, 8, "finished" },
 	{ FRAME_CONFIG, 2, FRAME_MAX, "config" },
 	{ FRAME_STOP, 0, 4, "stop" },
 	{ FRAME_SIGNAL, 4, 4, "signal" },

@@ -12,6 +12,15 @@
 
 static const char	*log_progname = "mcpvisor";
 static bool		 log_verbose;
+static void		(*log_filter)(char *, size_t, void *);
+static void		*log_filter_arg;
+
+void
+log_set_filter(void (*fn)(char *, size_t, void *), void *arg)
+{
+	log_filter = fn;
+	log_filter_arg = arg;
+}
 
 void
 log_init(const char *progname, bool verbose)
@@ -26,13 +35,18 @@ static void log_vline(const char *, const char *, va_list, const char *)
 static void
 log_vline(const char *level, const char *fmt, va_list ap, const char *tail)
 {
-	char	line[2048];
+	char	line[2048], whole[2200];
+	int	n;
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	n = snprintf(whole, sizeof(whole), "%s%s%s", line, tail != NULL ?
+	    ": " : "", tail != NULL ? tail : "");
+	if (log_filter != NULL)
+		log_filter(whole, n < 0 ? 0 : (size_t)n < sizeof(whole) ?
+		    (size_t)n : sizeof(whole) - 1, log_filter_arg);
 	/* one write per line, so that lines of processes sharing a
 	 * descriptor do not interleave */
-	fprintf(stderr, "%s: %s%s%s%s\n", log_progname, level, line,
-	    tail != NULL ? ": " : "", tail != NULL ? tail : "");
+	fprintf(stderr, "%s: %s%s\n", log_progname, level, whole);
 	fflush(stderr);
 }
 

@@ -9,9 +9,13 @@
 #define MCPVISOR_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* progname prefixes each line; verbose enables log_debug(). */
 void	log_init(const char *progname, bool verbose);
+/* Every line passes through fn before it is written (a worker masks its
+ * server's secrets so); NULL: none. */
+void	log_set_filter(void (*fn)(char *line, size_t len, void *), void *arg);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

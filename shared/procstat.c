@@ -26,6 +26,24 @@ read_small(const char *path, char *buf, size_t size)
 	return n;
 }
 
+int
+proc_lineage(pid_t pid, struct proc_lineage *l)
+{
+	char	path[64], buf[1024], *p;
+	int	ppid, pgid, sid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	/* "pid (comm) state ppid pgrp session": comm may hold anything */
+	if (read_small(path, buf, sizeof(buf)) <= 0 ||
+	    (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %c %d %d %d", &l->state, &ppid, &pgid, &sid) != 4)
+		return -ESRCH;
+	l->ppid = (pid_t)ppid;
+	l->pgid = (pid_t)pgid;
+	l->sid = (pid_t)sid;
+	return 0;
+}
+
 /* Adds one process: fields 14 and 15 of stat (after "(comm)", which may
  * hold anything), and the resident pages of statm. */
 static int

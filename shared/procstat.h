@@ -18,6 +18,16 @@ struct proc_usage {
 /* Sums the tree rooted at pid. 0, or -ESRCH when pid is gone. */
 int	proc_tree_usage(pid_t pid, struct proc_usage *);
 
+/* Where pid stands: its state letter, parent, process group and
+ * session, from /proc/PID/stat. 0, or -ESRCH when pid is gone. */
+struct proc_lineage {
+	char	state;
+	pid_t	ppid;
+	pid_t	pgid;
+	pid_t	sid;
+};
+int	proc_lineage(pid_t pid, struct proc_lineage *);
+
 /* CPU use between two samples taken elapsed_ms apart, in percent of one
  * CPU (two busy threads: 200). */
 double	proc_cpu_percent(const struct proc_usage *before,

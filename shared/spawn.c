@@ -5,14 +5,19 @@
  */
 #include "spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "procstat.h"
 
 static void __attribute__((noreturn))
 child_fail(int status_fd, int err)
@@ -124,6 +129,101 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 	child_fail(status_fd, errno);
 }
 
+/* --- children started and children adopted --- */
+
+static struct {
+	bool	 on;
+	pid_t	*pids;
+	size_t	 n, cap;
+} started;
+
+void
+spawn_track_children(void)
+{
+	started.on = true;
+}
+
+static void
+remember(pid_t pid)
+{
+	pid_t	*p;
+
+	if (!started.on)
+		return;
+	if (started.n == started.cap) {
+		/* a child we cannot remember would be killed as adopted:
+		 * better not to sweep at all than that */
+		if ((p = reallocarray(started.pids, started.cap ?
+		    started.cap * 2 : 64, sizeof(*p))) == NULL) {
+			started.on = false;
+			return;
+		}
+		started.pids = p;
+		started.cap = started.cap ? started.cap * 2 : 64;
+	}
+	started.pids[started.n++] = pid;
+}
+
+bool
+spawn_forget(pid_t pid)
+{
+	for (size_t i = 0; i < started.n; i++)
+		if (started.pids[i] == pid) {
+			started.pids[i] = started.pids[--started.n];
+			return true;
+		}
+	return false;
+}
+
+static bool
+is_started(pid_t pid)
+{
+	for (size_t i = 0; i < started.n; i++)
+		if (started.pids[i] == pid)
+			return true;
+	return false;
+}
+
+static unsigned
+kill_children(bool adopted_only)
+{
+	DIR		*d;
+	struct dirent	*de;
+	pid_t		 self = getpid();
+	unsigned	 killed = 0;
+
+	if (adopted_only && !started.on)
+		return 0;
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t			pid = (pid_t)atoi(de->d_name);
+		struct proc_lineage	l;
+
+		if (pid <= 1 || pid == self || proc_lineage(pid, &l) < 0 ||
+		    l.ppid != self)
+			continue;
+		if (adopted_only && is_started(pid))
+			continue;
+		if (kill(pid, SIGKILL) == 0)
+			killed++;
+	}
+	closedir(d);
+	return killed;
+}
+
+unsigned
+spawn_kill_adopted(void)
+{
+	return kill_children(true);
+}
+
+unsigned
+spawn_kill_children(void)
+{
+	return kill_children(false);
+}
+
 int
 spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 {
@@ -158,6 +258,8 @@ spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 		fcntl(status[0], F_SETFL, O_NONBLOCK);
 		*status_fd = status[0];
 	}
+	if (pid > 0)
+		remember(pid);
 	*pid_out = pid;
 	return 0;
 fail:

@@ -61,4 +61,21 @@ int	spawn_exec_status(int status_fd);
  * 0 or the child's errno. */
 int	spawn_wait_exec(int status_fd);
 
+/*
+ * Children we started, told apart from children we adopted. A subreaper
+ * (or PID 1) inherits every orphan of its tree; with tracking on, the
+ * caller hands each reaped pid to spawn_forget() and can then kill what
+ * it adopted without ever signalling a process it started or one that
+ * is not of its tree: the kernel reparents to a subreaper only its own
+ * descendants.
+ */
+void	spawn_track_children(void);
+/* A reaped pid: true when it was one we started (and is forgotten). */
+bool	spawn_forget(pid_t);
+/* SIGKILL to every child of ours that we did not start: the orphans
+ * reparented to us. Returns how many. */
+unsigned spawn_kill_adopted(void);
+/* SIGKILL to every child of ours, started or adopted. */
+unsigned spawn_kill_children(void);
+
 #endif

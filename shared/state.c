@@ -106,11 +106,16 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int
-state_write_file(const char *dir, const char *rel, const void *data,
-    size_t len)
+/* With keep_prev, the version replaced stays beside the new one as
+ * PATH.prev: the two are exchanged (renameat2), then the old one is
+ * renamed, so that at every moment PATH is whole and, once a second
+ * version was written, PATH.prev too. */
+static int
+write_file(const char *dir, const char *rel, const void *data, size_t len,
+    bool keep_prev)
 {
 	char	path[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX];
+	char	prev[PATH_MAX + 8];
 	char	*slash;
 	int	fd, dfd, r;
 
@@ -126,7 +131,12 @@ state_write_file(const char *dir, const char *rel, const void *data,
 		return r;
 	}
 	close(fd);
-	if (rename(tmp, path) == -1) {
+	snprintf(prev, sizeof(prev), "%s.prev", path);
+	if (keep_prev && renameat2(AT_FDCWD, tmp, AT_FDCWD, path,
+	    RENAME_EXCHANGE) == 0) {
+		if (rename(tmp, prev) == -1)
+			unlink(tmp);
+	} else if (rename(tmp, path) == -1) {
 		r = -errno;
 		unlink(tmp);
 		return r;
@@ -143,7 +153,15 @@ state_write_file(const char *dir, const char *rel, const void *data,
 }
 
 int
-state_write_json(const char *dir, const char *rel, const cJSON *json)
+state_write_file(const char *dir, const char *rel, const void *data,
+    size_t len)
+{
+	return write_file(dir, rel, data, len, false);
+}
+
+static int
+write_json(const char *dir, const char *rel, const cJSON *json,
+    bool keep_prev)
 {
 	char	*text, *line;
 	int	 r;
@@ -154,10 +172,63 @@ state_write_json(const char *dir, const char *rel, const cJSON *json)
 		free(text);
 		return -ENOMEM;
 	}
-	r = state_write_file(dir, rel, line, strlen(line));
+	r = write_file(dir, rel, line, strlen(line), keep_prev);
 	free(line);
 	free(text);
 	return r;
+}
+
+int
+state_write_json(const char *dir, const char *rel, const cJSON *json)
+{
+	return write_json(dir, rel, json, false);
+}
+
+int
+state_write_record(const char *dir, const char *rel, const cJSON *json)
+{
+	return write_json(dir, rel, json, true);
+}
+
+bool
+state_valid_id(const char *id, const char *prefix)
+{
+	size_t	n = strlen(prefix);
+
+	if (id == NULL || strncmp(id, prefix, n) != 0 || id[n] == '\0' ||
+	    strlen(id) > n + 60)
+		return false;
+	for (const char *p = id + n; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_'))
+			return false;
+	return true;
+}
+
+int
+state_read_record(const char *path, const char *id, const char *prefix,
+    cJSON **out, const char **damage)
+{
+	const char	*got;
+	int		 r;
+
+	*out = NULL;
+	*damage = NULL;
+	if ((r = state_read_json(path, out)) < 0) {
+		*damage = r == -EBADMSG ? "truncated or not JSON" :
+		    r == -EINVAL ? "not a regular file" : r == -EFBIG ?
+		    "too large" : NULL;
+		return r;
+	}
+	got = cJSON_GetStringValue(cJSON_GetObjectItem(*out, "id"));
+	if (!cJSON_IsObject(*out) || !state_valid_id(got, prefix) ||
+	    strcmp(got, id) != 0) {
+		*damage = "its id is not its file's name";
+		cJSON_Delete(*out);
+		*out = NULL;
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 int
@@ -186,6 +257,53 @@ record_order(const void *a, const void *b)
 	return strcmp(ty != NULL ? ty : "", tx != NULL ? tx : "");
 }
 
+cJSON *
+state_load_record(const char *dir, const char *sub, const char *id,
+    const char *prefix)
+{
+	char		 path[PATH_MAX];
+	const char	*why, *why_prev;
+	cJSON		*rec;
+	int		 r;
+
+	if (!state_valid_id(id, prefix))
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s/%s.json", dir, sub, id);
+	if ((r = state_read_record(path, id, prefix, &rec, &why)) == 0)
+		return rec;
+	if (r == -ENOENT)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s/%s.json.prev", dir, sub, id);
+	if (state_read_record(path, id, prefix, &rec, &why_prev) == 0) {
+		cJSON_AddStringToObject(rec, "recovered_from", "previous");
+		cJSON_AddStringToObject(rec, "damage", why != NULL ? why :
+		    strerror(-r));
+		return rec;
+	}
+	if ((rec = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddStringToObject(rec, "id", id);
+	cJSON_AddStringToObject(rec, "damaged", why != NULL ? why :
+	    strerror(-r));
+	return rec;
+}
+
+/* A file of the deployments directory as a record (see
+ * state_load_record); NULL for what is not one of ours. */
+static cJSON *
+load_record(const char *dir, const char *name)
+{
+	char	id[96];
+	size_t	len = strlen(name);
+
+	if (len < 6 || len - 5 >= sizeof(id) ||
+	    strcmp(name + len - 5, ".json") != 0)
+		return NULL;
+	memcpy(id, name, len - 5);
+	id[len - 5] = '\0';
+	return state_load_record(dir, "deployments", id, "deploy_");
+}
+
 int
 state_list_records(const char *dir, cJSON ***out)
 {
@@ -199,13 +317,7 @@ state_list_records(const char *dir, cJSON ***out)
 	if ((d = opendir(path)) == NULL)
 		return -errno;
 	while ((de = readdir(d)) != NULL) {
-		size_t	len = strlen(de->d_name);
-
-		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/deployments/%s", dir,
-		    de->d_name);
-		if (state_read_json(path, &rec) < 0)
+		if ((rec = load_record(dir, de->d_name)) == NULL)
 			continue;
 		if (n == cap) {
 			cJSON	**nv;
@@ -242,12 +354,15 @@ state_prune_records(const char *dir, unsigned keep)
 		    recs[i], "state"));
 
 		/* newest first: past keep, only what has finished goes */
-		if ((unsigned)i >= keep && id != NULL && st != NULL &&
-		    strcmp(st, "done") == 0 && strchr(id, '/') == NULL) {
+		if ((unsigned)i >= keep && st != NULL &&
+		    strcmp(st, "done") == 0 && state_valid_id(id, "deploy_")) {
 			snprintf(path, sizeof(path), "%s/deployments/%s.json",
 			    dir, id);
 			if (unlink(path) == 0)
 				gone++;
+			snprintf(path, sizeof(path),
+			    "%s/deployments/%s.json.prev", dir, id);
+			unlink(path);
 			snprintf(path, sizeof(path),
 			    "%s/logs/deployment_%s.log", dir, id);
 			unlink(path);
@@ -289,6 +404,29 @@ state_new_id(char *buf, size_t size)
 	    rnd[2]);
 }
 
+int
+state_open_regular(const char *path, int flags, mode_t mode)
+{
+	struct stat	st;
+	int		fd;
+
+	/* O_NONBLOCK: a FIFO put in a file's place must not hang us in
+	 * open(); it is refused right after */
+	if ((fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+	    mode)) == -1)
+		/* ELOOP: a symbolic link; ENXIO: a FIFO with no reader */
+		return errno == ELOOP || errno == ENXIO ? -EINVAL : -errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
 static int
 journal_open_file(struct journal *j)
 {
@@ -296,9 +434,13 @@ journal_open_file(struct journal *j)
 	struct stat	st;
 
 	snprintf(path, sizeof(path), "%s/events.journal", j->dir);
-	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
-		return -errno;
+	if ((j->fd = state_open_regular(path, O_WRONLY | O_APPEND | O_CREAT,
+	    0600)) < 0) {
+		int	r = j->fd;
+
+		j->fd = -1;
+		return r;
+	}
 	j->size = fstat(j->fd, &st) == 0 ? st.st_size : 0;
 	return 0;
 }
@@ -334,50 +476,132 @@ journal_rotate(struct journal *j)
 	return journal_open_file(j);
 }
 
-int
-journal_append(struct journal *j, const cJSON *event)
+static int
+journal_buffer(struct journal *j, const char *text, size_t len)
 {
-	char	*text = cJSON_PrintUnformatted(event);
-	size_t	 len;
-
-	if (text == NULL)
-		return -ENOMEM;
-	len = strlen(text);
+	if (j->len + len + 1 > JOURNAL_PENDING_MAX)
+		return -ENOSPC;
 	if (j->len + len + 1 > j->cap) {
 		size_t	 cap = j->cap ? j->cap : 4096;
 		char	*p;
 
 		while (cap < j->len + len + 1)
 			cap *= 2;
-		if ((p = realloc(j->buf, cap)) == NULL) {
-			free(text);
+		if ((p = realloc(j->buf, cap)) == NULL)
 			return -ENOMEM;
-		}
 		j->buf = p;
 		j->cap = cap;
 	}
 	memcpy(j->buf + j->len, text, len);
 	j->buf[j->len + len] = '\n';
 	j->len += len + 1;
-	free(text);
 	return 0;
+}
+
+/* Where events were dropped, a line that says so, in their place. */
+static int
+journal_buffer_gap(struct journal *j)
+{
+	char	line[256], when[40];
+	int	n;
+
+	state_iso_now(when, sizeof(when));
+	n = snprintf(line, sizeof(line), "{\"timestamp\":\"%s\","
+	    "\"event_type\":\"journal_gap\",\"message\":\"%llu events "
+	    "were not journaled: the disk took no writes\",\"details\":"
+	    "{\"dropped\":%llu}}", when, (unsigned long long)j->dropped,
+	    (unsigned long long)j->dropped);
+	return journal_buffer(j, line, (size_t)n);
+}
+
+int
+journal_append(struct journal *j, const cJSON *event)
+{
+	char	*text = cJSON_PrintUnformatted(event);
+	int	 r;
+
+	if (text == NULL) {
+		j->dropped++;
+		return -ENOMEM;
+	}
+	if (j->dropped > 0 && (r = journal_buffer_gap(j)) < 0) {
+		free(text);
+		j->dropped++;
+		return r;
+	}
+	j->dropped = 0;
+	if ((r = journal_buffer(j, text, strlen(text))) < 0)
+		j->dropped++;
+	free(text);
+	return r;
+}
+
+/* Writes the buffer. Only whole lines stay in the file: after a short
+ * write the file is cut back to the last complete line, what went out
+ * whole leaves the buffer, and the rest waits, so that nothing is
+ * written twice or torn. */
+static int
+journal_write(struct journal *j)
+{
+	size_t	done = 0, whole;
+	ssize_t	w;
+	int	r = 0;
+
+	while (done < j->len) {
+		if ((w = write(j->fd, j->buf + done, j->len - done)) == -1) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (w == 0) {
+			r = -EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	whole = done;
+	while (whole > 0 && j->buf[whole - 1] != '\n')
+		whole--;
+	if (whole < done && ftruncate(j->fd, j->size + (off_t)whole) == -1 &&
+	    r == 0)
+		r = -errno;
+	j->size += (off_t)whole;
+	memmove(j->buf, j->buf + whole, j->len - whole);
+	j->len -= whole;
+	return r;
 }
 
 int
 journal_commit(struct journal *j)
 {
+	bool	wrote = false;
 	int	r;
 
-	if (j->len == 0)
+	/* twice at most: what waited, then the gap line of what had to be
+	 * dropped after it, once there is room for that line */
+	for (int pass = 0; pass < 2; pass++) {
+		if (j->len == 0 && j->dropped > 0 && journal_buffer_gap(j) == 0)
+			j->dropped = 0;
+		if (j->len == 0)
+			break;
+		if (j->size > 0 && j->size + (off_t)j->len >
+		    (off_t)JOURNAL_MAX && (r = journal_rotate(j)) < 0)
+			return r;
+		if ((r = journal_write(j)) < 0) {
+			j->failing = true;
+			return r;
+		}
+		wrote = true;
+	}
+	if (!wrote)
 		return 0;
-	if (j->size > 0 && j->size + (off_t)j->len > (off_t)JOURNAL_MAX &&
-	    (r = journal_rotate(j)) < 0)
-		return r;
-	if ((r = write_all(j->fd, j->buf, j->len)) < 0)
-		return r;
-	j->size += (off_t)j->len;
-	j->len = 0;
-	return fdatasync(j->fd) == -1 ? -errno : 0;
+	if (fdatasync(j->fd) == -1) {
+		j->failing = true;
+		return -errno;
+	}
+	j->failing = false;
+	return 0;
 }
 
 void
@@ -420,7 +644,7 @@ state_monitor_token(const char *dir, char out[65])
 	int		 fd, r;
 
 	snprintf(path, sizeof(path), "%s/monitor.token", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+	if ((fd = state_open_regular(path, O_RDONLY, 0)) >= 0) {
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
 		if (n >= 64) {
@@ -430,8 +654,8 @@ state_monitor_token(const char *dir, char out[65])
 				return 0;
 		}
 		/* damaged: made anew below */
-	} else if (errno != ENOENT)
-		return -errno;
+	} else if (fd != -ENOENT)
+		return fd;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)

@@ -15,7 +15,9 @@
 #ifndef MCPVISOR_STATE_H
 #define MCPVISOR_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct cJSON;
@@ -32,6 +34,23 @@ int	state_write_file(const char *dir, const char *rel, const void *,
 	    size_t);
 int	state_write_json(const char *dir, const char *rel,
 	    const struct cJSON *);
+/* As state_write_json(), keeping the version it replaces as REL.prev:
+ * a record damaged later (a disk, a hand) falls back to it. */
+int	state_write_record(const char *dir, const char *rel,
+	    const struct cJSON *);
+/* Opens a file of the state directory that must be a regular file (not
+ * a symbolic link, a FIFO or a device: -EINVAL, at once). The
+ * descriptor, blocking and close-on-exec, or a negative errno. */
+int	state_open_regular(const char *path, int flags, mode_t mode);
+/* An id of ours: prefix ("deploy_", "rollback_") then up to 60 of
+ * [a-z0-9_]; ids read from disk are checked as those from the command
+ * line, since they become paths. */
+bool	state_valid_id(const char *id, const char *prefix);
+/* Reads the record at path, which must be an object whose "id" is id.
+ * 0 and *out, or a negative errno with *damage saying what is wrong
+ * (NULL when the file is simply not there or unreadable). */
+int	state_read_record(const char *path, const char *id,
+	    const char *prefix, struct cJSON **out, const char **damage);
 #define STATE_FILE_MAX	(16u << 20)	/* the largest record read */
 
 /* Reads a JSON file (a regular file of at most STATE_FILE_MAX bytes).
@@ -41,9 +60,19 @@ int	state_read_json(const char *path, struct cJSON **out);
 /* Removes the records (and logs) of finished deployments beyond the
  * newest keep. Returns how many went, or a negative errno. */
 int	state_prune_records(const char *dir, unsigned keep);
+/* The record dir/sub/ID.json (sub: "deployments", "rollbacks"), as
+ * found: whole; or, when it is damaged, its previous version marked
+ * "recovered_from": "previous" with its "damage"; or, without one, a
+ * stand-in {"id", "damaged": why}. NULL: there is none (or id is not
+ * an id of prefix). */
+struct cJSON	*state_load_record(const char *dir, const char *sub,
+		    const char *id, const char *prefix);
 /* Every deployment record, newest first. Returns the count and a
  * malloc'd array in *out (free each with cJSON_Delete, then the array),
- * or a negative errno. Unreadable records are skipped. */
+ * or a negative errno. A damaged record comes as its previous version,
+ * marked "recovered_from": "previous" with its "damage", or, without
+ * one, as {"id", "damaged": why}; files that are not records are left
+ * out. */
 int	state_list_records(const char *dir, struct cJSON ***out);
 /* Makes a new deployment id: deploy_YYYYMMDD_HHMMSSmmm_XXXXXX. */
 void	state_new_id(char *buf, size_t size);
@@ -61,6 +90,10 @@ int	state_monitor_token(const char *dir, char out[65]);
  * events.journal.JOURNAL_KEEP. */
 #define JOURNAL_MAX	(64u << 20)
 #define JOURNAL_KEEP	3
+/* Events waiting for the disk past this are dropped, and counted: once
+ * it takes writes again, a "journal_gap" line says how many went where
+ * they would have been. */
+#define JOURNAL_PENDING_MAX	(4u << 20)
 
 struct journal {
 	int	 fd;
@@ -69,10 +102,13 @@ struct journal {
 	char	*buf;
 	size_t	 len;
 	size_t	 cap;
+	uint64_t dropped;	/* since the last gap line */
+	bool	 failing;	/* the last commit failed (said once) */
 };
 
 int	journal_open(struct journal *, const char *dir);
-/* Buffers one event; journal_commit() makes it durable. */
+/* Buffers one event; journal_commit() makes it durable. -ENOSPC when
+ * JOURNAL_PENDING_MAX is reached (the event is counted as dropped). */
 int	journal_append(struct journal *, const struct cJSON *);
 /* Writes what is buffered and fdatasyncs once. 0 or a negative errno. */
 int	journal_commit(struct journal *);

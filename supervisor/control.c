@@ -32,6 +32,7 @@
 #include "util.h"
 
 #define CONTROL_VERBS_MAX	24
+#define RELISTEN_MS		1000	/* out of descriptors, spare gone */
 
 struct client {
 	struct client		*next;
@@ -52,6 +53,9 @@ struct control {
 	struct client		*clients;
 	struct control_verb	 verbs[CONTROL_VERBS_MAX];
 	size_t			 nverbs;
+	int			 spare_fd;	/* let go at EMFILE */
+	bool			 out_of_fds;	/* said so already */
+	struct loop_timer	 relisten;	/* when even that failed */
 };
 
 static void
@@ -359,16 +363,93 @@ do_watch_verb(struct client *c, const cJSON *rq, void *arg)
 	do_watch(c);
 }
 
-static const struct control_verb builtin_verbs[] = {
-	{ "ping", do_ping, NULL },
-	{ "deploy", do_deploy, NULL },
-	{ "status", do_status, NULL },
-	{ "follow", do_follow, NULL },
-	{ "stop", do_stop, NULL },
-	{ "rollback_approve", do_rollback_approve, NULL },
-	{ "rollback_start", do_rollback_start, NULL },
-	{ "watch", do_watch_verb, NULL },
+#define END_KEYS	{ NULL, RQ_STRING, false }
+static const struct request_key no_keys[] = { END_KEYS };
+static const struct request_key deploy_keys[] = {
+	{ "spec", RQ_STRING, true }, { "config_dir", RQ_STRING, true },
+	{ "checks_dir", RQ_STRING, false }, { "environment", RQ_STRING, false },
+	{ "sequential", RQ_BOOL, false }, { "max_parallel", RQ_NUMBER, false },
+	{ "no_rollback", RQ_BOOL, false }, { "strategy", RQ_STRING, false },
+	{ "follow", RQ_BOOL, false }, { "environ", RQ_OBJECT, false },
+	{ "no_monitoring", RQ_BOOL, false },
+	{ "monitor_port", RQ_NUMBER, false }, END_KEYS,
 };
+static const struct request_key optional_id_keys[] = {
+	{ "id", RQ_STRING, false }, END_KEYS,
+};
+static const struct request_key id_keys[] = {
+	{ "id", RQ_STRING, true }, END_KEYS,
+};
+static const struct request_key rollback_start_keys[] = {
+	{ "deployment_id", RQ_STRING, true }, { "servers", RQ_ARRAY, false },
+	{ "strategy", RQ_STRING, false }, { "follow", RQ_BOOL, false },
+	{ "environ", RQ_OBJECT, false }, END_KEYS,
+};
+
+static const struct control_verb builtin_verbs[] = {
+	{ "ping", do_ping, NULL, no_keys },
+	{ "deploy", do_deploy, NULL, deploy_keys },
+	{ "status", do_status, NULL, optional_id_keys },
+	{ "follow", do_follow, NULL, optional_id_keys },
+	{ "stop", do_stop, NULL, id_keys },
+	{ "rollback_approve", do_rollback_approve, NULL, id_keys },
+	{ "rollback_start", do_rollback_start, NULL, rollback_start_keys },
+	{ "watch", do_watch_verb, NULL, no_keys },
+};
+
+static bool
+of_type(const cJSON *v, enum request_type t)
+{
+	switch (t) {
+	case RQ_STRING:	return cJSON_IsString(v);
+	case RQ_BOOL:	return cJSON_IsBool(v);
+	case RQ_NUMBER:	return cJSON_IsNumber(v);
+	case RQ_OBJECT:	return cJSON_IsObject(v);
+	case RQ_ARRAY:	return cJSON_IsArray(v);
+	}
+	return false;
+}
+
+/* The request against its verb's documented shape (mcpvisor-protocol(7));
+ * false after telling the client what is wrong. */
+static bool
+shape_ok(struct client *c, const struct control_verb *v, const cJSON *rq)
+{
+	static const char *const type_names[] = { "a string", "true or false",
+	    "a number", "an object", "a list" };
+	const struct request_key	*k;
+	const cJSON			*item;
+	char				 why[160];
+
+	cJSON_ArrayForEach(item, rq) {
+		if (item->string != NULL && strcmp(item->string, "verb") == 0)
+			continue;
+		for (k = v->keys; k->name != NULL; k++)
+			if (item->string != NULL &&
+			    strcmp(item->string, k->name) == 0)
+				break;
+		if (k->name == NULL) {
+			snprintf(why, sizeof(why), "%s takes no key '%.60s'",
+			    v->name, item->string != NULL ? item->string : "");
+			client_error(c, "usage", why);
+			return false;
+		}
+		if (!of_type(item, k->type)) {
+			snprintf(why, sizeof(why), "%s: '%s' must be %s",
+			    v->name, k->name, type_names[k->type]);
+			client_error(c, "usage", why);
+			return false;
+		}
+	}
+	for (k = v->keys; k->name != NULL; k++)
+		if (k->required && cJSON_GetObjectItem(rq, k->name) == NULL) {
+			snprintf(why, sizeof(why), "%s needs '%s'", v->name,
+			    k->name);
+			client_error(c, "usage", why);
+			return false;
+		}
+	return true;
+}
 
 static void
 on_request(struct client *c, const struct frame *f)
@@ -377,7 +458,7 @@ on_request(struct client *c, const struct frame *f)
 	const char	*verb = req_str(rq, "verb");
 	size_t		 i;
 
-	if (verb == NULL) {
+	if (!cJSON_IsObject(rq) || verb == NULL) {
 		client_error(c, "usage", "a request is a JSON object with a "
 		    "'verb'");
 		cJSON_Delete(rq);
@@ -386,10 +467,10 @@ on_request(struct client *c, const struct frame *f)
 	for (i = 0; i < c->ctl->nverbs; i++)
 		if (strcmp(verb, c->ctl->verbs[i].name) == 0)
 			break;
-	if (i < c->ctl->nverbs)
-		c->ctl->verbs[i].fn(c, rq, c->ctl->verbs[i].arg);
-	else
+	if (i == c->ctl->nverbs)
 		client_error(c, "usage", "unknown verb");
+	else if (shape_ok(c, &c->ctl->verbs[i], rq))
+		c->ctl->verbs[i].fn(c, rq, c->ctl->verbs[i].arg);
 	cJSON_Delete(rq);
 }
 
@@ -448,6 +529,43 @@ control_adopt(struct control *ctl, int fd, pid_t pid, const char *name)
 	return r;
 }
 
+/* Out of descriptors, the listener stays readable and would be called
+ * again and again: the spare descriptor kept for this moment is let go
+ * to accept the connection and close it at once (said once), so that
+ * the loop sleeps until something changes. */
+static void
+on_relisten(struct loop_timer *t)
+{
+	struct control	*ctl = container_of(t, struct control, relisten);
+
+	if (ctl->spare_fd == -1)
+		ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	loop_mod(&ctl->sv->loop, &ctl->listen, EPOLLIN);
+}
+
+static bool
+refuse_one(struct control *ctl)
+{
+	int	fd;
+
+	if (ctl->spare_fd == -1) {
+		/* no spare either: not watched for a moment */
+		loop_mod(&ctl->sv->loop, &ctl->listen, 0);
+		loop_timer_set(&ctl->sv->loop, &ctl->relisten, RELISTEN_MS);
+		return false;
+	}
+	if (!ctl->out_of_fds)
+		log_warnx("control socket: out of descriptors (%s): refusing "
+		    "connections until some are free", strerror(errno));
+	ctl->out_of_fds = true;
+	close(ctl->spare_fd);
+	fd = accept4(ctl->listen.fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd != -1)
+		close(fd);
+	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd != -1;
+}
+
 static void
 on_listen(struct watcher *w, uint32_t events)
 {
@@ -457,8 +575,15 @@ on_listen(struct watcher *w, uint32_t events)
 	int		 fd;
 
 	(void)events;
-	while ((fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK |
-	    SOCK_CLOEXEC)) != -1) {
+	for (;;) {
+		if ((fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC)) == -1) {
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    refuse_one(ctl))
+				continue;
+			break;
+		}
+		ctl->out_of_fds = false;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 		    (cred.uid != geteuid() && cred.uid != 0)) {
 			log_warnx("control socket: refused pid %d uid %d (not "
@@ -472,12 +597,13 @@ on_listen(struct watcher *w, uint32_t events)
 }
 
 int
-control_add_verb(struct control *ctl, const char *name, control_verb_fn *fn,
-    void *arg)
+control_add_verb(struct control *ctl, const char *name,
+    const struct request_key *keys, control_verb_fn *fn, void *arg)
 {
 	if (ctl->nverbs == CONTROL_VERBS_MAX)
 		return -ENOSPC;
-	ctl->verbs[ctl->nverbs++] = (struct control_verb){ name, fn, arg };
+	ctl->verbs[ctl->nverbs++] = (struct control_verb){ name, fn, arg,
+	    keys };
 	return 0;
 }
 
@@ -535,6 +661,7 @@ control_open(struct supervisor *sv, struct control **out)
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		return -ENOMEM;
 	ctl->sv = sv;
+	ctl->relisten.fn = on_relisten;
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
 	    "%s/control.sock", sv->state_dir) >= sizeof(sun.sun_path)) {
 		log_warnx("%s/control.sock: path too long", sv->state_dir);
@@ -569,6 +696,7 @@ control_open(struct supervisor *sv, struct control **out)
 	for (size_t i = 0; i < sizeof(builtin_verbs) / sizeof(builtin_verbs[0]);
 	    i++)
 		ctl->verbs[ctl->nverbs++] = builtin_verbs[i];
+	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	*out = ctl;
 	return 0;
 fail:
@@ -604,8 +732,11 @@ control_free(struct control *ctl)
 	for (struct client *c = ctl->clients; c != NULL; c = c->next)
 		client_drop(c, NULL);
 	control_turn_end(ctl);
+	loop_timer_cancel(&ctl->sv->loop, &ctl->relisten);
 	loop_del(&ctl->sv->loop, &ctl->listen);
 	close(ctl->listen.fd);
+	if (ctl->spare_fd != -1)
+		close(ctl->spare_fd);
 	/* only our own: a successor may have bound the path meanwhile */
 	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->bound.st_ino &&
 	    st.st_dev == ctl->bound.st_dev)

@@ -9,6 +9,7 @@
 #ifndef MCPVISOR_CONTROL_H
 #define MCPVISOR_CONTROL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,10 +21,21 @@ struct supervisor;
 typedef void control_verb_fn(struct client *, const struct cJSON *rq,
     void *arg);
 
+/* One key a verb takes: its JSON type and whether it must be there. A
+ * request is checked against its verb's keys before the verb runs: an
+ * unknown key, a missing one or one of the wrong type is refused. */
+enum request_type { RQ_STRING, RQ_BOOL, RQ_NUMBER, RQ_OBJECT, RQ_ARRAY };
+struct request_key {
+	const char		*name;
+	enum request_type	 type;
+	bool			 required;
+};
+
 struct control_verb {
-	const char	*name;
-	control_verb_fn	*fn;
-	void		*arg;
+	const char			*name;
+	control_verb_fn			*fn;
+	void				*arg;
+	const struct request_key	*keys;	/* ends with a NULL name */
 };
 
 /* Listens on sv's state directory. 0 or a negative errno (logged). */
@@ -35,7 +47,7 @@ int	control_open(struct supervisor *, struct control **);
 int	control_adopt(struct control *, int fd, pid_t pid, const char *name);
 /* Adds a verb beside the built-in ones; fn is given arg. 0 or -ENOSPC. */
 int	control_add_verb(struct control *, const char *name,
-	    control_verb_fn *, void *arg);
+	    const struct request_key *, control_verb_fn *, void *arg);
 /* What the supervisor says, fanned out: an event (to its followers and
  * to watchers), what only watchers hear (records, samples), and the end
  * of a deployment (to whoever awaits it). */

@@ -77,6 +77,34 @@ dep_sources_clear(struct dep_sources *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The secrets of one server (its own, never another's), for its worker
+ * to mask in the server's output and its own messages. */
+static int
+add_mask(cJSON *o, const struct prepared_server *ps)
+{
+	struct secret_set	 mine = { 0 };
+	cJSON			*list;
+	int			 r = 0;
+
+	if (secrets_collect(&mine, ps->resolved->config) < 0 ||
+	    secrets_collect(&mine, ps->resolved->run) < 0 ||
+	    secrets_collect(&mine, ps->resolved->sandbox) < 0)
+		r = -ENOMEM;
+	for (size_t k = 0; k < ps->nchecks && r == 0; k++)
+		if (secrets_collect(&mine, ps->checks[k].config) < 0)
+			r = -ENOMEM;
+	if (r == 0 && mine.n > 0) {
+		if ((list = cJSON_AddArrayToObject(o, "mask")) == NULL)
+			r = -ENOMEM;
+		for (size_t i = 0; i < mine.n && r == 0; i++)
+			if (cJSON_AddItemToArray(list,
+			    cJSON_CreateString(mine.v[i])) == 0)
+				r = -ENOMEM;
+	}
+	secrets_clear(&mine);
+	return r;
+}
+
 /* The worker's configuration: the server, its run spec (scalars as the
  * user wrote them), sandbox, limits and checks, secrets included; it
  * travels only over the worker's private channel. */
@@ -114,6 +142,10 @@ worker_config(struct supervisor *sv, const struct dep_sources *src,
 		for (size_t k = 0; k < ps->nchecks; k++)
 			cJSON_AddItemToArray(list, check_json(ps->checks[k].def,
 			    ps->checks[k].config, false));
+	}
+	if (add_mask(o, ps) < 0) {
+		cJSON_Delete(o);
+		return NULL;
 	}
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

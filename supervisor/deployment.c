@@ -243,8 +243,11 @@ batch_ready(const struct deployment *dep)
 	if (dep->batch >= dep->ld.pd->plan->nbatches)
 		return false;
 	pb = &dep->ld.pd->plan->batches[dep->batch];
+	/* a server that was ready and has ended as its policy allows
+	 * (a one-shot job) has done its part */
 	for (size_t k = 0; k < pb->count; k++)
-		if (dep->ld.servers[pb->servers[k]].state != SR_READY)
+		if (dep->ld.servers[pb->servers[k]].state != SR_READY &&
+		    dep->ld.servers[pb->servers[k]].state != SR_EXITED)
 			return false;
 	return true;
 }

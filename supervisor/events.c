@@ -18,7 +18,7 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 {
 	cJSON	*ev = cJSON_CreateObject();
 	char	 when[40], message[1024], line[1400];
-	int	 n;
+	int	 n, r;
 
 	vsnprintf(message, sizeof(message), fmt, ap);
 	state_iso_now(when, sizeof(when));
@@ -36,9 +36,11 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 	cJSON_AddStringToObject(ev, "message", message);
 	cJSON_AddItemToObject(ev, "details",
 	    details != NULL ? details : cJSON_CreateObject());
-	if (journal_append(&sv->journal, ev) < 0)
-		log_warnx("journal: out of memory; event %llu not recorded",
-		    (unsigned long long)sv->seq);
+	/* a full disk is said once, by events_commit(); what is dropped
+	 * is counted in the journal's gap line */
+	if ((r = journal_append(&sv->journal, ev)) < 0 && r != -ENOSPC)
+		log_warnx("journal: %s; event %llu not recorded",
+		    strerror(-r), (unsigned long long)sv->seq);
 	if (o != NULL && o->logfd != -1) {
 		n = snprintf(line, sizeof(line), "%s %s%s%s %s\n", when,
 		    server != NULL ? server : "", server != NULL ? ": " : "",
@@ -84,7 +86,7 @@ events_write_record(struct supervisor *sv, const char *dir, const char *id,
 	int	r;
 
 	snprintf(rel, sizeof(rel), "%s/%s.json", dir, id);
-	if (o == NULL || (r = state_write_json(sv->state_dir, rel, o)) < 0)
+	if (o == NULL || (r = state_write_record(sv->state_dir, rel, o)) < 0)
 		log_warnx("%s: writing its record: %s", id, o == NULL ?
 		    "out of memory" : strerror(-r));
 	cJSON_Delete(o);
@@ -93,9 +95,14 @@ events_write_record(struct supervisor *sv, const char *dir, const char *id,
 int
 events_commit(struct supervisor *sv)
 {
+	bool	was_failing = sv->journal.failing;
 	int	r;
 
-	if ((r = journal_commit(&sv->journal)) < 0)
-		log_warnx("journal: %s", strerror(-r));
+	if ((r = journal_commit(&sv->journal)) < 0 && !was_failing)
+		log_warnx("journal: %s: events wait (up to %u MiB) until it "
+		    "takes writes again", strerror(-r),
+		    JOURNAL_PENDING_MAX >> 20);
+	else if (r == 0 && was_failing)
+		log_info("journal: writing again");
 	return r;
 }

@@ -37,8 +37,10 @@
 #include "monproc.h"
 #include "prepare.h"
 #include "snapjob.h"
+#include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
+#include "workerproc.h"
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
 #include "synthetic.h"
 #endif
@@ -202,23 +204,59 @@ serve_monitor(void *arg, int fd, pid_t pid)
 	return control_adopt(((struct daemon *)arg)->ctl, fd, pid, "monitor");
 }
 
+/* A child's end as waitpid() would have said it. */
+static int
+wait_status(const siginfo_t *si)
+{
+	if (si->si_code == CLD_EXITED)
+		return (si->si_status & 0xff) << 8;
+	return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
+/* One SIGCHLD may stand for many exits, orphans included when we are PID
+ * 1 or a subreaper, and for a worker stopped or continued (the kernel
+ * tells its parent; no timer asks). An orphan is of our tree: killed,
+ * with whatever it left, so that nothing a dead worker's server started
+ * survives it. */
+static void
+reap_children(struct daemon *d)
+{
+	siginfo_t	si;
+	unsigned	adopted = 0, workers = 0;
+
+	for (;;) {
+		si.si_pid = 0;
+		if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED |
+		    WNOHANG) == -1 || si.si_pid == 0)
+			break;
+		if (si.si_code == CLD_STOPPED || si.si_code == CLD_TRAPPED ||
+		    si.si_code == CLD_CONTINUED) {
+			workers_paused(&d->sv, si.si_pid,
+			    si.si_code != CLD_CONTINUED);
+			continue;
+		}
+		if (!spawn_forget(si.si_pid))
+			adopted++;
+		else if (runtime_reaped(&d->sv, si.si_pid, wait_status(&si)))
+			workers++;
+		else
+			monproc_reaped(d->mon, si.si_pid, wait_status(&si));
+	}
+	if (adopted > 0 || workers > 0)
+		spawn_kill_adopted();
+}
+
 static void
 on_signal(struct watcher *w, uint32_t events)
 {
 	struct daemon		*d = container_of(w, struct daemon, sigw);
 	struct signalfd_siginfo	 si;
-	int			 status;
-	pid_t			 pid;
 
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			/* one SIGCHLD may stand for many exits, orphans
-			 * included when we are PID 1 or a subreaper */
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				if (!runtime_reaped(&d->sv, pid, status))
-					monproc_reaped(d->mon, pid, status);
+			reap_children(d);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -453,6 +491,8 @@ main(int argc, char **argv)
 	d.grace = 9;
 	parse_options(&d, argc, argv);
 	log_init("mcpvisord", d.verbose);
+	/* orphans of our tree are told apart from the children we start */
+	spawn_track_children();
 	if (d.paths.checks_dir == NULL &&
 	    (d.paths.checks_dir = d.checks_dir = config_sibling_dir(
 	    d.paths.config_dir, "health-checks")) == NULL)

@@ -212,7 +212,8 @@ monproc_new(struct supervisor *sv, const struct monproc_opts *o,
 	    "127.0.0.1");
 	if (!mp->disabled && (r = state_monitor_token(sv->state_dir,
 	    mp->token)) < 0) {
-		log_warnx("%s/monitor.token: %s", sv->state_dir, strerror(-r));
+		log_warnx("%s/monitor.token: %s", sv->state_dir, r == -EINVAL ?
+		    "not a regular file" : strerror(-r));
 		mp->token[0] = '\0';
 	}
 	*out = mp;

@@ -37,19 +37,30 @@ recover_rollbacks(struct supervisor *sv)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		cJSON		*rec = NULL;
-		const char	*st, *id;
-		char		 rel[160], when[40];
+		const char	*st, *id, *damage;
+		char		 rel[160], when[40], name[96];
 		size_t		 len = strlen(de->d_name);
 
-		if (de->d_name[0] == '.' || len < 6 ||
+		if (len < 6 || len - 5 >= sizeof(name) ||
 		    strcmp(de->d_name + len - 5, ".json") != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (state_read_json(path, &rec) < 0)
+		memcpy(name, de->d_name, len - 5);
+		name[len - 5] = '\0';
+		/* ids from disk become paths: checked as the CLI's are */
+		if (!state_valid_id(name, "rollback_"))
 			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (state_read_record(path, name, "rollback_", &rec,
+		    &damage) < 0) {
+			if (damage != NULL)
+				events_emit(sv, NULL, NULL, "record_damaged",
+				    NULL, "rollbacks/%s: %s: not recovered",
+				    de->d_name, damage);
+			continue;
+		}
 		st = json_str(rec, "state");
 		id = json_str(rec, "id");
-		if (st != NULL && id != NULL && strlen(id) < 100 &&
+		if (st != NULL &&
 		    (strcmp(st, "running") == 0 || strcmp(st, "planned") == 0 ||
 		    strcmp(st, "awaiting_approval") == 0)) {
 			char	was[32];
@@ -65,7 +76,7 @@ recover_rollbacks(struct supervisor *sv)
 			    "stopped during the rollback; the last successful "
 			    "deployment is started again");
 			snprintf(rel, sizeof(rel), "rollbacks/%s.json", id);
-			state_write_json(sv->state_dir, rel, rec);
+			state_write_record(sv->state_dir, rel, rec);
 			events_emit(sv, NULL, NULL, "rollback_interrupted", NULL,
 			    "%s: mcpvisord stopped while it was %s", id, was);
 		}
@@ -88,6 +99,19 @@ runtime_recover(struct supervisor *sv)
 	for (int i = 0; i < n; i++) {
 		char		 state[32], id[64], rel[128];
 
+		if (json_str(recs[i], "damaged") != NULL) {
+			events_emit(sv, NULL, NULL, "record_damaged", NULL,
+			    "deployments/%s.json: %s, with no previous version "
+			    "to fall back to: not recovered",
+			    json_str(recs[i], "id"), json_str(recs[i],
+			    "damaged"));
+			continue;
+		}
+		if (json_str(recs[i], "recovered_from") != NULL)
+			events_emit(sv, NULL, NULL, "record_damaged", NULL,
+			    "deployments/%s.json: %s: its previous version is "
+			    "used", json_str(recs[i], "id"), json_str(recs[i],
+			    "damage"));
 		if (json_str(recs[i], "state") == NULL ||
 		    json_str(recs[i], "id") == NULL ||
 		    strcmp(json_str(recs[i], "state"), "done") == 0)
@@ -105,8 +129,10 @@ runtime_recover(struct supervisor *sv)
 		    cJSON_CreateString("done"));
 		cJSON_ReplaceItemInObject(recs[i], "outcome",
 		    cJSON_CreateString("interrupted"));
+		cJSON_DeleteItemFromObject(recs[i], "recovered_from");
+		cJSON_DeleteItemFromObject(recs[i], "damage");
 		snprintf(rel, sizeof(rel), "deployments/%s.json", id);
-		state_write_json(sv->state_dir, rel, recs[i]);
+		state_write_record(sv->state_dir, rel, recs[i]);
 		events_emit(sv, NULL, NULL, "deployment_interrupted", NULL,
 		    "%s: mcpvisord stopped while it was %s", id, state);
 	}

@@ -79,9 +79,13 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 		log_warnx("state directory: %s", err.msg);
 		return r;
 	}
-	if ((r = loop_init(&sv->loop)) < 0 ||
-	    (r = journal_open(&sv->journal, state_dir)) < 0) {
-		log_warnx("event loop or journal: %s", strerror(-r));
+	if ((r = loop_init(&sv->loop)) < 0) {
+		log_warnx("event loop: %s", strerror(-r));
+		return r;
+	}
+	if ((r = journal_open(&sv->journal, state_dir)) < 0) {
+		log_warnx("%s/events.journal: %s", state_dir, r == -EINVAL ?
+		    "not a regular file" : strerror(-r));
 		return r;
 	}
 	/* in this order: an upgrade acts on a server's start before a
@@ -160,8 +164,16 @@ runtime_shutdown(struct supervisor *sv)
 {
 	struct deployment	*cur = sv->dep;
 
-	if (sv->shutting_down)
+	if (sv->shutting_down) {
+		/* a second TERM or INT: the user will not wait, as container
+		 * runtimes' users expect */
+		if (!sv->done) {
+			log_warnx("a second signal during the ordered stop: "
+			    "killing what is left");
+			on_grace_timer(&sv->grace_timer);
+		}
 		return;
+	}
 	sv->shutting_down = true;
 	sv->grace_timer.fn = on_grace_timer;
 	loop_timer_set(&sv->loop, &sv->grace_timer, sv->grace_ms);

@@ -33,13 +33,13 @@ typedef void server_action(struct server_run *, const struct srv_input *);
 
 static const char *const state_names[SR_N] = {
 	"pending", "starting", "ready", "retry_wait", "failed", "stopping",
-	"stopped",
+	"stopped", "exited",
 };
 
 static const char *const event_names[SE_N] = {
 	"start", "hello", "sandbox", "started", "ready", "health", "usage",
 	"exited", "failed", "lost", "ready_timeout", "retry", "stop",
-	"stop_timeout", "abandon",
+	"stop_timeout", "abandon", "finished", "paused", "resumed",
 };
 
 static void
@@ -432,15 +432,59 @@ ready_timeout(struct server_run *sr, const struct srv_input *in)
 	attempt_failed(sr, reason);
 }
 
+/* The server ended as its policy allows (restart: never, or on-failure
+ * after a clean exit): an orderly end, not a crash. Its worker exits
+ * on its own. */
+static void
+finished(struct server_run *sr, const struct srv_input *in)
+{
+	char	status[64];
+
+	snprintf(status, sizeof(status), in->a ? "killed by signal %u" :
+	    "exited with status %u", in->b);
+	sr->state = SR_EXITED;
+	let_go(sr, false);
+	srv_event(sr, "server_finished", NULL, "%s; restart policy keeps it "
+	    "down", status);
+}
+
+/* The kernel says the worker was stopped, or continued; a stop that
+ * lasts is the worker's loss (see WORKER_STOPPED_GRACE_MS). */
+static void
+note_paused(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	srv_event(sr, "worker_stopped", NULL, "worker %d stopped: lost unless "
+	    "continued within %u s", (int)worker_pid(sr->worker),
+	    WORKER_STOPPED_GRACE_MS / 1000);
+}
+
+static void
+note_resumed(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	srv_event(sr, "worker_continued", NULL, "worker %d continued",
+	    (int)worker_pid(sr->worker));
+}
+
+/* It ended on its own just as it was told to stop: stopped. */
+static void
+finished_stopping(struct server_run *sr, const struct srv_input *in)
+{
+	(void)in;
+	let_go(sr, false);
+	stopped(sr);
+}
+
 /* A stop before or after any attempt: nothing runs. A failed server
- * stays failed, visibly. */
+ * stays failed, and one that ended stays ended, visibly. */
 static void
 stop_idle(struct server_run *sr, const struct srv_input *in)
 {
 	(void)in;
 	loop_timer_cancel(&sr->owner->sv->loop, &sr->ready_timer);
 	loop_timer_cancel(&sr->owner->sv->loop, &sr->retry_timer);
-	if (sr->state != SR_FAILED)
+	if (sr->state != SR_FAILED && sr->state != SR_EXITED)
 		sr->state = SR_STOPPED;
 	sr->owner->dirty = true;
 }
@@ -504,35 +548,47 @@ static server_action *const actions[SR_N][SE_N] = {
 	/*		  START   HELLO   SANDBOX       STARTED         READY
 	 *		  HEALTH       USAGE       EXITED           FAILED
 	 *		  LOST           READY_TIMEOUT  RETRY  STOP
-	 *		  STOP_TIMEOUT ABANDON */
+	 *		  STOP_TIMEOUT ABANDON FINISHED PAUSED RESUMED */
 	[SR_PENDING] =	{ begin,  NO,     NO,           NO,             NO,
 			  NO,          NO,         NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
-			  ignore,      abandon },
+			  ignore,      abandon, NO,
+			  NO,          NO },
 	[SR_STARTING] =	{ ignore, ignore, note_sandbox, note_started,   become_ready,
 			  note_health, note_usage, exited_starting, failed_starting,
 			  lost_starting, ready_timeout, NO,    stop_running,
-			  ignore,      NO },
+			  ignore,      NO,      NO,
+			  note_paused, note_resumed },
 	[SR_READY] =	{ NO,     ignore, note_sandbox, note_restarted, ready_again,
 			  note_health, note_usage, note_exit,       failed_ready,
 			  lost_ready,    NO,            NO,    stop_running,
-			  ignore,      NO },
+			  ignore,      NO,      finished,
+			  note_paused, note_resumed },
 	[SR_RETRY_WAIT] = { begin, NO,    NO,           NO,             NO,
 			  NO,          NO,         NO,              NO,
 			  NO,            NO,            begin, stop_idle,
-			  ignore,      NO },
+			  ignore,      NO,      NO,
+			  NO,          NO },
 	[SR_FAILED] =	{ begin,  NO,     NO,           NO,             NO,
 			  NO,          NO,         NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
-			  ignore,      ignore },
+			  ignore,      ignore,  NO,
+			  NO,          NO },
 	[SR_STOPPING] =	{ ignore, ignore, note_sandbox, note_pid,       ignore,
 			  note_health, note_usage, note_exit,       failed_stopping,
 			  lost_stopping, NO,            NO,    ignore,
-			  stop_timeout, NO },
+			  stop_timeout, NO,     finished_stopping,
+			  note_paused, note_resumed },
 	[SR_STOPPED] =	{ begin,  NO,     NO,           NO,             NO,
 			  NO,          NO,         NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
-			  ignore,      ignore },
+			  ignore,      ignore,  NO,
+			  NO,          NO },
+	[SR_EXITED] =	{ begin,  NO,     NO,           NO,             NO,
+			  NO,          NO,         NO,              NO,
+			  NO,            NO,            NO,    stop_idle,
+			  ignore,      ignore,  NO,
+			  NO,          NO },
 };
 #undef NO
 
@@ -569,9 +625,13 @@ on_worker(struct worker_proc *wp, const struct frame *f, const char *why,
 	case FRAME_USAGE:	ev = SE_USAGE; break;
 	case FRAME_EXITED:	ev = SE_EXITED; break;
 	case FRAME_FAILED:	ev = SE_FAILED; break;
+	case FRAME_FINISHED:	ev = SE_FINISHED; break;
+	case WORKER_NOTE_STOPPED: ev = SE_PAUSED; break;
+	case WORKER_NOTE_CONTINUED: ev = SE_RESUMED; break;
 	default:		return;
 	}
-	if (f->type == FRAME_STARTED || f->type == FRAME_EXITED) {
+	if (f->type == FRAME_STARTED || f->type == FRAME_EXITED ||
+	    f->type == FRAME_FINISHED) {
 		in.a = frame_get_u32(f->data);
 		in.b = f->len >= 8 ? frame_get_u32(f->data + 4) : 0;
 	}
@@ -708,6 +768,8 @@ server_action_name(enum srv_state s, enum srv_event e)
 		A(failed_ready), A(failed_stopping), A(lost_starting),
 		A(lost_ready), A(lost_stopping), A(ready_timeout),
 		A(stop_idle), A(stop_running), A(stop_timeout), A(abandon),
+		A(finished), A(finished_stopping), A(note_paused),
+		A(note_resumed),
 #undef A
 	};
 

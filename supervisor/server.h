@@ -33,6 +33,7 @@ enum srv_state {
 	SR_FAILED,	/* given up */
 	SR_STOPPING,
 	SR_STOPPED,
+	SR_EXITED,	/* it ended as its restart policy allows */
 	SR_N
 };
 
@@ -52,6 +53,9 @@ enum srv_event {
 	SE_STOP,
 	SE_STOP_TIMEOUT,
 	SE_ABANDON,	/* it cannot be started (why) */
+	SE_FINISHED,	/* it ended per its restart policy; the worker goes */
+	SE_PAUSED,	/* the worker was stopped (SIGSTOP) */
+	SE_RESUMED,	/* ... and continued */
 	SE_N
 };
 

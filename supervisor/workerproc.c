@@ -14,15 +14,21 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "frame.h"
 #include "log.h"
 #include "peer.h"
+#include "procstat.h"
 #include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
+
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP	(1u << 2)	/* Linux 6.9 */
+#endif
 
 struct worker_proc {
 	struct worker_proc	*next;
@@ -31,8 +37,14 @@ struct worker_proc {
 	worker_frame_fn		*fn;		/* NULL once detached */
 	void			*arg;
 	struct loop_timer	 kill_timer;
+	struct loop_timer	 stopped_timer;	/* SIGSTOP'd: lost after a grace */
 	pid_t			 pid;
+	/* the server, as the worker named it and we checked it: a child
+	 * of the worker leading its own process group; the pidfd pins
+	 * the process, so that no kill reaches another that took its
+	 * pid */
 	pid_t			 server_pid;
+	int			 server_pidfd;
 	bool			 lost;		/* channel gone or process dead */
 	bool			 reaped;
 };
@@ -57,6 +69,41 @@ lose(struct worker_proc *wp, const char *why)
 	wp->fn = NULL;
 	if (fn != NULL)
 		fn(wp, NULL, why, wp->arg);
+}
+
+/* A worker is sandboxed code running as its server's user: the pid in
+ * its "started" frame is believed only when the kernel agrees that it
+ * is the worker's child and leads its own process group (the worker
+ * starts its server so), and the process is then held by a pidfd. */
+static int
+adopt_server_pid(struct worker_proc *wp, pid_t pid)
+{
+	struct proc_lineage	l;
+	int			fd;
+
+	if (wp->server_pidfd != -1)
+		close(wp->server_pidfd);
+	wp->server_pidfd = -1;
+	wp->server_pid = 0;
+	if (pid <= 1)
+		return -1;
+	/* a server that exited at once (and was reaped) before we read
+	 * the frame: nothing to hold, and no lie */
+	if (proc_lineage(pid, &l) < 0 ||
+	    (fd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
+		return 0;
+	/* checked once it is pinned: the process we hold is the child */
+	if (proc_lineage(pid, &l) < 0) {
+		close(fd);
+		return 0;
+	}
+	if (l.ppid != wp->pid || l.pgid != pid) {
+		close(fd);
+		return -1;
+	}
+	wp->server_pidfd = fd;
+	wp->server_pid = pid;
+	return 0;
 }
 
 static void
@@ -85,8 +132,16 @@ on_channel(struct peer *p, const struct frame *f, void *arg)
 		return;
 	}
 	/* kept even for a detached worker: its server must not outlive it */
-	if (f->type == FRAME_STARTED)
-		wp->server_pid = (pid_t)frame_get_u32(f->data);
+	if (f->type == FRAME_STARTED && adopt_server_pid(wp,
+	    (pid_t)frame_get_u32(f->data)) < 0) {
+		snprintf(why, sizeof(why), "worker %d broke the protocol: its "
+		    "server pid %u is not a child of it leading its own group",
+		    (int)wp->pid, frame_get_u32(f->data));
+		log_warnx("%s: dropping its link", why);
+		worker_kill(wp);
+		lose(wp, why);
+		return;
+	}
 	if (wp->fn != NULL)
 		wp->fn(wp, f, NULL, wp->arg);
 }
@@ -100,6 +155,41 @@ on_kill_timer(struct loop_timer *t)
 	log_warnx("worker %d did not stop in time: killing it and its server",
 	    (int)wp->pid);
 	worker_kill(wp);
+}
+
+static void
+on_stopped_timer(struct loop_timer *t)
+{
+	struct worker_proc	*wp = container_of(t, struct worker_proc,
+				    stopped_timer);
+	char			 why[128];
+
+	snprintf(why, sizeof(why), "worker %d stopped for more than %u s",
+	    (int)wp->pid, WORKER_STOPPED_GRACE_MS / 1000);
+	log_warnx("%s: killing it and its server", why);
+	worker_kill(wp);
+	lose(wp, why);
+}
+
+void
+workers_paused(struct supervisor *sv, pid_t pid, bool stopped)
+{
+	struct worker_proc	*wp;
+	struct frame		 note = { .type = stopped ?
+				    WORKER_NOTE_STOPPED : WORKER_NOTE_CONTINUED };
+
+	for (wp = sv->workers; wp != NULL; wp = wp->next)
+		if (wp->pid == pid && !wp->reaped)
+			break;
+	if (wp == NULL || wp->lost)
+		return;
+	if (stopped)
+		loop_timer_set(&sv->loop, &wp->stopped_timer,
+		    WORKER_STOPPED_GRACE_MS);
+	else
+		loop_timer_cancel(&sv->loop, &wp->stopped_timer);
+	if (wp->fn != NULL)
+		wp->fn(wp, &note, NULL, wp->arg);
 }
 
 /* The few variables of ours a worker needs; secrets never travel in a
@@ -154,9 +244,11 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 		return NULL;
 	}
 	wp->sv = sv;
+	wp->server_pidfd = -1;
 	wp->fn = fn;
 	wp->arg = arg;
 	wp->kill_timer.fn = on_kill_timer;
+	wp->stopped_timer.fn = on_stopped_timer;
 	if ((wp->peer = peer_new(&sv->loop, pair[0], FRAME_FROM_WORKER,
 	    on_channel, wp)) == NULL) {
 		r = errno;
@@ -252,11 +344,25 @@ worker_reown(struct worker_proc *wp, worker_frame_fn *fn, void *arg)
 	wp->arg = arg;
 }
 
+/* The server's process group, through its pidfd: the kernel signals the
+ * group the pinned process is in, and nothing at all once it is gone
+ * (what it leaves then is swept as orphans: see spawn_kill_adopted). */
+static void
+kill_server_group(struct worker_proc *wp)
+{
+	if (wp->server_pidfd == -1)
+		return;
+	if (syscall(SYS_pidfd_send_signal, wp->server_pidfd, SIGKILL, NULL,
+	    PIDFD_SIGNAL_PROCESS_GROUP) == -1 && errno == EINVAL &&
+	    syscall(SYS_pidfd_send_signal, wp->server_pidfd, 0, NULL, 0) == 0)
+		/* a kernel before 6.9: the group of a process we still hold */
+		kill(-wp->server_pid, SIGKILL);
+}
+
 void
 worker_kill(struct worker_proc *wp)
 {
-	if (wp->server_pid > 0)
-		kill(-wp->server_pid, SIGKILL);
+	kill_server_group(wp);
 	if (!wp->reaped)
 		kill(wp->pid, SIGKILL);
 }
@@ -292,6 +398,7 @@ workers_reaped(struct supervisor *sv, pid_t pid, int status)
 		return false;
 	wp->reaped = true;
 	loop_timer_cancel(&sv->loop, &wp->kill_timer);
+	loop_timer_cancel(&sv->loop, &wp->stopped_timer);
 	if (WIFSIGNALED(status))
 		snprintf(why, sizeof(why), "worker %d killed by signal %d",
 		    (int)wp->pid, WTERMSIG(status));
@@ -314,7 +421,10 @@ workers_bury(struct supervisor *sv)
 		if (wp->reaped && wp->lost) {
 			*pp = wp->next;
 			loop_timer_cancel(&sv->loop, &wp->kill_timer);
+			loop_timer_cancel(&sv->loop, &wp->stopped_timer);
 			close_channel(wp);
+			if (wp->server_pidfd != -1)
+				close(wp->server_pidfd);
 			free(wp);
 		} else
 			pp = &wp->next;

@@ -23,6 +23,14 @@ struct worker_proc;
 typedef void worker_frame_fn(struct worker_proc *, const struct frame *f,
     const char *why, void *arg);
 
+/* The kernel's news of a worker (it is our child: waitid() says when it
+ * is stopped and continued), handed to its owner as frames of these
+ * types. They are never on the wire: a worker cannot send them. A
+ * worker stopped for longer than WORKER_STOPPED_GRACE_MS is lost. */
+#define WORKER_NOTE_STOPPED	250
+#define WORKER_NOTE_CONTINUED	251
+#define WORKER_STOPPED_GRACE_MS	10000
+
 /* Starts a worker whose output goes to logfd (-1: ours). NULL with errno
  * set when a descriptor, the fork or the loop failed. */
 struct worker_proc	*worker_spawn(struct supervisor *, int logfd,
@@ -55,6 +63,8 @@ void	workers_kill_all(struct supervisor *);
 /* SIGCHLD: true when pid was a worker's (its last frames are read
  * first, then its owner hears that it is lost). */
 bool	workers_reaped(struct supervisor *, pid_t, int status);
+/* SIGCHLD of a stop (stopped) or a continue of pid, if it is a worker. */
+void	workers_paused(struct supervisor *, pid_t, bool stopped);
 /* Frees the workers that are reaped and whose channel is closed (at the
  * end of a loop turn: a batch of events may still name them). */
 void	workers_bury(struct supervisor *);

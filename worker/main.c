@@ -34,6 +34,7 @@
 #include "frame.h"
 #include "log.h"
 #include "peer.h"
+#include "spawn.h"
 #include "runspec.h"
 #include "util.h"
 #include "worker.h"
@@ -134,17 +135,25 @@ on_signal(struct watcher *sw, uint32_t events)
 	struct worker		*w = container_of(sw, struct worker, sigw);
 	struct signalfd_siginfo	 si;
 	int			 status;
+	unsigned		 adopted;
 	pid_t			 pid;
 
 	(void)events;
 	while (read(sw->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
+			adopted = 0;
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				if (w->task)
+				if (!spawn_forget(pid))
+					adopted++;
+				else if (w->task)
 					task_reaped(w, pid, status);
 				else
 					server_reaped(w, pid, status);
+			/* an orphan that died may have left orphans of its
+			 * own: they are ours now */
+			if (adopted > 0)
+				spawn_kill_adopted();
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -178,6 +187,9 @@ worker_init(struct worker *w)
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
 		fatal("prctl");
+	/* what the server's tree leaves behind is adopted by us and
+	 * killed: a setsid() escapes its process group, not its worker */
+	spawn_track_children();
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);

@@ -11,9 +11,7 @@
  * liveness checks: failure_threshold failures in a row of a critical one
  * restart the server per its policy. Checks share the worker's loop.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +33,7 @@
 
 #define UPTIME_RESETS_MS	10000	/* uptime that forgives past deaths */
 #define STDIN_GRACE_MS		2000	/* stdio: EOF, then this, then signal */
+#define SWEEP_MS		2000	/* the longest a worker sweeps its tree */
 /* Read buffers are small on purpose: a worker per server is a budget of
  * about 100 KiB, and every page of a large stack frame gets touched (the
  * compiler probes them). */
@@ -83,6 +82,18 @@ arm_timer(struct worker *w, unsigned ms)
 /* --- its descriptors --- */
 
 static void
+write_log(const char *p, size_t n, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (logfile_write(&w->log, p, n) < 0)
+		log_warn("%s: writing its log", w->name);
+}
+
+/* The server's output, to its log with its secrets masked (a secret cut
+ * in two by the pipe included: the stream holds back what could begin
+ * one until the next read). */
+static void
 on_log(struct watcher *lw, uint32_t events)
 {
 	struct worker	*w = container_of(lw, struct worker, log_w);
@@ -92,10 +103,12 @@ on_log(struct watcher *lw, uint32_t events)
 	(void)events;
 	for (int i = 0; i < WORKER_READ_BURST &&
 	    (n = read(lw->fd, buf, sizeof(buf))) > 0; i++)
-		if (logfile_write(&w->log, buf, (size_t)n) < 0)
-			log_warn("%s: writing its log", w->name);
-	if (n == 0)
+		secrets_stream(&w->secrets, &w->log_stream, buf, (size_t)n,
+		    write_log, w);
+	if (n == 0) {
+		secrets_stream_flush(&w->secrets, &w->log_stream, write_log, w);
 		unwatch_close(w, lw);
+	}
 }
 
 /* The MCP channel of a stdio server that no check speaks on: whatever
@@ -173,6 +186,7 @@ close_child_fds(struct worker *w)
 	unwatch_close(w, &w->ready_w);
 	if (w->log_w.fd != -1)
 		on_log(&w->log_w, EPOLLIN);
+	secrets_stream_flush(&w->secrets, &w->log_stream, write_log, w);
 	unwatch_close(w, &w->log_w);
 	if (w->child.stdin_fd != -1)
 		close(w->child.stdin_fd);
@@ -266,14 +280,18 @@ count_death(struct worker *w, uint64_t now)
  * back-off that doubles per death and is forgiven by sustained uptime,
  * unless its policy or the tally says otherwise. */
 static void
-after_death(struct worker *w, bool failed, uint64_t now)
+after_death(struct worker *w, bool failed, const uint8_t how_code[8],
+    uint64_t now)
 {
 	char	reason[128];
 
 	if (w->run->restart == RUN_RESTART_NEVER ||
 	    (w->run->restart == RUN_RESTART_ON_FAILURE && !failed)) {
+		/* an orderly end: said before we exit, so that the root
+		 * does not take our exit for a crash */
+		worker_send(w, FRAME_FINISHED, how_code, 8);
 		w->state = S_DONE;
-		w->exit_status = failed ? EXIT_TEMPFAIL : 0;
+		w->exit_status = 0;
 		return;
 	}
 	if (count_death(w, now)) {
@@ -307,8 +325,10 @@ on_server_exit(struct worker *w, int status)
 	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
 	    WTERMSIG(status) : WEXITSTATUS(status)));
 	worker_send(w, FRAME_EXITED, b, 8);
-	/* whatever is left of its process group goes with it */
+	/* whatever is left of its process group goes with it, and so do
+	 * its children that left the group: we adopted them */
 	kill(-w->child.pid, SIGKILL);
+	spawn_kill_adopted();
 	checks_stop(w, "the server exited");
 	w->unhealthy_restart = false;
 	close_child_fds(w);
@@ -325,7 +345,7 @@ on_server_exit(struct worker *w, int status)
 			w->exit_status = EXIT_TEMPFAIL;
 		return;
 	}
-	after_death(w, failed, mono_ms());
+	after_death(w, failed, b, mono_ms());
 }
 
 void
@@ -387,57 +407,30 @@ on_timer(struct loop_timer *t)
 	}
 }
 
-/* The children the worker inherited as a subreaper, killed. */
-static void
-kill_inherited(void)
-{
-	DIR		*d;
-	struct dirent	*de;
-
-	if ((d = opendir("/proc")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char	 path[64], buf[512], *p;
-		pid_t	 pid = (pid_t)atoi(de->d_name);
-		ssize_t	 n;
-		int	 fd;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		/* "pid (comm) state ppid": comm may hold spaces */
-		if ((p = strrchr(buf, ')')) != NULL &&
-		    atoi(p + 4) == (int)getpid())
-			kill(pid, SIGKILL);
-	}
-	closedir(d);
-}
-
+/* Nothing of the worker's tree is left when it exits: every child is
+ * killed and reaped, again and again, since a child killed may leave
+ * orphans of its own that only then become ours. */
 void
 server_sweep(void)
 {
-	uint64_t	deadline = mono_ms() + 1000;
+	uint64_t	deadline = mono_ms() + SWEEP_MS;
 	int		status;
 	pid_t		r;
 
-	/* usually the server was the only child, and is reaped: then there
-	 * is nothing to look for (and 200 workers stopping at once must not
-	 * all scan /proc) */
-	while ((r = waitpid(-1, &status, WNOHANG)) > 0)
-		;
-	if (r == -1 && errno == ECHILD)
-		return;
-	kill_inherited();
-	while (waitpid(-1, &status, WNOHANG) != -1 || errno != ECHILD) {
-		if (mono_ms() > deadline)
-			break;
+	for (;;) {
+		while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+			spawn_forget(r);
+		/* usually the server was the only child, and is reaped:
+		 * then there is nothing to look for (and 200 workers
+		 * stopping at once must not all scan /proc) */
+		if (r == -1 && errno == ECHILD)
+			return;
+		if (mono_ms() > deadline) {
+			log_warnx("children left after %u ms of sweeping",
+			    SWEEP_MS);
+			return;
+		}
+		spawn_kill_children();
 		usleep(2000);
 	}
 }

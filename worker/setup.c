@@ -21,6 +21,7 @@
 
 #include "errbuf.h"
 #include "health.h"
+#include "log.h"
 #include "runspec.h"
 #include "util.h"
 #include "worker.h"
@@ -39,6 +40,33 @@ build_envp(struct worker *w)
 	return w->envp != NULL ? 0 : -ENOMEM;
 }
 
+static void
+mask_line(char *line, size_t len, void *arg)
+{
+	secrets_scrub(arg, line, len);
+}
+
+/* The server's secrets, as the root lists them: masked in its output
+ * and in every line we log from now on. */
+static int
+take_mask(struct worker *w, const cJSON *mask, struct errbuf *err)
+{
+	const cJSON	*s;
+
+	cJSON_ArrayForEach(s, mask) {
+		if (!cJSON_IsString(s)) {
+			errbuf_set(err, "'mask' holds something else than "
+			    "strings");
+			return -EINVAL;
+		}
+		if (secrets_add(&w->secrets, s->valuestring) < 0)
+			return -ENOMEM;
+	}
+	if (w->secrets.n > 0)
+		log_set_filter(mask_line, &w->secrets);
+	return 0;
+}
+
 static int
 parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 {
@@ -52,6 +80,8 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 
 	w->usage_interval_ms = (unsigned)json_int_within(interval, 1, UINT_MAX,
 	    w->usage_interval_ms);
+	if ((r = take_mask(w, cJSON_GetObjectItem(config, "mask"), err)) < 0)
+		return r;
 	if (name == NULL || dir == NULL) {
 		errbuf_set(err, "the configuration names no server or no "
 		    "server_dir");
@@ -240,6 +270,8 @@ setup_free(struct worker *w)
 	health_free(w->health);
 	free(w->verdicts);
 	logfile_close(&w->log);
+	log_set_filter(NULL, NULL);
+	secrets_clear(&w->secrets);
 	if (w->notify_w.fd != -1) {
 		loop_del(&w->loop, &w->notify_w);
 		close(w->notify_w.fd);

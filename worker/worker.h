@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "procstat.h"
 #include "sandbox.h"
+#include "secrets.h"
 
 struct cJSON;
 struct errbuf;
@@ -66,6 +67,10 @@ struct worker {
 	struct watcher		 notify_w;	/* NOTIFY_SOCKET */
 	struct loop_timer	 timer;		/* stop steps, back-off */
 	struct logfile		 log;
+	/* the server's secrets, masked in its output and in our own
+	 * messages (the root masks what we report) */
+	struct secret_set	 secrets;
+	struct secret_stream	 log_stream;
 	unsigned		 backoff_ms;
 	unsigned		 max_deaths;
 	uint64_t		 started_ms;

@@ -113,15 +113,173 @@ cli_parse_simple(struct cli *cli, int argc, char **argv, const char *usage,
 bool
 cli_valid_id(const char *id, const char *prefix)
 {
-	size_t	n = strlen(prefix);
+	return state_valid_id(id, prefix);
+}
 
-	if (strncmp(id, prefix, n) != 0 || strlen(id) > n + 60)
+int
+cli_bad_id(const char *verb, const char *id, const char *prefix)
+{
+	fprintf(stderr, "mcpvisor %s: invalid %s id '%s': an id is %s "
+	    "followed by up to 60 of a-z, 0-9 and _\n", verb,
+	    strcmp(prefix, "rollback_") == 0 ? "rollback" : "deployment", id,
+	    prefix);
+	return CLI_EXIT_USAGE;
+}
+
+/* --- records read from disk: their shape checked before use --- */
+
+enum field_kind { F_STR, F_STR_OPT, F_INT_OPT, F_OBJ_OPT };
+
+struct field_rule {
+	const char	*key;
+	enum field_kind	 kind;
+};
+
+static const struct field_rule deployment_fields[] = {
+	{ "id", F_STR }, { "state", F_STR }, { "deployment", F_STR_OPT },
+	{ "environment", F_STR_OPT }, { "outcome", F_STR_OPT },
+	{ "started_at", F_STR_OPT }, { "finished_at", F_STR_OPT },
+	{ "failure", F_STR_OPT }, { "total", F_INT_OPT }, { "ready", F_INT_OPT },
+	{ NULL, F_STR },
+};
+static const struct field_rule deployment_server_fields[] = {
+	{ "name", F_STR }, { "state", F_STR }, { "attempts", F_INT_OPT },
+	{ "restarts", F_INT_OPT }, { "server_pid", F_INT_OPT },
+	{ "worker_pid", F_INT_OPT }, { "last_error", F_STR_OPT },
+	{ "health", F_OBJ_OPT }, { "usage", F_OBJ_OPT }, { NULL, F_STR },
+};
+static const struct field_rule rollback_fields[] = {
+	{ "id", F_STR }, { "state", F_STR }, { "strategy", F_STR_OPT },
+	{ "deployment_id", F_STR_OPT }, { "previous_deployment_id", F_STR_OPT },
+	{ "started_at", F_STR_OPT }, { "finished_at", F_STR_OPT },
+	{ "reason", F_STR_OPT }, { "failure", F_STR_OPT }, { NULL, F_STR },
+};
+static const struct field_rule rollback_action_fields[] = {
+	{ "action", F_STR_OPT }, { "server", F_STR_OPT },
+	{ "status", F_STR_OPT }, { "message", F_STR_OPT }, { NULL, F_STR },
+};
+
+/* The first field of o that breaks the rules, as "where.key: why", or
+ * false. */
+static bool
+field_broken(const cJSON *o, const struct field_rule *rules,
+    const char *where, char *buf, size_t size)
+{
+	for (const struct field_rule *r = rules; r->key != NULL; r++) {
+		const cJSON	*v = cJSON_GetObjectItem(o, r->key);
+		const char	*want = NULL;
+
+		switch (r->kind) {
+		case F_STR:
+			if (!cJSON_IsString(v))
+				want = "missing or not a string";
+			break;
+		case F_STR_OPT:
+			if (v != NULL && !cJSON_IsString(v))
+				want = "not a string";
+			break;
+		case F_INT_OPT:
+			if (v != NULL && json_int_within(v, 0, INT_MAX, -1) < 0)
+				want = "not a whole number";
+			break;
+		case F_OBJ_OPT:
+			if (v != NULL && !cJSON_IsObject(v))
+				want = "not an object";
+			break;
+		}
+		if (want != NULL) {
+			snprintf(buf, size, "field '%s%s%s' is %s", where,
+			    where[0] != '\0' ? "." : "", r->key, want);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+list_broken(const cJSON *rec, const char *key,
+    const struct field_rule *rules, char *buf, size_t size)
+{
+	const cJSON	*list = cJSON_GetObjectItem(rec, key), *e;
+	char		 where[64];
+	int		 i = 0;
+
+	if (list == NULL)
 		return false;
-	for (const char *p = id + n; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
-			return false;
-	return true;
+	if (!cJSON_IsArray(list)) {
+		snprintf(buf, size, "field '%s' is not a list", key);
+		return true;
+	}
+	cJSON_ArrayForEach(e, list) {
+		snprintf(where, sizeof(where), "%s[%d]", key, i++);
+		if (!cJSON_IsObject(e)) {
+			snprintf(buf, size, "field '%s' is not an object",
+			    where);
+			return true;
+		}
+		if (field_broken(e, rules, where, buf, size))
+			return true;
+	}
+	return false;
+}
+
+int
+cli_load_record(const char *verb, const char *state_dir, const char *sub,
+    const char *id, cJSON **out)
+{
+	bool		 rollback = strcmp(sub, "rollbacks") == 0;
+	const char	*what = rollback ? "rollback" : "deployment";
+	char		 why[160];
+	cJSON		*rec;
+
+	*out = NULL;
+	if ((rec = state_load_record(state_dir, sub, id, rollback ?
+	    "rollback_" : "deploy_")) == NULL) {
+		fprintf(stderr, "mcpvisor %s: %s: no such %s\n", verb, id,
+		    what);
+		return CLI_EXIT_FAILED;
+	}
+	if (cJSON_GetStringValue(cJSON_GetObjectItem(rec, "damaged")) !=
+	    NULL) {
+		fprintf(stderr, "mcpvisor %s: %s %s: its record is damaged "
+		    "(%s)\n", verb, what, id, cJSON_GetStringValue(
+		    cJSON_GetObjectItem(rec, "damaged")));
+		cJSON_Delete(rec);
+		return CLI_EXIT_FAILED;
+	}
+	if (rollback ? field_broken(rec, rollback_fields, "", why,
+	    sizeof(why)) || list_broken(rec, "actions",
+	    rollback_action_fields, why, sizeof(why)) :
+	    field_broken(rec, deployment_fields, "", why, sizeof(why)) ||
+	    list_broken(rec, "servers", deployment_server_fields, why,
+	    sizeof(why))) {
+		fprintf(stderr, "mcpvisor %s: %s %s: its record is damaged: "
+		    "%s\n", verb, what, id, why);
+		cJSON_Delete(rec);
+		return CLI_EXIT_FAILED;
+	}
+	if (cJSON_GetObjectItem(rec, "recovered_from") != NULL)
+		fprintf(stderr, "mcpvisor %s: %s %s: its record is damaged "
+		    "(%s); this is its previous version\n", verb, what, id,
+		    cJSON_GetStringValue(cJSON_GetObjectItem(rec, "damage")));
+	*out = rec;
+	return CLI_EXIT_OK;
+}
+
+const char *
+cli_record_damage(const cJSON *rec, char *buf, size_t size)
+{
+	const char	*d = cJSON_GetStringValue(cJSON_GetObjectItem(rec,
+			    "damaged"));
+
+	if (d != NULL) {
+		snprintf(buf, size, "%s", d);
+		return buf;
+	}
+	if (field_broken(rec, deployment_fields, "", buf, size) ||
+	    list_broken(rec, "servers", deployment_server_fields, buf, size))
+		return buf;
+	return NULL;
 }
 
 bool

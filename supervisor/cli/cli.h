@@ -51,6 +51,18 @@ int	cli_parse_simple(struct cli *, int argc, char **argv,
 /* Whether id is prefix followed by lower-case letters, digits and '_'
  * (ids become file names: nothing else may pass). */
 bool	cli_valid_id(const char *id, const char *prefix);
+/* Says that id is not an id of prefix ("deploy_", "rollback_"), as
+ * verb; returns CLI_EXIT_USAGE. */
+int	cli_bad_id(const char *verb, const char *id, const char *prefix);
+/* The record STATE-DIR/sub/ID.json (sub: "deployments" or "rollbacks"),
+ * its shape checked: 0 and *out, or an exit status after saying (as
+ * verb) that there is none or that it is damaged, and which field. */
+int	cli_load_record(const char *verb, const char *state_dir,
+	    const char *sub, const char *id, struct cJSON **out);
+/* Why a deployment record from state_list_records() cannot be shown
+ * (in buf), or NULL. */
+const char	*cli_record_damage(const struct cJSON *, char *buf,
+		    size_t size);
 /* Whether name is a rollback strategy; says so (as verb) when not. */
 bool	cli_valid_strategy(const char *verb, const char *name);
 /* Prints diagnostics; with --json as one object on stdout. */

@@ -443,10 +443,9 @@ deploy_status(struct cli *cli, int argc, char **argv)
 	};
 	struct daemon_link	 conn = { .fd = -1 };
 	struct cli_tail		 t = { .cli = cli };
-	char			 path[8192];
 	cJSON			*rec = NULL, *rq, *resp;
 	bool			 follow = false;
-	int			 c, r, status;
+	int			 c, status;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -459,10 +458,12 @@ deploy_status(struct cli *cli, int argc, char **argv)
 			return c == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
+	if (argc - optind != 1) {
 		fputs(usage_status, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (!cli_valid_id(argv[optind], "deploy_"))
+		return cli_bad_id("deploy status", argv[optind], "deploy_");
 	if (follow) {
 		if (cli_connect(cli, &conn, false) < 0)
 			return CLI_EXIT_TEMPFAIL;
@@ -481,13 +482,9 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		link_close(&conn);
 		return status;
 	}
-	snprintf(path, sizeof(path), "%s/deployments/%s.json", cli->state_dir,
-	    argv[optind]);
-	if ((r = state_read_json(path, &rec)) < 0) {
-		fprintf(stderr, "mcpvisor: no deployment %s (%s)\n",
-		    argv[optind], strerror(-r));
-		return CLI_EXIT_FAILED;
-	}
+	if ((status = cli_load_record("deploy status", cli->state_dir,
+	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
+		return status;
 	if (cli->json) {
 		char	*text = cJSON_Print(rec);
 
@@ -543,8 +540,14 @@ deploy_list(struct cli *cli, int argc, char **argv)
 	}
 	arr = cJSON_CreateArray();
 	for (int i = 0; i < n; i++) {
+		char	why[160];
+
 		if (i < limit && cli->json)
 			cJSON_AddItemToArray(arr, cJSON_Duplicate(recs[i], 1));
+		else if (i < limit && cli_record_damage(recs[i], why,
+		    sizeof(why)) != NULL)
+			printf("%-32s damaged: %s\n", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(recs[i], "id")), why);
 		else if (i < limit)
 			printf("%-32s %-28s %-12s %-10s %-12s %lld/%lld\n",
 			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
@@ -578,10 +581,12 @@ deploy_stop(struct cli *cli, int argc, char **argv)
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_stop, &status)) < 0)
 		return status;
-	if (argc - i != 1 || !cli_valid_id(argv[i], "deploy_")) {
+	if (argc - i != 1) {
 		fputs(usage_stop, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (!cli_valid_id(argv[i], "deploy_"))
+		return cli_bad_id("deploy stop", argv[i], "deploy_");
 	if (cli_connect(cli, &conn, false) < 0)
 		return CLI_EXIT_TEMPFAIL;
 	rq = cJSON_CreateObject();

@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "prepare.h"
 #include "render.h"
+#include "secrets.h"
 #include "runspec.h"
 #include "schema.h"
 #include "spawn.h"
@@ -272,6 +273,8 @@ struct run {
 	int		 server_out;
 	struct loop	 loop;
 	struct watcher	 sigw;
+	/* what the checks were rendered with: masked in what they say */
+	struct secret_set secrets;
 };
 
 static void
@@ -279,6 +282,7 @@ on_result(void *arg, size_t i, const struct health_result *r)
 {
 	struct run	*run = arg;
 	const char	*mark;
+	char		 message[2048];
 
 	(void)i;
 	run->done++;
@@ -291,6 +295,7 @@ on_result(void *arg, size_t i, const struct health_result *r)
 	if (run->results != NULL) {
 		cJSON	*o = health_result_json(r);
 
+		secrets_scrub_json(&run->secrets, o);
 		/* the guide's word for it, beside the flag */
 		cJSON_AddStringToObject(o, "status", r->healthy ? "healthy" :
 		    "unhealthy");
@@ -303,8 +308,10 @@ on_result(void *arg, size_t i, const struct health_result *r)
 		    "\033[31m" : "\033[33m", mark);
 	else
 		printf("%-4s", mark);
+	snprintf(message, sizeof(message), "%s", r->message);
+	secrets_scrub(&run->secrets, message, strlen(message));
 	printf(" %-24s %-11s %8.1f ms  %s%s\n", r->check, r->type,
-	    r->response_ms, r->message, r->attempts > 1 ? " (after retries)" :
+	    r->response_ms, message, r->attempts > 1 ? " (after retries)" :
 	    "");
 	fflush(stdout);
 }
@@ -500,6 +507,8 @@ add_checks(struct run *run, const struct project *p, char **names,
 		if (!selected(d, names, nnames, o->tags) ||
 		    render_check(d, rs, re, &ro, &cfg, dl) < 0)
 			continue;
+		if (secrets_collect(&run->secrets, cfg) < 0)
+			diag_add_file(dl, DIAG_ERROR, d->path, "out of memory");
 		j = check_json(d, cfg, false);
 		ynode_free(cfg);
 		if ((r = health_add(run->h, j, &err)) < 0)
@@ -624,6 +633,11 @@ health_run_verb(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_TEMPFAIL;
 	}
 	render_context(cli, p, &o, &re, &rs, &dl);
+	if ((re != NULL && secrets_collect(&run.secrets, re->values) < 0) ||
+	    (rs != NULL && (secrets_collect(&run.secrets, rs->config) < 0 ||
+	    secrets_collect(&run.secrets, rs->run) < 0 ||
+	    secrets_collect(&run.secrets, rs->sandbox) < 0)))
+		diag_add_file(&dl, DIAG_ERROR, NULL, "out of memory");
 	if (dl.errors == 0 && (run.h = health_new(&run.loop, on_result,
 	    &run)) != NULL && (n = add_checks(&run, p, argv + i, argc - i, &o,
 	    re, rs, &dl)) >= 0) {
@@ -633,6 +647,7 @@ health_run_verb(struct cli *cli, int argc, char **argv)
 	} else
 		cli_print_diags(cli, &dl);
 	health_free(run.h);
+	secrets_clear(&run.secrets);
 	cJSON_Delete(run.results);
 	if (run.sigw.fd > 0)
 		close(run.sigw.fd);

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "daemon_link.h"
 #include "state.h"
+#include "util.h"
 
 #ifndef MCPVISOR_LIBEXECDIR
 #define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
@@ -114,8 +115,10 @@ static void
 show_deployment(const struct cli *cli, const cJSON *rec)
 {
 	const cJSON	*s, *c;
-	unsigned	 total = (unsigned)num(rec, "total");
-	unsigned	 ready = (unsigned)num(rec, "ready");
+	unsigned	 total = (unsigned)json_int_within(cJSON_GetObjectItem(
+			    rec, "total"), 0, UINT_MAX, 0);
+	unsigned	 ready = (unsigned)json_int_within(cJSON_GetObjectItem(
+			    rec, "ready"), 0, UINT_MAX, 0);
 	unsigned	 pct = strcmp(str(rec, "state"), "succeeded") == 0 ? 100 :
 			    total > 0 ? ready * 100 / total : 0;
 	const char	*green = cli->color ? "\033[32m" : "";
@@ -290,7 +293,7 @@ monitor_show(struct cli *cli, int argc, char **argv)
 	};
 	bool		 events = false, metrics = false;
 	long		 limit = 20, port = 8765;
-	char		 path[PATH_MAX + 128], *end;
+	char		*end;
 	cJSON		*rec;
 	int		 c, r;
 
@@ -323,23 +326,20 @@ monitor_show(struct cli *cli, int argc, char **argv)
 			fputs(usage_show, stderr);
 			return CLI_EXIT_USAGE;
 		}
-	if (events + metrics + (argc - optind) != 1 ||
-	    (argc - optind == 1 && !cli_valid_id(argv[optind], "deploy_"))) {
+	if (events + metrics + (argc - optind) != 1) {
 		fputs(usage_show, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (argc - optind == 1 && !cli_valid_id(argv[optind], "deploy_"))
+		return cli_bad_id("monitor show", argv[optind], "deploy_");
 	if (events)
 		return show_events(cli, limit);
 	if (metrics)
 		return show_metrics(port);
-	snprintf(path, sizeof(path), "%s/deployments/%s.json", cli->state_dir,
-	    argv[optind]);
 	if ((rec = live_record(cli, argv[optind])) == NULL &&
-	    (r = state_read_json(path, &rec)) < 0) {
-		fprintf(stderr, "mcpvisor monitor show: %s: %s\n", argv[optind],
-		    r == -ENOENT ? "no such deployment" : strerror(-r));
-		return r == -ENOENT ? CLI_EXIT_FAILED : CLI_EXIT_TEMPFAIL;
-	}
+	    (r = cli_load_record("monitor show", cli->state_dir,
+	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
+		return r;
 	if (cli->json) {
 		char	*text = cJSON_Print(rec);
 

@@ -97,25 +97,22 @@ rollback_list(struct cli *cli, int argc, char **argv)
 static int
 rollback_status(struct cli *cli, int argc, char **argv)
 {
-	char		 path[PATH_MAX + 128];
 	cJSON		*rec;
 	const cJSON	*a;
-	int		 i, r, status = CLI_EXIT_OK;
+	int		 i, status = CLI_EXIT_OK;
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_status,
 	    &status)) < 0)
 		return status;
-	if (argc - i != 1 || !cli_valid_id(argv[i], "rollback_")) {
+	if (argc - i != 1) {
 		fputs(usage_status, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "%s/rollbacks/%s.json", cli->state_dir,
-	    argv[i]);
-	if ((r = state_read_json(path, &rec)) < 0) {
-		fprintf(stderr, "mcpvisor rollback status: %s: %s\n", argv[i],
-		    r == -ENOENT ? "no such rollback" : strerror(-r));
-		return r == -ENOENT ? CLI_EXIT_FAILED : CLI_EXIT_TEMPFAIL;
-	}
+	if (!cli_valid_id(argv[i], "rollback_"))
+		return cli_bad_id("rollback status", argv[i], "rollback_");
+	if ((status = cli_load_record("rollback status", cli->state_dir,
+	    "rollbacks", argv[i], &rec)) != CLI_EXIT_OK)
+		return status;
 	if (cli->json) {
 		print_json(rec);
 		cJSON_Delete(rec);
@@ -150,10 +147,12 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 	if ((i = cli_parse_simple(cli, argc, argv, usage_approve,
 	    &status)) < 0)
 		return status;
-	if (argc - i != 1 || !cli_valid_id(argv[i], "rollback_")) {
+	if (argc - i != 1) {
 		fputs(usage_approve, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (!cli_valid_id(argv[i], "rollback_"))
+		return cli_bad_id("rollback approve", argv[i], "rollback_");
 	if ((r = link_connect(&c, cli->state_dir, false)) < 0) {
 		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
 		    cli->state_dir, strerror(-r));
@@ -254,8 +253,12 @@ rollback_start_options(struct cli *cli, int argc, char **argv,
 			return -1;
 		}
 	}
-	if (argc - optind != 1 || !cli_valid_id(argv[optind], "deploy_")) {
+	if (argc - optind != 1) {
 		fputs(usage_rollback_start, stderr);
+		return -1;
+	}
+	if (!cli_valid_id(argv[optind], "deploy_")) {
+		cli_bad_id("rollback start", argv[optind], "deploy_");
 		return -1;
 	}
 	o->id = argv[optind];

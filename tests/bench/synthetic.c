@@ -80,7 +80,12 @@ synthetic_register(struct control *ctl, struct supervisor *sv,
 {
 	sy->sv = sv;
 	sy->timer.fn = on_timer;
-	control_add_verb(ctl, "synthetic_events", do_synthetic, sy);
+	static const struct request_key keys[] = {
+		{ "count", RQ_NUMBER, true }, { "rate", RQ_NUMBER, false },
+		{ "follow", RQ_BOOL, false }, { NULL, RQ_STRING, false },
+	};
+
+	control_add_verb(ctl, "synthetic_events", keys, do_synthetic, sy);
 }
 
 void

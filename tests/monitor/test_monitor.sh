@@ -181,6 +181,20 @@ curl -sf http://127.0.0.1:8765/ > "$work/page.html"
 check "the secret reached its server" 'grep -q "$secret" /proc/$(pgrep -f "sleep 2001")/environ 2>/dev/null || tr "\0" "\n" < /proc/$(pgrep -f "sleep 2001")/environ | grep -q "$secret"'
 check "no secret in WebSocket messages, /metrics, the page or the monitoring log" '! grep -q "$secret" "$work/all.ndjson" "$work/metrics.ndjson" "$work/metrics.txt" "$work/page.html" "$state"/logs/monitoring_*.log'
 
+# --- 3b. RFC 6455's rules for clients: each breach closed with its code
+rfc() { python3 "$tm/rfc6455.py" 8765 "$1" 2>/dev/null | tail -1; }
+check "a text message that is not UTF-8: closed with 1007" '[ "$(rfc utf8)" = 1007 ]'
+check "a frame declaring 2^63-1 bytes: closed with 1009 at once" '[ "$(rfc declared-2^63)" = 1009 ]'
+check "a frame declaring 4 GiB: closed with 1009" '[ "$(rfc declared-4GiB)" = 1009 ]'
+# a client still sending when the monitor closes may lose the close frame
+# to TCP's reset of unread data: the refusal is then read in the log
+too_large() { cat "$state"/logs/monitoring_*.log | grep -c "message too large: closing (1009)"; }
+refusals=$(too_large)
+check "a 16 MiB message: refused at its first bytes (1009, or dropped mid-send)" 'case "$(rfc 16MiB)" in 1009) true ;; eof|reset) [ "$(too_large)" -gt "$refusals" ] ;; *) false ;; esac'
+check "endless fragments: closed with 1009" '[ "$(rfc fragments)" = 1009 ]'
+check "a binary message: closed with 1003" '[ "$(rfc binary)" = 1003 ]'
+check "the monitor serves on after all of them" 'curl -sf http://127.0.0.1:8765/healthz >/dev/null'
+
 # --- 4. beyond loopback: the token, from another network namespace
 # (a command line no other suite looks for: they run side by side)
 unshare -n sleep 7777 &

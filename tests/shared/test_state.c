@@ -7,7 +7,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -155,6 +163,191 @@ test_read_json_refuses_what_is_not_a_file(void **state)
 	free(dir);
 }
 
+/* Every line of path parses, and the "n" fields are 0, 1, 2, ... with
+ * gaps only where a journal_gap line says how many went. Returns the
+ * number of events (gap lines not counted) or -1. */
+static int
+journal_lines_whole(const char *path, int *gaps)
+{
+	FILE	*fp = fopen(path, "r");
+	char	 line[512];
+	int	 next = 0, events = 0;
+
+	*gaps = 0;
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		cJSON	*o = cJSON_Parse(line);
+		cJSON	*n = cJSON_GetObjectItem(o, "n");
+
+		if (o == NULL || line[strlen(line) - 1] != '\n') {
+			cJSON_Delete(o);
+			fclose(fp);
+			return -1;
+		}
+		if (n == NULL) {
+			next += (int)cJSON_GetObjectItem(cJSON_GetObjectItem(o,
+			    "details"), "dropped")->valuedouble;
+			(*gaps)++;
+		} else if ((int)n->valuedouble != next++) {
+			cJSON_Delete(o);
+			fclose(fp);
+			return -1;
+		} else
+			events++;
+		cJSON_Delete(o);
+	}
+	fclose(fp);
+	return events;
+}
+
+/* A disk that takes part of a write, then nothing (RLIMIT_FSIZE makes
+ * the kernel cut writes short, as a full disk does): only whole lines
+ * reach the file, none twice, what waits is bounded, and what had to
+ * be dropped is one gap line with its count once writes work again. */
+static void
+journal_on_a_full_disk(const char *dir)
+{
+	struct rlimit	 small = { 1000, RLIM_INFINITY };
+	struct journal	 j;
+	cJSON		*ev = cJSON_CreateObject();
+	char		 path[512];
+	int		 n, gaps, dropped = 0, r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	cJSON_AddStringToObject(ev, "event_type", "x");
+	cJSON_AddNumberToObject(ev, "n", 0);
+	assert_int_equal(journal_open(&j, dir), 0);
+	for (int i = 0; i < 100; i++) {
+		cJSON_SetNumberValue(cJSON_GetObjectItem(ev, "n"), i);
+		assert_int_equal(journal_append(&j, ev), 0);
+	}
+	assert_true(journal_commit(&j) < 0);
+	/* the disk stays full while far more than the bound comes */
+	for (int i = 100; i < 200000; i++) {
+		cJSON_SetNumberValue(cJSON_GetObjectItem(ev, "n"), i);
+		if ((r = journal_append(&j, ev)) == -ENOSPC)
+			dropped++;
+		else
+			assert_int_equal(r, 0);
+		if (i % 1000 == 0)
+			assert_true(journal_commit(&j) < 0);
+	}
+	assert_true(dropped > 0);
+	assert_true(j.len <= JOURNAL_PENDING_MAX);
+	small.rlim_cur = RLIM_INFINITY;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_int_equal(journal_commit(&j), 0);
+	cJSON_SetNumberValue(cJSON_GetObjectItem(ev, "n"), 200000);
+	assert_int_equal(journal_append(&j, ev), 0);
+	assert_int_equal(journal_commit(&j), 0);
+	journal_close(&j);
+	cJSON_Delete(ev);
+	snprintf(path, sizeof(path), "%s/events.journal", dir);
+	n = journal_lines_whole(path, &gaps);
+	assert_int_equal(gaps, 1);
+	assert_int_equal(n, 200001 - dropped);
+	_exit(0);
+}
+
+static void
+test_journal_on_a_full_disk(void **state)
+{
+	struct errbuf	 err;
+	char		*dir = tu_tmpdir();
+	int		 status;
+	pid_t		 pid;
+
+	(void)state;
+	assert_int_equal(state_prepare(dir, &err), 0);
+	/* in a child: the limit and SIGXFSZ are the process's */
+	if ((pid = fork()) == 0)
+		journal_on_a_full_disk(dir);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* A FIFO (or anything but a file) at events.journal is refused at once,
+ * not waited on forever. */
+static void
+test_a_journal_that_is_not_a_file_is_refused(void **state)
+{
+	struct errbuf	 err;
+	struct journal	 j;
+	char		*dir = tu_tmpdir(), path[512];
+
+	(void)state;
+	assert_int_equal(state_prepare(dir, &err), 0);
+	snprintf(path, sizeof(path), "%s/events.journal", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(journal_open(&j, dir), -EINVAL);
+	journal_close(&j);
+	unlink(path);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(journal_open(&j, dir), -EINVAL);
+	journal_close(&j);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* Ids read from disk become paths: one that is not an id of ours, or
+ * not its file's name, is never used; a damaged record falls back to
+ * its previous version, or is listed as damaged, never left out. */
+static void
+test_records_from_disk_are_checked(void **state)
+{
+	struct errbuf	  err;
+	char		 *dir = tu_tmpdir(), path[512];
+	cJSON		**recs, *rec;
+	int		  n, fd;
+
+	(void)state;
+	assert_true(state_valid_id("deploy_20260101_000000000_aaaaaa",
+	    "deploy_"));
+	assert_false(state_valid_id("deploy_../../x", "deploy_"));
+	assert_false(state_valid_id("deploy_", "deploy_"));
+	assert_false(state_valid_id("rollback_x", "deploy_"));
+	assert_int_equal(state_prepare(dir, &err), 0);
+	free(tu_write(dir, "deployments/deploy_20260101_000000000_bbbbbb.json",
+	    "{\"id\":\"../../x\",\"state\":\"running\"}"));
+	free(tu_write(dir, "deployments/..%2fx.json", "{\"id\":\"x\"}"));
+	write_record(dir, "deploy_20260101_000000000_cccccc", "running");
+	rec = cJSON_CreateObject();
+	cJSON_AddStringToObject(rec, "id", "deploy_20260101_000000000_cccccc");
+	cJSON_AddStringToObject(rec, "state", "succeeded");
+	assert_int_equal(state_write_record(dir,
+	    "deployments/deploy_20260101_000000000_cccccc.json", rec), 0);
+	assert_int_equal(state_write_record(dir,
+	    "deployments/deploy_20260101_000000000_cccccc.json", rec), 0);
+	cJSON_Delete(rec);
+	/* torn by a disk or a hand */
+	snprintf(path, sizeof(path), "%s/deployments/"
+	    "deploy_20260101_000000000_cccccc.json", dir);
+	assert_true((fd = open(path, O_WRONLY)) != -1);
+	assert_int_equal(ftruncate(fd, 10), 0);
+	close(fd);
+	assert_int_equal(n = state_list_records(dir, &recs), 2);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(recs[0],
+	    "id")), "deploy_20260101_000000000_cccccc");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(recs[0],
+	    "state")), "succeeded");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(recs[0],
+	    "recovered_from")), "previous");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(recs[1],
+	    "id")), "deploy_20260101_000000000_bbbbbb");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(recs[1],
+	    "damaged")), "its id is not its file's name");
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -163,6 +356,9 @@ main(void)
 		cmocka_unit_test(test_records_atomic_and_listed_newest_first),
 		cmocka_unit_test(test_prune_keeps_newest_and_unfinished),
 		cmocka_unit_test(test_journal_appends_and_rotates),
+		cmocka_unit_test(test_journal_on_a_full_disk),
+		cmocka_unit_test(test_a_journal_that_is_not_a_file_is_refused),
+		cmocka_unit_test(test_records_from_disk_are_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,31 +23,42 @@
  * too, on purpose. */
 static const char *const expected[SR_N][SE_N] = {
 	/* START HELLO SANDBOX STARTED READY HEALTH USAGE EXITED FAILED LOST
-	 * READY_TIMEOUT RETRY STOP STOP_TIMEOUT ABANDON */
+	 * READY_TIMEOUT RETRY STOP STOP_TIMEOUT ABANDON FINISHED PAUSED RESUMED */
 	[SR_PENDING] = { "begin", "refuse", "refuse", "refuse", "refuse",
 	    "refuse", "refuse", "refuse", "refuse", "refuse", "refuse",
-	    "refuse", "stop_idle", "ignore", "abandon" },
+	    "refuse", "stop_idle", "ignore", "abandon", "refuse",
+	    "refuse", "refuse" },
 	[SR_STARTING] = { "ignore", "ignore", "note_sandbox", "note_started",
 	    "become_ready", "note_health", "note_usage", "exited_starting",
 	    "failed_starting", "lost_starting", "ready_timeout", "refuse",
-	    "stop_running", "ignore", "refuse" },
+	    "stop_running", "ignore", "refuse", "refuse",
+	    "note_paused", "note_resumed" },
 	[SR_READY] = { "refuse", "ignore", "note_sandbox", "note_restarted",
 	    "ready_again", "note_health", "note_usage", "note_exit",
 	    "failed_ready", "lost_ready", "refuse", "refuse", "stop_running",
-	    "ignore", "refuse" },
+	    "ignore", "refuse", "finished",
+	    "note_paused", "note_resumed" },
 	[SR_RETRY_WAIT] = { "begin", "refuse", "refuse", "refuse", "refuse",
 	    "refuse", "refuse", "refuse", "refuse", "refuse", "refuse",
-	    "begin", "stop_idle", "ignore", "refuse" },
+	    "begin", "stop_idle", "ignore", "refuse", "refuse",
+	    "refuse", "refuse" },
 	[SR_FAILED] = { "begin", "refuse", "refuse", "refuse", "refuse",
 	    "refuse", "refuse", "refuse", "refuse", "refuse", "refuse",
-	    "refuse", "stop_idle", "ignore", "ignore" },
+	    "refuse", "stop_idle", "ignore", "ignore", "refuse",
+	    "refuse", "refuse" },
 	[SR_STOPPING] = { "ignore", "ignore", "note_sandbox", "note_pid",
 	    "ignore", "note_health", "note_usage", "note_exit",
 	    "failed_stopping", "lost_stopping", "refuse", "refuse", "ignore",
-	    "stop_timeout", "refuse" },
+	    "stop_timeout", "refuse", "finished_stopping",
+	    "note_paused", "note_resumed" },
 	[SR_STOPPED] = { "begin", "refuse", "refuse", "refuse", "refuse",
 	    "refuse", "refuse", "refuse", "refuse", "refuse", "refuse",
-	    "refuse", "stop_idle", "ignore", "ignore" },
+	    "refuse", "stop_idle", "ignore", "ignore", "refuse",
+	    "refuse", "refuse" },
+	[SR_EXITED] = { "begin", "refuse", "refuse", "refuse", "refuse",
+	    "refuse", "refuse", "refuse", "refuse", "refuse", "refuse",
+	    "refuse", "stop_idle", "ignore", "ignore", "refuse",
+	    "refuse", "refuse" },
 };
 
 static void
@@ -248,6 +259,31 @@ test_a_stop_of_a_running_server_waits_for_its_worker(void **state)
 	rig_free(&r);
 }
 
+/* restart: never (or on-failure after a clean exit): the worker says
+ * so, and its exit that follows is no crash */
+static void
+test_an_end_its_policy_allows_is_no_crash(void **state)
+{
+	struct srv_input	exited = { .a = 0, .b = 3 };
+	struct rig		r;
+
+	(void)state;
+	rig_init(&r, false);
+	server_event(&r.sr, SE_START, NULL);
+	server_event(&r.sr, SE_READY, NULL);
+	server_event(&r.sr, SE_EXITED, &exited);
+	server_event(&r.sr, SE_FINISHED, &exited);
+	assert_int_equal(r.sr.state, SR_EXITED);
+	assert_null(r.sr.worker);
+	assert_string_equal(r.sr.last_error, "exited with status 3");
+	assert_string_equal(server_state_name(r.sr.state), "exited");
+	/* stopping the deployment leaves it as it ended */
+	server_event(&r.sr, SE_STOP, NULL);
+	assert_int_equal(r.sr.state, SR_EXITED);
+	assert_int_equal(r.sr.ncrashes, 0);
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -259,6 +295,7 @@ main(void)
 		    test_attempts_retried_while_deploying_then_failed),
 		cmocka_unit_test(test_a_ready_server_and_its_worker_crashes),
 		cmocka_unit_test(test_a_crash_while_deploying_fails_it),
+		cmocka_unit_test(test_an_end_its_policy_allows_is_no_crash),
 		cmocka_unit_test(
 		    test_a_stop_of_a_running_server_waits_for_its_worker),
 	};

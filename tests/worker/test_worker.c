@@ -476,6 +476,97 @@ test_restart_then_crash_loop(void **state)
 	wk_end(&w);
 }
 
+/* restart: never: the end is said (FINISHED, as EXITED) before the
+ * worker exits 0, so that the root does not count it a crash */
+static void
+test_an_end_its_policy_allows_is_said(void **state)
+{
+	struct wk	 w;
+	struct frame	 f;
+
+	(void)state;
+	wk_start_server(&w, "{\"command\":\"sh\",\"args\":[\"-c\","
+	    "\"sleep 0.2; exit 3\"],\"restart\":\"never\"}", NULL);
+	wk_expect(&w, FRAME_EXITED, &f);
+	free(f.data);
+	wk_expect(&w, FRAME_FINISHED, &f);
+	assert_int_equal(frame_get_u32(f.data), 0);
+	assert_int_equal(frame_get_u32(f.data + 4), 3);
+	free(f.data);
+	assert_int_equal(wk_wait(&w), 0);
+	wk_end(&w);
+}
+
+/* The pid written in dir/name by the server, once it is there. */
+static pid_t
+pid_in(const char *dir, const char *name)
+{
+	char	path[256], buf[32];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	wait_for_file(path, buf, sizeof(buf));
+	return (pid_t)atoi(buf);
+}
+
+static int
+gone_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (kill(pid, 0) == -1 && errno == ESRCH)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* Descendants that left the server's process group with setsid(), and
+ * a child of theirs that is reparented only once they die: none
+ * outlives the server's exit (while the worker restarts it) or the
+ * worker. */
+static void
+test_setsid_descendants_are_swept(void **state)
+{
+	struct wk	 w;
+	struct frame	 f;
+	char		 run[1024];
+	uint8_t		 sig[4];
+	pid_t		 child, grandchild;
+
+	(void)state;
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	snprintf(run, sizeof(run), "{\"command\":\"sh\",\"args\":[\"-c\","
+	    "\"[ -e %s/c ] && exec sleep 300; setsid sh -c 'sleep 300 & "
+	    "echo $! > %s/gc; wait' & echo $! > %s/c; sleep 0.3; exit 0\"],"
+	    "\"restart\":\"always\",\"restart_delay_ms\":10}", w.dir, w.dir,
+	    w.dir);
+	wk_send_config(&w, run, NULL);
+	child = pid_in(w.dir, "c");
+	grandchild = pid_in(w.dir, "gc");
+	wk_expect(&w, FRAME_EXITED, &f);
+	free(f.data);
+	wk_expect(&w, FRAME_STARTED, &f);
+	free(f.data);
+	assert_true(gone_within(child, 2000));
+	assert_true(gone_within(grandchild, 2000));
+
+	/* and once more, with the worker stopping */
+	snprintf(run, sizeof(run), "%s/c", w.dir);
+	assert_int_equal(unlink(run), 0);
+	snprintf(run, sizeof(run), "%s/gc", w.dir);
+	assert_int_equal(unlink(run), 0);
+	frame_put_u32(sig, SIGKILL);
+	assert_int_equal(frame_write(&w.wr, FRAME_SIGNAL, sig, 4), 0);
+	child = pid_in(w.dir, "c");
+	grandchild = pid_in(w.dir, "gc");
+	assert_int_equal(frame_write(&w.wr, FRAME_STOP, NULL, 0), 0);
+	assert_int_equal(wk_wait(&w), 0);
+	assert_true(gone_within(child, 2000));
+	assert_true(gone_within(grandchild, 2000));
+	wk_end(&w);
+}
+
 static void
 test_stop_escalates_to_kill(void **state)
 {
@@ -566,6 +657,8 @@ main(void)
 		cmocka_unit_test(test_output_and_environment),
 		cmocka_unit_test(test_readiness_fd_and_notify),
 		cmocka_unit_test(test_restart_then_crash_loop),
+		cmocka_unit_test(test_an_end_its_policy_allows_is_said),
+		cmocka_unit_test(test_setsid_descendants_are_swept),
 		cmocka_unit_test(test_stop_escalates_to_kill),
 		cmocka_unit_test(test_lost_root_stops_the_server),
 		cmocka_unit_test(test_protocol_violation_by_root),

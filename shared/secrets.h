@@ -12,15 +12,29 @@
 struct cJSON;
 struct ynode;
 
+/* shorter ones would scrub ordinary text */
+#define SECRET_MIN	3
+
 struct secret_set {
 	char	**v;
 	size_t	  n;
+	size_t	  longest;
 };
 
-/* Adds one (copied; a duplicate is not). 0 or -ENOMEM. */
+/* A stream scrubbed on its way (a server's output): held back only as
+ * long as its tail could be the start of a secret. */
+struct secret_stream {
+	char	buf[8192];
+	size_t	len;
+};
+typedef void secrets_out_fn(const char *, size_t, void *arg);
+
+/* Adds one (copied; a duplicate is not), and each line of one that has
+ * several. 0 or -ENOMEM. */
 int	secrets_add(struct secret_set *, const char *text);
-/* Adds the secret strings of a rendered tree: three characters or more,
- * since shorter ones would scrub ordinary text. 0 or -ENOMEM. */
+/* Adds the secret strings of a rendered tree (SECRET_MIN characters or
+ * more) and the base64 form of each (secrets_collect.c). 0 or
+ * -ENOMEM. */
 int	secrets_collect(struct secret_set *, const struct ynode *);
 /* Adds every secret of src (dst comes to hold configurations of src's).
  * 0 or -ENOMEM. */
@@ -31,6 +45,13 @@ void	secrets_scrub(const struct secret_set *, char *text, size_t len);
  * as JSON escaped it, so that a secret holding a quote or a backslash is
  * found too. */
 void	secrets_scrub_json(const struct secret_set *, struct cJSON *);
+/* Passes len bytes of a stream to out, scrubbed, a secret split across
+ * two calls included: what could begin one waits for the next bytes. */
+void	secrets_stream(const struct secret_set *, struct secret_stream *,
+	    const char *, size_t len, secrets_out_fn *out, void *arg);
+/* What is held back, scrubbed (the stream ended). */
+void	secrets_stream_flush(const struct secret_set *,
+	    struct secret_stream *, secrets_out_fn *out, void *arg);
 /* Wipes and frees them. */
 void	secrets_clear(struct secret_set *);
 
