@@ -23,6 +23,7 @@
 
 #include <libwebsockets.h>
 
+#include "errbuf.h"
 #include "log.h"
 #include "monitor.h"
 #include "state.h"
@@ -193,16 +194,17 @@ parse_options(struct options *o, int argc, char **argv)
 static int
 root_stream(struct monitor *mon, const struct options *o)
 {
-	int	fd;
+	struct errbuf	err;
+	int		fd;
 
 	if (o->channel >= 0) {
 		mon->root_name = "mcpvisord";
 		return (int)o->channel;
 	}
-	if ((fd = state_control_connect(o->state_dir)) < 0)
+	if ((fd = state_control_connect(o->state_dir, &err)) < 0)
 		fatalx(EXIT_TEMPFAIL, "mcpvisord at %s/control.sock: %s",
 		    o->state_dir, fd == -ENOENT || fd == -ECONNREFUSED ?
-		    "not running" : strerror(-fd));
+		    "not running" : fd == -EPERM ? err.msg : strerror(-fd));
 	mon->root_name = "mcpvisord (control socket)";
 	return fd;
 }

@@ -54,9 +54,12 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 	const struct env_config	*env;
 	struct plan_opts	 plo;
 	struct render_opts	 ro = po->render;
+	struct render_budget	 budget = { 0, RENDER_BUDGET_DEFAULT };
 	size_t			 before = dl->errors;
 	int			 r;
 
+	if (ro.budget == NULL)
+		ro.budget = &budget;
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
 		return -ENOMEM;
 	if (ro.regexes == NULL &&

@@ -155,6 +155,19 @@ render_node(struct render_ctx *ctx, struct ynode *n, const char *key)
 		n->flags |= YNODE_BROKEN;
 		return r;
 	}
+	if (ctx->opts->budget != NULL &&
+	    (ctx->opts->budget->used += out.len) > ctx->opts->budget->max) {
+		if (!ctx->opts->budget->said)
+			diag_add(ctx->dl, DIAG_ERROR, &n->mark, "Template "
+			    "processing failed for '%s': the deployment's "
+			    "templates render more than %zu MiB together: "
+			    "refused", key, ctx->opts->budget->max >> 20);
+		ctx->opts->budget->said = true;
+		explicit_bzero(out.text, out.len);
+		free(out.text);
+		n->flags |= YNODE_BROKEN;
+		return -EFBIG;
+	}
 	free(n->text);
 	n->text = out.text;
 	n->len = out.len;

@@ -14,6 +14,7 @@
 #define MCPVISOR_RENDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct check_def;
 struct cJSON;
@@ -42,7 +43,19 @@ struct render_opts {
 	void		 *getenv_arg;
 	/* Optional; without it every rule's pattern is compiled afresh. */
 	struct regex_cache *regexes;
+	/* Optional: the bytes every template of a deployment may render,
+	 * together; past max, rendering fails with a clear error (templates
+	 * that refer to each other can double at every step). */
+	struct render_budget *budget;
 };
+
+struct render_budget {
+	size_t	used;
+	size_t	max;
+	bool	said;		/* past max: said once, not per template */
+};
+/* A deployment's rendered text, at most (prepare uses it). */
+#define RENDER_BUDGET_DEFAULT	(64u << 20)
 
 struct rendered_env {
 	const struct env_config	*env;		/* borrowed */

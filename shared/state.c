@@ -63,6 +63,99 @@ mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Whether st may hold our state: a directory of ours or root's that no
+ * one else can write; a parent may also be a sticky directory of
+ * root's, such as /tmp (no one can replace what we make in it). */
+static bool
+dir_trusted(const struct stat *st, bool parent, uid_t me)
+{
+	if (!S_ISDIR(st->st_mode) || (st->st_uid != me && st->st_uid != 0))
+		return false;
+	if ((st->st_mode & 022) == 0)
+		return true;
+	return parent && (st->st_mode & S_ISVTX) && st->st_uid == 0;
+}
+
+int
+state_check_dir(const char *dir, struct errbuf *err)
+{
+	char		path[PATH_MAX], *real;
+	struct stat	st;
+	uid_t		me = geteuid();
+
+	/* sshd's StrictModes: the directory and each of its parents,
+	 * resolved, can be written by no one but us and root */
+	if ((real = realpath(dir, NULL)) == NULL) {
+		errbuf_set(err, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	for (char *p = real; p != NULL; p = strchr(p + 1, '/')) {
+		size_t	n = p == real ? 1 : (size_t)(p - real);
+
+		memcpy(path, real, n);
+		path[n] = '\0';
+		if (lstat(path, &st) == -1 || !dir_trusted(&st, true, me)) {
+			errbuf_set(err, "%s: %s, so the state directory %s "
+			    "could be tampered with: refused", path,
+			    errno != 0 && lstat(path, &st) == -1 ?
+			    strerror(errno) : "another user owns it or can "
+			    "write it", dir);
+			free(real);
+			return -EPERM;
+		}
+	}
+	if (lstat(real, &st) == -1 || !dir_trusted(&st, false, me)) {
+		errbuf_set(err, "%s: owned by uid %d (neither us, uid %d, nor "
+		    "root) or writable by others: refused", dir,
+		    (int)st.st_uid, (int)me);
+		free(real);
+		return -EPERM;
+	}
+	free(real);
+	return 0;
+}
+
+/* A state directory someone else made: root takes it over while it is
+ * empty (nothing planted in it yet); anything else is refused. */
+static int
+claim_dir(const char *dir, struct errbuf *err)
+{
+	struct stat	 st;
+	DIR		*d;
+	struct dirent	*de;
+	bool		 empty = true;
+
+	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		errbuf_set(err, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid == geteuid())
+		return 0;
+	if (geteuid() != 0) {
+		errbuf_set(err, "%s: owned by uid %d, not by us (uid %d): "
+		    "refused", dir, (int)st.st_uid, (int)geteuid());
+		return -EPERM;
+	}
+	if ((d = opendir(dir)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	if (!empty) {
+		errbuf_set(err, "%s: owned by uid %d and not empty: refused "
+		    "(whatever is in it could have been planted)", dir,
+		    (int)st.st_uid);
+		return -EPERM;
+	}
+	if (lchown(dir, 0, 0) == -1) {
+		errbuf_set(err, "chown %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int
 state_prepare(const char *dir, struct errbuf *err)
 {
@@ -76,32 +169,29 @@ state_prepare(const char *dir, struct errbuf *err)
 		return r;
 	}
 	/* an existing directory may have been made by someone else */
+	if ((r = claim_dir(dir, err)) < 0)
+		return r;
 	if (chmod(dir, 0700) == -1) {
 		errbuf_set(err, "chmod %s: %s", dir, strerror(errno));
 		return -errno;
 	}
+	if ((r = state_check_dir(dir, err)) < 0)
+		return r;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		struct stat	st;
+
 		snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);
 		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
 			errbuf_set(err, "%s: %s", path, strerror(errno));
 			return -errno;
 		}
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t	w = write(fd, p, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
+		/* not a symbolic link planted before we owned the place */
+		if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid()) {
+			errbuf_set(err, "%s: not a directory of ours: refused",
+			    path);
+			return -EPERM;
+		}
 	}
 	return 0;
 }
@@ -616,21 +706,68 @@ journal_close(struct journal *j)
 	j->fd = -1;
 }
 
+/* Whether the peer is mcpvisord running as us or as root: what the CLI
+ * sends may hold the caller's secrets. */
+static bool
+peer_is_daemon(int fd, struct errbuf *err)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof(cred);
+	char		path[64], comm[32] = "";
+	ssize_t		n;
+	int		cfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
+	if ((cfd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		if ((n = read(cfd, comm, sizeof(comm) - 1)) > 0)
+			comm[n] = '\0';
+		close(cfd);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	if ((cred.uid == geteuid() || cred.uid == 0) &&
+	    strcmp(comm, "mcpvisord") == 0)
+		return true;
+	errbuf_set(err, "the control socket is served by pid %d (%s, uid %d), "
+	    "not by mcpvisord as uid %d or root: nothing sent", (int)cred.pid,
+	    comm, (int)cred.uid, (int)geteuid());
+	return false;
+}
+
 int
-state_control_connect(const char *dir)
+state_control_connect(const char *dir, struct errbuf *err)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct errbuf		scratch;
+	struct stat		st;
 	int			fd, r;
 
+	if (err == NULL)
+		err = &scratch;
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
 	    "%s/control.sock", dir) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
+	if (lstat(sun.sun_path, &st) == -1)
+		return -errno;
+	if ((r = state_check_dir(dir, err)) < 0)
+		return r;
+	if (!S_ISSOCK(st.st_mode) || (st.st_uid != geteuid() &&
+	    st.st_uid != 0)) {
+		errbuf_set(err, "%s: not a socket of ours or root's: nothing "
+		    "sent", sun.sun_path);
+		return -EPERM;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	if (!peer_is_daemon(fd, err)) {
+		close(fd);
+		return -EPERM;
 	}
 	return fd;
 }

@@ -26,7 +26,9 @@ struct errbuf;
 /* /var/lib/mcpvisor for root, else $XDG_STATE_HOME/mcpvisor (or
  * ~/.local/state/mcpvisor). Returns 0 or -ENAMETOOLONG. */
 int	state_dir_default(char *buf, size_t size);
-/* Creates dir and its subdirectories, private to the owner. 0 or a
+/* Creates dir and its subdirectories, private to the owner; a directory
+ * another user made is taken over by root while it is empty and refused
+ * otherwise, as is one under a parent others can write. 0 or a
  * negative errno with err filled. */
 int	state_prepare(const char *dir, struct errbuf *err);
 /* Writes dir/rel atomically (see above). 0 or a negative errno. */
@@ -78,9 +80,16 @@ int	state_list_records(const char *dir, struct cJSON ***out);
 void	state_new_id(char *buf, size_t size);
 /* Now as UTC ISO 8601 with milliseconds: 2026-11-24T08:07:32.123Z. */
 void	state_iso_now(char *buf, size_t size);
-/* Connects to mcpvisord's control socket in dir. A descriptor, or a
- * negative errno (-ENOENT, -ECONNREFUSED: no daemon). */
-int	state_control_connect(const char *dir);
+/* Connects to mcpvisord's control socket in dir, once the directory
+ * passes state_check_dir(), the socket is ours or root's and its peer
+ * (SO_PEERCRED) is mcpvisord as us or root. A descriptor, or a negative
+ * errno (-ENOENT, -ECONNREFUSED: no daemon; -EPERM: not trusted, err
+ * says why; err may be NULL). */
+int	state_control_connect(const char *dir, struct errbuf *err);
+/* sshd's StrictModes for a state directory: it and each parent are
+ * ours or root's and no one else can write them (a parent may be a
+ * sticky directory of root's, as /tmp is). 0, or -EPERM with err. */
+int	state_check_dir(const char *dir, struct errbuf *err);
 /* The monitor's token (64 hex characters, from getrandom), kept in
  * dir/monitor.token with mode 0600: read, or made on first use. 0 or a
  * negative errno. */

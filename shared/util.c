@@ -128,3 +128,23 @@ out:
 	close(fd);
 	return r;
 }
+
+int
+write_all(int fd, const void *data, size_t len)
+{
+	const char	*p = data;
+
+	while (len > 0) {
+		ssize_t	w = write(fd, p, len);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}

@@ -39,6 +39,9 @@ struct stat;
  * -EINVAL (not a regular file), -EFBIG (larger than cap), -EAGAIN (it
  * grew past its size while being read), -ENOMEM, or what open, fstat or
  * read said. */
+/* Writes all of len bytes (a pipe may take them in pieces; EINTR is
+ * retried). 0 or a negative errno. */
+int		write_all(int fd, const void *, size_t len);
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
 		    char **out, size_t *len, struct stat *st);
 

@@ -33,6 +33,7 @@
 
 #define CONTROL_VERBS_MAX	24
 #define RELISTEN_MS		1000	/* out of descriptors, spare gone */
+#define ERROR_TEXT_MAX		(256u << 10)	/* of a refusal, JSON-escaped ×2 */
 
 struct client {
 	struct client		*next;
@@ -42,6 +43,7 @@ struct client {
 	bool			 dead;
 	char			 follow[64];	/* deployment id, or "" */
 	char			 await[64];	/* answer when it finishes */
+	char			 starting[64];	/* answer when it is prepared */
 	bool			 watch;		/* hears everything */
 };
 
@@ -106,12 +108,20 @@ void
 client_error(struct client *c, const char *code, const char *msg)
 {
 	cJSON	*o = cJSON_CreateObject();
+	char	*cut = NULL;
 
+	/* every diagnostic, up to what a response frame holds: the first
+	 * lines say what is wrong, and the record keeps the count */
+	if (strlen(msg) > ERROR_TEXT_MAX &&
+	    asprintf(&cut, "%.*s\n... (%zu more bytes of diagnostics)\n",
+	    (int)ERROR_TEXT_MAX, msg, strlen(msg) - ERROR_TEXT_MAX) != -1)
+		msg = cut;
 	cJSON_AddBoolToObject(o, "ok", 0);
 	cJSON_AddStringToObject(o, "code", code);
 	cJSON_AddStringToObject(o, "error", msg);
 	client_send(c, FRAME_RESPONSE, o);
 	cJSON_Delete(o);
+	free(cut);
 }
 
 static const char *
@@ -141,7 +151,6 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
 	const cJSON		*port = cJSON_GetObjectItem(rq, "monitor_port");
 	char			 id[64], *err = NULL;
-	cJSON			*o;
 	int			 r;
 
 	if (dr.spec_path == NULL || dr.config_dir == NULL ||
@@ -155,21 +164,22 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 	/* follow from the first event on */
 	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
 		snprintf(c->follow, sizeof(c->follow), "*");
+	/* answered once it is prepared (control_prepared): an invalid one
+	 * is refused with every diagnostic, as it always was */
+	snprintf(c->starting, sizeof(c->starting), "%s", "*");
 	r = runtime_deploy(c->ctl->sv, &dr, id, sizeof(id), &err);
 	if (r < 0) {
-		c->follow[0] = '\0';
+		c->follow[0] = c->starting[0] = '\0';
 		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
 		    "failed", err != NULL ? err : strerror(-r));
 		free(err);
 		return;
 	}
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "deployment_id", id);
-	client_ok(c, o);
-	if (c->follow[0] != '\0') {
+	/* it may be prepared already (a child that failed to start) */
+	if (c->starting[0] != '\0')
+		snprintf(c->starting, sizeof(c->starting), "%s", id);
+	if (c->follow[0] != '\0')
 		snprintf(c->follow, sizeof(c->follow), "%s", id);
-		snprintf(c->await, sizeof(c->await), "%s", id);
-	}
 }
 
 static void
@@ -629,6 +639,30 @@ control_watched(struct control *ctl, uint8_t type, const cJSON *o)
 }
 
 void
+control_prepared(struct control *ctl, const char *id, const char *why,
+    bool invalid)
+{
+	for (struct client *c = ctl->clients; c != NULL; c = c->next) {
+		cJSON	*o;
+
+		if (c->dead || (strcmp(c->starting, id) != 0 &&
+		    strcmp(c->starting, "*") != 0))
+			continue;
+		c->starting[0] = '\0';
+		if (why != NULL) {
+			c->follow[0] = '\0';
+			client_error(c, invalid ? "config" : "failed", why);
+			continue;
+		}
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "deployment_id", id);
+		client_ok(c, o);
+		if (c->follow[0] != '\0')
+			snprintf(c->await, sizeof(c->await), "%s", id);
+	}
+}
+
+void
 control_finished(struct control *ctl, const char *id, const char *outcome)
 {
 	for (struct client *c = ctl->clients; c != NULL; c = c->next) {
@@ -670,7 +704,7 @@ control_open(struct supervisor *sv, struct control **out)
 	}
 	snprintf(ctl->path, sizeof(ctl->path), "%s", sun.sun_path);
 	/* a socket that answers belongs to a live mcpvisord: leave it */
-	if ((r = state_control_connect(sv->state_dir)) >= 0) {
+	if ((r = state_control_connect(sv->state_dir, NULL)) >= 0) {
 		close(r);
 		log_warnx("another mcpvisord already serves %s", sun.sun_path);
 		free(ctl);

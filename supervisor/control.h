@@ -52,6 +52,9 @@ int	control_add_verb(struct control *, const char *name,
  * to watchers), what only watchers hear (records, samples), and the end
  * of a deployment (to whoever awaits it). */
 void	control_event(struct control *, const struct cJSON *ev);
+/* A deployment is prepared (why NULL) or refused: its requester hears. */
+void	control_prepared(struct control *, const char *id, const char *why,
+	    bool invalid);
 void	control_watched(struct control *, uint8_t type,
 	    const struct cJSON *);
 void	control_finished(struct control *, const char *id,

@@ -17,6 +17,12 @@ current_busy(struct supervisor *sv, char **err)
 
 	if (sv->shutting_down)
 		return -ESHUTDOWN;
+	if (sv->preparing != NULL) {
+		if (asprintf(err, "deployment %s is being prepared; stop it "
+		    "first", sv->preparing->id) == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
 	if (rb_waiting(waiting)) {
 		if (asprintf(err, "rollback %s awaits approval (mcpvisor "
 		    "rollback approve %s)", waiting->id, waiting->id) == -1)

@@ -7,6 +7,7 @@
 #include "deploy_load.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,13 @@
 
 #include "diag.h"
 #include "errbuf.h"
+#include "frame.h"
 #include "prepare.h"
 #include "runspec.h"
 #include "schema.h"
 #include "server.h"
 #include "supervisor.h"
+#include "util.h"
 #include "ynode.h"
 
 int
@@ -220,6 +223,14 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		runspec_free(rs);
 		if (sr->config_text == NULL)
 			return -ENOMEM;
+		if (strlen(sr->config_text) > FRAME_MAX) {
+			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
+			    "server '%s': what its worker is given (its run "
+			    "section, sandbox and checks, rendered) is %zu KiB; "
+			    "a worker takes at most %u KiB", ps->spec->name,
+			    strlen(sr->config_text) >> 10, FRAME_MAX >> 10);
+			r = -EINVAL;
+		}
 	}
 	return r;
 }
@@ -281,6 +292,149 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 	    (enum rollback_strategy)src->strategy :
 	    ld->pd->spec->settings.rollback_strategy;
 	return 0;
+}
+
+/* --- a load made in a child, carried back as JSON --- */
+
+cJSON *
+dep_loaded_to_json(const struct dep_loaded *ld)
+{
+	cJSON	*o = cJSON_CreateObject(), *list, *s;
+
+	cJSON_AddStringToObject(o, "environment", ld->environment);
+	list = cJSON_AddArrayToObject(o, "servers");
+	for (size_t i = 0; i < ld->nservers; i++) {
+		const struct server_run	*sr = &ld->servers[i];
+
+		s = cJSON_CreateObject();
+		cJSON_AddStringToObject(s, "name", sr->name);
+		cJSON_AddStringToObject(s, "config", sr->config_text);
+		cJSON_AddNumberToObject(s, "stop_timeout_ms", sr->stop_timeout_ms);
+		cJSON_AddNumberToObject(s, "attempts_allowed",
+		    sr->attempts_allowed);
+		cJSON_AddNumberToObject(s, "ready_timeout_s", sr->ready_timeout_s);
+		cJSON_AddItemToArray(list, s);
+	}
+	list = cJSON_AddArrayToObject(o, "secrets");
+	for (size_t i = 0; i < ld->secrets.n; i++)
+		cJSON_AddItemToArray(list, cJSON_CreateString(ld->secrets.v[i]));
+	return o;
+}
+
+/* The spec and its plan, read again here (a small file, parsed in
+ * milliseconds): what the child rendered is taken from its answer. */
+static int
+load_outline(const struct dep_sources *src, struct prepared **out,
+    struct diag_list *dl)
+{
+	struct prepared		*pd;
+	struct plan_opts	 plo;
+	int			 r;
+
+	if ((pd = calloc(1, sizeof(*pd))) == NULL)
+		return -ENOMEM;
+	if ((r = spec_load(src->spec_path, &pd->spec, dl)) < 0)
+		goto fail;
+	pd->max_parallel = src->sequential ||
+	    !pd->spec->settings.parallel_deployment ? 1 :
+	    src->max_parallel > 0 ? src->max_parallel :
+	    pd->spec->settings.max_parallel;
+	plo.max_parallel = pd->max_parallel;
+	if ((r = plan_build(pd->spec->servers, pd->spec->nservers, &plo,
+	    &pd->plan, dl)) < 0)
+		goto fail;
+	if ((pd->servers = calloc(pd->spec->nservers,
+	    sizeof(*pd->servers))) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < pd->spec->nservers; i++)
+		pd->servers[i].spec = &pd->spec->servers[i];
+	*out = pd;
+	return 0;
+fail:
+	prepared_free(pd);
+	return r;
+}
+
+/* One server's run, from the child's answer; false when it is not the
+ * server the spec names there. */
+static bool
+run_from_json(struct server_run *sr, const struct prepared_server *ps,
+    size_t i, const cJSON *s)
+{
+	const char	*name = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+			    "name"));
+	const char	*config = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+			    "config"));
+
+	if (name == NULL || config == NULL || strcmp(name, ps->spec->name) != 0)
+		return false;
+	sr->index = i;
+	sr->name = ps->spec->name;
+	sr->stop_timeout_ms = (unsigned)json_int_within(cJSON_GetObjectItem(s,
+	    "stop_timeout_ms"), 0, UINT_MAX, 0);
+	sr->attempts_allowed = (unsigned)json_int_within(cJSON_GetObjectItem(s,
+	    "attempts_allowed"), 1, UINT_MAX, 1);
+	sr->ready_timeout_s = (unsigned)json_int_within(cJSON_GetObjectItem(s,
+	    "ready_timeout_s"), 1, UINT_MAX, 1);
+	return (sr->config_text = strdup(config)) != NULL;
+}
+
+int
+dep_load_from_json(const struct dep_sources *src, const cJSON *answer,
+    struct dep_loaded *ld, char **err)
+{
+	const cJSON	*list = cJSON_GetObjectItem(answer, "servers"), *s;
+	const char	*env = cJSON_GetStringValue(cJSON_GetObjectItem(answer,
+			    "environment"));
+	struct diag_list dl = { 0 };
+	size_t		 i = 0;
+	int		 r;
+
+	memset(ld, 0, sizeof(*ld));
+	if ((r = load_outline(src, &ld->pd, &dl)) < 0) {
+		if (dl.n > 0)
+			diags_to_text(&dl, err);
+		diag_list_free(&dl);
+		return r;
+	}
+	diag_list_free(&dl);
+	ld->nservers = ld->pd->spec->nservers;
+	if (env == NULL || !cJSON_IsArray(list) ||
+	    (size_t)cJSON_GetArraySize(list) != ld->nservers ||
+	    (ld->environment = strdup(env)) == NULL ||
+	    (ld->servers = calloc(ld->nservers, sizeof(*ld->servers))) ==
+	    NULL) {
+		r = -EINVAL;
+		goto changed;
+	}
+	ld->pd->environment = ld->environment;
+	cJSON_ArrayForEach(s, list) {
+		if (!run_from_json(&ld->servers[i], &ld->pd->servers[i], i, s)) {
+			r = -EINVAL;
+			goto changed;
+		}
+		i++;
+	}
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(answer, "secrets"))
+		if (cJSON_IsString(s) &&
+		    secrets_add(&ld->secrets, s->valuestring) < 0) {
+			r = -ENOMEM;
+			goto changed;
+		}
+	ld->rollback_enabled = !src->no_rollback &&
+	    ld->pd->spec->settings.rollback_on_failure;
+	ld->strategy = src->strategy >= 0 ?
+	    (enum rollback_strategy)src->strategy :
+	    ld->pd->spec->settings.rollback_strategy;
+	return 0;
+changed:
+	if (asprintf(err, "%s: the deployment changed while it was being "
+	    "prepared: try again", src->spec_path) == -1)
+		*err = NULL;
+	dep_loaded_clear(ld);
+	return r;
 }
 
 void

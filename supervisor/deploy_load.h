@@ -57,6 +57,14 @@ int	dep_strategy_by_name(const char *, char **err);
  * for an invalid configuration. */
 int	dep_load(struct supervisor *, const struct dep_sources *,
 	    const char *id, struct dep_loaded *, char **err);
+/* What a load made in a child carries back: the environment, each
+ * server's run (the worker's configuration included) and every secret. */
+struct cJSON	*dep_loaded_to_json(const struct dep_loaded *);
+/* The load from a child's answer: the spec and the plan read again (a
+ * small file), the rest from the answer, which must name the spec's
+ * servers in order. 0, or a negative errno with *err. */
+int	dep_load_from_json(const struct dep_sources *, const struct cJSON *,
+	    struct dep_loaded *, char **err);
 /* Once the workers' configurations are made, what loading parsed is
  * needed no longer (the plan and the spec stay). */
 void	dep_loaded_shed(struct dep_loaded *);

@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "childjob.h"
+#include "current.h"
 #include "events.h"
 #include "hooks.h"
 #include "log.h"
@@ -27,6 +30,12 @@
 #include "rollback_state.h"
 #include "state.h"
 #include "util.h"
+
+/* a preparation's bounds: its CPU time, and its answer (the workers'
+ * configurations, JSON twice over, of at most RENDER_BUDGET_DEFAULT of
+ * rendered text) */
+#define PREPARE_CPU_S		120
+#define PREPARE_ANSWER_MAX	(4 * (size_t)RENDER_BUDGET_DEFAULT)
 
 typedef void dep_action(struct deployment *, const struct dep_input *);
 
@@ -43,12 +52,33 @@ dep_emit(struct deployment *dep, const char *server, const char *type,
 	dep->owner.dirty = true;
 }
 
+/* The requester of a deployment is answered once it is prepared, or
+ * once it will never be: ok, or the reason (every diagnostic of an
+ * invalid one). */
+static void
+answer_requester(struct deployment *dep, enum dep_state next)
+{
+	struct supervisor	*sv = dep->sv;
+	const char		*why = NULL;
+
+	if (next != DEP_PRE_DEPLOY)
+		why = dep->invalid != NULL ? dep->invalid :
+		    dep->failure[0] != '\0' ? dep->failure :
+		    "stopped before it was prepared";
+	if (sv->on_prepared != NULL)
+		sv->on_prepared(sv, dep->id, why, dep->outcome == OUT_INVALID);
+}
+
 static void
 set_state(struct deployment *dep, enum dep_state s)
 {
+	bool	was_preparing = dep->state <= DEP_PREPARING;
+
 	dep->state = s;
 	dep->owner.deploying = dep_deploying(dep);
 	dep->owner.dirty = true;
+	if (was_preparing && s > DEP_PREPARING)
+		answer_requester(dep, s);
 }
 
 /* Tells every listener; true when one took the matter over. For some
@@ -255,6 +285,7 @@ batch_ready(const struct deployment *dep)
 /* --- failure --- */
 
 static void	pre_rollback_hooks(struct deployment *, const struct dep_input *);
+static void	begin_stop(struct deployment *, const struct dep_input *);
 
 /* Fails the deployment with outcome "failed" or "invalid" (its files
  * were found wrong only after pre-validation hooks ran). */
@@ -294,22 +325,136 @@ fail(struct deployment *dep, const struct dep_input *in)
 	fail_as(dep, in->sr, in->why, OUT_FAILED);
 }
 
+/* --- preparing, in a child --- */
+
+/* What was loaded becomes its runs. */
 static void
-load_and_begin(struct deployment *dep, const struct dep_input *in)
+dep_loaded_adopt(struct deployment *dep)
 {
-	char	*err = NULL;
-	int	 r;
+	for (size_t i = 0; i < dep->ld.nservers; i++)
+		server_init(&dep->ld.servers[i], &dep->owner, dep);
+	dep->rollback_enabled = dep->ld.rollback_enabled;
+	dep->strategy = dep->ld.strategy;
+	/* the requester's environment and the parsed files are needed no
+	 * longer: the workers' configurations are rendered */
+	cJSON_Delete(dep->src.environ);
+	dep->src.environ = NULL;
+	dep_loaded_shed(&dep->ld);
+}
+
+/* In the child: the whole load (files, rendering, rules, plan and the
+ * workers' configurations), its answer as JSON. */
+static int
+prepare_in_child(const void *arg, int fd)
+{
+	const struct deployment	*dep = arg;
+	struct dep_loaded	 ld;
+	struct rlimit		 cpu = { PREPARE_CPU_S, PREPARE_CPU_S };
+	char			*err = NULL, *text;
+	cJSON			*o;
+	int			 r;
+
+	setrlimit(RLIMIT_CPU, &cpu);
+	if ((r = dep_load(dep->sv, &dep->src, dep->id, &ld, &err)) < 0) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "error", err != NULL ? err :
+		    strerror(-r));
+		cJSON_AddBoolToObject(o, "invalid", r == -EINVAL);
+	} else
+		o = dep_loaded_to_json(&ld);
+	if ((text = cJSON_PrintUnformatted(o)) == NULL)
+		return 111;
+	return write_all(fd, text, strlen(text)) < 0 ? 111 : 0;
+}
+
+static void
+on_prepared(void *arg, char *answer, size_t len)
+{
+	struct deployment	*dep = arg;
+	cJSON			*o = answer != NULL ?
+				    cJSON_ParseWithLength(answer, len) : NULL;
+	const char		*error = cJSON_GetStringValue(
+				    cJSON_GetObjectItem(o, "error"));
+	struct dep_input	 in = { 0 };
+	char			*err = NULL;
+	int			 r;
+
+	dep->prep = NULL;
+	if (answer != NULL)
+		explicit_bzero(answer, len);
+	free(answer);
+	if (o == NULL)
+		in.why = "the preparation ended without an answer (killed, or "
+		    "past its bounds)";
+	else if (error != NULL) {
+		free(dep->invalid);
+		dep->invalid = strdup(error);
+		in.why = dep->invalid != NULL ? dep->invalid : "invalid";
+		in.invalid = cJSON_IsTrue(cJSON_GetObjectItem(o, "invalid"));
+	} else if ((r = dep_load_from_json(&dep->src, o, &dep->ld, &err)) <
+	    0) {
+		free(dep->invalid);
+		dep->invalid = err;
+		in.why = err != NULL ? err : strerror(-r);
+		in.invalid = true;
+	}
+	cJSON_Delete(o);
+	dep_event(dep, DE_PREPARED, &in);
+}
+
+static void
+prepare(struct deployment *dep, const struct dep_input *in)
+{
+	char	why[160];
 
 	(void)in;
-	if ((r = dep_load_now(dep, &err)) < 0) {
+	set_state(dep, DEP_PREPARING);
+	if ((dep->prep = childjob_start(dep->sv, prepare_in_child, dep,
+	    PREPARE_ANSWER_MAX, on_prepared, dep)) == NULL) {
+		snprintf(why, sizeof(why), "cannot start its preparation: %s",
+		    strerror(errno));
+		fail_as(dep, NULL, why, OUT_FAILED);
+	}
+}
+
+static void
+cancel_preparation(struct deployment *dep)
+{
+	childjob_cancel(dep->prep);
+	dep->prep = NULL;
+}
+
+static void
+prepared(struct deployment *dep, const struct dep_input *in)
+{
+	if (in->why != NULL) {
 		/* the record says why; the follower hears "invalid" */
-		fail_as(dep, NULL, err != NULL ? err : strerror(-r),
-		    OUT_INVALID);
-		free(err);
+		fail_as(dep, NULL, in->why, in->invalid ? OUT_INVALID :
+		    OUT_FAILED);
 		return;
 	}
+	dep_loaded_adopt(dep);
+	/* prepared: it becomes the current deployment (an upgrade of the
+	 * one that runs, if one does) */
+	if (dep->sv->preparing == dep)
+		dep->sv->preparing = NULL;
+	current_install(dep->sv, dep);
 	dep_announce(dep);
 	dep_deploy(dep);
+}
+
+static void
+stop_preparing(struct deployment *dep, const struct dep_input *in)
+{
+	cancel_preparation(dep);
+	begin_stop(dep, in);
+}
+
+static void
+fail_preparing(struct deployment *dep, const struct dep_input *in)
+{
+	cancel_preparation(dep);
+	fail(dep, in);
 }
 
 static void
@@ -343,6 +488,13 @@ finish(struct deployment *dep)
 	struct supervisor	*sv = dep->sv;
 	bool			 taken;
 
+	/* it was never prepared: it never became current, and goes at the
+	 * end of the turn */
+	if (sv->preparing == dep) {
+		sv->preparing = NULL;
+		dep_free(sv->unprepared);
+		sv->unprepared = dep;
+	}
 	set_state(dep, DEP_DONE);
 	/* a deployment that had succeeded and was then stopped */
 	if (dep->outcome == OUT_NONE || dep->outcome == OUT_SUCCEEDED)
@@ -482,34 +634,38 @@ batch_check(struct deployment *dep, const struct dep_input *in)
 static dep_action *const actions[DEP_N][DE_N] = {
 	/*		   HOOKS_DONE          HOOKS_FAILED
 	 *		   SERVER_READY        SERVER_FAILED  SERVER_STOPPED
-	 *		   STOP        STOP_TIMEOUT     FAIL */
-	[DEP_VALIDATING] = { load_and_begin,     fail,
+	 *		   STOP        STOP_TIMEOUT     FAIL    PREPARED */
+	[DEP_VALIDATING] = { prepare,            fail,
 			   NO,                 NO,            NO,
-			   begin_stop, ignore,          fail },
+			   begin_stop, ignore,          fail,   NO },
+	[DEP_PREPARING] =  { NO,                 NO,
+			   NO,                 NO,            NO,
+			   stop_preparing, ignore,      fail_preparing,
+			   prepared },
 	[DEP_PRE_DEPLOY] = { first_batch,        fail,
 			   NO,                 NO,            NO,
-			   begin_stop, ignore,          fail },
+			   begin_stop, ignore,          fail,   NO },
 	[DEP_DEPLOYING] = { NO,                  NO,
 			   batch_check,        fail,          ignore,
-			   begin_stop, ignore,          fail },
+			   begin_stop, ignore,          fail,   NO },
 	[DEP_ON_FAILURE] = { pre_rollback_hooks, pre_rollback_hooks,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore },
+			   begin_stop, ignore,          ignore, NO },
 	[DEP_PRE_ROLLBACK] = { rollback_due,     rollback_due,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore },
+			   begin_stop, ignore,          ignore, NO },
 	[DEP_FAILED] =	   { NO,                 NO,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore },
+			   begin_stop, ignore,          ignore, NO },
 	[DEP_SUCCEEDED] =  { NO,                 NO,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          NO },
+			   begin_stop, ignore,          NO,     NO },
 	[DEP_STOPPING] =   { ignore,             ignore,
 			   ignore,             ignore,        server_stopped,
-			   ignore,     kill_stragglers, ignore },
+			   ignore,     kill_stragglers, ignore, ignore },
 	[DEP_DONE] =	   { ignore,             ignore,
 			   ignore,             ignore,        ignore,
-			   ignore,     ignore,          ignore },
+			   ignore,     ignore,          ignore, ignore },
 };
 #undef NO
 
@@ -529,7 +685,8 @@ dep_action_name(enum dep_state s, enum dep_event e)
 		const char	*name;
 	} names[] = {
 #define A(f)	{ f, #f }
-		A(ignore), A(refuse), A(load_and_begin), A(fail),
+		A(ignore), A(refuse), A(prepare), A(prepared),
+		A(stop_preparing), A(fail_preparing), A(fail),
 		A(first_batch), A(batch_check), A(pre_rollback_hooks),
 		A(rollback_due), A(begin_stop), A(server_stopped),
 		A(kill_stragglers),
@@ -607,15 +764,7 @@ dep_load_now(struct deployment *dep, char **err)
 
 	if ((r = dep_load(dep->sv, &dep->src, dep->id, &dep->ld, err)) < 0)
 		return r;
-	for (size_t i = 0; i < dep->ld.nservers; i++)
-		server_init(&dep->ld.servers[i], &dep->owner, dep);
-	dep->rollback_enabled = dep->ld.rollback_enabled;
-	dep->strategy = dep->ld.strategy;
-	/* the requester's environment and the parsed files are needed no
-	 * longer: the workers' configurations are rendered */
-	cJSON_Delete(dep->src.environ);
-	dep->src.environ = NULL;
-	dep_loaded_shed(&dep->ld);
+	dep_loaded_adopt(dep);
 	return 0;
 }
 
@@ -638,6 +787,8 @@ dep_free(struct deployment *dep)
 		return;
 	loop_timer_cancel(&dep->sv->loop, &dep->stop_timer);
 	hooks_cancel(dep->sv, dep);
+	childjob_cancel(dep->prep);
+	free(dep->invalid);
 	rb_free(dep->rb);
 	rb_free(dep->hand);
 	dep_free(dep->prev);

@@ -23,6 +23,7 @@ struct rollback;
 
 enum dep_state {
 	DEP_VALIDATING,	/* pre-validation hooks; nothing read yet */
+	DEP_PREPARING,	/* loaded, rendered and planned in a child */
 	DEP_PRE_DEPLOY,	/* prepared; pre-deploy hooks */
 	DEP_DEPLOYING,	/* batch by batch */
 	DEP_ON_FAILURE,	/* failed: on-failure hooks */
@@ -43,6 +44,7 @@ enum dep_event {
 	DE_STOP,	/* deploy stop, shutdown, superseded, a rollback */
 	DE_STOP_TIMEOUT, /* the stop's deadline */
 	DE_FAIL,	/* failed from outside (why): a rollback by hand */
+	DE_PREPARED,	/* the child's answer is in dep->ld (why: it failed) */
 	DE_N
 };
 
@@ -58,7 +60,10 @@ enum dep_outcome {
 struct dep_input {
 	struct server_run	*sr;
 	const char		*why;
+	bool			 invalid;	/* PREPARED: why is the files' */
 };
+
+struct childjob;
 
 struct deployment {
 	struct supervisor	*sv;
@@ -66,6 +71,8 @@ struct deployment {
 	char			 id[64];
 	struct dep_sources	 src;
 	struct dep_loaded	 ld;		/* empty until loaded */
+	struct childjob		*prep;		/* while it is PREPARING */
+	char			*invalid;	/* every diagnostic, when it is */
 	/* the deployment this one supersedes (an upgrade), still running
 	 * until this one succeeds; NULL for a first deployment */
 	struct deployment	*prev;

@@ -34,6 +34,8 @@ const char *
 dep_state_name(enum dep_state s)
 {
 	switch (s) {
+	case DEP_VALIDATING:
+	case DEP_PREPARING:	return "preparing";
 	case DEP_SUCCEEDED:	return "succeeded";
 	case DEP_STOPPING:	return "stopping";
 	case DEP_DONE:		return "done";

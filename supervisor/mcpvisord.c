@@ -192,6 +192,13 @@ wire_finished(struct supervisor *sv, const char *id, const char *outcome)
 }
 
 static void
+wire_prepared(struct supervisor *sv, const char *id, const char *why,
+    bool invalid)
+{
+	control_prepared(((struct daemon *)sv->wiring)->ctl, id, why, invalid);
+}
+
+static void
 wire_want_monitor(struct supervisor *sv, bool on, unsigned port)
 {
 	monproc_want(((struct daemon *)sv->wiring)->mon, on, port);
@@ -300,6 +307,7 @@ wire(struct daemon *d)
 	sv->on_event = wire_event;
 	sv->on_watch = wire_watched;
 	sv->on_finished = wire_finished;
+	sv->on_prepared = wire_prepared;
 	sv->want_monitor = wire_want_monitor;
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
 	synthetic_register(d->ctl, sv, &d->synth);
@@ -320,6 +328,7 @@ unwire(struct daemon *d)
 	d->sv.on_event = NULL;
 	d->sv.on_watch = NULL;
 	d->sv.on_finished = NULL;
+	d->sv.on_prepared = NULL;
 	d->sv.want_monitor = NULL;
 	if (d->sigw.fd > 0) {
 		loop_del(&d->sv.loop, &d->sigw);

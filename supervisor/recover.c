@@ -157,4 +157,6 @@ runtime_recover(struct supervisor *sv)
 	for (int i = 0; i < n; i++)
 		cJSON_Delete(recs[i]);
 	free(recs);
+	/* said now: an idle loop may not end a turn for a long time */
+	events_commit(sv);
 }

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "childjob.h"
 #include "current.h"
 #include "deployment.h"
 #include "errbuf.h"
@@ -33,13 +34,11 @@ runtime_listener(struct deployment *dep, enum dep_note n,
     struct server_run *sr, const char *why)
 {
 	struct supervisor	*sv = dep->sv;
-	struct deployment	*cur = sv->dep;
 
 	(void)sr;
 	(void)why;
 	if (n != DN_STOPPED || !(sv->shutting_down || sv->init_mode) ||
-	    (cur != NULL && dep_running(cur)) || (cur != NULL &&
-	    cur->prev != NULL && dep_running(cur->prev)))
+	    runtime_busy(sv))
 		return false;
 	sv->done = true;
 	if (sv->exit_status == SV_EXIT_OK)
@@ -47,6 +46,16 @@ runtime_listener(struct deployment *dep, enum dep_note n,
 		    dep->outcome == OUT_FAILED ? SV_EXIT_FAILED :
 		    sv->grace_expired ? SV_EXIT_GRACE : SV_EXIT_OK;
 	return false;
+}
+
+bool
+runtime_busy(const struct supervisor *sv)
+{
+	const struct deployment	*cur = sv->dep;
+
+	return (sv->preparing != NULL && dep_running(sv->preparing)) ||
+	    (cur != NULL && dep_running(cur)) || (cur != NULL &&
+	    cur->prev != NULL && dep_running(cur->prev));
 }
 
 void
@@ -105,14 +114,19 @@ runtime_turn(struct supervisor *sv, int timeout_ms)
 {
 	int	r = loop_once(&sv->loop, timeout_ms);
 
-	/* end of the turn: one record write and one journal fdatasync for
-	 * however many events happened (group commit) */
+	/* end of the turn: one journal fdatasync and one record write for
+	 * however many events happened (group commit); the events first,
+	 * so that no record says more than the journal holds */
+	events_commit(sv);
+	if (sv->preparing != NULL && sv->preparing->owner.dirty)
+		dep_write_record(sv->preparing);
+	dep_free(sv->unprepared);
+	sv->unprepared = NULL;
 	if (sv->dep != NULL && sv->dep->owner.dirty)
 		dep_write_record(sv->dep);
 	if (sv->dep != NULL && sv->dep->prev != NULL &&
 	    sv->dep->prev->owner.dirty)
 		dep_write_record(sv->dep->prev);
-	events_commit(sv);
 	workers_bury(sv);
 	return r;
 }
@@ -122,11 +136,14 @@ runtime_free(struct supervisor *sv)
 {
 	/* the deployment first: it lets go of its workers */
 	hooks_free_all(sv);
+	dep_free(sv->preparing);
+	dep_free(sv->unprepared);
+	sv->preparing = sv->unprepared = NULL;
 	dep_free(sv->dep);
 	sv->dep = NULL;
 	dep_free(sv->retired);
 	sv->retired = NULL;
-	snapjobs_free_all(sv);
+	childjobs_free_all(sv);
 	workers_free_all(sv);
 	journal_close(&sv->journal);
 	loop_free(&sv->loop);
@@ -136,7 +153,7 @@ bool
 runtime_reaped(struct supervisor *sv, pid_t pid, int status)
 {
 	return workers_reaped(sv, pid, status) ||
-	    snapjobs_reaped(sv, pid, status);
+	    childjobs_reaped(sv, pid, status);
 }
 
 void
@@ -177,12 +194,16 @@ runtime_shutdown(struct supervisor *sv)
 	sv->shutting_down = true;
 	sv->grace_timer.fn = on_grace_timer;
 	loop_timer_set(&sv->loop, &sv->grace_timer, sv->grace_ms);
+	if (!runtime_busy(sv)) {
+		sv->done = true;
+		return;
+	}
+	if (sv->preparing != NULL)
+		dep_stop(sv->preparing, STOP_GRACEFUL);
 	if (cur != NULL && cur->prev != NULL && dep_running(cur->prev))
 		dep_stop(cur->prev, STOP_GRACEFUL);
 	if (cur != NULL && dep_running(cur))
 		dep_stop(cur, STOP_GRACEFUL);
-	else if (cur == NULL || cur->prev == NULL || !dep_running(cur->prev))
-		sv->done = true;
 }
 
 /* --- deployments --- */
@@ -199,28 +220,28 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	    err)) < 0)
 		return r;
 	dep_open_log(dep);
-	/* pre-validation hooks may write the very files we are to load */
-	if ((r = dep_validate(dep)) == 0 && (r = dep_load_now(dep, err)) < 0) {
-		dep_free(dep);
-		return r;
-	}
-	current_install(sv, dep);
+	sv->preparing = dep;
 	snprintf(id, idsize, "%s", dep->id);
-	if (dep->ld.pd == NULL) {
-		/* hooks are running; the rest follows when they are done */
-		dep_emit(dep, NULL, "deployment_started", NULL, "running the "
-		    "pre-validation hooks first");
-		dep_write_record(dep);
-		return 0;
-	}
-	dep_announce(dep);
-	dep_deploy(dep);
+	/* what is loaded, rendered and planned is so in a child, off the
+	 * loop; pre-validation hooks, which may write the very files it is
+	 * to load, come first */
+	dep_emit(dep, NULL, "deployment_preparing", NULL, "loading, rendering "
+	    "and planning %s", dep->src.spec_path);
+	dep_write_record(dep);
+	if (!dep_validate(dep))
+		dep_event(dep, DE_HOOKS_DONE, NULL);
 	return 0;
 }
 
 int
 runtime_stop(struct supervisor *sv, const char *id)
 {
+	struct deployment	*p = sv->preparing;
+
+	if (p != NULL && (id == NULL || strcmp(id, p->id) == 0)) {
+		dep_stop(p, STOP_GRACEFUL);
+		return 0;
+	}
 	if (sv->dep == NULL || (id != NULL && strcmp(id, sv->dep->id) != 0))
 		return -ENOENT;
 	if (!dep_running(sv->dep))
@@ -232,6 +253,10 @@ runtime_stop(struct supervisor *sv, const char *id)
 cJSON *
 runtime_record(const struct supervisor *sv, const char *id)
 {
+	/* the one being prepared is the active one, for whoever asks */
+	if (sv->preparing != NULL && (id == NULL ||
+	    strcmp(id, sv->preparing->id) == 0))
+		return dep_record(sv->preparing);
 	if (sv->dep == NULL)
 		return NULL;
 	if (id == NULL || strcmp(id, sv->dep->id) == 0)
@@ -247,6 +272,8 @@ runtime_records(const struct supervisor *sv)
 {
 	cJSON	*list = cJSON_CreateArray();
 
+	if (list != NULL && sv->preparing != NULL)
+		cJSON_AddItemToArray(list, dep_record(sv->preparing));
 	for (const struct deployment *d = sv->dep; list != NULL && d != NULL;
 	    d = d->prev)
 		cJSON_AddItemToArray(list, dep_record(d));

@@ -56,12 +56,7 @@ struct snapjob	*snapjob_make(struct supervisor *, const struct snap_make *,
 struct snapjob	*snapjob_restore(struct supervisor *,
 		    const struct snap_restore *, size_t n, snapjob_fn *,
 		    void *arg);
-/* The owner went away: its callback will not be called. */
+/* The owner went away: its callback will not be called (and the job
+ * is no more). */
 void		 snapjob_cancel(struct snapjob *);
-/* SIGCHLD: true when pid was a job's. */
-bool		 snapjobs_reaped(struct supervisor *, pid_t, int status);
-/* Jobs still running (a shutdown waits for them). */
-bool		 snapjobs_pending(const struct supervisor *);
-void		 snapjobs_free_all(struct supervisor *);
-
 #endif

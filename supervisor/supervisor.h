@@ -46,6 +46,7 @@ struct cJSON;
 struct deployment;
 struct hook_run;
 struct server_run;
+struct childjob;
 struct snapjob;
 struct worker_proc;
 
@@ -114,11 +115,16 @@ struct supervisor {
 	char			 backup_dir[PATH_MAX];	/* snapshots */
 	struct journal		 journal;
 	struct deployment	*dep;		/* the current one, or NULL */
+	/* one being prepared (hooks, then loading in a child): it becomes
+	 * current once prepared, and an invalid one never does, so that it
+	 * cannot disturb what runs */
+	struct deployment	*preparing;
+	struct deployment	*unprepared;	/* freed at the turn's end */
 	/* a failed upgrade, rolled back, kept until the next one is */
 	struct deployment	*retired;
 	struct worker_proc	*workers;	/* every live worker */
 	struct hook_run		*hooks;		/* running deployment hooks */
-	struct snapjob		*jobs;		/* snapshot work in children */
+	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;
 	bool			 monitoring_off;	/* --no-monitoring */
 	bool			 shutting_down;
@@ -143,6 +149,11 @@ struct supervisor {
 				    const struct cJSON *);
 	void			(*on_finished)(struct supervisor *,
 				    const char *id, const char *outcome);
+	/* a deployment is prepared (why NULL), or will never be: why, and
+	 * whether its files are invalid */
+	void			(*on_prepared)(struct supervisor *,
+				    const char *id, const char *why,
+				    bool invalid);
 	void			(*want_monitor)(struct supervisor *, bool on,
 				    unsigned port);
 };
@@ -171,6 +182,8 @@ void	runtime_listen(struct supervisor *, dep_listener_fn *);
 /* Prepares and starts a deployment. Returns 0 and its id in id, or a
  * negative errno with the reason in err (a config error: -EINVAL, with
  * every diagnostic joined; another deployment running: -EBUSY). */
+/* Whether a deployment is being prepared, or runs. */
+bool	runtime_busy(const struct supervisor *);
 int	runtime_deploy(struct supervisor *, const struct deploy_request *,
 	    char *id, size_t idsize, char **err);
 /* Stops the deployment id (NULL: the current one) in reverse order.

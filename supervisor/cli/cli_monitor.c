@@ -260,7 +260,7 @@ live_record(struct cli *cli, const char *id)
 	cJSON			*rq, *resp = NULL, *rec = NULL;
 	uint8_t			 type;
 
-	if (link_connect(&c, cli->state_dir, false) < 0)
+	if (link_connect(&c, cli->state_dir, false, NULL) < 0)
 		return NULL;
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "status");

@@ -153,11 +153,8 @@ rollback_approve(struct cli *cli, int argc, char **argv)
 	}
 	if (!cli_valid_id(argv[i], "rollback_"))
 		return cli_bad_id("rollback approve", argv[i], "rollback_");
-	if ((r = link_connect(&c, cli->state_dir, false)) < 0) {
-		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
-		    cli->state_dir, strerror(-r));
-		return CLI_EXIT_TEMPFAIL;
-	}
+	if ((r = cli_connect(cli, &c, false)) < 0)
+		return r == -EPERM ? CLI_EXIT_FAILED : CLI_EXIT_TEMPFAIL;
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "rollback_approve");
 	cJSON_AddStringToObject(rq, "id", argv[i]);

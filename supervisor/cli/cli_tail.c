@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "daemon_link.h"
+#include "errbuf.h"
 #include "frame.h"
 
 
@@ -175,12 +176,13 @@ cli_expect_ok(struct daemon_link *c, struct cli_tail *t, cJSON **resp)
 int
 cli_connect(struct cli *cli, struct daemon_link *c, bool start)
 {
-	int	r = link_connect(c, cli->state_dir, start);
+	struct errbuf	err;
+	int		r = link_connect(c, cli->state_dir, start, &err);
 
 	if (r < 0)
 		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
 		    cli->state_dir, r == -ENOENT || r == -ECONNREFUSED ?
-		    "not running" : strerror(-r));
+		    "not running" : r == -EPERM ? err.msg : strerror(-r));
 	return r;
 }
 

@@ -74,9 +74,10 @@ start_daemon(const char *state_dir)
 }
 
 int
-link_connect(struct daemon_link *c, const char *state_dir, bool start)
+link_connect(struct daemon_link *c, const char *state_dir, bool start,
+    struct errbuf *err)
 {
-	int	fd = state_control_connect(state_dir), r;
+	int	fd = state_control_connect(state_dir, err), r;
 
 	if (fd < 0 && start && (fd == -ENOENT || fd == -ECONNREFUSED)) {
 		if ((r = start_daemon(state_dir)) < 0)
@@ -85,7 +86,7 @@ link_connect(struct daemon_link *c, const char *state_dir, bool start)
 			struct timespec	ts = { 0, 10 * 1000 * 1000 };
 
 			nanosleep(&ts, NULL);
-			fd = state_control_connect(state_dir);
+			fd = state_control_connect(state_dir, err);
 		}
 	}
 	if (fd < 0)

@@ -11,6 +11,8 @@
 
 struct cJSON;
 
+struct errbuf;
+
 struct daemon_link {
 	int			fd;
 	struct frame_reader	rd;
@@ -21,7 +23,8 @@ struct daemon_link {
  * starts mcpvisord in the background on that state directory first and
  * waits up to 5 s for it. 0 or a negative errno (-ECONNREFUSED, -ENOENT:
  * no daemon). */
-int	link_connect(struct daemon_link *, const char *state_dir, bool start);
+int	link_connect(struct daemon_link *, const char *state_dir, bool start,
+	    struct errbuf *err);
 /* Sends one request; 0 or a negative errno. */
 int	link_request(struct daemon_link *, const struct cJSON *);
 /* Waits for the next frame (blocking). 1 with *type and *json (the

@@ -147,14 +147,6 @@ server leaks-exec '  command: "/nonexistent/{{ env.token }}"'
 server leaks-output '  command: sh
   args: ["-c", "printf %s \"${T%??????}\" >&2; sleep 0.3; printf \"%s\\n\" \"${T#${T%??????}}\" >&2; printf \"b64=%s\\n\" \"$B\" >&2; exec sleep 1050"]
   environment: { T: "{{ env.token }}", B: "{{ base64_encode(env.token) }}" }'
-sp=$(spec leaks "$(S leaks-output)" "  - {name: leaks-exec, retry_attempts: 0}")
-mv deploy start "$sp" >/dev/null 2>&1
-id=$(last_id)
-out="$state/servers/leaks-output/output.log"
-check "a server's output: the secret printed in two pieces is masked" 'wait_for "grep -q \"b64=\" $out 2>/dev/null" 10 && ! grep -qF "$HARD_TOKEN" "$out" && grep -q "\*\*\*\*" "$out"'
-check "and its base64 form too" '! grep -qF "$b64" "$out"'
-check "the worker's own message of an exec failure: masked in the deployment log" 'grep -q "nonexistent" "$state/logs/deployment_$id.log" && ! grep -qF "$HARD_TOKEN" "$state/logs/deployment_$id.log"'
-check "the secret is nowhere in the state directory" '! grep -rqF "$HARD_TOKEN" "$state" && ! grep -rqF "$b64" "$state"'
 mkdir -p "$work/project/health-checks"
 cat > "$work/project/health-checks/tells.yaml" <<'YAML'
 health_checks:
@@ -167,12 +159,197 @@ health_checks:
       args: ["-c", "echo token=$TOKEN; exit 1"]
       environment: { TOKEN: "{{ env.token }}" }
 YAML
+cat > "$work/project/health-checks/blabs.yaml" <<'YAML'
+health_checks:
+  - name: "blabs"
+    type: "command"
+    retry_attempts: 0
+    critical: true
+    config:
+      command: "sh"
+      args: ["-c", "echo token=$TOKEN; exit 1"]
+      environment: { TOKEN: "{{ env.token }}" }
+YAML
+server leaks-check '  command: sleep
+  args: ["1051"]'
+sp=$(spec leaks-exec "  - {name: leaks-exec, retry_attempts: 0}")
+mv deploy start "$sp" >/dev/null 2>&1
+exec_id=$(last_id)
+sp=$(spec leaks-check "  - {name: leaks-check, retry_attempts: 0, health_checks: [blabs]}")
+mv deploy start "$sp" >/dev/null 2>&1
+check_id=$(last_id)
+sp=$(spec leaks "$(S leaks-output)")
+mv deploy start "$sp" >/dev/null 2>&1
+id=$(last_id)
+out="$state/servers/leaks-output/output.log"
+check "a server's output: the secret printed in two pieces is masked" 'wait_for "grep -q \"b64=\" $out 2>/dev/null" 10 && ! grep -qF "$HARD_TOKEN" "$out" && grep -q "\*\*\*\*" "$out"'
+check "and its base64 form too" '! grep -qF "$b64" "$out"'
+check "the worker's own messages (an exec failure, a check's output): masked in the deployment log" 'wait_for "grep -q nonexistent $state/logs/deployment_$exec_id.log" 5 && wait_for "grep -q \"mcpvisor-worker: .*token=\*\*\*\*\" $state/logs/deployment_$check_id.log" 5 && ! grep -qF "$HARD_TOKEN" "$state/logs/deployment_$exec_id.log" "$state/logs/deployment_$check_id.log"'
+check "the secret is nowhere in the state directory" '! grep -rqF "$HARD_TOKEN" "$state" && ! grep -rqF "$b64" "$state"'
 hr=$(mv --checks-dir "$work/project/health-checks" health run tells --environment test 2>&1)
 check "mcpvisor health run: the check's output masked" 'grep -q "token=\*\*\*\*" <<<"$hr" && ! grep -qF "$HARD_TOKEN" <<<"$hr"'
 hr=$(mv --checks-dir "$work/project/health-checks" health run tells --environment test --json 2>&1)
 check "and with --json" 'grep -q "token=\*\*\*\*" <<<"$hr" && ! grep -qF "$HARD_TOKEN" <<<"$hr"'
 mv deploy stop "$id" >/dev/null 2>&1
 stop_daemon
+
+# --- 2. a state directory another user can touch is refused (sshd's
+# StrictModes); the CLI talks only to mcpvisord as us or root
+foreign="$work/foreign"
+mkdir -p "$foreign/state" && touch "$foreign/state/planted" && chown -R nobody "$foreign/state"
+out=$("$mcpvisord" --state-dir "$foreign/state" --no-monitoring 2>&1); status=$?
+check "a state directory of another user, not empty: refused" '[ $status -ne 0 ] && grep -q "owned by uid 65534 and not empty: refused" <<<"$out"'
+rm -f "$foreign/state/planted"
+"$mcpvisord" --state-dir "$foreign/state" --no-monitoring >"$work/foreign.log" 2>&1 &
+fpid=$!
+check "empty, it is taken over by root" 'wait_for "[ -S $foreign/state/control.sock ]" 10 && [ "$(stat -c %u:%a "$foreign/state")" = 0:700 ]'
+kill -TERM $fpid; wait $fpid 2>/dev/null
+mkdir -p "$work/open/state" && chmod 777 "$work/open"
+out=$("$mcpvisord" --state-dir "$work/open/state" --no-monitoring 2>&1); status=$?
+check "under a parent anyone can write: refused" '[ $status -ne 0 ] && grep -q "$work/open: another user owns it or can write it" <<<"$out"'
+chmod 755 "$work/open"
+fake="$work/fake"
+mkdir -m 700 "$fake"
+python3 -c 'import socket,sys,time
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+c,_=s.accept(); d=c.recv(65536); open(sys.argv[2],"wb").write(d); time.sleep(1)' "$fake/control.sock" "$work/captured" &
+wait_for "[ -S $fake/control.sock ]" 5
+out=$(HARD_TOKEN=x "$mcpvisor" --state-dir "$fake" deploy stop deploy_20260101_000000000_aaaaaa 2>&1); status=$?
+check "a control socket served by something else than mcpvisord: nothing sent" '[ $status -ne 0 ] && grep -q "not by mcpvisord" <<<"$out" && [ ! -s "$work/captured" ]'
+kill %% 2>/dev/null; wait 2>/dev/null
+rm -f "$fake/control.sock"
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$fake/control.sock"
+chown nobody "$fake/control.sock"
+out=$("$mcpvisor" --state-dir "$fake" deploy stop deploy_20260101_000000000_aaaaaa 2>&1); status=$?
+check "a control socket owned by another user: not even connected to" '[ $status -ne 0 ] && grep -q "not a socket of ours or root" <<<"$out"'
+
+# --- 8. templates that double at every step: refused at the budget
+{
+	printf 'variables:\n  a0: "%s"\n' "$(head -c 1024 /dev/zero | tr '\0' x)"
+	for i in $(seq 1 6); do printf '  a%d: "{{ env.a%d }}{{ env.a%d }}"\n' "$i" $((i - 1)) $((i - 1)); done
+} > "$cfg/environments/bomb.yaml"
+# 4,000 values of 64 KiB each (every one under the per-template bound):
+# 256 MiB from a file of 100 KiB
+server bomb "  command: sleep
+  args: [\"1060\"]
+  environment:
+$(for i in $(seq 1 4000); do printf '    V%d: "{{ env.a6 }}"\n' "$i"; done)"
+printf 'metadata: {name: bomb, environment: bomb}\nservers:\n  - {name: bomb}\n' > "$work/project/deployments/bomb.yaml"
+"$mcpvisord" --state-dir "$state" --no-monitoring >>"$work/daemon.log" 2>&1 &
+wait_for "[ -S $state/control.sock ]" 10
+out=$(mv deploy start "$work/project/deployments/bomb.yaml" 2>&1); status=$?
+check "a deployment whose templates render 256 MiB is refused at 64 MiB, with its file" '[ $status -ne 0 ] && grep -q "render more than 64 MiB together: refused" <<<"$out" && grep -q "bomb.yaml:" <<<"$out"'
+check "and mcpvisord stayed small (RSS under 400 MiB)" '[ "$(awk "/^VmHWM/{print \$2}" /proc/$(pgrep -f "mcpvisord --state-dir $state")/status)" -lt 409600 ]'
+# under the bound, a heavy one is prepared in a child: the loop answers
+# while it renders (a status that says "preparing" could not be had if
+# the loop rendered)
+{ printf 'name: heavy\nserver_type: test\ntemplates:\n'
+  for i in $(seq 1 900); do printf '  v%d: "{{ env.a6 }}"\n' "$i"; done
+  printf 'run:\n  command: sleep\n  args: ["1061"]\n'; } > "$cfg/servers/heavy.yaml"
+printf 'metadata: {name: heavy, environment: bomb}\nservers:\n  - {name: heavy, timeout_seconds: 20}\n' > "$work/project/deployments/heavy.yaml"
+python3 - "$state" > "$work/preparing.txt" <<'PY' &
+import json, socket, struct, sys, time
+def ask(obj):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1] + "/control.sock")
+    body = json.dumps(obj).encode()
+    s.sendall(b"MV\x01\x20" + struct.pack(">I", len(body)) + body)
+    hdr = s.recv(8, socket.MSG_WAITALL); n = struct.unpack(">I", hdr[4:])[0]
+    r = json.loads(s.recv(n, socket.MSG_WAITALL)); s.close(); return r
+end = time.time() + 20
+open(sys.argv[1] + "/../asking", "w").close()
+while time.time() < end:
+    r = ask({"verb": "status"})
+    st = r.get("record", {}).get("state")
+    if st == "preparing": print("preparing"); break
+    time.sleep(0.002)
+PY
+asker=$!
+wait_for "[ -e $work/asking ]" 10
+out=$(mv deploy start "$work/project/deployments/heavy.yaml" 2>&1); status=$?
+wait $asker
+check "57 MiB of templates deploy, rendered in a child (exit $status)" '[ $status -eq 0 ] && pgrep -f "sleep 1061" >/dev/null'
+check "while it rendered, mcpvisord answered (status: preparing)" 'grep -qx preparing "$work/preparing.txt"'
+mv deploy stop "$(last_id)" >/dev/null 2>&1
+stop_daemon
+
+# --- 7. every control request is checked against its documented shape
+"$mcpvisord" --state-dir "$state" --no-monitoring >>"$work/daemon.log" 2>&1 &
+wait_for "[ -S $state/control.sock ]" 10
+ask() { python3 - "$state" "$1" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1] + "/control.sock")
+body = sys.argv[2].encode()
+s.sendall(b"MV\x01\x20" + struct.pack(">I", len(body)) + body)
+while True:
+    hdr = s.recv(8, socket.MSG_WAITALL)
+    n = struct.unpack(">I", hdr[4:])[0]
+    d = s.recv(n, socket.MSG_WAITALL) if n else b""
+    if hdr[3] == 33:
+        r = json.loads(d); print(r.get("code", "ok"), r.get("error", "")); break
+PY
+}
+check "a stop without an id is refused, not taken for the active one" '[ "$(ask "{\"verb\":\"stop\"}")" = "usage stop needs '"'"'id'"'"'" ]'
+check "an unknown key is refused" '[ "$(ask "{\"verb\":\"ping\",\"x\":1}")" = "usage ping takes no key '"'"'x'"'"'" ]'
+check "a key of the wrong type is refused" '[ "$(ask "{\"verb\":\"deploy\",\"spec\":1,\"config_dir\":\"/\"}")" = "usage deploy: '"'"'spec'"'"' must be a string" ]'
+check "a request that is not an object is refused" 'ask "[1]" | grep -q "^usage a request is a JSON object"'
+
+# --- 9. out of descriptors, the daemon does not spin on its listener
+dpid=$(pgrep -f "mcpvisord --state-dir $state")
+prlimit --pid "$dpid" --nofile=40:1024
+python3 - "$state" "$work/emfile.json" <<'PY' &
+import json, os, socket, sys, time
+socks = []
+for _ in range(80):
+    s = socket.socket(socket.AF_UNIX)
+    try: s.connect(sys.argv[1] + "/control.sock")
+    except OSError: break
+    socks.append(s)
+time.sleep(3)
+json.dump({"held": len(socks)}, open(sys.argv[2], "w"))
+time.sleep(1)
+PY
+holder=$!
+sleep 1
+t0=$(awk '{print $14 + $15}' /proc/$dpid/stat); sleep 2; t1=$(awk '{print $14 + $15}' /proc/$dpid/stat)
+echo "# mcpvisord CPU while out of descriptors: $((t1 - t0)) ticks in 2 s"
+check "at EMFILE mcpvisord sleeps (under a quarter of a CPU), and says so once" '[ $((t1 - t0)) -lt 50 ] && [ "$(grep -c "out of descriptors" "$work/daemon.log")" = 1 ]'
+wait $holder
+prlimit --pid "$dpid" --nofile=1024:1024
+check "and serves again once descriptors are free" 'ask "{\"verb\":\"ping\"}" | grep -q "^ok"'
+stop_daemon
+
+# --- 3, 12, 13, 15. state read from disk: ids, damage, what is not a file
+sp=$(spec keep "$(S steady)")
+mv deploy start "$sp" >/dev/null 2>&1
+id=$(last_id)
+pkill -KILL -f "mcpvisord --state-dir $state"
+wait_for '! pgrep -f "sleep 1040" >/dev/null' 5
+truncate -s 20 "$state/deployments/$id.json"
+printf '{"id":"../../planted","state":"running","spec":"/x","config_dir":"/"}' > "$state/deployments/deploy_20260101_000000000_abcdef.json"
+"$mcpvisord" --state-dir "$state" --no-monitoring >>"$work/daemon.log" 2>&1 &
+wait_for "[ -S $state/control.sock ]" 10
+check "a torn record of the active deployment: its previous version is used, and said" 'wait_for "grep -q \"$id.json: truncated or not JSON: its previous version is used\" $state/events.journal" 5'
+check "and it is recovered from it (interrupted), not left out" 'wait_for "grep -q \"$id: mcpvisord stopped while it was running\" $state/events.journal" 5 && mv deploy list --limit 100 | grep -q "^$id .* done *interrupted"'
+check "a planted id is never a path" '[ ! -e "$work/planted.json" ] && [ ! -e "$state/planted.json" ] && grep -q "deploy_20260101_000000000_abcdef.json: its id is not its file.s name" "$state/events.journal"'
+check "deploy list shows what it could not read" 'mv deploy list --limit 100 | grep -q "^deploy_20260101_000000000_abcdef *damaged: its id is not its file.s name"'
+out=$(mv deploy status "deploy_../x" 2>&1); status=$?
+check "an invalid id is said to be one" '[ $status -eq 2 ] && grep -q "invalid deployment id" <<<"$out"'
+out=$(mv rollback status "nope" 2>&1)
+check "the same for a rollback id" 'grep -q "invalid rollback id" <<<"$out"'
+printf '{"id":"deploy_20260101_000000000_eeeeee","state":3,"servers":[{"name":"a","state":"ready","attempts":-2147483648}]}' > "$state/deployments/deploy_20260101_000000000_eeeeee.json"
+out=$(mv deploy status deploy_20260101_000000000_eeeeee 2>&1)
+check "a record of the wrong shape: damaged, and which field" 'grep -q "its record is damaged: field .state. is missing or not a string" <<<"$out" && ! grep -q "(null)" <<<"$out"'
+printf '{"id":"deploy_20260101_000000000_eeeeee","state":"done","servers":[{"name":"a","state":"ready","attempts":-2147483648}]}' > "$state/deployments/deploy_20260101_000000000_eeeeee.json"
+out=$(mv deploy status deploy_20260101_000000000_eeeeee 2>&1)
+check "a field of a server too" 'grep -q "field .servers\[0\].attempts. is not a whole number" <<<"$out"'
+printf '{"id":"deploy_2026' > "$state/deployments/deploy_20260101_000000000_ffffff.json"
+out=$(mv deploy status deploy_20260101_000000000_ffffff 2>&1)
+check "a truncated record with no previous version: damaged, not missing" 'grep -q "its record is damaged (truncated or not JSON)" <<<"$out"'
+stop_daemon
+fifo_state="$work/fifo-state"
+mkdir -m 700 "$fifo_state" && mkfifo "$fifo_state/events.journal"
+out=$(timeout 10 "$mcpvisord" --state-dir "$fifo_state" --no-monitoring 2>&1); status=$?
+check "a FIFO at events.journal: a clear startup error, at once" '[ $status -ne 0 ] && [ $status -ne 124 ] && grep -q "events.journal: not a regular file" <<<"$out"'
 
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

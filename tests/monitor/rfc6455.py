@@ -68,7 +68,11 @@ try:
     elif case == "declared-4GiB":
         s.sendall(frame(1, b"x" * 16, declared=4 << 30))
     elif case == "16MiB":
-        pump([frame(1, b"", declared=16 << 20)] + [b"y" * 65536] * 256)
+        # one frame announcing 16 MiB, its payload masked piece by piece
+        key = os.urandom(4)
+        head = bytes([0x81, 0x80 | 127]) + struct.pack(">Q", 16 << 20) + key
+        piece = bytes(b ^ key[i % 4] for i, b in enumerate(b"y" * 65536))
+        pump([head] + [piece] * 256)
     elif case == "fragments":
         pump([frame(1, b"{", fin=False)] + [frame(0, b" " * 16, fin=False)] * 100000)
     elif case == "binary":

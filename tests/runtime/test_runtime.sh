@@ -475,7 +475,7 @@ check "rollback list shows the snapshot, intact" '"$mcpvisor" --state-dir "$stat
 upgrade_bad aggressive "$sp"
 check "aggressive: rolled back" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
 check "aggressive: no cleanup (the added file stays), no health verification step" '[ -e "$work/data/extra.conf" ] && ! rbf $rb "[a[\"action\"] for a in d[\"actions\"]]" | grep -q verify_health'
-check "aggressive: the new version was killed, not asked" 'events $id | grep "\"event_type\":\"server_killed\"" | grep -q companion'
+check "aggressive: the new version was killed, not asked" 'wait_for "events $id | grep \"server_killed\" | grep -q companion" 5'
 check "aggressive: both back" 'wait_for "pgrep -f \"sleep 1007\" >/dev/null && pgrep -f \"sleep 1006\" >/dev/null" 5'
 rm -f "$work/data/extra.conf"
 

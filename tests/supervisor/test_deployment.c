@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -24,25 +25,27 @@
 
 static const char *const expected[DEP_N][DE_N] = {
 	/* HOOKS_DONE HOOKS_FAILED SERVER_READY SERVER_FAILED SERVER_STOPPED
-	 * STOP STOP_TIMEOUT FAIL */
-	[DEP_VALIDATING] = { "load_and_begin", "fail", "refuse", "refuse",
-	    "refuse", "begin_stop", "ignore", "fail" },
+	 * STOP STOP_TIMEOUT FAIL PREPARED */
+	[DEP_VALIDATING] = { "prepare", "fail", "refuse", "refuse",
+	    "refuse", "begin_stop", "ignore", "fail", "refuse" },
+	[DEP_PREPARING] = { "refuse", "refuse", "refuse", "refuse", "refuse",
+	    "stop_preparing", "ignore", "fail_preparing", "prepared" },
 	[DEP_PRE_DEPLOY] = { "first_batch", "fail", "refuse", "refuse",
-	    "refuse", "begin_stop", "ignore", "fail" },
+	    "refuse", "begin_stop", "ignore", "fail", "refuse" },
 	[DEP_DEPLOYING] = { "refuse", "refuse", "batch_check", "fail",
-	    "ignore", "begin_stop", "ignore", "fail" },
+	    "ignore", "begin_stop", "ignore", "fail", "refuse" },
 	[DEP_ON_FAILURE] = { "pre_rollback_hooks", "pre_rollback_hooks",
-	    "ignore", "ignore", "ignore", "begin_stop", "ignore", "ignore" },
+	    "ignore", "ignore", "ignore", "begin_stop", "ignore", "ignore", "refuse" },
 	[DEP_PRE_ROLLBACK] = { "rollback_due", "rollback_due", "ignore",
-	    "ignore", "ignore", "begin_stop", "ignore", "ignore" },
+	    "ignore", "ignore", "begin_stop", "ignore", "ignore", "refuse" },
 	[DEP_FAILED] = { "refuse", "refuse", "ignore", "ignore", "ignore",
-	    "begin_stop", "ignore", "ignore" },
+	    "begin_stop", "ignore", "ignore", "refuse" },
 	[DEP_SUCCEEDED] = { "refuse", "refuse", "ignore", "ignore", "ignore",
-	    "begin_stop", "ignore", "refuse" },
+	    "begin_stop", "ignore", "refuse", "refuse" },
 	[DEP_STOPPING] = { "ignore", "ignore", "ignore", "ignore",
-	    "server_stopped", "ignore", "kill_stragglers", "ignore" },
+	    "server_stopped", "ignore", "kill_stragglers", "ignore", "ignore" },
 	[DEP_DONE] = { "ignore", "ignore", "ignore", "ignore", "ignore",
-	    "ignore", "ignore", "ignore" },
+	    "ignore", "ignore", "ignore", "ignore" },
 };
 
 static void
@@ -181,12 +184,21 @@ test_files_found_invalid_after_the_hooks(void **state)
 {
 	struct rig	r;
 	char		buf[64];
+	int		status;
+	pid_t		pid;
 
 	(void)state;
 	rig_init(&r, "/nonexistent/spec.yaml");
-	/* the pre-validation hooks ran: now it is read, and cannot be */
+	/* the pre-validation hooks ran: now it is read, in a child, and
+	 * cannot be */
 	dep_event(r.dep, DE_HOOKS_DONE, NULL);
+	assert_int_equal(r.dep->state, DEP_PREPARING);
+	for (int i = 0; i < 500 && r.dep->state != DEP_DONE; i++)
+		runtime_turn(&r.sv, 10);
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		runtime_reaped(&r.sv, pid, status);
 	assert_int_equal(r.dep->state, DEP_DONE);
+	assert_non_null(strstr(r.dep->invalid, "/nonexistent/spec.yaml"));
 	assert_int_equal(r.dep->outcome, OUT_INVALID);
 	assert_string_equal(record_field(&r, "outcome", buf, sizeof(buf)),
 	    "invalid");
