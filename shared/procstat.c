@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,54 @@ proc_lineage(pid_t pid, struct proc_lineage *l)
 	l->pgid = (pid_t)pgid;
 	l->sid = (pid_t)sid;
 	return 0;
+}
+
+/* Whether the environment of pid (read whole, as the kernel keeps it:
+ * NUL-separated) holds entry. */
+static bool
+environ_holds(pid_t pid, const char *entry, size_t len)
+{
+	char	path[64], buf[65536];
+	ssize_t	n;
+	size_t	off = 0;
+	int	fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && off < (size_t)n) {
+		size_t	l = strnlen(buf + off, (size_t)n - off);
+
+		if (l == len && memcmp(buf + off, entry, len) == 0)
+			return true;
+		off += l + 1;
+	}
+	return false;
+}
+
+unsigned
+proc_kill_marked(const char *entry, bool (*spared)(pid_t, void *), void *arg)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 len = strlen(entry);
+	unsigned	 killed = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t	pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 1 || pid == getpid() || !environ_holds(pid, entry,
+		    len) || (spared != NULL && spared(pid, arg)))
+			continue;
+		if (kill(pid, SIGKILL) == 0)
+			killed++;
+	}
+	closedir(d);
+	return killed;
 }
 
 /* Adds one process: fields 14 and 15 of stat (after "(comm)", which may

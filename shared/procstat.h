@@ -6,6 +6,7 @@
 #ifndef MCPVISOR_PROCSTAT_H
 #define MCPVISOR_PROCSTAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,6 +28,12 @@ struct proc_lineage {
 	pid_t	sid;
 };
 int	proc_lineage(pid_t pid, struct proc_lineage *);
+
+/* SIGKILL to every process whose environment holds entry exactly
+ * ("NAME=value") and that is not spared(pid, arg) (spared may be NULL).
+ * Returns how many. */
+unsigned	proc_kill_marked(const char *entry,
+		    bool (*spared)(pid_t, void *), void *arg);
 
 /* CPU use between two samples taken elapsed_ms apart, in percent of one
  * CPU (two busy threads: 200). */

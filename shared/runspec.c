@@ -365,17 +365,20 @@ free_strv(char **v, bool wipe)
 }
 
 char **
-runspec_envp(const struct runspec *rs, const char *home, const char *extra)
+runspec_envp(const struct runspec *rs, const char *home,
+    const char *const *extra)
 {
 	static const char *const inherit[] = { "LANG", "TZ", "LC_ALL" };
-	size_t		 n = 0, given = 0;
+	size_t		 n = 0, given = 0, nextra = 0;
 	bool		 have_path = false, have_home = false;
 	char		**envp;
 	bool		 ok = true;
 
 	while (rs->env[given] != NULL)
 		given++;
-	if ((envp = calloc(given + 7, sizeof(char *))) == NULL)
+	while (extra != NULL && extra[nextra] != NULL)
+		nextra++;
+	if ((envp = calloc(given + nextra + 6, sizeof(char *))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < given && ok; i++) {
 		ok = (envp[n++] = strdup(rs->env[i])) != NULL;
@@ -392,8 +395,8 @@ runspec_envp(const struct runspec *rs, const char *home, const char *extra)
 		if (getenv(inherit[i]) != NULL)
 			ok = asprintf(&envp[n++], "%s=%s", inherit[i],
 			    getenv(inherit[i])) != -1;
-	if (ok && extra != NULL)
-		ok = (envp[n++] = strdup(extra)) != NULL;
+	for (size_t i = 0; ok && i < nextra; i++)
+		ok = (envp[n++] = strdup(extra[i])) != NULL;
 	if (!ok) {
 		envp[n - 1] = NULL;
 		runspec_free_envp(envp);

@@ -81,10 +81,11 @@ void		 runspec_free(struct runspec *);
 
 /* The server's whole environment: run.environment, then PATH (ours,
  * unless it sets one), HOME (home, unless it sets one), our LANG, TZ and
- * LC_ALL, and extra ("NAME=value", or NULL). Nothing else of ours leaks
- * through. NULL-ended; NULL on ENOMEM; free with runspec_free_envp(). */
+ * LC_ALL, and extra (NULL-ended "NAME=value"s, or NULL). Nothing else
+ * of ours leaks through. NULL-ended; NULL on ENOMEM; free with
+ * runspec_free_envp(). */
 char		**runspec_envp(const struct runspec *, const char *home,
-		    const char *extra);
+		    const char *const *extra);
 void		 runspec_free_envp(char **);
 
 /* TERM, INT, HUP, QUIT, KILL, USR1 or USR2, any case, with or without

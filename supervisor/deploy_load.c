@@ -60,7 +60,9 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	    NULL;
 	s->environ = rq->environ != NULL ? cJSON_Duplicate(rq->environ, 1) :
 	    NULL;
+	s->restores = rq->restores != NULL ? strdup(rq->restores) : NULL;
 	if (s->spec_path == NULL || s->config_dir == NULL ||
+	    (rq->restores != NULL && s->restores == NULL) ||
 	    s->checks_dir == NULL || (rq->environment != NULL &&
 	    s->environment == NULL)) {
 		dep_sources_clear(s);
@@ -76,6 +78,7 @@ dep_sources_clear(struct dep_sources *s)
 	free(s->environment);
 	free(s->config_dir);
 	free(s->checks_dir);
+	free(s->restores);
 	cJSON_Delete(s->environ);
 	memset(s, 0, sizeof(*s));
 }

@@ -31,6 +31,7 @@ struct dep_sources {
 	unsigned		 monitor_port;	/* --monitor-port; 0: none */
 	int			 strategy;	/* --strategy; -1: none */
 	struct cJSON		*environ;	/* the requester's, or NULL */
+	char			*restores;	/* recovery's, or NULL */
 };
 
 struct dep_loaded {

@@ -128,6 +128,8 @@ dep_record(const struct deployment *dep)
 	cJSON_AddStringToObject(o, "config_dir", dep->src.config_dir);
 	if (dep->src.checks_dir != NULL)
 		cJSON_AddStringToObject(o, "checks_dir", dep->src.checks_dir);
+	if (dep->src.restores != NULL)
+		cJSON_AddStringToObject(o, "restores", dep->src.restores);
 	cJSON_AddStringToObject(o, "state", dep_state_name(dep->state));
 	cJSON_AddStringToObject(o, "outcome", outcome_names[dep->outcome]);
 	if (dep->failure[0] != '\0')

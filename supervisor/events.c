@@ -45,9 +45,17 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 		n = snprintf(line, sizeof(line), "%s %s%s%s %s\n", when,
 		    server != NULL ? server : "", server != NULL ? ": " : "",
 		    type, message);
+		/* a full disk is said once, and again once it is over */
 		if (n > 0 && write(o->logfd, line, (size_t)n < sizeof(line) ?
-		    (size_t)n : sizeof(line) - 1) == -1)
-			log_warn("deployment log");
+		    (size_t)n : sizeof(line) - 1) == -1) {
+			if (!sv->deployment_log_failing)
+				log_warn("deployment log %s", o->deployment_id);
+			sv->deployment_log_failing = true;
+		} else if (n > 0 && sv->deployment_log_failing) {
+			log_info("deployment log %s: writing again",
+			    o->deployment_id);
+			sv->deployment_log_failing = false;
+		}
 	}
 	if (sv->init_mode)
 		log_info("%s%s%s %s", server != NULL ? server : "",
@@ -86,9 +94,17 @@ events_write_record(struct supervisor *sv, const char *dir, const char *id,
 	int	r;
 
 	snprintf(rel, sizeof(rel), "%s/%s.json", dir, id);
-	if (o == NULL || (r = state_write_record(sv->state_dir, rel, o)) < 0)
-		log_warnx("%s: writing its record: %s", id, o == NULL ?
-		    "out of memory" : strerror(-r));
+	/* a full disk is said once, and again once it is over; the record
+	 * on disk stays the last whole one meanwhile */
+	if (o == NULL || (r = state_write_record(sv->state_dir, rel, o)) < 0) {
+		if (!sv->records_failing)
+			log_warnx("%s: writing its record: %s", id, o == NULL ?
+			    "out of memory" : strerror(-r));
+		sv->records_failing = true;
+	} else if (sv->records_failing) {
+		log_info("%s: writing records again", id);
+		sv->records_failing = false;
+	}
 	cJSON_Delete(o);
 }
 

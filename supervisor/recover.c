@@ -13,6 +13,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "procstat.h"
 #include "state.h"
 #include "supervisor.h"
 
@@ -85,6 +86,24 @@ recover_rollbacks(struct supervisor *sv)
 	closedir(d);
 }
 
+/* What a server of our previous life left behind, when the worker that
+ * would have swept it died after we did: marked with our state directory
+ * in its environment (set by its worker), it is killed before anything
+ * is brought back. A process that cleared its environment escapes this
+ * (a server's cgroup, where there is one, does not). */
+static void
+sweep_previous_life(struct supervisor *sv)
+{
+	char		mark[PATH_MAX + 32];
+	unsigned	n;
+
+	snprintf(mark, sizeof(mark), "MCPVISOR_STATE_DIR=%s", sv->state_dir);
+	if ((n = proc_kill_marked(mark, NULL, NULL)) > 0)
+		events_emit(sv, NULL, NULL, "orphans_swept", NULL, "%u "
+		    "process(es) left by servers of a previous mcpvisord "
+		    "killed", n);
+}
+
 void
 runtime_recover(struct supervisor *sv)
 {
@@ -93,6 +112,7 @@ runtime_recover(struct supervisor *sv)
 	char		  restored_id[64] = "";
 	int		  n;
 
+	sweep_previous_life(sv);
 	recover_rollbacks(sv);
 	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
 		return;
@@ -119,9 +139,11 @@ runtime_recover(struct supervisor *sv)
 		/* copies: the record's own strings are replaced below */
 		snprintf(state, sizeof(state), "%s", json_str(recs[i], "state"));
 		snprintf(id, sizeof(id), "%s", json_str(recs[i], "id"));
-		/* a previous mcpvisord died while this deployment was up;
-		 * its workers stopped their servers when it did */
-		if (restore == NULL && strcmp(state, "succeeded") == 0) {
+		/* a previous mcpvisord died while this deployment was up
+		 * (its workers stopped their servers when it did), or while
+		 * it was bringing one back */
+		if (restore == NULL && (strcmp(state, "succeeded") == 0 ||
+		    json_str(recs[i], "restores") != NULL)) {
 			restore = recs[i];
 			snprintf(restored_id, sizeof(restored_id), "%s", id);
 		}
@@ -143,6 +165,7 @@ runtime_recover(struct supervisor *sv)
 			.environment = json_str(restore, "environment"),
 			.config_dir = json_str(restore, "config_dir"),
 			.checks_dir = json_str(restore, "checks_dir"),
+			.restores = restored_id,
 		};
 		char			 id[64], *err = NULL;
 

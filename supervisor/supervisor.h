@@ -71,6 +71,9 @@ struct deploy_request {
 	/* the requester's environment (NAME=VALUE), for env() and secrets;
 	 * NULL: mcpvisord's own */
 	struct cJSON		*environ;
+	/* recovery: the deployment this one brings back, so that one
+	 * interrupted in turn is brought back again */
+	const char		*restores;
 };
 
 /* mcpvisor rollback start */
@@ -126,6 +129,8 @@ struct supervisor {
 	struct hook_run		*hooks;		/* running deployment hooks */
 	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;
+	bool			 deployment_log_failing;	/* said so */
+	bool			 records_failing;		/* said so */
 	bool			 monitoring_off;	/* --no-monitoring */
 	bool			 shutting_down;
 	unsigned		 grace_ms;

@@ -30,14 +30,39 @@
 static int
 build_envp(struct worker *w)
 {
-	char	*notify = NULL;
+	char	*notify = NULL, *mark = NULL, *name = NULL;
+	int	 r = 0;
 
-	if (w->run->readiness == RUN_READY_NOTIFY && asprintf(&notify,
-	    "NOTIFY_SOCKET=%s/notify.sock", w->server_dir) == -1)
-		return -ENOMEM;
-	w->envp = runspec_envp(w->run, w->sandbox.home, notify);
+	/* the mark of its tree: a restarted mcpvisord knows by it what a
+	 * server of its previous life left behind (see proc_kill_marked) */
+	if (asprintf(&mark, "MCPVISOR_STATE_DIR=%s", w->state_dir) == -1 ||
+	    asprintf(&name, "MCPVISOR_SERVER=%s", w->name) == -1 ||
+	    (w->run->readiness == RUN_READY_NOTIFY && asprintf(&notify,
+	    "NOTIFY_SOCKET=%s/notify.sock", w->server_dir) == -1))
+		r = -ENOMEM;
+	else {
+		const char *const extra[] = { mark, name, notify, NULL };
+
+		if ((w->envp = runspec_envp(w->run, w->sandbox.home,
+		    extra)) == NULL)
+			r = -ENOMEM;
+	}
 	free(notify);
-	return w->envp != NULL ? 0 : -ENOMEM;
+	free(mark);
+	free(name);
+	return r;
+}
+
+/* STATE_DIR of STATE_DIR/servers/NAME. */
+static char *
+state_dir_of(const char *server_dir)
+{
+	char	*d = strdup(server_dir), *slash;
+
+	for (int i = 0; d != NULL && i < 2; i++)
+		if ((slash = strrchr(d, '/')) != NULL && slash != d)
+			*slash = '\0';
+	return d;
 }
 
 static void
@@ -88,7 +113,8 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 		return -EINVAL;
 	}
 	if ((w->name = strdup(name)) == NULL ||
-	    (w->server_dir = strdup(dir)) == NULL)
+	    (w->server_dir = strdup(dir)) == NULL ||
+	    (w->state_dir = state_dir_of(dir)) == NULL)
 		return -ENOMEM;
 	if ((r = runspec_unpack(cJSON_GetObjectItem(config, "run"), &w->run,
 	    err)) < 0)
@@ -265,6 +291,7 @@ setup_free(struct worker *w)
 {
 	free(w->name);
 	free(w->server_dir);
+	free(w->state_dir);
 	runspec_free_envp(w->envp);
 	runspec_free(w->run);
 	health_free(w->health);

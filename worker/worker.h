@@ -50,6 +50,7 @@ struct worker {
 	bool			 root_gone;
 	char			*name;
 	char			*server_dir;
+	char			*state_dir;	/* of the mcpvisord that runs us */
 	struct runspec		*run;
 	char			**envp;		/* the server's */
 	struct sandbox_spec	 sandbox;
