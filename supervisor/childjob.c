@@ -106,7 +106,9 @@ childjob_start(struct supervisor *sv, childjob_work_fn *work,
     const void *work_arg, size_t max, childjob_done_fn *done, void *done_arg)
 {
 	struct childjob		*job;
-	struct spawn_request	 rq = { .child_fn = job_child };
+	/* it dies with us: its answer would have no one to read it */
+	struct spawn_request	 rq = { .child_fn = job_child,
+				    .pdeathsig = SIGKILL };
 	int			 out[2], r;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)

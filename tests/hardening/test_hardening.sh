@@ -110,9 +110,12 @@ mv deploy start "$sp" >/dev/null 2>&1
 id=$(last_id)
 wait_for '[ "$(pgrep -fc "sleep 103[01]")" = 11 ]' 5
 wpid=$(rf "$id" 'd["servers"][0]["worker_pid"]')
+# the pids of that tree: the worker's server is started again, anew
+tree=$(pgrep -f "sleep 103[012]" | tr '\n' ' ')
 kill -KILL "$wpid"
-check "kill -9 of its worker: nothing setsid'd outlives it" 'wait_for "! pgrep -f \"sleep 103[012]\" >/dev/null" 5'
-check "no zombie left" '! ps -eo stat,args | grep -q "^Z.*sleep 103"'
+all_gone() { local p; for p in $tree; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+check "kill -9 of its worker: nothing setsid'd outlives it" 'wait_for all_gone 5'
+check "no zombie left (once reaped)" 'wait_for "! ps -eo stat,args | grep -q \"^Z.*sleep 103\"" 2'
 mv deploy stop "$id" >/dev/null 2>&1
 sp=$(spec escape "$(S escaper)")
 mv deploy start "$sp" >/dev/null 2>&1
@@ -132,9 +135,10 @@ kill -STOP "$wpid"
 check "SIGSTOP of a worker is an event" 'wait_for "events $id | grep -q worker_stopped" 5'
 kill -CONT "$wpid"
 check "and SIGCONT another" 'wait_for "events $id | grep -q worker_continued" 5'
+spid=$(pgrep -f "sleep 1040")
 kill -STOP "$wpid"
-check "a worker stopped past the grace is lost, its server killed" 'wait_for "events $id | grep -q \"stopped for more than 10 s\"" 15 && wait_for "! pgrep -f \"sleep 1040\" >/dev/null" 5'
-check "and brought back" 'wait_for "pgrep -f \"sleep 1040\" >/dev/null" 10 && is $id "d[\"servers\"][0][\"state\"]" ready 5'
+check "a worker stopped past the grace is lost, its server killed" 'wait_for "events $id | grep -q \"stopped for more than 10 s\"" 15 && wait_for "! kill -0 $spid 2>/dev/null" 5'
+check "and brought back" 'wait_for "pgrep -f \"sleep 1040\" >/dev/null" 10 && is $id "d[\"servers\"][0][\"state\"]" ready 5 && [ "$(pgrep -f "sleep 1040")" != "$spid" ]'
 mv deploy stop "$id" >/dev/null 2>&1
 
 # --- 14. secrets masked in the worker's own messages, in a server's
@@ -317,6 +321,22 @@ wait $holder
 prlimit --pid "$dpid" --nofile=1024:1024
 check "and serves again once descriptors are free" 'ask "{\"verb\":\"ping\"}" | grep -q "^ok"'
 stop_daemon
+
+# --- 15. a second TERM during the ordered stop kills what is left
+server stubborn '  command: sh
+  args: ["-c", "trap \"\" TERM; while :; do sleep 0.1; done"]
+  stop_timeout_seconds: 30'
+"$mcpvisord" --state-dir "$state" --no-monitoring --grace 60 >>"$work/daemon.log" 2>&1 &
+dpid=$!
+wait_for "[ -S $state/control.sock ]" 10
+sp=$(spec stubborn "$(S stubborn)")
+mv deploy start "$sp" >/dev/null 2>&1
+kill -TERM $dpid
+sleep 1
+check "the first TERM: an ordered stop, waiting for a server that ignores it" 'kill -0 $dpid'
+kill -TERM $dpid
+check "a second TERM: what is left is killed at once, and mcpvisord exits" 'wait_for "! kill -0 $dpid 2>/dev/null" 5 && wait_for "! pgrep -f \"trap .. TERM\" >/dev/null" 5'
+wait $dpid 2>/dev/null
 
 # --- 3, 12, 13, 15. state read from disk: ids, damage, what is not a file
 sp=$(spec keep "$(S steady)")
