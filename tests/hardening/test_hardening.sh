@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 ok()  { passed=$((passed + 1)); echo "ok - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; return 1; fi; }
 field() { python3 - "$1" "$2" 2>/dev/null <<'PY'
 import json, sys
 print(eval(sys.argv[2], {"d": json.load(open(sys.argv[1]))}))
@@ -137,7 +137,13 @@ kill -CONT "$wpid"
 check "and SIGCONT another" 'wait_for "events $id | grep -q worker_continued" 5'
 spid=$(pgrep -f "sleep 1040")
 kill -STOP "$wpid"
-check "a worker stopped past the grace is lost, its server killed" 'wait_for "events $id | grep -q \"stopped for more than 10 s\"" 15 && wait_for "! kill -0 $spid 2>/dev/null" 5'
+check "a worker stopped past the grace is lost" 'wait_for "events $id | grep -q \"stopped for more than 10 s\"" 25' || {
+	events "$id" | tail -12 | cut -c1-240 | sed "s/^/# /"
+	ps -o pid,ppid,stat,args -p "$spid,$wpid" | sed "s/^/# /"; }
+check "its server killed" 'wait_for "! kill -0 $spid 2>/dev/null" 5' || {
+	ps -o pid,ppid,stat,args -p "$spid,$wpid" | sed "s/^/# /"
+	events "$id" | tail -8 | cut -c1-200 | sed "s/^/# /"
+	tail -5 "$work/daemon.log" | sed "s/^/# /"; }
 check "and brought back" 'wait_for "pgrep -f \"sleep 1040\" >/dev/null" 10 && is $id "d[\"servers\"][0][\"state\"]" ready 5 && [ "$(pgrep -f "sleep 1040")" != "$spid" ]'
 mv deploy stop "$id" >/dev/null 2>&1
 

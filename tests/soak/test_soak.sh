@@ -104,12 +104,15 @@ check "the soak's deployment is up" 'wait_for converged 20'
 
 kills=0
 end=$((SECONDS + seconds))
+# only its own processes: other suites run beside it
 while [ $SECONDS -lt $end ]; do
+	daemon=$(pgrep -of "mcpvisord --state-dir $state")
+	workers=$([ -n "$daemon" ] && pgrep -P "$daemon" -f mcpvisor-worker | tr '\n' ',')
 	case $((RANDOM % 5)) in
-	0) victim=$(pgrep -of "mcpvisord --state-dir $state") ;;
-	1|2) victim=$(pgrep -f "mcpvisor-worker" | shuf -n 1) ;;
-	3) victim=$(pgrep -f "mcpvisor-monitor" | shuf -n 1) ;;
-	4) victim=$(pgrep -f "^sleep 30[0-9][0-9]$" | shuf -n 1) ;;
+	0) victim=$daemon ;;
+	1|2) victim=$(tr ',' '\n' <<<"$workers" | grep . | shuf -n 1) ;;
+	3) victim=$([ -n "$daemon" ] && pgrep -P "$daemon" -f mcpvisor-monitor) ;;
+	4) victim=$([ -n "$workers" ] && pgrep -P "${workers%,}" | shuf -n 1) ;;
 	esac
 	[ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null && kills=$((kills + 1))
 	sleep "0.$((RANDOM % 8 + 2))"
