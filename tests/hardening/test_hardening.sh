@@ -115,7 +115,9 @@ tree=$(pgrep -f "sleep 103[012]" | tr '\n' ' ')
 kill -KILL "$wpid"
 all_gone() { local p; for p in $tree; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 check "kill -9 of its worker: nothing setsid'd outlives it" 'wait_for all_gone 5'
-check "no zombie left (once reaped)" 'wait_for "! ps -eo stat,args | grep -q \"^Z.*sleep 103\"" 2'
+# the orphans are mcpvisord's once the worker is gone: reaped, all
+zombie_children() { ps -o stat= --ppid "$(pgrep -of "mcpvisord --state-dir $state")" | grep -c "^Z"; }
+check "no zombie left (once reaped)" 'wait_for "[ \$(zombie_children) = 0 ]" 2'
 mv deploy stop "$id" >/dev/null 2>&1
 sp=$(spec escape "$(S escaper)")
 mv deploy start "$sp" >/dev/null 2>&1

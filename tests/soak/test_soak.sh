@@ -80,8 +80,18 @@ for p in glob.glob(sys.argv[1] + "/events.journal*"):
 PY'
 	check "$label: no event written twice" '[ -z "$(cat "$state"/events.journal* | sort | uniq -d | head -1)" ]'
 	check "$label: no temporary file left" '[ -z "$(find "$state" -name "*.tmp.*")" ]'
-	# one that just died and is being reaped is no leak: one that stays
-	zombies() { ps -eo pid=,stat=,args= | awk '$2 ~ /^Z/' | grep -E "sleep 30|mcpvisor" | awk '{print $1}' | sort; }
+	# a zombie of ours (a child of our mcpvisord or of one of its
+	# workers) that stays: one just dying is no leak, and other suites'
+	# are not ours
+	zombies() {
+		local d w parents
+		d=$(pgrep -of "mcpvisord --state-dir $state")
+		[ -z "$d" ] && return 0
+		parents="$d $(pgrep -P "$d" | tr '\n' ' ')"
+		for w in $parents; do
+			ps -o pid=,stat= --ppid "$w" | awk '$2 ~ /^Z/ {print $1}'
+		done | sort
+	}
 	local z1; z1=$(zombies); sleep 1
 	check "$label: no zombie" '[ -z "$(comm -12 <(echo "$z1") <(zombies) | grep .)" ]'
 }
