@@ -9,9 +9,9 @@
  *			turns a worker's frames into its events
  *	workerproc.c	one mcpvisor-worker process: spawn, channel, kill,
  *			bury
- *	deployment.c	one deployment: its state table (validate, hooks,
- *			batches, failure, reverse stop), and the notes it
- *			gives its listeners
+ *	deployment.c	one deployment: its state table (validate, prepare
+ *			in a child, hooks, batches, failure, reverse stop),
+ *			and the notes it gives its listeners
  *	deployment_record.c  a deployment's record, its hooks' environment
  *	deploy_load.c	a deployment's sources loaded, rendered, planned, and
  *			each server's run spec and worker configuration
@@ -21,12 +21,14 @@
  *	rollback_state.c  a rollback's own state table, plan, record and log
  *	rollback.c	rolling a failed upgrade back (a listener)
  *	rollback_hand.c	mcpvisor rollback start, approve (a listener)
- *	snapjob.c	snapshots made and put back in a child, off the loop
+ *	childjob.c	work in a child, off the loop, its answer read off a
+ *			pipe (a deployment's preparation, snapshots)
+ *	snapjob.c	snapshots made and put back in a child job
  *	hooks.c		deployment hooks and custom rollback actions, each a
  *			task of a sandboxed worker
  *	events.c	events and the journal
- *	secrets.c	what is scrubbed from what workers report
- *	recover.c	what a dead mcpvisord left behind
+ *	recover.c	what a dead mcpvisord left behind (records,
+ *			rollbacks, its servers' leftovers)
  *	control.c	the control socket and its verbs
  *	monproc.c	the mcpvisor-monitor process
  *	mcpvisord.c	options, signals, and the wiring of the above
