@@ -120,25 +120,30 @@ add_process(pid_t pid, struct proc_usage *u)
 
 /* Appends the children of every thread of pid to list. */
 static void
-add_children(pid_t pid, pid_t *list, size_t *n)
+add_children(pid_t pid, pid_t *list, size_t *n, size_t max)
 {
 	char		 path[64], buf[4096], *p, *end;
 	DIR		*d;
 	struct dirent	*de;
+	ssize_t		 len;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return;
-	while ((de = readdir(d)) != NULL && *n < TREE_MAX) {
+	while ((de = readdir(d)) != NULL && *n < max) {
 		char	cpath[96];
 
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%.16s/children",
 		    (int)pid, de->d_name);
-		if (read_small(cpath, buf, sizeof(buf)) <= 0)
+		if ((len = read_small(cpath, buf, sizeof(buf))) <= 0)
 			continue;
-		for (p = buf; *n < TREE_MAX; p = end) {
+		/* a full buffer may end in half a pid: never taken for one */
+		if ((size_t)len == sizeof(buf) - 1 &&
+		    (p = strrchr(buf, ' ')) != NULL)
+			p[1] = '\0';
+		for (p = buf; *n < max; p = end) {
 			long	child = strtol(p, &end, 10);
 
 			if (end == p || child <= 0)
@@ -147,6 +152,15 @@ add_children(pid_t pid, pid_t *list, size_t *n)
 		}
 	}
 	closedir(d);
+}
+
+size_t
+proc_children(pid_t pid, pid_t *list, size_t max)
+{
+	size_t	n = 0;
+
+	add_children(pid, list, &n, max);
+	return n;
 }
 
 int
@@ -168,7 +182,7 @@ proc_tree_usage(pid_t pid, struct proc_usage *u)
 			}
 			continue;	/* exited meanwhile */
 		}
-		add_children(list[i], list, &n);
+		add_children(list[i], list, &n, TREE_MAX);
 	}
 	free(list);
 	return 0;

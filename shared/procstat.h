@@ -29,6 +29,10 @@ struct proc_lineage {
 };
 int	proc_lineage(pid_t pid, struct proc_lineage *);
 
+/* The children of pid (of each of its threads), from the kernel's own
+ * list (/proc/PID/task/TID/children): up to max in list; how many. */
+size_t	proc_children(pid_t pid, pid_t *list, size_t max);
+
 /* SIGKILL to every process whose environment holds entry exactly
  * ("NAME=value") and that is not spared(pid, arg) (spared may be NULL).
  * Returns how many. */

@@ -5,7 +5,6 @@
  */
 #include "spawn.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -131,6 +130,10 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 
 /* --- children started and children adopted --- */
 
+/* read at once; more are killed at the next call, which every reap of
+ * an adopted one brings */
+#define CHILDREN_MAX	1024
+
 static struct {
 	bool	 on;
 	pid_t	*pids;
@@ -184,31 +187,24 @@ is_started(pid_t pid)
 	return false;
 }
 
+/* Our children, from the kernel's list of them (one read, not a scan
+ * of every process): each is ours or adopted, and so of our tree. */
 static unsigned
 kill_children(bool adopted_only)
 {
-	DIR		*d;
-	struct dirent	*de;
-	pid_t		 self = getpid();
+	pid_t		 kids[CHILDREN_MAX];
+	size_t		 n;
 	unsigned	 killed = 0;
 
 	if (adopted_only && !started.on)
 		return 0;
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		pid_t			pid = (pid_t)atoi(de->d_name);
-		struct proc_lineage	l;
-
-		if (pid <= 1 || pid == self || proc_lineage(pid, &l) < 0 ||
-		    l.ppid != self)
+	n = proc_children(getpid(), kids, CHILDREN_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (adopted_only && is_started(kids[i]))
 			continue;
-		if (adopted_only && is_started(pid))
-			continue;
-		if (kill(pid, SIGKILL) == 0)
+		if (kill(kids[i], SIGKILL) == 0)
 			killed++;
 	}
-	closedir(d);
 	return killed;
 }
 
