@@ -321,6 +321,11 @@ on_server_exit(struct worker *w, int status)
 	bool		failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 			    w->unhealthy_restart;
 
+	/* its exit may be reaped before its exec's outcome is read (both
+	 * ready in one turn): that outcome comes first, or a failed exec
+	 * would go unsaid */
+	if (w->status_w.fd != -1)
+		on_exec_status(&w->status_w, EPOLLIN);
 	frame_put_u32(b, WIFSIGNALED(status) ? 1 : 0);
 	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
 	    WTERMSIG(status) : WEXITSTATUS(status)));
