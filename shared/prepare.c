@@ -46,6 +46,14 @@ prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
 	return 0;
 }
 
+unsigned
+prepare_max_parallel(const struct deploy_spec *spec, bool sequential,
+    unsigned requested)
+{
+	return sequential || !spec->settings.parallel_deployment ? 1 :
+	    requested > 0 ? requested : spec->settings.max_parallel;
+}
+
 int
 prepare_deployment(const struct prepare_opts *po, struct prepared **out,
     struct diag_list *dl)
@@ -80,10 +88,8 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 		goto fail;
 	}
 	spec_check(pd->spec, pd->project, pd->environment, dl);
-	pd->max_parallel = po->sequential ||
-	    !pd->spec->settings.parallel_deployment ? 1 :
-	    po->max_parallel > 0 ? po->max_parallel :
-	    pd->spec->settings.max_parallel;
+	pd->max_parallel = prepare_max_parallel(pd->spec, po->sequential,
+	    po->max_parallel);
 	plo.max_parallel = pd->max_parallel;
 	r = plan_build(pd->spec->servers, pd->spec->nservers, &plo, &pd->plan,
 	    dl);

@@ -57,6 +57,10 @@ struct prepared {
 int	prepare_deployment(const struct prepare_opts *, struct prepared **out,
 	    struct diag_list *);
 void	prepared_free(struct prepared *);
+/* The servers started at once: 1 when sequential or the spec says not
+ * in parallel, else what was asked (0: the spec's max_parallel). */
+unsigned	prepare_max_parallel(const struct deploy_spec *, bool sequential,
+		    unsigned requested);
 /* Frees what only preparing needed: every parsed file, the rendered
  * environment, servers and checks. The spec and the plan stay. */
 void	prepared_shed(struct prepared *);

@@ -250,6 +250,17 @@ diags_to_text(struct diag_list *dl, char **err)
 	}
 }
 
+/* What the request says over the spec's settings. */
+static void
+take_settings(const struct dep_sources *src, struct dep_loaded *ld)
+{
+	ld->rollback_enabled = !src->no_rollback &&
+	    ld->pd->spec->settings.rollback_on_failure;
+	ld->strategy = src->strategy >= 0 ?
+	    (enum rollback_strategy)src->strategy :
+	    ld->pd->spec->settings.rollback_strategy;
+}
+
 int
 dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
     struct dep_loaded *ld, char **err)
@@ -289,11 +300,7 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 		return r;
 	}
 	diag_list_free(&dl);
-	ld->rollback_enabled = !src->no_rollback &&
-	    ld->pd->spec->settings.rollback_on_failure;
-	ld->strategy = src->strategy >= 0 ?
-	    (enum rollback_strategy)src->strategy :
-	    ld->pd->spec->settings.rollback_strategy;
+	take_settings(src, ld);
 	return 0;
 }
 
@@ -338,10 +345,8 @@ load_outline(const struct dep_sources *src, struct prepared **out,
 		return -ENOMEM;
 	if ((r = spec_load(src->spec_path, &pd->spec, dl)) < 0)
 		goto fail;
-	pd->max_parallel = src->sequential ||
-	    !pd->spec->settings.parallel_deployment ? 1 :
-	    src->max_parallel > 0 ? src->max_parallel :
-	    pd->spec->settings.max_parallel;
+	pd->max_parallel = prepare_max_parallel(pd->spec, src->sequential,
+	    src->max_parallel);
 	plo.max_parallel = pd->max_parallel;
 	if ((r = plan_build(pd->spec->servers, pd->spec->nservers, &plo,
 	    &pd->plan, dl)) < 0)
@@ -426,11 +431,7 @@ dep_load_from_json(const struct dep_sources *src, const cJSON *answer,
 			r = -ENOMEM;
 			goto changed;
 		}
-	ld->rollback_enabled = !src->no_rollback &&
-	    ld->pd->spec->settings.rollback_on_failure;
-	ld->strategy = src->strategy >= 0 ?
-	    (enum rollback_strategy)src->strategy :
-	    ld->pd->spec->settings.rollback_strategy;
+	take_settings(src, ld);
 	return 0;
 changed:
 	if (asprintf(err, "%s: the deployment changed while it was being "
