@@ -156,6 +156,35 @@ claim_dir(const char *dir, struct errbuf *err)
 	return 0;
 }
 
+unsigned
+state_remove_stale_temporaries(const char *dir)
+{
+	static const char *const subdirs[] = { "", "/deployments",
+	    "/rollbacks" };
+	char		 path[PATH_MAX], file[PATH_MAX + 256];
+	DIR		*d;
+	struct dirent	*de;
+	unsigned	 n = 0;
+
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, subdirs[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			const char	*t = strstr(de->d_name, ".tmp.");
+
+			/* NAME.tmp.PID of a writer that is not us */
+			if (t == NULL || atoi(t + 5) == (int)getpid())
+				continue;
+			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+			if (unlink(file) == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
 int
 state_prepare(const char *dir, struct errbuf *err)
 {

@@ -40,6 +40,9 @@ int	state_write_json(const char *dir, const char *rel,
  * a record damaged later (a disk, a hand) falls back to it. */
 int	state_write_record(const char *dir, const char *rel,
 	    const struct cJSON *);
+/* Removes what writers killed mid-write left (NAME.tmp.PID of another
+ * pid than ours) in dir, its deployments/ and rollbacks/. How many. */
+unsigned	state_remove_stale_temporaries(const char *dir);
 /* Opens a file of the state directory that must be a regular file (not
  * a symbolic link, a FIFO or a device: -EINVAL, at once). The
  * descriptor, blocking and close-on-exec, or a negative errno. */

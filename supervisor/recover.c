@@ -113,6 +113,10 @@ runtime_recover(struct supervisor *sv)
 	int		  n;
 
 	sweep_previous_life(sv);
+	/* a write a kill -9 cut short: the record it was to replace (or,
+	 * mid-exchange, the one kept beside it) is whole */
+	if (state_remove_stale_temporaries(sv->state_dir) > 0)
+		log_info("removed temporary files left by a previous mcpvisord");
 	recover_rollbacks(sv);
 	if ((n = state_list_records(sv->state_dir, &recs)) < 0)
 		return;
