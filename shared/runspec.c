@@ -66,7 +66,8 @@ scalar_text(const cJSON *j)
 	if (cJSON_IsNumber(j)) {
 		double	d = j->valuedouble;
 
-		if (d == (double)(long long)d && d > -9e15 && d < 9e15)
+		/* in range first: the cast of a larger double is undefined */
+		if (d > -9e15 && d < 9e15 && d == (double)(long long)d)
 			return asprintf(&s, "%lld", (long long)d) == -1 ? NULL :
 			    s;
 		return asprintf(&s, "%.17g", d) == -1 ? NULL : s;
