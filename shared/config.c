@@ -728,6 +728,81 @@ server_order(const void *a, const void *b)
 	    (*(struct server_config *const *)b)->name);
 }
 
+const char *const config_hook_phases[] = { "pre-validation", "pre-deploy",
+    "post-deploy", "on-failure", "pre-rollback", "post-rollback", NULL };
+
+/* An override for an environment that does not exist would never apply:
+ * a typo ("prodution") said, not ignored. */
+static void
+check_overrides(const struct project *p, struct diag_list *dl)
+{
+	const char	**names = calloc(p->nenvs + 1, sizeof(*names));
+
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < p->nenvs; i++)
+		names[i] = p->envs[i]->name;
+	for (size_t i = 0; i < p->nservers; i++) {
+		const struct ynode *over = ynode_map_get(p->servers[i]->doc,
+		    "environment_overrides");
+
+		for (size_t k = 0; over != NULL && over->kind == YNODE_MAP &&
+		    k < over->count; k++) {
+			const char	*env = over->keys[k]->text, *near;
+
+			if (project_env(p, env) != NULL)
+				continue;
+			near = schema_nearest(names, env);
+			diag_add(dl, DIAG_ERROR, &over->keys[k]->mark,
+			    "environment_overrides for '%s', which is no "
+			    "environment (no environments/%s.yaml)%s%s%s", env,
+			    env, near != NULL ? "; did you mean '" : "",
+			    near != NULL ? near : "", near != NULL ? "'?" : "");
+		}
+	}
+	free(names);
+}
+
+/* CONFIG-DIR/hooks holds a PHASE.d folder per phase and nothing else: a
+ * folder of another name would never run. */
+static void
+check_hook_folders(const char *config_dir, struct diag_list *dl)
+{
+	char		 dir[4096], want[64];
+	DIR		*d;
+	struct dirent	*e;
+
+	snprintf(dir, sizeof(dir), "%s/hooks", config_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t		 len = strlen(e->d_name);
+		const char	*near;
+		bool		 known = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; config_hook_phases[i] != NULL; i++) {
+			snprintf(want, sizeof(want), "%s.d",
+			    config_hook_phases[i]);
+			known |= strcmp(want, e->d_name) == 0;
+		}
+		if (known)
+			continue;
+		snprintf(want, sizeof(want), "%.*s", len > 2 &&
+		    strcmp(e->d_name + len - 2, ".d") == 0 ? (int)(len - 2) :
+		    (int)len, e->d_name);
+		near = schema_nearest(config_hook_phases, want);
+		diag_add_file(dl, DIAG_ERROR, dir, "'%s' is not a hook phase's "
+		    "folder, and would never run%s%s%s (the phases: "
+		    "pre-validation, pre-deploy, post-deploy, on-failure, "
+		    "pre-rollback, post-rollback, each as PHASE.d)", e->d_name,
+		    near != NULL ? "; did you mean '" : "",
+		    near != NULL ? near : "", near != NULL ? ".d'?" : "");
+	}
+	closedir(d);
+}
+
 int
 project_load(const struct project_paths *paths, struct project **out,
     struct diag_list *dl)
@@ -760,6 +835,8 @@ project_load(const struct project_paths *paths, struct project **out,
 	if (p->nservers > 1)
 		qsort(p->servers, p->nservers, sizeof(*p->servers),
 		    server_order);
+	check_overrides(p, dl);
+	check_hook_folders(paths->config_dir, dl);
 	*out = p;
 	return 0;
 }

@@ -152,6 +152,8 @@ int		 rollback_strategy_by_name(const char *);
  * "health-checks" give "deploy/health-checks". Returns a malloc'd path
  * or NULL on ENOMEM. */
 char		*config_sibling_dir(const char *config_dir, const char *name);
+/* The phases hooks run at (CONFIG-DIR/hooks/PHASE.d), NULL-ended. */
+extern const char *const config_hook_phases[];
 
 /* The templatable sections, checked again once rendered. */
 struct schema;

@@ -97,7 +97,10 @@ static const struct schema_field server_fields[] = {
 	{ "environment_overrides", &s_overrides, false },
 	{ "templates", &shape_scalar_map, false },
 	{ "validation_rules", &shape_string_list, false },
-	{ "run", &config_run_schema, false },
+	{ "run", &config_run_schema, true, NULL,
+	  "mcpvisor does not know how to start this server; add, for "
+	  "example:\n    run:\n      command: npx\n      args: [\"-y\", "
+	  "\"@modelcontextprotocol/server-memory\"]" },
 	{ "sandbox", &config_sandbox_schema, false },
 	{ NULL, NULL, false },
 };

@@ -135,6 +135,8 @@ parse_check(struct check *c, const cJSON *j, struct errbuf *err)
 	c->interval_ms = (unsigned)json_int(j, "interval_seconds", 30) * 1000;
 	c->threshold = (unsigned)json_int(j, "failure_threshold", 3);
 	c->critical = critical == NULL || cJSON_IsTrue(critical);
+	c->readiness_only = cJSON_IsTrue(cJSON_GetObjectItem(j,
+	    "readiness_only"));
 	if (c->timeout_ms == 0)
 		c->timeout_ms = 1000;
 	if (c->interval_ms == 0)
@@ -316,6 +318,15 @@ health_wants_stdio(const struct health *h)
 	return h->wants_stdio;
 }
 
+bool
+health_stdio_critical(const struct health *h)
+{
+	for (size_t i = 0; i < h->nchecks; i++)
+		if (h->checks[i]->ops == &stdio_ops && h->checks[i]->critical)
+			return true;
+	return false;
+}
+
 /* --- attempts --- */
 
 static void
@@ -473,7 +484,7 @@ health_liveness(struct health *h, bool on)
 		struct check	*c = h->checks[i];
 
 		c->consecutive = 0;
-		if (c->running)
+		if (c->running || c->readiness_only)
 			continue;
 		if (on)
 			loop_timer_set(h->loop, &c->wake, c->interval_ms);

@@ -79,6 +79,8 @@ bool		 health_has_tag(const struct health *, size_t index,
 		    const char *tag);
 /* Whether any check speaks MCP over the server's stdio channel. */
 bool		 health_wants_stdio(const struct health *);
+/* Whether a critical one does: the server's readiness is its handshake. */
+bool		 health_stdio_critical(const struct health *);
 
 /* Starts a run of check index (retries included unless phase is
  * liveness). -EBUSY if one is running. */

@@ -58,6 +58,7 @@ struct check {
 	unsigned		 interval_ms;
 	unsigned		 threshold;
 	bool			 critical;
+	bool			 readiness_only;	/* never repeated */
 	char			**tags;
 	size_t			 ntags;
 	cJSON			*config;	/* owned */

@@ -107,7 +107,7 @@ check_finish(struct check *c, bool healthy, const char *fmt, ...)
 		return;
 	}
 	c->running = false;
-	if (h->liveness)
+	if (h->liveness && !c->readiness_only)
 		loop_timer_set(h->loop, &c->wake, c->interval_ms);
 	res = (struct health_result){
 		.check = c->name, .type = c->type_name, .phase = c->phase,

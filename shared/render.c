@@ -447,10 +447,19 @@ check_run(const struct ynode *run, const struct ynode *policies,
 	    ynode_map_get(run, "port") == NULL)
 		diag_add(dl, DIAG_ERROR, &run->mark,
 		    "an http server names its 'url' or 'port' in run");
-	if (strcmp(runspec_yaml_str(run, "readiness"), "fd") == 0 &&
-	    ynode_map_get(run, "readiness_fd") == NULL)
-		diag_add(dl, DIAG_ERROR, &run->mark,
-		    "readiness 'fd' needs run.readiness_fd");
+	if ((n = ynode_map_get(run, "readiness")) != NULL &&
+	    n->kind == YNODE_STRING) {
+		if (strcmp(n->text, "fd") == 0 &&
+		    ynode_map_get(run, "readiness_fd") == NULL)
+			diag_add(dl, DIAG_ERROR, &n->mark,
+			    "readiness 'fd' needs run.readiness_fd");
+		if (strcmp(n->text, "mcp") == 0 && strcmp(runspec_yaml_str(run,
+		    "transport"), "stdio") != 0)
+			diag_add(dl, DIAG_ERROR, &n->mark, "readiness 'mcp' is "
+			    "the handshake over stdio; an http server is "
+			    "checked by a health check of type mcp with "
+			    "transport: http");
+	}
 	if ((args = ynode_map_get(run, "args")) != NULL)
 		for (size_t i = 0; i < args->count; i++)
 			if (args->items[i]->flags & YNODE_SECRET)

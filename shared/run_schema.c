@@ -33,7 +33,7 @@ static const char *const transports[] = { "stdio", "http", NULL };
 static const char *const restart_policies[] = { "always", "on-failure",
     "never", NULL };
 static const char *const readiness_kinds[] = { "process", "notify", "fd",
-    NULL };
+    "mcp", NULL };
 const struct schema shape_transport = { .type = SCHEMA_ENUM,
     .choices = transports };
 static const struct schema s_restart = { .type = SCHEMA_ENUM,
@@ -62,8 +62,11 @@ static const struct schema_field run_fields[] = {
 	{ "restart_delay_max_ms", &shape_uint, false, "30000" },
 	{ "max_deaths", &shape_uint, false, "5" },
 	{ "death_window_seconds", &shape_seconds, false, "60" },
-	{ "readiness", &s_readiness, false, "process" },
+	/* no default here: it is mcp for a stdio server and process for
+	 * any other (runspec.c) */
+	{ "readiness", &s_readiness, false, NULL },
 	{ "readiness_fd", &s_fd, false, NULL },
+	{ "start_seconds", &s_stop_timeout, false, "1" },
 	{ "log_max_bytes", &shape_uint, false, "10485760" },
 	{ "log_keep", &shape_uint, false, "3" },
 	{ "files_to_backup", &shape_string_list, false, NULL },

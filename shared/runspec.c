@@ -213,7 +213,8 @@ field_environment(struct reader *rd)
 static const char *const transports[] = { "stdio", "http", NULL };
 static const char *const restarts[] = { "always", "on-failure", "never",
     NULL };
-static const char *const readinesses[] = { "process", "notify", "fd", NULL };
+static const char *const readinesses[] = { "process", "notify", "fd", "mcp",
+    NULL };
 
 static void
 read_lifecycle(struct reader *rd, struct runspec *rs)
@@ -237,8 +238,17 @@ read_lifecycle(struct reader *rd, struct runspec *rs)
 	rs->max_deaths = (unsigned)field_uint(rd, "max_deaths", 1U << 20, 0);
 	rs->death_window_ms = (unsigned)field_uint(rd, "death_window_seconds",
 	    86400, 0) * 1000;
+	/* a stdio server speaks MCP: its answer is what says it is up */
+	rs->readiness = rs->transport == RUN_STDIO ? RUN_READY_MCP :
+	    RUN_READY_PROCESS;
 	if ((k = field_choice(rd, "readiness", readinesses)) >= 0)
 		rs->readiness = (enum run_readiness)k;
+	if (rs->readiness == RUN_READY_MCP && rs->transport != RUN_STDIO)
+		bad(rd, "run.%s: 'mcp' is the handshake over stdio; an http "
+		    "server is checked by a health check of type mcp",
+		    "readiness");
+	rs->start_ms = (unsigned)field_uint(rd, "start_seconds", 3600, 1) *
+	    1000;
 	rs->readiness_fd = -1;
 	if (rs->readiness == RUN_READY_FD &&
 	    (rs->readiness_fd = (int)field_uint(rd, "readiness_fd", 1023,
@@ -348,6 +358,7 @@ runspec_pack(const struct runspec *rs)
 	cJSON_AddStringToObject(o, "readiness", readinesses[rs->readiness]);
 	if (rs->readiness_fd >= 0)
 		add_uint(o, "readiness_fd", (unsigned)rs->readiness_fd);
+	add_uint(o, "start_seconds", rs->start_ms / 1000);
 	add_uint(o, "log_max_bytes", rs->log_max_bytes);
 	add_uint(o, "log_keep", rs->log_keep);
 	add_list(o, "files_to_backup", rs->files_to_backup, 0);

@@ -32,6 +32,7 @@ enum run_readiness {
 	RUN_READY_PROCESS,
 	RUN_READY_NOTIFY,
 	RUN_READY_FD,
+	RUN_READY_MCP,	/* the MCP handshake over stdio answered */
 };
 
 struct runspec {
@@ -54,6 +55,7 @@ struct runspec {
 	unsigned		 death_window_ms;
 	enum run_readiness	 readiness;
 	int			 readiness_fd;	/* -1 unless readiness fd */
+	unsigned		 start_ms;	/* up this long: started */
 	unsigned long long	 log_max_bytes;
 	unsigned		 log_keep;
 	char			**files_to_backup;	/* NULL-ended */

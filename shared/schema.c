@@ -13,8 +13,8 @@
 #include "diag.h"
 #include "ynode.h"
 
-static size_t
-edit_distance(const char *a, const char *b)
+size_t
+schema_edit_distance(const char *a, const char *b)
 {
 	size_t	la = strlen(a), lb = strlen(b);
 	size_t	row[65];
@@ -49,11 +49,28 @@ nearest_field(const struct schema_field *fields, const char *key)
 	size_t		 bestd = 3;	/* farther than 2 edits is no typo */
 
 	for (; fields->key != NULL; fields++) {
-		size_t	d = edit_distance(fields->key, key);
+		size_t	d = schema_edit_distance(fields->key, key);
 
 		if (d < bestd) {
 			bestd = d;
 			best = fields->key;
+		}
+	}
+	return best;
+}
+
+const char *
+schema_nearest(const char *const *words, const char *key)
+{
+	const char	*best = NULL;
+	size_t		 bestd = 3;
+
+	for (; *words != NULL; words++) {
+		size_t	d = schema_edit_distance(*words, key);
+
+		if (d < bestd) {
+			bestd = d;
+			best = *words;
 		}
 	}
 	return best;
@@ -254,7 +271,9 @@ check_map(const struct ynode *n, const struct schema *s, const char *what,
 		v = ynode_map_get(n, f->key);
 		if (v == NULL || v->kind == YNODE_NULL) {
 			diag_add(dl, DIAG_ERROR, &n->mark,
-			    "missing required key '%s' in %s", f->key, what);
+			    "missing required key '%s' in %s%s%s", f->key, what,
+			    f->hint != NULL ? ": " : "",
+			    f->hint != NULL ? f->hint : "");
 			errors++;
 		}
 	}

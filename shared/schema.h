@@ -7,6 +7,7 @@
 #define MCPVISOR_SCHEMA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct diag_list;
 struct ynode;
@@ -41,6 +42,9 @@ struct schema_field {
 	/* the value's text when the key is left out, or NULL: the one
 	 * place a default is written */
 	const char		*def;
+	/* for a required key: what its absence means and how to write it,
+	 * appended to the error (NULL: nothing more to say) */
+	const char		*hint;
 };
 
 /* How strings that hold "{{" are treated: before rendering they stand in
@@ -58,6 +62,10 @@ unsigned	schema_check(const struct ynode *n, const struct schema *s,
 
 /* The default text of key in a map schema's fields, or NULL. */
 const char	*schema_default(const struct schema *, const char *key);
+/* Levenshtein's distance, 64 past 64 characters: how far a typo is. */
+size_t		 schema_edit_distance(const char *, const char *);
+/* The word of words (NULL-ended) within two edits of key, or NULL. */
+const char	*schema_nearest(const char *const *words, const char *key);
 
 /* Typed reads for trees that passed schema_check(); a missing key or a
  * null gives def. Rendered strings are read as numbers or booleans. */

@@ -172,8 +172,15 @@ on_exec_status(struct watcher *sw, uint32_t events)
 	}
 	w->state = S_STARTED;
 	worker_send_u32(w, FRAME_STARTED, (uint32_t)w->child.pid);
-	if (w->run->readiness == RUN_READY_PROCESS)
-		server_up(w);
+	/* a process that is ready by running is started once it has run
+	 * for start_seconds (supervisord's startsecs): one that exits at
+	 * once has failed its start, not become ready */
+	if (w->run->readiness == RUN_READY_PROCESS && w->run->start_ms > 0) {
+		w->start_wait = true;
+		arm_timer(w, w->run->start_ms);
+	} else if (w->run->readiness == RUN_READY_PROCESS ||
+	    w->run->readiness == RUN_READY_MCP)
+		server_up(w);	/* mcp: its handshake is a readiness check */
 }
 
 static void
@@ -339,6 +346,7 @@ on_server_exit(struct worker *w, int status)
 	close_child_fds(w);
 	w->child.pid = 0;
 	loop_timer_cancel(&w->loop, &w->timer);
+	w->start_wait = false;
 	if (w->stop_requested || w->state == S_STOPPING) {
 		w->state = S_DONE;
 		return;
@@ -374,6 +382,7 @@ server_stop(struct worker *w)
 	}
 	if (w->state == S_STOPPING)
 		return;
+	w->start_wait = false;
 	w->state = S_STOPPING;
 	checks_stop(w, "the server is stopping");
 	/* a stdio server ends when its input does (MCP's own shutdown):
@@ -395,7 +404,12 @@ on_timer(struct loop_timer *t)
 {
 	struct worker	*w = container_of(t, struct worker, timer);
 
-	if (w->state == S_STOPPING && w->child.pid > 0 && !w->stop_signalled) {
+	if (w->start_wait) {
+		w->start_wait = false;
+		if (w->state == S_STARTED)
+			server_up(w);
+	} else if (w->state == S_STOPPING && w->child.pid > 0 &&
+	    !w->stop_signalled) {
 		w->stop_signalled = true;
 		kill(-w->child.pid, w->run->stop_signal);
 		arm_timer(w, w->run->stop_timeout_ms);
@@ -446,21 +460,33 @@ static void	on_check_done(void *, size_t, const struct health_result *);
 
 /* Loaded before the sandbox closes: libcurl is read from disk here,
  * while every path is still reachable. */
+/* The readiness of a stdio server by default: its answer to initialize,
+ * through the same session as any other MCP check over stdio, once. */
+#define HANDSHAKE_CHECK		"mcp-handshake"
+static const char handshake_check[] = "{\"name\":\"" HANDSHAKE_CHECK "\","
+    "\"type\":\"mcp\",\"critical\":true,\"readiness_only\":true,"
+    "\"timeout_seconds\":30,\"retry_attempts\":0,"
+    "\"config\":{\"transport\":\"stdio\",\"probe\":\"ping\"}}";
+
+/* Loaded before the sandbox closes: libcurl is read from disk here,
+ * while every path is still reachable. */
 int
 checks_setup(struct worker *w, const cJSON *list, struct errbuf *err)
 {
+	bool		 handshake = w->run->readiness == RUN_READY_MCP;
+	size_t		 n = (size_t)cJSON_GetArraySize(list) + handshake;
 	const cJSON	*c;
+	cJSON		*hs;
 	int		 r;
 
-	if (cJSON_GetArraySize(list) == 0)
+	if (n == 0)
 		return 0;
 	if ((w->health = health_new(&w->loop, on_check_done, w)) == NULL ||
-	    (w->verdicts = malloc((size_t)cJSON_GetArraySize(list))) ==
-	    NULL) {
+	    (w->verdicts = malloc(n)) == NULL) {
 		errbuf_set(err, "health checks: %s", strerror(errno));
 		return -ENOMEM;
 	}
-	memset(w->verdicts, -1, (size_t)cJSON_GetArraySize(list));
+	memset(w->verdicts, -1, n);
 	cJSON_ArrayForEach(c, list)
 		if ((r = health_add(w->health, c, err)) < 0)
 			return r;
@@ -469,7 +495,15 @@ checks_setup(struct worker *w, const cJSON *list, struct errbuf *err)
 		    "transport is not stdio");
 		return -EINVAL;
 	}
-	return 0;
+	if (!handshake || health_stdio_critical(w->health))
+		return 0;
+	if ((hs = cJSON_Parse(handshake_check)) == NULL) {
+		errbuf_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	r = health_add(w->health, hs, err);
+	cJSON_Delete(hs);
+	return r < 0 ? r : 0;
 }
 
 void
@@ -548,8 +582,12 @@ on_check_done(void *arg, size_t i, const struct health_result *r)
 	send_health(w, r, false);
 	if (!r->healthy && r->critical && w->check_failure[0] == '\0')
 		snprintf(w->check_failure, sizeof(w->check_failure),
-		    "health check '%s' failed after %u attempts: %s",
-		    r->check, r->attempts, r->message);
+		    "health check '%s' failed after %u attempts: %s%s",
+		    r->check, r->attempts, r->message,
+		    strcmp(r->check, HANDSHAKE_CHECK) == 0 ? " (a stdio "
+		    "server is ready when it answers MCP's initialize; one "
+		    "that does not speak MCP says run.readiness: process)" :
+		    "");
 	if (w->checks_pending == 0 || --w->checks_pending > 0 ||
 	    w->state != S_STARTED)
 		return;

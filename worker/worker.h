@@ -60,6 +60,7 @@ struct worker {
 	bool			 stop_signalled;	/* past stdin EOF */
 	bool			 stop_now;	/* no stdin grace */
 	bool			 unhealthy_restart;
+	bool			 start_wait;	/* the timer: start_seconds */
 	struct launch_result	 child;
 	struct watcher		 status_w;	/* the exec status */
 	struct watcher		 log_w;		/* stderr (and http stdout) */

@@ -36,9 +36,12 @@ static const char usage_main[] =
 "  health run NAME...       run checks now (--all, --tags a,b; --server S)\n"
 "  rollback list            snapshots, with their integrity\n"
 "  rollback status ID       a rollback's plan and how far it got\n"
+"  rollback start ID        roll a deployment back by hand (--servers a,b)\n"
 "  rollback approve ID      let a manual rollback run\n"
+"  monitor start            run the monitor by hand (--port N)\n"
+"  monitor show ID          a deployment live (--events, --metrics)\n"
 "\n"
-"Options:\n"
+"Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
 "                          or $MCPVISOR_CONFIG_DIR)\n"
 "  --checks-dir DIR        health-check files (default: health-checks beside\n"
@@ -381,6 +384,73 @@ global_options(struct cli *cli, int argc, char **argv)
 	}
 }
 
+/* The global options given after the command, as the guide's automation
+ * form writes them ("deploy start SPEC --environment E --config-dir D
+ * --verbose"): taken out of argv, which closes up behind them. Nothing
+ * after "--" is looked at. 0, or an exit status. */
+static int
+late_global_options(struct cli *cli, int *argc, char **argv, int from)
+{
+	static const struct {
+		const char	*name;
+		bool		 has_arg;
+	} globals[] = {
+		{ "config-dir", true }, { "checks-dir", true },
+		{ "deployments-dir", true }, { "state-dir", true },
+		{ "backup-dir", true }, { "verbose", false },
+	};
+	int	 out = from;
+
+	for (int i = from; i < *argc; i++) {
+		const char	*a = argv[i], *value = NULL;
+		size_t		 k, n = sizeof(globals) / sizeof(globals[0]);
+
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		for (k = 0; k < n && strncmp(a, "--", 2) == 0; k++) {
+			size_t	len = strlen(globals[k].name);
+
+			if (strncmp(a + 2, globals[k].name, len) == 0 &&
+			    (a[2 + len] == '\0' || (a[2 + len] == '=' &&
+			    globals[k].has_arg)))
+				break;
+		}
+		if (strncmp(a, "--", 2) != 0 || k == n) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (globals[k].has_arg) {
+			value = strchr(a, '=') != NULL ? strchr(a, '=') + 1 :
+			    i + 1 < *argc ? argv[++i] : NULL;
+			if (value == NULL) {
+				fprintf(stderr, "mcpvisor: option '--%s' "
+				    "requires an argument\n", globals[k].name);
+				return CLI_EXIT_USAGE;
+			}
+		}
+		switch (k) {
+		case 0:	cli->paths.config_dir = value; break;
+		case 1:	cli->paths.checks_dir = value; break;
+		case 2:	cli->paths.deployments_dir = value; break;
+		case 3:
+			snprintf(cli->state_dir, sizeof(cli->state_dir), "%s",
+			    value);
+			break;
+		case 4:
+			snprintf(cli->backup_dir, sizeof(cli->backup_dir), "%s",
+			    value);
+			break;
+		default: cli->verbose = true; break;
+		}
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
 /* The directories the options left out. 0, or an exit status. */
 static int
 default_paths(struct cli *cli)
@@ -425,11 +495,13 @@ main(int argc, char **argv)
 	    "deploy/config";
 	cli.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 	global_options(&cli, argc, argv);
-	log_init("mcpvisor", cli.verbose);
 	if (optind >= argc) {
 		fputs(usage_main, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((status = late_global_options(&cli, &argc, argv, optind + 1)) != 0)
+		return status;
+	log_init("mcpvisor", cli.verbose);
 	if ((status = default_paths(&cli)) != 0)
 		return status;
 	status = -1;

@@ -171,13 +171,18 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	struct cli_tail		  t = { .cli = cli };
 	cJSON			 *rq = cJSON_CreateObject(), *resp;
 	char			 *spec = realpath(po->spec_path, NULL);
+	int			  spec_errno = errno;
 	char			 *cfg = realpath(cli->paths.config_dir, NULL);
-	char			 *chk = realpath(cli->paths.checks_dir, NULL);
+	int			  cfg_errno = errno;
+	char			 *chk = cli->paths.checks_dir == NULL ? NULL :
+				    realpath(cli->paths.checks_dir, NULL);
 	int			  status;
 
+	/* in the words of the dry run, which opens the same paths */
 	if (spec == NULL || cfg == NULL) {
-		fprintf(stderr, "mcpvisor: %s: %s\n", spec == NULL ?
-		    po->spec_path : cli->paths.config_dir, strerror(errno));
+		fprintf(stderr, "%s: error: cannot open: %s\n", spec == NULL ?
+		    po->spec_path : cli->paths.config_dir,
+		    strerror(spec == NULL ? spec_errno : cfg_errno));
 		status = CLI_EXIT_CONFIG;
 		goto out;
 	}

@@ -440,6 +440,8 @@ struct run_opts {
 	const char	*tags;
 	const char	*server;
 	const char	*environment;
+	char		 env_buf[256];	/* the running deployment's */
+	char		 id_buf[128];
 };
 
 static int
@@ -526,6 +528,43 @@ add_checks(struct run *run, const struct project *p, char **names,
 	return dl->errors > 0 ? -1 : n;
 }
 
+/* The environment of the newest deployment not yet done that runs
+ * server (into buf), from the records: what a check of a running server
+ * renders against. NULL when none runs it. */
+static const char *
+running_environment(const struct cli *cli, const char *server, char *buf,
+    size_t size, char *id, size_t id_size)
+{
+	cJSON		**recs = NULL, *s;
+	const char	 *found = NULL;
+	int		  n = state_list_records(cli->state_dir, &recs);
+
+	for (int i = 0; i < n; i++) {
+		const char	*state = cJSON_GetStringValue(
+				    cJSON_GetObjectItem(recs[i], "state"));
+		const char	*env = cJSON_GetStringValue(
+				    cJSON_GetObjectItem(recs[i], "environment"));
+
+		if (found != NULL || state == NULL || env == NULL ||
+		    strcmp(state, "done") == 0 ||
+		    cli_record_damage(recs[i], buf, size) != NULL)
+			continue;
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(recs[i], "servers"))
+			if (found == NULL && cJSON_IsString(cJSON_GetObjectItem(
+			    s, "name")) && strcmp(cJSON_GetObjectItem(s,
+			    "name")->valuestring, server) == 0) {
+				snprintf(buf, size, "%s", env);
+				snprintf(id, id_size, "%s", cJSON_GetStringValue(
+				    cJSON_GetObjectItem(recs[i], "id")));
+				found = buf;
+			}
+	}
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+	return found;
+}
+
 /* The environment and server the checks render against (--environment,
  * --server): added to dl when they cannot be had. */
 static void
@@ -537,8 +576,14 @@ render_context(struct cli *cli, const struct project *p, struct run_opts *o,
 	const struct env_config	*env = NULL;
 	const struct server_config *srv;
 
-	/* a server is rendered for an environment: the only one there is,
-	 * when none is named */
+	/* a server is rendered for an environment: that of the deployment
+	 * that runs it, or else the only one there is, when none is named */
+	if (o->environment == NULL && o->server != NULL &&
+	    (o->environment = running_environment(cli, o->server,
+	    o->env_buf, sizeof(o->env_buf), o->id_buf,
+	    sizeof(o->id_buf))) != NULL && !cli->json)
+		fprintf(stderr, "mcpvisor health run: '%s' runs in %s: "
+		    "environment %s\n", o->server, o->id_buf, o->environment);
 	if (o->environment == NULL && o->server != NULL && p->nenvs == 1)
 		o->environment = p->envs[0]->name;
 	if (o->environment != NULL && (env = project_env(p,

@@ -40,17 +40,42 @@ daemon_path(char *buf, size_t size)
 	snprintf(buf, size, "mcpvisord");
 }
 
+/* What of the caller's environment a daemon it starts keeps: where
+ * programs and the locale are, who it is, and the sanitizers' settings.
+ * Nothing else: the first caller's secrets must not live on in a
+ * long-lived process's /proc/PID/environ (each request carries its own). */
+static const char *const daemon_keeps[] = { "PATH", "HOME", "USER",
+    "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+    "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "MCPVISOR_DEBUG",
+    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+#define DAEMON_KEEPS	(sizeof(daemon_keeps) / sizeof(daemon_keeps[0]))
+
+static void
+daemon_environment(char *envp[DAEMON_KEEPS + 1])
+{
+	size_t	k = 0;
+
+	for (size_t i = 0; i < DAEMON_KEEPS; i++) {
+		const char	*v = getenv(daemon_keeps[i]);
+
+		if (v != NULL && asprintf(&envp[k], "%s=%s", daemon_keeps[i],
+		    v) != -1)
+			k++;
+	}
+	envp[k] = NULL;
+}
+
 /* Started detached (its own session, nobody's child but init's, output
  * to STATE_DIR/logs/mcpvisord.log), so that it outlives the CLI. */
 static int
 start_daemon(const char *state_dir)
 {
-	extern char		**environ;
 	char			 exe[PATH_MAX], log[PATH_MAX + 32];
 	char			*argv[] = { "mcpvisord", "--state-dir",
 				    (char *)(uintptr_t)state_dir, NULL };
+	char			*envp[DAEMON_KEEPS + 1];
 	struct spawn_request	 rq = { .path = exe, .argv = argv,
-				    .envp = environ, .new_session = true,
+				    .envp = envp, .new_session = true,
 				    .detach = true };
 	struct errbuf		 err;
 	pid_t			 pid;
@@ -68,7 +93,10 @@ start_daemon(const char *state_dir)
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out };
+	daemon_environment(envp);
 	r = spawn_start(&rq, &pid, NULL);
+	for (char **e = envp; *e != NULL; e++)
+		free(*e);
 	close(out);
 	return r;
 }

@@ -160,7 +160,10 @@ class Mcpvisor(Peer):
                         f"  command: {self.server}\n"
                         f"  args: [\"s{i}\", \"{self.log}\", \"--stdio\"]\n"
                         "  restart: always\n  restart_delay_ms: 0\n"
-                        "  max_deaths: 0\n  stop_timeout_seconds: 5\n")
+                        "  max_deaths: 0\n  stop_timeout_seconds: 5\n"
+                        # up at exec, as s6 and runit say without a
+                        # readiness notification
+                        "  readiness: process\n  start_seconds: 0\n")
         self.spec = os.path.join(work, "spec.yaml")
         with open(self.spec, "w") as f:
             f.write("metadata: {name: bench, environment: bench}\nservers:\n")

@@ -74,6 +74,23 @@ run "cycle fails the dry run" 100 "$mcpvisor" --config-dir "$work/cycle/config" 
 expect "dry run names the cycle" "Circular dependency detected"
 run "mcpvisord --check refuses it" 100 "$mcpvisord" --config-dir "$work/cycle/config" --check "$work/cycle/deployments/demo.yaml"
 
+# --- global options after the verb, the guide's automation form
+run "options after the verb: --config-dir is taken there too" 100 "$mcpvisor" deploy start "$work/cycle/deployments/demo.yaml" --dry-run --environment production --config-dir "$work/cycle/config" --backup-dir "$work/backups" --verbose
+expect "the cycle of that config dir is found" "Circular dependency detected"
+run "--config-dir=DIR after the verb" 100 "$mcpvisor" config validate --config-dir="$work/cycle/config"
+run "a global option after the verb without its value" 2 "$mcpvisor" config validate --config-dir
+run "nothing after -- is taken" 2 "$mcpvisor" config validate -- --config-dir "$work/cycle/config"
+
+# --- mcpvisor --help lists every verb of every command
+main_help=$("$mcpvisor" --help)
+missing_verbs=""
+for group in config deploy health rollback monitor; do
+	for verb in $("$mcpvisor" "$group" --help | awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
+		grep -q "^  $group $verb" <<<"$main_help" || missing_verbs="$missing_verbs $group.$verb"
+	done
+done
+if [ -z "$missing_verbs" ]; then ok "mcpvisor --help lists every verb"; else bad "mcpvisor --help lacks:$missing_verbs"; fi
+
 # --- an unknown dependency
 copy unknown
 sed -i 's/dependencies: \["memory"\]/dependencies: ["memroy"]/' "$work/unknown/deployments/demo.yaml"
@@ -92,6 +109,58 @@ copy malformed
 printf 'variables:\n  a: [1, 2\n  b: 3\n' > "$work/malformed/config/environments/staging.yaml"
 run "malformed YAML" 100 "$mcpvisor" --config-dir "$work/malformed/config" config validate
 expect "YAML error located" "staging.yaml:3:4: error:"
+
+# --- the guide's own server file, as written (it has no run: section):
+# what a deploy would refuse, validate, the dry run and --check refuse first
+copy guide
+cat > "$work/guide/config/servers/brave-search.yaml" <<'YAML'
+name: brave-search
+server_type: search
+
+base_config:
+  timeout_seconds: 30
+  retry_attempts: 3
+  api:
+    rate_limit_per_minute: 100
+
+environment_overrides:
+  production:
+    timeout_seconds: 15
+    api:
+      rate_limit_per_minute: 500
+
+templates:
+  api_key: "{{ env.brave_api_key }}"
+  timeout: "{{ config.timeout_seconds }}"
+
+validation_rules:
+  - "required:api_key"
+  - "format:timeout_seconds:^[0-9]+$"
+YAML
+run "the guide's server file: config validate refuses it" 100 "$mcpvisor" --config-dir "$work/guide/config" config validate
+expect "at file:line:col, with an example" "brave-search.yaml:1:1: error: missing required key 'run' in server file: mcpvisor does not know how to start this server; add, for example:"
+expect "the example's lines" "      command: npx"
+run "the guide's server file: the dry run refuses it" 100 "$mcpvisor" --config-dir "$work/guide/config" deploy start "$work/guide/deployments/mcp-production-deployment.yaml" --dry-run
+expect "the dry run says the same" "brave-search.yaml:1:1: error: missing required key 'run'"
+run "the guide's server file: mcpvisord --check refuses it" 100 "$mcpvisord" --config-dir "$work/guide/config" --check "$work/guide/deployments/mcp-production-deployment.yaml"
+expect "--check says the same" "brave-search.yaml:1:1: error: missing required key 'run'"
+
+# --- a mistyped spec path says the file cannot be opened, with or
+# without --dry-run (and starts no daemon)
+run "a mistyped spec path" 100 "$mcpvisor" --state-dir "$work/typo-state" deploy start deploy/deployments/dmeo.yaml
+expect "says it cannot be opened" "deploy/deployments/dmeo.yaml: error: cannot open: No such file or directory"
+run "the same with --dry-run" 100 "$mcpvisor" deploy start deploy/deployments/dmeo.yaml --dry-run
+expect "in the same words" "deploy/deployments/dmeo.yaml: error: cannot open: No such file or directory"
+if [ -e "$work/typo-state/control.sock" ]; then bad "a mistyped path started a daemon"; else ok "a mistyped path started no daemon"; fi
+
+# --- what would never apply is an error, with a "did you mean"
+copy typos
+sed -i 's/^  production:/  prodution:/' "$work/typos/config/servers/memory.yaml"
+mkdir -p "$work/typos/config/hooks/pre-deploi.d" "$work/typos/config/hooks/pre-deploy.d"
+run "an override for no environment, a hook folder of no phase" 100 "$mcpvisor" --config-dir "$work/typos/config" config validate
+expect "the override, located, with its likely environment" "memory.yaml:10:3: error: environment_overrides for 'prodution', which is no environment (no environments/prodution.yaml); did you mean 'production'?"
+expect "the hook folder, with its likely phase" "hooks: error: 'pre-deploi.d' is not a hook phase's folder, and would never run; did you mean 'pre-deploy.d'?"
+if grep -q "'pre-deploy.d' is not" <<<"$out"; then bad "a phase's own folder is refused"; else ok "a phase's own folder is accepted"; fi
 
 # --- every error in a file, not only the first
 copy several

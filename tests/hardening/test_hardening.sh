@@ -35,7 +35,7 @@ wait_for() {
 cfg="$work/project/config"
 mkdir -p "$cfg/environments" "$cfg/servers" "$work/project/deployments"
 echo 'variables: {}' > "$cfg/environments/test.yaml"
-server() { printf 'name: %s\nserver_type: test\nrun:\n%s\n' "$1" "$2" > "$cfg/servers/$1.yaml"; }
+. "$(dirname "$0")/../lib/server_file.sh"
 spec() {
 	local name=$1; shift
 	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "$name"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
@@ -257,7 +257,7 @@ check "and mcpvisord stayed small (RSS under 400 MiB)" '[ "$(awk "/^VmHWM/{print
 # the loop rendered)
 { printf 'name: heavy\nserver_type: test\ntemplates:\n'
   for i in $(seq 1 900); do printf '  v%d: "{{ env.a6 }}"\n' "$i"; done
-  printf 'run:\n  command: sleep\n  args: ["1061"]\n'; } > "$cfg/servers/heavy.yaml"
+  printf 'run:\n  command: sleep\n  args: ["1061"]\n  readiness: process\n'; } > "$cfg/servers/heavy.yaml"
 printf 'metadata: {name: heavy, environment: bomb}\nservers:\n  - {name: heavy, timeout_seconds: 20}\n' > "$work/project/deployments/heavy.yaml"
 python3 - "$state" > "$work/preparing.txt" <<'PY' &
 import json, socket, struct, sys, time

@@ -77,6 +77,8 @@ run:
   command: sh
   args: ["-c", "echo \"token is $TOKEN\"; exec sleep 2001"]
   environment: { TOKEN: "{{ env.token }}" }
+  readiness: process
+  start_seconds: 0
 YAML
 cat > "$cfg/servers/slowpoke.yaml" <<'YAML'
 name: slowpoke

@@ -47,9 +47,7 @@ variables:
 secrets:
   token: TEST_TOKEN
 YAML
-server() { # name, run section (indented two spaces)
-	printf 'name: %s\nserver_type: test\nrun:\n%s\n' "$1" "$2" > "$cfg/servers/$1.yaml"
-}
+. "$(dirname "$0")/../lib/server_file.sh"
 server fast '  command: sleep
   args: ["1000"]'
 server slow '  command: bash
@@ -102,8 +100,12 @@ stop_daemon() { pkill -TERM -f "mcpvisord --state-dir $state" 2>/dev/null; wait_
 
 # --- 1. dependencies: a dependent starts only once its dependency is ready
 sp=$(spec order "$(S slow)" "$(S after-slow 0 'dependencies: [slow]')")
-out=$(mv deploy start "$sp" 2>&1); status=$?
+# the daemon this starts must not keep its first caller's environment
+caller_secret="caller-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+out=$(CALLER_SECRET=$caller_secret mv deploy start "$sp" 2>&1); status=$?
 check "ordered deployment succeeds" '[ $status -eq 0 ]'
+dpid=$(pgrep -f "mcpvisord --state-dir $state" | head -1)
+check "the daemon deploy start started keeps none of the caller's secrets in its environment" '[ -n "$dpid" ] && tr "\0" "\n" < /proc/$dpid/environ | grep -q "^PATH=" && ! grep -qF "$caller_secret" /proc/$dpid/environ'
 id=$(last_id)
 ready_seq=$(events "$id" | python3 -c 'import json,sys
 for l in sys.stdin:
@@ -142,6 +144,27 @@ check "a broken server fails the deployment (exit 1)" '[ $status -eq 1 ]'
 check "with the reason" 'grep -q "cannot execute /nonexistent/server: No such file or directory" <<<"$out"'
 check "and what started is stopped" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
 check "record: failed, with the failure" 'is $id "d[\"outcome\"]" failed 1 && rf $id "d[\"failure\"]" | grep -q nonexistent'
+
+# --- 3b. readiness means something: a server with no checks that exits
+# at once (status 3) is not ready; its attempts are retried, then the
+# deployment fails and what it replaced comes back
+printf 'name: quitter\nserver_type: test\nbase_config:\n  mode: "{{ env('"'"'QUIT_MODE'"'"') or '"'"'stay'"'"' }}"\nrun:\n  command: sh\n  args: ["-c", "echo start >> starts; [ {{ config.mode }} = quit ] && exit 3; exec sleep 1011"]\n  working_directory: "{{ env.data }}"\n  readiness: process\n' > "$cfg/servers/quitter.yaml"
+rm -f "$work/data/starts"
+sp=$(spec quitting "$(S quitter 2)")
+out=$(QUIT_MODE=quit mv deploy start "$sp" 2>&1); status=$?
+id=$(last_id)
+check "readiness: a server that exits at once with status 3 fails the deployment (exit 1)" '[ $status -eq 1 ] && is $id "d[\"outcome\"]" failed 1'
+check "readiness: every attempt was made (retry_attempts 2: three starts)" '[ "$(wc -l < "$work/data/starts")" = 3 ]'
+check "readiness: in its words" 'grep -q "exited with status 3 before it was ready" <<<"$out" && ! events $id | grep -q "\"event_type\":\"server_ready\""'
+t0=$(now_ms)
+mv deploy start "$sp" >/dev/null 2>&1; status=$?
+t1=$(now_ms)
+check "readiness: one that stays up is ready after run.start_seconds (1 by default)" '[ $status -eq 0 ] && [ $((t1 - t0)) -ge 1000 ]'
+good_id=$(last_id)
+out=$(QUIT_MODE=quit mv deploy start "$sp" 2>&1); status=$?
+check "readiness: an upgrade to a version that exits at once fails and is rolled back" '[ $status -ne 0 ] && grep -qi "roll" <<<"$out" && wait_for "pgrep -f \"sleep 1011\" >/dev/null" 10'
+mv deploy stop "$good_id" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 1011" >/dev/null' 5
 
 # --- 4. after success, a crash loop ends in a visible failed state
 sp=$(spec crash "$(S crashy)")
@@ -239,7 +262,7 @@ hook() { # phase, name, body
 }
 hmv() { "$mcpvisor" --config-dir "$hcfg" --state-dir "$state" "$@"; }
 # a pre-validation hook may write the very files that are then loaded
-hook pre-validation 10-generate "printf 'name: generated\nserver_type: test\nrun:\n  command: sleep\n  args: [\"1004\"]\n' > \"\$MCPVISOR_CONFIG_DIR/servers/generated.yaml\""
+hook pre-validation 10-generate "printf 'name: generated\nserver_type: test\nrun:\n  command: sleep\n  args: [\"1004\"]\n  readiness: process\n' > \"\$MCPVISOR_CONFIG_DIR/servers/generated.yaml\""
 hook post-deploy 10-record "env | grep ^MCPVISOR_ | sort > $hk/post-env; cat > $hk/post-stdin"
 printf 'metadata: {name: gen, environment: test}\nservers:\n  - {name: generated}\n' > "$hk/deployments/gen.yaml"
 out=$(hmv deploy start "$hk/deployments/gen.yaml" 2>&1); status=$?
@@ -368,6 +391,13 @@ health_checks:
     retry_attempts: 0
     critical: false
     config: { host: "127.0.0.1", port: $closed_port }
+  - name: "env_marker"
+    type: "command"
+    retry_attempts: 0
+    config:
+      command: "sh"
+      args: ["-c", "echo data={{ env.data }}"]
+      expected_output: "data=$work/data"
   - name: "alive_file"
     type: "file_system"
     retry_attempts: 5
@@ -402,6 +432,12 @@ id=$(last_id)
 check "a failing non-critical check only warns: deployed (exit 0)" '[ $status -eq 0 ]'
 check "the warning is an event" 'events "$id" | grep -q "\"event_type\":\"health_check_warning\""'
 check "a command check runs inside the server's sandbox (no_new_privs)" '[ "$(rf $id "d[\"servers\"][0][\"health\"][\"in_sandbox\"][\"healthy\"]")" = True ]'
+# with two environments, health run --server renders against the one of
+# the deployment that runs the server, without --environment
+printf 'variables:\n  data: "/elsewhere"\n' > "$cfg/environments/other.yaml"
+hr=$(mv health run env_marker --server fast 2>&1); hstatus=$?
+check "health run --server uses the environment of the deployment that runs it" '[ $hstatus -eq 0 ] && grep -q "runs in $id: environment test" <<<"$hr"'
+rm -f "$cfg/environments/other.yaml"
 mv deploy stop "$id" >/dev/null 2>&1
 
 rm -f "$work/data/alive"

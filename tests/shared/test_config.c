@@ -79,7 +79,7 @@ test_server_name_must_match_file(void **state)
 	char			*dir = tu_tmpdir(), *path;
 
 	(void)state;
-	path = tu_write(dir, "alpha.yaml", "name: beta\nserver_type: t\n");
+	path = tu_write(dir, "alpha.yaml", "name: beta\nserver_type: t\nrun: {command: x}\n");
 	assert_true(server_load(path, &srv, &dl) < 0);
 	TU_EXPECT(&dl, "alpha.yaml:1:7: server 'beta' is in a file named "
 	    "'alpha'");
@@ -287,7 +287,7 @@ test_spec_references(void **state)
 	files[0] = tu_write(cfg, "environments/production.yaml",
 	    "variables: {}\n");
 	files[1] = tu_write(cfg, "servers/a.yaml",
-	    "name: a\nserver_type: knowledge\n");
+	    "name: a\nserver_type: knowledge\nrun: {command: x}\n");
 	files[2] = tu_write(dir, "health-checks/c.yaml",
 	    "health_checks:\n  - name: ping\n    type: mcp\n");
 	files[3] = tu_write(dir, "health-checks/d.yaml",
@@ -335,7 +335,7 @@ test_project_keeps_good_files(void **state)
 	char			*dir = tu_tmpdir(), *f[3];
 
 	(void)state;
-	f[0] = tu_write(dir, "servers/good.yaml", "name: good\nserver_type: t\n");
+	f[0] = tu_write(dir, "servers/good.yaml", "name: good\nserver_type: t\nrun: {command: x}\n");
 	f[1] = tu_write(dir, "servers/bad.yaml", "name: bad\n");
 	f[2] = tu_write(dir, "environments/dev.yaml", "variables: [oops\n");
 	paths.config_dir = dir;
@@ -343,8 +343,12 @@ test_project_keeps_good_files(void **state)
 	assert_int_equal(p->nservers, 1);
 	assert_non_null(project_server(p, "good"));
 	assert_int_equal(p->nenvs, 0);
-	assert_int_equal(dl.errors, 2);
+	assert_int_equal(dl.errors, 3);
 	TU_EXPECT(&dl, "bad.yaml:1:1: missing required key 'server_type'");
+	/* what a deploy would refuse is refused on load, with an example */
+	TU_EXPECT(&dl, "bad.yaml:1:1: missing required key 'run' in server "
+	    "file: mcpvisor does not know how to start this server; add, for "
+	    "example:\n    run:\n      command:");
 	TU_EXPECT(&dl, "dev.yaml:2:1:");
 	project_free(p);
 	diag_list_free(&dl);

@@ -108,7 +108,7 @@ static const char guide_server[] =
     "\n"
     "validation_rules:\n"
     "  - \"required:api_key\"\n"
-    "  - \"format:timeout_seconds:^[0-9]+$\"\n";
+    "  - \"format:timeout_seconds:^[0-9]+$\"\nrun: {command: x}\n";
 
 static void
 test_guide_example(void **state)
@@ -160,7 +160,7 @@ test_unset_secret(void **state)
 	struct fx	f;
 	const char	*srv = "name: brave-search\nserver_type: s\n"
 	    "templates:\n  pw: \"{{ env.db_password }}\"\n"
-	    "validation_rules: [\"required:pw\", \"format:pw:^x$\"]\n";
+	    "validation_rules: [\"required:pw\", \"format:pw:^x$\"]\nrun: {command: x}\n";
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), -EINVAL);
@@ -194,7 +194,7 @@ test_validation_rules(void **state)
 	    "  - \"format:timeout_seconds:([\"\n"
 	    "  - \"looks:good\"\n"
 	    "  - \"required:nested.a\"\n"
-	    "  - \"format:api_key:^BSA-\"\n";
+	    "  - \"format:api_key:^BSA-\"\nrun: {command: x}\n";
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), -EINVAL);
@@ -226,7 +226,7 @@ test_template_cycle(void **state)
 	struct fx	f;
 	const char	*srv = "name: brave-search\nserver_type: s\n"
 	    "templates:\n  a: \"{{ config.b }}\"\n  b: \"x{{ config.a }}\"\n"
-	    "  c: \"{{ config.c }}\"\n";
+	    "  c: \"{{ config.c }}\"\nrun: {command: x}\n";
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), -EINVAL);
@@ -245,7 +245,7 @@ test_templates_refer_to_each_other(void **state)
 	    "base_config:\n  port: \"{{ env.api_port }}\"\n"
 	    "  url: \"http://127.0.0.1:{{ config.port }}{{ config.path }}\"\n"
 	    "templates:\n  path: /mcp\n"
-	    "  id: \"{{ server.name }}@{{ server.environment }}\"\n";
+	    "  id: \"{{ server.name }}@{{ server.environment }}\"\nrun: {command: x}\n";
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), 0);
@@ -334,7 +334,7 @@ test_check_rendered_per_server(void **state)
 	struct render_opts	 ro = { .getenv = fake_getenv };
 	char			*path;
 	const char		*srv = "name: brave-search\nserver_type: s\n"
-	    "base_config:\n  port: 3001\n";
+	    "base_config:\n  port: 3001\nrun: {command: x}\n";
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), 0);

@@ -36,7 +36,7 @@ wait_for() {
 cfg="$work/project/config"
 mkdir -p "$cfg/environments" "$cfg/servers" "$work/project/deployments"
 echo 'variables: {}' > "$cfg/environments/soak.yaml"
-server() { printf 'name: %s\nserver_type: test\nrun:\n%s\n' "$1" "$2" > "$cfg/servers/$1.yaml"; }
+. "$(dirname "$0")/../lib/server_file.sh"
 names=()
 for i in 1 2 3 4; do
 	server "plain$i" "  command: sleep

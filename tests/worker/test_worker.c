@@ -98,17 +98,35 @@ wk_expect(struct wk *w, uint8_t type, struct frame *f)
 	}
 }
 
+/* The servers here are plain programs, not MCP servers: unless a test
+ * says otherwise, they are ready by running, at once. */
 static void
-wk_send_config(struct wk *w, const char *run_json, const char *sandbox_json)
+wk_send_config_as(struct wk *w, const char *run_json,
+    const char *sandbox_json, bool plain)
 {
-	char	*config;
+	cJSON	*run = cJSON_Parse(run_json);
+	char	*config, *run_text;
 
+	assert_non_null(run);
+	if (plain && cJSON_GetObjectItem(run, "readiness") == NULL)
+		cJSON_AddStringToObject(run, "readiness", "process");
+	if (plain && cJSON_GetObjectItem(run, "start_seconds") == NULL)
+		cJSON_AddStringToObject(run, "start_seconds", "0");
+	assert_non_null(run_text = cJSON_PrintUnformatted(run));
+	cJSON_Delete(run);
 	assert_true(asprintf(&config, "{\"server\":\"t\",\"server_dir\":"
-	    "\"%s/t\",\"run\":%s,\"sandbox\":%s}", w->dir, run_json,
+	    "\"%s/t\",\"run\":%s,\"sandbox\":%s}", w->dir, run_text,
 	    sandbox_json != NULL ? sandbox_json : "{}") > 0);
+	free(run_text);
 	assert_int_equal(frame_write(&w->wr, FRAME_CONFIG, config,
 	    (uint32_t)strlen(config)), 0);
 	free(config);
+}
+
+static void
+wk_send_config(struct wk *w, const char *run_json, const char *sandbox_json)
+{
+	wk_send_config_as(w, run_json, sandbox_json, true);
 }
 
 /* Waits for the worker to exit; returns its exit status. */
@@ -592,6 +610,130 @@ test_stop_escalates_to_kill(void **state)
 	wk_end(&w);
 }
 
+/* Ready by running means running for start_seconds: a server that
+ * exits before then has failed its start, and says nothing of ready. */
+static void
+test_start_seconds_before_ready(void **state)
+{
+	struct wk	w;
+	struct frame	f;
+	struct timespec	t0, t1;
+	int		r;
+
+	(void)state;
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	wk_send_config_as(&w, "{\"command\":\"sh\",\"args\":[\"-c\","
+	    "\"exit 3\"],\"readiness\":\"process\",\"start_seconds\":\"1\"}",
+	    NULL, false);
+	wk_expect(&w, FRAME_STARTED, &f);
+	free(f.data);
+	while ((r = wk_next(&w, &f, 5000)) > 0 && f.type != FRAME_EXITED) {
+		assert_int_not_equal(f.type, FRAME_READY);
+		free(f.data);
+	}
+	assert_int_equal(r, 1);
+	assert_int_equal(frame_get_u32(f.data + 4), 3);
+	free(f.data);
+	while ((r = wk_next(&w, &f, 2000)) > 0) {
+		assert_int_not_equal(f.type, FRAME_READY);
+		free(f.data);
+	}
+	assert_int_equal(wk_wait(&w), 111);
+	wk_end(&w);
+
+	/* one that stays up is ready, after start_seconds and not before */
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	wk_send_config_as(&w, "{\"command\":\"sleep\",\"args\":[\"100\"],"
+	    "\"readiness\":\"process\",\"start_seconds\":\"1\"}", NULL, false);
+	wk_expect(&w, FRAME_STARTED, &f);
+	free(f.data);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	wk_expect(&w, FRAME_READY, &f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(f.data);
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 900);
+	wk_stop(&w);
+	wk_end(&w);
+}
+
+/* A stdio server, by default, is ready when it answers initialize. */
+static const char mcp_responder[] =
+    "import sys, json\n"
+    "for line in sys.stdin:\n"
+    "    m = json.loads(line)\n"
+    "    if 'id' not in m: continue\n"
+    "    r = {}\n"
+    "    if m['method'] == 'initialize':\n"
+    "        r = {'protocolVersion': m['params']['protocolVersion'],\n"
+    "             'capabilities': {}, 'serverInfo': {'name': 'responder',\n"
+    "             'version': '1'}}\n"
+    "    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': r}),\n"
+    "          flush=True)\n";
+
+static void
+test_stdio_ready_by_its_handshake(void **state)
+{
+	char		 script[] = "/tmp/mcpvisor-responder.XXXXXX", run[256];
+	struct wk	 w;
+	struct frame	 f;
+	cJSON		*o;
+	int		 fd, r;
+	bool		 handshake_seen = false;
+
+	(void)state;
+	assert_true((fd = mkstemp(script)) >= 0);
+	assert_int_equal(write(fd, mcp_responder, strlen(mcp_responder)),
+	    (ssize_t)strlen(mcp_responder));
+	close(fd);
+	snprintf(run, sizeof(run), "{\"command\":\"python3\",\"args\":"
+	    "[\"%s\"]}", script);
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	wk_send_config_as(&w, run, NULL, false);
+	while ((r = wk_next(&w, &f, 10000)) > 0 && f.type != FRAME_READY) {
+		assert_int_not_equal(f.type, FRAME_FAILED);
+		if (f.type == FRAME_HEALTH) {
+			assert_non_null(o = cJSON_ParseWithLength(
+			    (const char *)f.data, f.len));
+			handshake_seen |= strcmp(cJSON_GetStringValue(
+			    cJSON_GetObjectItem(o, "check")),
+			    "mcp-handshake") == 0 && cJSON_IsTrue(
+			    cJSON_GetObjectItem(o, "healthy"));
+			cJSON_Delete(o);
+		}
+		free(f.data);
+	}
+	assert_int_equal(r, 1);
+	free(f.data);
+	assert_true(handshake_seen);
+	wk_stop(&w);
+	wk_end(&w);
+
+	/* a plain program in its place is not ready: it failed, and the
+	 * failure says what readiness it was held to */
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	wk_send_config_as(&w, "{\"command\":\"sh\",\"args\":[\"-c\","
+	    "\"read x; echo hello; exec sleep 100\"]}", NULL, false);
+	while ((r = wk_next(&w, &f, 10000)) > 0 && f.type != FRAME_FAILED) {
+		assert_int_not_equal(f.type, FRAME_READY);
+		free(f.data);
+	}
+	assert_int_equal(r, 1);
+	assert_non_null(strstr((const char *)f.data, "run.readiness: process"));
+	free(f.data);
+	assert_int_equal(wk_wait(&w), 111);
+	wk_end(&w);
+	unlink(script);
+}
+
 static void
 test_lost_root_stops_the_server(void **state)
 {
@@ -656,6 +798,8 @@ main(void)
 		cmocka_unit_test(test_bad_config_fails_closed),
 		cmocka_unit_test(test_output_and_environment),
 		cmocka_unit_test(test_readiness_fd_and_notify),
+		cmocka_unit_test(test_start_seconds_before_ready),
+		cmocka_unit_test(test_stdio_ready_by_its_handshake),
 		cmocka_unit_test(test_restart_then_crash_loop),
 		cmocka_unit_test(test_an_end_its_policy_allows_is_said),
 		cmocka_unit_test(test_setsid_descendants_are_swept),

@@ -1,0 +1,12 @@
+# Sourced by the shell suites: server NAME RUN writes $cfg/servers/NAME.yaml
+# with RUN as its run section (indented two spaces). The suites' servers
+# are plain programs, not MCP servers: ready by running, at once, unless
+# the section says how.
+server() {
+	local run=$2
+	case $run in *readiness:*) ;; *) run="$run
+  readiness: process";; esac
+	case $run in *start_seconds:*) ;; *) run="$run
+  start_seconds: 0";; esac
+	printf 'name: %s\nserver_type: test\nrun:\n%s\n' "$1" "$run" > "$cfg/servers/$1.yaml"
+}
