@@ -54,8 +54,7 @@ check_free(struct check *c)
 	loop_timer_cancel(c->h->loop, &c->wake);
 	if (c->easy != NULL)
 		hcurl_release(c);
-	if (c->has_regex)
-		regfree(&c->regex);
+	pattern_free(c->pattern);
 	for (size_t i = 0; i < c->ntags; i++)
 		free(c->tags[i]);
 	free(c->tags);

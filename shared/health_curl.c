@@ -274,7 +274,7 @@ prepare_http(struct check *c, struct errbuf *err)
 				    cJSON_GetObjectItem(cfg, "ca_file"));
 	bool			 verify = !cJSON_IsFalse(cJSON_GetObjectItem(
 				    cfg, "verify_tls"));
-	int			 e;
+	char			 why[200];
 
 	const cJSON *statuses = cJSON_GetObjectItem(cfg, "expected_status");
 	if ((c->statuses = calloc((size_t)cJSON_GetArraySize(statuses) + 1,
@@ -289,17 +289,11 @@ prepare_http(struct check *c, struct errbuf *err)
 		}
 	if (c->nstatuses == 0)
 		c->statuses[c->nstatuses++] = 200;
-	if (re != NULL) {
-		if ((e = regcomp(&c->regex, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE)) !=
-		    0) {
-			char	msg[128];
-
-			regerror(e, &c->regex, msg, sizeof(msg));
-			errbuf_set(err, "health check '%s': expected_body_regex:"
-			    " %s", c->name, msg);
-			return -EINVAL;
-		}
-		c->has_regex = true;
+	if (re != NULL && (c->pattern = pattern_compile(re, true, why,
+	    sizeof(why))) == NULL) {
+		errbuf_set(err, "health check '%s': %s: %s", c->name,
+		    "expected_body_regex", why);
+		return -EINVAL;
 	}
 	c->keep_body = re != NULL || cJSON_GetObjectItem(cfg,
 	    "expected_body") != NULL;
@@ -665,8 +659,8 @@ http_done(struct check *c, CURLcode code)
 		    "'%.100s'", status, want);
 		return;
 	}
-	if (c->has_regex && regexec(&c->regex, c->body != NULL ? c->body :
-	    "", 0, NULL, 0) != 0) {
+	if (c->pattern != NULL && pattern_search(c->pattern, c->body != NULL ?
+	    c->body : "", c->body != NULL ? c->body_len : 0) != 1) {
 		check_finish(c, false, "HTTP %ld, but the body does not match "
 		    "expected_body_regex", status);
 		return;

@@ -9,11 +9,11 @@
 #ifndef MCPVISOR_HEALTH_INT_H
 #define MCPVISOR_HEALTH_INT_H
 
-#include <regex.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
+#include "pattern.h"
 #include "curlfn.h"
 #include "health.h"
 #include "loop.h"
@@ -88,8 +88,7 @@ struct check {
 	bool			 body_over;
 	long			*statuses;
 	size_t			 nstatuses;
-	regex_t			 regex;		/* expected_*_regex */
-	bool			 has_regex;
+	struct pattern		*pattern;	/* expected_*_regex, or NULL */
 	/* mcp */
 	enum mcp_probe		 probe;
 	char			*version;

@@ -34,7 +34,7 @@ hproc_prepare(struct check *c, struct errbuf *err)
 	const cJSON	*cfg = c->config;
 	const char	*re = cJSON_GetStringValue(cJSON_GetObjectItem(cfg,
 			    "expected_output_regex"));
-	int		 e;
+	char		 why[200];
 
 	if (c->type == CT_COMMAND && cJSON_GetStringValue(
 	    cJSON_GetObjectItem(cfg, "command")) == NULL) {
@@ -50,17 +50,11 @@ hproc_prepare(struct check *c, struct errbuf *err)
 		    "plugin with its function", c->name);
 		return -EINVAL;
 	}
-	if (re != NULL) {
-		if ((e = regcomp(&c->regex, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE)) !=
-		    0) {
-			char	msg[128];
-
-			regerror(e, &c->regex, msg, sizeof(msg));
-			errbuf_set(err, "health check '%s': "
-			    "expected_output_regex: %s", c->name, msg);
-			return -EINVAL;
-		}
-		c->has_regex = true;
+	if (re != NULL && (c->pattern = pattern_compile(re, true, why,
+	    sizeof(why))) == NULL) {
+		errbuf_set(err, "health check '%s': %s: %s", c->name,
+		    "expected_output_regex", why);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -421,7 +415,8 @@ command_verdict(struct check *c, int status)
 	else if (want != NULL && strstr(out, want) == NULL)
 		check_finish(c, false, "the output does not contain '%.100s'",
 		    want);
-	else if (c->has_regex && regexec(&c->regex, out, 0, NULL, 0) != 0)
+	else if (c->pattern != NULL && pattern_search(c->pattern, out,
+	    strlen(out)) != 1)
 		check_finish(c, false, "the output does not match "
 		    "expected_output_regex");
 	else

@@ -4,11 +4,11 @@
  * (variables and secrets), config (the server's resolved configuration,
  * rendered on demand) and server (name, server_type, environment).
  */
+#include "pattern.h"
 #include "render.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,10 +277,12 @@ rendered_env_free(struct rendered_env *re)
 
 #define REGEX_CACHE_MAX	64
 
+/* A rule's pattern is compiled once per preparation, not once per
+ * server and environment that it is checked for. */
 struct regex_cache {
-	size_t	 n;
-	char	*pattern[REGEX_CACHE_MAX];
-	regex_t	 re[REGEX_CACHE_MAX];
+	size_t		 n;
+	char		*source[REGEX_CACHE_MAX];
+	struct pattern	*compiled[REGEX_CACHE_MAX];
 };
 
 struct regex_cache *
@@ -295,40 +297,34 @@ regex_cache_free(struct regex_cache *rc)
 	if (rc == NULL)
 		return;
 	for (size_t i = 0; i < rc->n; i++) {
-		regfree(&rc->re[i]);
-		free(rc->pattern[i]);
+		pattern_free(rc->compiled[i]);
+		free(rc->source[i]);
 	}
 	free(rc);
 }
 
-/* Returns a compiled pattern: from the cache when it is there, else in
- * *own (the caller regfree()s it when *compiled == own). Returns 0 or
- * regcomp's error code. */
-static int
-regex_get(struct regex_cache *rc, const char *pattern, regex_t *own,
-    regex_t **compiled)
+/* The compiled pattern, from the cache when it is there; *own is set
+ * when the caller must free it (the cache was full). NULL with the
+ * reason in why. */
+static struct pattern *
+regex_get(struct regex_cache *rc, const char *source, bool *own, char *why,
+    size_t size)
 {
-	int	rcode;
+	struct pattern	*p;
 
+	*own = false;
 	for (size_t i = 0; rc != NULL && i < rc->n; i++)
-		if (strcmp(rc->pattern[i], pattern) == 0) {
-			*compiled = &rc->re[i];
-			return 0;
-		}
-	if (rc != NULL && rc->n < REGEX_CACHE_MAX) {
-		if ((rcode = regcomp(&rc->re[rc->n], pattern,
-		    REG_EXTENDED | REG_NOSUB)) != 0) {
-			*compiled = &rc->re[rc->n];
-			return rcode;
-		}
-		if ((rc->pattern[rc->n] = strdup(pattern)) != NULL) {
-			*compiled = &rc->re[rc->n++];
-			return 0;
-		}
-		regfree(&rc->re[rc->n]);
+		if (strcmp(rc->source[i], source) == 0)
+			return rc->compiled[i];
+	if ((p = pattern_compile(source, false, why, size)) == NULL)
+		return NULL;
+	if (rc != NULL && rc->n < REGEX_CACHE_MAX &&
+	    (rc->source[rc->n] = strdup(source)) != NULL) {
+		rc->compiled[rc->n++] = p;
+		return p;
 	}
-	*compiled = own;
-	return regcomp(own, pattern, REG_EXTENDED | REG_NOSUB);
+	*own = true;
+	return p;
 }
 
 static void
@@ -351,8 +347,9 @@ apply_rule(const struct resolved_server *rs, const struct ynode *rule,
 	const char		*rest;
 	size_t			 klen;
 	bool			 format;
-	regex_t			 own, *re;
-	int			 rc;
+	struct pattern		*re;
+	bool			 own;
+	char			 why[200];
 
 	if (strncmp(text, "required:", 9) == 0)
 		format = false;
@@ -397,24 +394,28 @@ apply_rule(const struct resolved_server *rs, const struct ynode *rule,
 		    rs->environment, text, key, ynode_kind_name(v->kind));
 		return;
 	}
-	if ((rc = regex_get(cache, rest + klen + 1, &own, &re)) != 0) {
-		char	why[128];
-
-		regerror(rc, re, why, sizeof(why));
-		if (re == &own)
-			regfree(&own);
+	if ((re = regex_get(cache, rest + klen + 1, &own, why,
+	    sizeof(why))) == NULL) {
 		diag_add(dl, DIAG_ERROR, &rule->mark, "server '%s': rule '%s': "
 		    "bad regular expression: %s", server, text, why);
 		return;
 	}
-	if (regexec(re, v->text, 0, NULL, 0) != 0) {
+	switch (pattern_search(re, v->text, v->len)) {
+	case 1:
+		break;
+	case 0:
 		show_value(v, shown, sizeof(shown));
 		diag_add(dl, DIAG_ERROR, &rule->mark, "server '%s' (%s): rule "
 		    "'%s' failed: value %s does not match", server,
 		    rs->environment, text, shown);
+		break;
+	default:
+		diag_add(dl, DIAG_ERROR, &rule->mark, "server '%s' (%s): rule "
+		    "'%s' could not be decided: the pattern backtracks past "
+		    "its bound", server, rs->environment, text);
 	}
-	if (re == &own)
-		regfree(&own);
+	if (own)
+		pattern_free(re);
 }
 
 /* --- run and sandbox --- */

@@ -618,6 +618,12 @@ test_command_checks(void **state)
 	add(&t, "{\"name\":\"missing\",\"type\":\"command\","
 	    "\"retry_attempts\":0,\"config\":{\"command\":"
 	    "\"/nonexistent/probe\"}}");
+	/* Python's syntax, as the guide's users write it: \d and a lazy
+	 * quantifier, on the second line of the output (re.M) */
+	add(&t, "{\"name\":\"python_regex\",\"type\":\"command\","
+	    "\"retry_attempts\":0,\"config\":{\"command\":\"printf\","
+	    "\"args\":[\"boot\\\\nready in 12 ms\\\\n\"],"
+	    "\"expected_output_regex\":\"^ready in \\\\d+?\\\\s*ms$\"}}");
 	run_all(&t, 5000);
 	expect_result(&t, 0, true, "exited with status 0");
 	expect_result(&t, 1, false, "exited with status 3: broken");
@@ -625,6 +631,7 @@ test_command_checks(void **state)
 	expect_result(&t, 3, true, "pong");
 	expect_result(&t, 4, true, "version 1.2");
 	expect_result(&t, 5, false, "cannot execute /nonexistent/probe");
+	expect_result(&t, 6, true, "exited with status 0");
 	harness_free(&t);
 }
 

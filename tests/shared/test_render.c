@@ -220,6 +220,38 @@ test_validation_rules(void **state)
 	fx_free(&f);
 }
 
+/* Patterns mean what they mean in Python's re, where the guide's users
+ * wrote them: \d, \w, (?i), lazy quantifiers and lookaheads work; a
+ * pattern that backtracks without end is bounded, and said so. */
+static void
+test_validation_rules_are_python_patterns(void **state)
+{
+	struct fx	f;
+	const char	*srv = "name: brave-search\nserver_type: s\n"
+	    "base_config:\n  timeout_seconds: 30\n  host: Api.Example.com\n"
+	    "  word: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\n"
+	    "templates:\n  api_key: \"BSA-x\"\n"
+	    "validation_rules:\n"
+	    "  - 'format:timeout_seconds:^\\d+$'\n"
+	    "  - 'format:host:(?i)^api\\.example\\.com$'\n"
+	    "  - 'format:host:^\\w+(?=\\.)'\n"
+	    "  - 'format:timeout_seconds:^\\d{3,}$'\n"
+	    "  - 'format:word:^(a+)+$'\n"
+	    "run: {command: x}\n";
+
+	(void)state;
+	assert_int_equal(fx_render(&f, production, srv, false), -EINVAL);
+	TU_EXPECT(&f.dl, ":13:5: server 'brave-search' (production): rule "
+	    "'format:timeout_seconds:^\\d{3,}$' failed: value '30' does not "
+	    "match");
+	TU_EXPECT(&f.dl, ":14:5: server 'brave-search' (production): rule "
+	    "'format:word:^(a+)+$' could not be decided: the pattern "
+	    "backtracks past its bound");
+	/* the first three hold */
+	assert_int_equal(f.dl.errors, 2);
+	fx_free(&f);
+}
+
 static void
 test_template_cycle(void **state)
 {
@@ -364,6 +396,7 @@ main(void)
 		cmocka_unit_test(test_undefined_variable_message),
 		cmocka_unit_test(test_unset_secret),
 		cmocka_unit_test(test_validation_rules),
+		cmocka_unit_test(test_validation_rules_are_python_patterns),
 		cmocka_unit_test(test_template_cycle),
 		cmocka_unit_test(test_templates_refer_to_each_other),
 		cmocka_unit_test(test_run_and_sandbox),
