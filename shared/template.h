@@ -1,13 +1,22 @@
 /*
- * Jinja-style templates: "{{ expr }}" anywhere in a string. An expression
- * is a dotted name (config.api.port, env.api_key), a string or integer
- * literal, a call of env('NAME'), random_string(n), base64_encode(x) or
- * now() with its .isoformat(), a filter (x | default('y'), | upper,
- * | lower), or "a or b" (a when a is defined and not empty, else b).
- * Nothing is evaluated but this grammar; nesting, literal sizes and
- * output are bounded. Names are resolved by the caller's scope, which is
- * where configuration, variables and secrets live: this module knows none
- * of them.
+ * Jinja-style templates, the part of Jinja a configuration needs:
+ * "{{ expr }}" anywhere in a string, "{# comments #}", and the
+ * statements {% if %}/{% elif %}/{% else %}/{% endif %} and
+ * {% for x in list %}, {% for k, v in map.items() %} (with loop.index,
+ * index0, revindex, first, last, length, and an else for no items)
+ * ... {% endfor %}, with '-' trimming whitespace at either side of a tag.
+ * An expression is a dotted name (config.api.port, env.api_key), a
+ * string, integer, float, true/false or none literal, a call of
+ * env('NAME'), random_string(n), base64_encode(x) or now() with its
+ * .isoformat(), a filter (default, upper, lower, int, float, string,
+ * trim, replace, length, join, tojson), a ~ b, a + b, a - b,
+ * comparisons (==, !=, <, <=, >, >=, chained as in Python), "is
+ * [not] defined/undefined/none", not, and, or (Python's: the deciding
+ * operand), and "x if c else y". Anything else is an error naming what
+ * and where. Nothing is evaluated but this grammar; nesting, loop
+ * passes, literal sizes, values and output are bounded. Names are
+ * resolved by the caller's scope, which is where configuration,
+ * variables and secrets live: this module knows none of them.
  */
 #ifndef MCPVISOR_TEMPLATE_H
 #define MCPVISOR_TEMPLATE_H
@@ -21,6 +30,7 @@ struct ynode;
 #define TEMPLATE_OUTPUT_MAX	(64u << 10)
 #define TEMPLATE_NEST_MAX	32
 #define TEMPLATE_RANDOM_MAX	4096
+#define TEMPLATE_LOOP_MAX	10000u	/* passes of every loop together */
 
 struct template_scope {
 	/* Resolves the dotted name parts[0..nparts-1]. Returns 0 and a
@@ -43,7 +53,7 @@ struct template_output {
 	bool	 placeholder;	/* an unset secret went into it */
 };
 
-/* Whether s holds a "{{" and so needs rendering. */
+/* Whether s holds a "{{", "{%" or "{#" and so needs rendering. */
 bool	template_needed(const char *s);
 
 /* Renders src. Returns 0 and fills *out, or a negative errno with err

@@ -237,8 +237,15 @@ ynode_is_scalar(const struct ynode *n)
 bool
 ynode_is_template(const struct ynode *n)
 {
-	return n != NULL && n->kind == YNODE_STRING &&
-	    !(n->flags & YNODE_RENDERED) && strstr(n->text, "{{") != NULL;
+	const char	*s;
+
+	if (n == NULL || n->kind != YNODE_STRING || (n->flags & YNODE_RENDERED))
+		return false;
+	/* an expression, a statement or a comment: template.h's */
+	for (s = n->text; (s = strchr(s, '{')) != NULL; s++)
+		if (s[1] == '{' || s[1] == '%' || s[1] == '#')
+			return true;
+	return false;
 }
 
 const char *

@@ -162,6 +162,23 @@ expect "the override, located, with its likely environment" "memory.yaml:10:3: e
 expect "the hook folder, with its likely phase" "hooks: error: 'pre-deploi.d' is not a hook phase's folder, and would never run; did you mean 'pre-deploy.d'?"
 if grep -q "'pre-deploy.d' is not" <<<"$out"; then bad "a phase's own folder is refused"; else ok "a phase's own folder is accepted"; fi
 
+# --- Jinja statements in a server file render, per environment; what
+# is not Jinja a configuration needs is an error at file:line:col
+copy jinja
+cat >> "$work/jinja/config/servers/memory.yaml" <<'YAML'
+templates:
+  verbosity: "{% if env.log_level == 'DEBUG' %}verbose{% elif env.log_level %}{{ env.log_level | lower }}{% else %}quiet{% endif %}"
+  port_list: "{% for p in [1] %}{% endfor %}"
+YAML
+run "a template that is not the Jinja we speak is refused" 100 "$mcpvisor" --config-dir "$work/jinja/config" config validate
+expect "at its file, line and column" "memory.yaml:29:14: error: Template processing failed for 'port_list': expected a value at '[1] %}"
+sed -i '/port_list/d' "$work/jinja/config/servers/memory.yaml"
+run "if/elif/else render per environment: development" 0 "$mcpvisor" --config-dir "$work/jinja/config" config show memory development --json
+if python3 -c 'import json,sys; assert json.load(sys.stdin)["config"]["verbosity"]=="verbose"' <<<"$out" 2>/dev/null; then ok "development is verbose (its log_level is DEBUG)"; else bad "development's verbosity: $out"; fi
+run "and production" 0 "$mcpvisor" --config-dir "$work/jinja/config" config show memory production --json
+prod_level=$(sed -n 's/^  log_level: "\(.*\)"/\1/p' "$work/jinja/config/environments/production.yaml" | tr 'A-Z' 'a-z')
+if python3 -c 'import json,sys; assert json.load(sys.stdin)["config"]["verbosity"]==sys.argv[1]' "$prod_level" <<<"$out" 2>/dev/null; then ok "production's is its log_level, lower-cased ($prod_level)"; else bad "production's verbosity: $out"; fi
+
 # --- every error in a file, not only the first
 copy several
 cat > "$work/several/config/servers/memory.yaml" <<'YAML'

@@ -17,6 +17,8 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static const char context[] =
     "config:\n  port: 8000\n  name: api\n  api: {rate: 5}\n  list: [1]\n"
+    "  hosts: [a, b, c]\n  pairs: [[x, 1], [y, 2]]\n  ratio: 1.5\n"
+    "  map: {k: v, n: {deep: [1, 2]}}\n"
     "env:\n  key: secret\n  empty: \"\"\n";
 
 static int

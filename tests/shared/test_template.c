@@ -55,7 +55,11 @@ setup(void **state)
 	const char		*text =
 	    "config:\n  timeout_seconds: 15\n  name: api\n  api:\n"
 	    "    port: 8000\n  flag: true\n  nothing: ~\n"
-	    "env:\n  password: hunter2\n";
+	    "  hosts: [a.example, b.example, c.example]\n"
+	    "  ports: {http: 80, https: 443}\n  empty: []\n"
+	    "  pairs: [[x, 1], [y, 2]]\n  ratio: 1.10\n  padded: '  p  '\n"
+	    "  nested: [[1]]\n"
+	    "env:\n  password: hunter2\n  secrets: [hunter2]\n";
 	struct diag_list	 dl = { 0 };
 
 	(void)state;
@@ -63,6 +67,7 @@ setup(void **state)
 	    &dl), 0);
 	diag_list_free(&dl);
 	ynode_path(fx.root, "env.password")->flags |= YNODE_SECRET;
+	ynode_path(fx.root, "env.secrets")->items[0]->flags |= YNODE_SECRET;
 	return 0;
 }
 
@@ -294,6 +299,167 @@ test_output_is_bounded(void **state)
 	free(text);
 }
 
+/* The statements a configuration needs, and what is not one is said. */
+static void
+test_statements(void **state)
+{
+	bool	secret = true;
+	char	buf[256];
+
+	(void)state;
+	expect("{% if config.flag %}on{% else %}off{% endif %}", "on");
+	expect("{% if config.nothing %}a{% elif config.timeout_seconds > 10 %}"
+	    "b{% else %}c{% endif %}", "b");
+	expect("{% if not config.flag %}a{% elif false %}b{% else %}c"
+	    "{% endif %}", "c");
+	expect("{% for h in config.hosts %}{{ h }}{% if not loop.last %},"
+	    "{% endif %}{% endfor %}", "a.example,b.example,c.example");
+	expect("{% for k, v in config.ports.items() %}{{ k }}={{ v }};"
+	    "{% endfor %}", "http=80;https=443;");
+	expect("{% for k in config.ports %}{{ loop.index }}{{ k }} "
+	    "{% endfor %}", "1http 2https ");
+	expect("{% for v in config.ports.values() %}{{ v }}{% endfor %}",
+	    "80443");
+	expect("{% for a, b in config.pairs %}{{ a }}{{ b }}{% endfor %}",
+	    "x1y2");
+	expect("{% for h in config.empty %}x{% else %}none{% endfor %}", "none");
+	expect("{% for h in config.hosts %}{% for p in config.ports %}"
+	    "{{ loop.index0 }}{% endfor %}{% endfor %}", "010101");
+	/* names of an untaken branch are never looked up */
+	expect("{% if false %}{{ undefined_thing }}{% endif %}ok", "ok");
+	expect("{# a comment #}kept{#- trimmed -#}  here", "kepthere");
+	expect("a  {%- if true -%}  b  {%- endif -%}  c", "abc");
+	expect("{{- ' x ' -}}", " x ");
+	/* a condition that reads a secret makes the output secret */
+	assert_int_equal(render("{% if env.password == 'x' %}y{% else %}n"
+	    "{% endif %}", buf, sizeof(buf), &secret), 0);
+	assert_string_equal(buf, "n");
+	assert_true(secret);
+	expect_error("{% if config.flag %}never closed", "has no endif");
+	expect_error("{% for h in config.hosts %}x", "has no endfor");
+	expect_error("{% if true %}x{% endfor %}", "ends with endfor");
+	expect_error("{% if true %}{% else %}{% else %}{% endif %}",
+	    "after its else");
+	expect_error("x{% endif %}", "'endif' at offset");
+	expect_error("{% set x = 1 %}", "unknown statement 'set'");
+	expect_error("{% for h in config.name %}{% endfor %}",
+	    "a string is not a list or a mapping");
+	expect_error("{% for h in missing %}{% endfor %}",
+	    "undefined variable 'missing'");
+	expect_error("{% for k in config.ports.items() %}{% endfor %}",
+	    "items() gives pairs");
+	expect_error("{# open", "unterminated comment");
+	expect_error("{% if %}", "expected a value");
+	expect_error("{% for %}", "expected a name after 'for'");
+	expect_error("{{ loop.index }}", "undefined variable 'loop.index'");
+	expect_error("{% for h in config.hosts %}{{ loop.nope }}{% endfor %}",
+	    "loop has index");
+}
+
+static void
+test_expressions(void **state)
+{
+	(void)state;
+	expect("{{ 'a' ~ config.api.port ~ 'b' }}", "a8000b");
+	expect("{{ config.api.port + 1 }}", "8001");
+	expect("{{ config.api.port - 8000 - 1 }}", "-1");
+	expect("{{ 'ab' + 'cd' }}", "abcd");
+	expect("{{ 1.5 + 1 }}", "2.5");
+	expect("{{ config.ratio }}", "1.10");
+	expect("{{ config.ratio + 0 }}", "1.1");
+	expect("{{ 2 == 2 }} {{ 2 != 2 }} {{ 1 < 2 < 3 }} {{ 3 < 2 < 4 }}",
+	    "true false true false");
+	expect("{{ 'b' > 'a' }} {{ 1 == '1' }} {{ none == none }}",
+	    "true false true");
+	expect("{{ config.flag and config.name }}", "api");
+	expect("{{ config.nothing and missing }}", "");
+	expect("{{ not config.flag or 'x' }}", "x");
+	expect("{{ 'yes' if config.flag else 'no' }}", "yes");
+	expect("{{ 'yes' if config.nothing else 'no' }}", "no");
+	expect("{{ missing | upper if false else 'safe' }}", "safe");
+	expect("{{ 'a' if false }}", "");
+	expect("{{ missing is defined }} {{ config.name is defined }} "
+	    "{{ config.nothing is none }} {{ missing is not defined }}",
+	    "false true true true");
+	expect_error("{{ missing | upper if true else 'x' }}",
+	    "undefined variable 'missing'");
+	expect_error("{{ config.name + 1 }}", "cannot add a string and an "
+	    "integer");
+	expect_error("{{ config.name < 1 }}", "cannot order a string and an "
+	    "integer");
+	expect_error("{{ config.name is odd }}", "unknown test 'odd'");
+	/* past the range of an integer, the sum is a float, as in Python */
+	expect("{{ 9223372036854775807 + 1 > 0 }}x", "truex");
+}
+
+static void
+test_more_filters(void **state)
+{
+	bool	secret = false;
+	char	buf[256];
+
+	(void)state;
+	expect("{{ '42' | int + 1 }}", "43");
+	expect("{{ '3.7' | int }} {{ 3.7 | int }} {{ true | int }}", "3 3 1");
+	expect("{{ '2' | float }} {{ config.api.port | float }}", "2.0 8000.0");
+	expect("{{ config.api.port | string ~ '/tcp' }}", "8000/tcp");
+	expect("[{{ config.padded | trim }}]", "[p]");
+	expect("{{ 'a-b-c' | replace('-', '+') }}", "a+b+c");
+	expect("{{ config.hosts | join(', ') }}", "a.example, b.example, "
+	    "c.example");
+	expect("{{ config.hosts | join }}", "a.exampleb.examplec.example");
+	expect("{{ config.hosts | length }} {{ 'héllo' | length }} "
+	    "{{ config.ports | length }}", "3 5 2");
+	expect("{{ config.ports | tojson }}", "{\"http\":80,\"https\":443}");
+	expect("{{ config.name | tojson }}", "\"api\"");
+	expect("{{ config.flag | tojson }} {{ config.nothing | tojson }}",
+	    "true null");
+	expect("{{ '' | default('d', true) }} {{ '' | default('d') }}|", "d |");
+	expect("{{ config.name | upper | replace('P', 'p') | lower }}", "api");
+	/* a list holding a secret makes its JSON and its join secret */
+	assert_int_equal(render("{{ env.secrets | tojson }}", buf, sizeof(buf),
+	    &secret), 0);
+	assert_true(secret);
+	secret = false;
+	assert_int_equal(render("{{ env.secrets | join }}", buf, sizeof(buf),
+	    &secret), 0);
+	assert_true(secret);
+	expect_error("{{ 'abc' | int }}", "int: 'abc' is not a number");
+	expect_error("{{ env.password | int }}", "int: '***' is not a number");
+	expect_error("{{ config.ports | int }}", "a mapping is not a number");
+	expect_error("{{ 'x' | replace('x') }}", "takes 2 arguments");
+	expect_error("{{ 'x' | replace('', 'y') }}", "nothing to replace");
+	expect_error("{{ config.nested | join }}", "item 0 of");
+	expect_error("{{ 5 | length }}", "length: an integer has none");
+	expect_error("{{ config.name | join }}", "join: a string is not a list");
+	expect_error("{{ 'x' | shout }}", "unknown filter 'shout'");
+}
+
+/* However a template loops, it stops at its bounds. */
+static void
+test_loops_are_bounded(void **state)
+{
+	char	src[1024];
+	size_t	n = 0;
+
+	(void)state;
+	/* 3^9 passes through nine nested loops: past the bound */
+	for (int i = 0; i < 9; i++)
+		n += (size_t)snprintf(src + n, sizeof(src) - n,
+		    "{%% for x%d in config.hosts %%}", i);
+	n += (size_t)snprintf(src + n, sizeof(src) - n, "x");
+	for (int i = 0; i < 9; i++)
+		n += (size_t)snprintf(src + n, sizeof(src) - n,
+		    "{%% endfor %%}");
+	expect_error(src, "the loops ran more than 10000 times");
+	/* and statements nest no deeper than expressions do */
+	n = 0;
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(src + n, sizeof(src) - n,
+		    "{%% if true %%}");
+	expect_error(src, "statements nested too deeply");
+}
+
 int
 main(void)
 {
@@ -310,6 +476,10 @@ main(void)
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_nesting_is_bounded),
 		cmocka_unit_test(test_output_is_bounded),
+		cmocka_unit_test(test_statements),
+		cmocka_unit_test(test_expressions),
+		cmocka_unit_test(test_more_filters),
+		cmocka_unit_test(test_loops_are_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
