@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "diag.h"
 #include "config_schema.h"
@@ -726,6 +728,29 @@ server_order(const void *a, const void *b)
 {
 	return strcmp((*(struct server_config *const *)a)->name,
 	    (*(struct server_config *const *)b)->name);
+}
+
+int
+config_dir_default(char *buf, size_t size)
+{
+	const char	*given = getenv("MCPVISOR_CONFIG_DIR");
+	const char	*xdg = getenv("XDG_CONFIG_HOME");
+	const char	*home = getenv("HOME");
+	struct stat	 st;
+	int		 n;
+
+	if (given != NULL && *given != '\0')
+		n = snprintf(buf, size, "%s", given);
+	else if (stat("deploy/config", &st) == 0 && S_ISDIR(st.st_mode))
+		n = snprintf(buf, size, "deploy/config");
+	else if (geteuid() == 0)
+		n = snprintf(buf, size, "/etc/mcpvisor/config");
+	else if (xdg != NULL && *xdg == '/')
+		n = snprintf(buf, size, "%s/mcpvisor/config", xdg);
+	else
+		n = snprintf(buf, size, "%s/.config/mcpvisor/config",
+		    home != NULL ? home : "/nonexistent");
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 const char *const config_hook_phases[] = { "pre-validation", "pre-deploy",

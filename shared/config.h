@@ -152,6 +152,13 @@ int		 rollback_strategy_by_name(const char *);
  * "health-checks" give "deploy/health-checks". Returns a malloc'd path
  * or NULL on ENOMEM. */
 char		*config_sibling_dir(const char *config_dir, const char *name);
+/* The configuration directory when none is given: $MCPVISOR_CONFIG_DIR;
+ * deploy/config when there is one here (a source tree, or a project laid
+ * out as it); else, as installed, /etc/mcpvisor/config for root and
+ * $XDG_CONFIG_HOME/mcpvisor/config (~/.config/mcpvisor/config) for
+ * anyone else, with health-checks/ and deployments/ beside it. 0, or
+ * -ENAMETOOLONG. */
+int		 config_dir_default(char *buf, size_t size);
 /* The phases hooks run at (CONFIG-DIR/hooks/PHASE.d), NULL-ended. */
 extern const char *const config_hook_phases[];
 

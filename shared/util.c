@@ -1,8 +1,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -147,4 +151,36 @@ write_all(int fd, const void *data, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+bool
+util_find_program(const char *name, const char *const *dirs, char *buf,
+    size_t size, char *tried, size_t tried_size)
+{
+	char	self[PATH_MAX], *here = NULL;
+	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	size_t	used = 0;
+
+	if (n > 0) {
+		self[n] = '\0';
+		here = dirname(self);
+		snprintf(buf, size, "%s/%s", here, name);
+		if (access(buf, X_OK) == 0)
+			return true;
+		used += (size_t)snprintf(tried, tried_size, "%s", buf);
+	}
+	for (; dirs != NULL && *dirs != NULL; dirs++) {
+		if ((*dirs)[0] != '/' && here == NULL)
+			continue;
+		if ((*dirs)[0] == '/')
+			snprintf(buf, size, "%s/%s", *dirs, name);
+		else
+			snprintf(buf, size, "%s/%s/%s", here, *dirs, name);
+		if (access(buf, X_OK) == 0)
+			return true;
+		if (used < tried_size)
+			used += (size_t)snprintf(tried + used, tried_size - used,
+			    "%s%s", used > 0 ? ", " : "", buf);
+	}
+	return false;
 }

@@ -6,6 +6,7 @@
 #ifndef MCPVISOR_UTIL_H
 #define MCPVISOR_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,14 @@ struct stat;
 int		write_all(int fd, const void *, size_t len);
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
 		    char **out, size_t *len, struct stat *st);
+
+/* Where a program of ours is: beside our own executable (a build tree,
+ * or one directory of an install), else in each of dirs in turn (NULL-
+ * ended; a relative one is taken from our executable's directory, so
+ * that an install moved to another prefix still finds its parts). The
+ * first that is executable goes to buf; false when none is, with the
+ * places looked at in tried. */
+bool		util_find_program(const char *name, const char *const *dirs,
+		    char *buf, size_t size, char *tried, size_t tried_size);
 
 #endif

@@ -46,7 +46,10 @@
 #endif
 
 #ifndef MCPVISOR_LIBEXECDIR
-#define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
+#define MCPVISOR_LIBEXECDIR "/usr/local/libexec/mcpvisor"
+#endif
+#ifndef MCPVISOR_SBIN_TO_LIBEXEC
+#define MCPVISOR_SBIN_TO_LIBEXEC "../libexec/mcpvisor"
 #endif
 
 static const char usage[] =
@@ -87,6 +90,7 @@ struct daemon {
 	const char		*init;
 	const char		*state_dir;
 	char			 statebuf[PATH_MAX];
+	char			 configbuf[PATH_MAX];
 	char			 worker[PATH_MAX];
 	char			 monitor[PATH_MAX];
 	char			*checks_dir;
@@ -123,19 +127,21 @@ sd_notify_state(const char *state)
 }
 
 /* A helper program: beside mcpvisord (a build tree), else installed. */
+/* A helper program: beside us (a build tree), in the libexec directory
+ * of the install we are part of, or where this build would install it. */
 static void
-default_helper(char *buf, size_t size, const char *name)
+default_helper(char *buf, size_t size, const char *name, bool needed)
 {
-	char	self[PATH_MAX];
-	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	static const char *const dirs[] = { MCPVISOR_SBIN_TO_LIBEXEC,
+	    MCPVISOR_LIBEXECDIR, NULL };
+	char	tried[1024];
 
-	if (n > 0) {
-		self[n] = '\0';
-		snprintf(buf, size, "%s/%s", dirname(self), name);
-		if (access(buf, X_OK) == 0)
-			return;
-	}
-	snprintf(buf, size, "%s/mcpvisor/%s", MCPVISOR_LIBEXECDIR, name);
+	if (util_find_program(name, dirs, buf, size, tried, sizeof(tried)))
+		return;
+	if (needed)
+		fatalx(SV_EXIT_CONFIG, "cannot find %s (looked at %s): give "
+		    "its path with --%s", name, tried, name + strlen("mcpvisor-"));
+	log_warnx("cannot find %s (looked at %s)", name, tried);
 }
 
 static int
@@ -494,7 +500,10 @@ main(int argc, char **argv)
 	static struct daemon	 d;
 	int			 status;
 
-	d.paths.config_dir = "deploy/config";
+	if (config_dir_default(d.configbuf, sizeof(d.configbuf)) < 0)
+		fatalx(SV_EXIT_CONFIG, "the default configuration directory's "
+		    "name is too long: give --config-dir");
+	d.paths.config_dir = d.configbuf;
 	d.po.paths = &d.paths;
 	d.mo.program = d.monitor;
 	d.grace = 9;
@@ -519,9 +528,11 @@ main(int argc, char **argv)
 		d.state_dir = d.statebuf;
 	}
 	if (d.worker[0] == '\0')
-		default_helper(d.worker, sizeof(d.worker), "mcpvisor-worker");
+		default_helper(d.worker, sizeof(d.worker), "mcpvisor-worker",
+		    true);
 	if (d.monitor[0] == '\0')
-		default_helper(d.monitor, sizeof(d.monitor), "mcpvisor-monitor");
+		default_helper(d.monitor, sizeof(d.monitor), "mcpvisor-monitor",
+		    false);
 	d.sv.grace_ms = (unsigned)d.grace * 1000;
 	d.sv.init_mode = d.init != NULL;
 	if (wire(&d) < 0)

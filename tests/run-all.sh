@@ -25,6 +25,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 SOAK_SECONDS=20 \
 	ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
+section "an installed mcpvisor: a release build, cmake --install, moved, used"
+bash tests/install/test_install.sh . build-release
+
 section "fuzz (${fuzz_seconds}s per target, clang, libFuzzer+ASan+UBSan)"
 CC=clang cmake -S . -B build-fuzz -DMCPVISOR_WERROR=ON -DMCPVISOR_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -42,8 +42,9 @@ static const char usage_main[] =
 "  monitor show ID          a deployment live (--events, --metrics)\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
-"  --config-dir DIR        environments/ and servers/ (default deploy/config,\n"
-"                          or $MCPVISOR_CONFIG_DIR)\n"
+"  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"
+"                          else deploy/config when here, else /etc/mcpvisor/config\n"
+"                          for root and ~/.config/mcpvisor/config for others)\n"
 "  --checks-dir DIR        health-check files (default: health-checks beside\n"
 "                          the config directory)\n"
 "  --deployments-dir DIR   deployment specs (default: deployments beside it)\n"
@@ -486,13 +487,15 @@ int
 main(int argc, char **argv)
 {
 	struct cli	 cli;
-	const char	*dir;
 	int		 status;
 
 	memset(&cli, 0, sizeof(cli));
-	dir = getenv("MCPVISOR_CONFIG_DIR");
-	cli.paths.config_dir = dir != NULL && *dir != '\0' ? dir :
-	    "deploy/config";
+	if (config_dir_default(cli.config_dir, sizeof(cli.config_dir)) < 0) {
+		fprintf(stderr, "mcpvisor: the default configuration "
+		    "directory's name is too long: give --config-dir\n");
+		return CLI_EXIT_USAGE;
+	}
+	cli.paths.config_dir = cli.config_dir;
 	cli.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 	global_options(&cli, argc, argv);
 	if (optind >= argc) {

@@ -22,6 +22,7 @@ struct cli {
 	char			*checks_dir_owned;
 	char			*deployments_dir_owned;
 	char			 state_dir[4096];
+	char			 config_dir[4096];	/* the default one */
 	char			 registered_dir[4200];	/* of health checks */
 	char			 backup_dir[4200];	/* snapshots */
 	bool			 no_rollback;		/* deploy start */

@@ -282,6 +282,7 @@ config_validate(struct cli *cli, int argc, char **argv)
 		cJSON	*o = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(o, "valid", dl.errors == 0);
+		cJSON_AddStringToObject(o, "config_dir", cli->paths.config_dir);
 		cJSON_AddNumberToObject(o, "environments", (double)p->nenvs);
 		cJSON_AddNumberToObject(o, "servers", (double)p->nservers);
 		cJSON_AddNumberToObject(o, "health_checks", (double)p->nchecks);
@@ -294,16 +295,18 @@ config_validate(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	diag_print(&dl, stderr);
+	/* which directory was read: the default depends on where one is */
 	if (dl.errors > 0)
-		fprintf(stderr, "mcpvisor: configuration is invalid: %zu "
-		    "error%s, %zu warning%s\n", dl.errors,
+		fprintf(stderr, "mcpvisor: configuration in %s is invalid: %zu "
+		    "error%s, %zu warning%s\n", cli->paths.config_dir, dl.errors,
 		    dl.errors == 1 ? "" : "s", dl.warnings,
 		    dl.warnings == 1 ? "" : "s");
 	else
 		printf("configuration is valid: %zu environments, %zu servers, "
-		    "%zu health checks, %zu deployments (%zu warning%s)\n",
-		    p->nenvs, p->nservers, p->nchecks, sl.n, dl.warnings,
-		    dl.warnings == 1 ? "" : "s");
+		    "%zu health checks, %zu deployments (%zu warning%s), read "
+		    "from %s\n", p->nenvs, p->nservers, p->nchecks, sl.n,
+		    dl.warnings, dl.warnings == 1 ? "" : "s",
+		    cli->paths.config_dir);
 out:
 	free_specs(&sl);
 	project_free(p);

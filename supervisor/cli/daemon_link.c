@@ -24,20 +24,44 @@
 #include "errbuf.h"
 #include "spawn.h"
 #include "state.h"
+#include "util.h"
 
-static void
+#ifndef MCPVISOR_SBINDIR
+#define MCPVISOR_SBINDIR "/usr/local/sbin"
+#endif
+#ifndef MCPVISOR_BIN_TO_SBIN
+#define MCPVISOR_BIN_TO_SBIN "../sbin"
+#endif
+
+/* mcpvisord: beside us (a build tree), in the sbin directory of the
+ * install we are part of, where this build installs it, else on PATH.
+ * -ENOENT, said, when it is nowhere. */
+static int
 daemon_path(char *buf, size_t size)
 {
-	char	self[PATH_MAX];
-	ssize_t	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	static const char *const dirs[] = { MCPVISOR_BIN_TO_SBIN,
+	    MCPVISOR_SBINDIR, NULL };
+	char		 tried[1024];
+	const char	*path = getenv("PATH");
+	char		*copy, *dir, *save = NULL;
 
-	if (n > 0) {
-		self[n] = '\0';
-		snprintf(buf, size, "%s/mcpvisord", dirname(self));
-		if (access(buf, X_OK) == 0)
-			return;
+	if (util_find_program("mcpvisord", dirs, buf, size, tried,
+	    sizeof(tried)))
+		return 0;
+	if (path != NULL && (copy = strdup(path)) != NULL) {
+		for (dir = strtok_r(copy, ":", &save); dir != NULL;
+		    dir = strtok_r(NULL, ":", &save)) {
+			snprintf(buf, size, "%s/mcpvisord", dir);
+			if (dir[0] == '/' && access(buf, X_OK) == 0) {
+				free(copy);
+				return 0;
+			}
+		}
+		free(copy);
 	}
-	snprintf(buf, size, "mcpvisord");
+	fprintf(stderr, "mcpvisor: cannot find mcpvisord to start (looked "
+	    "at %s and on PATH)\n", tried);
+	return -ENOENT;
 }
 
 /* What of the caller's environment a daemon it starts keeps: where
@@ -85,7 +109,8 @@ start_daemon(const char *state_dir)
 		fprintf(stderr, "mcpvisor: %s\n", err.msg);
 		return r;
 	}
-	daemon_path(exe, sizeof(exe));
+	if ((r = daemon_path(exe, sizeof(exe))) < 0)
+		return r;
 	snprintf(log, sizeof(log), "%s/logs/mcpvisord.log", state_dir);
 	if ((out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)
