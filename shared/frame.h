@@ -46,6 +46,9 @@ enum frame_type {
 	 * on-failure after a clean exit): u32 how, u32 code, as EXITED;
 	 * the worker exits next, and that is no crash */
 	FRAME_FINISHED = 9,
+	/* a line a task (a hook, a rollback action) wrote, its secrets
+	 * masked, for the live tail; the whole output is in the log */
+	FRAME_OUTPUT = 10,
 	/* root -> worker */
 	FRAME_CONFIG = 16,	/* JSON: the rendered server */
 	FRAME_STOP = 17,	/* empty, or u32 FRAME_STOP_* flags */
@@ -69,7 +72,8 @@ enum frame_type {
 	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\
 	FRAME_BIT(FRAME_READY) | FRAME_BIT(FRAME_EXITED) |		\
 	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH) |		\
-	FRAME_BIT(FRAME_USAGE) | FRAME_BIT(FRAME_FINISHED))
+	FRAME_BIT(FRAME_USAGE) | FRAME_BIT(FRAME_FINISHED) |		\
+	FRAME_BIT(FRAME_OUTPUT))
 #define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
 	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
 #define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)

@@ -139,3 +139,16 @@ secrets_clear(struct secret_set *s)
 	s->n = 0;
 	s->longest = 0;
 }
+
+void
+secrets_wipe_json(cJSON *j)
+{
+	cJSON	*c;
+
+	if (j == NULL)
+		return;
+	if (cJSON_IsString(j) && j->valuestring != NULL)
+		explicit_bzero(j->valuestring, strlen(j->valuestring));
+	cJSON_ArrayForEach(c, j)
+		secrets_wipe_json(c);
+}

@@ -54,5 +54,8 @@ void	secrets_stream_flush(const struct secret_set *,
 	    struct secret_stream *, secrets_out_fn *out, void *arg);
 /* Wipes and frees them. */
 void	secrets_clear(struct secret_set *);
+/* Overwrites every string of a tree (a copy of a configuration holding
+ * secrets) before it is freed. Accepts NULL. */
+void	secrets_wipe_json(struct cJSON *);
 
 #endif

@@ -26,6 +26,7 @@
 #include "events.h"
 #include "hooks.h"
 #include "log.h"
+#include "secrets.h"
 #include "prepare.h"
 #include "rollback_state.h"
 #include "state.h"
@@ -108,6 +109,29 @@ on_hooks(void *arg, bool failed, const char *message)
 	dep_event(arg, failed ? DE_HOOKS_FAILED : DE_HOOKS_DONE, &in);
 }
 
+/* The secrets of every server it has loaded, for the workers of its
+ * hooks to mask in what they print (none yet before it is loaded: the
+ * pre-validation hooks). The caller wipes it (dep_mask_free). */
+static cJSON *
+dep_mask(const struct deployment *dep)
+{
+	cJSON	*mask = cJSON_CreateArray(), *cfg, *s;
+
+	for (size_t i = 0; mask != NULL && i < dep->ld.nservers; i++) {
+		if (dep->ld.servers[i].config_text == NULL ||
+		    (cfg = cJSON_Parse(dep->ld.servers[i].config_text)) ==
+		    NULL)
+			continue;
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(cfg, "mask"))
+			if (cJSON_IsString(s))
+				cJSON_AddItemToArray(mask,
+				    cJSON_CreateString(s->valuestring));
+		secrets_wipe_json(cfg);
+		cJSON_Delete(cfg);
+	}
+	return mask;
+}
+
 /* Starts the hooks of phase; 1 when on_hooks will be called, 0 when
  * there are none (or they could not start: said as an event). */
 static int
@@ -116,8 +140,9 @@ run_hooks(struct deployment *dep, const char *phase, hook_done_fn *done)
 	char			*env[16];
 	cJSON			*doc = cJSON_CreateObject();
 	cJSON			*identity = dep_hook_identity(dep);
+	cJSON			*mask = dep_mask(dep);
 	struct hook_context	 ctx = { dep->src.config_dir, identity,
-				    dep->owner.origin.logfd };
+				    dep->owner.origin.logfd, dep->id, mask };
 	int			 r;
 
 	dep_hook_env(dep, phase, env, 16);
@@ -126,6 +151,8 @@ run_hooks(struct deployment *dep, const char *phase, hook_done_fn *done)
 	r = hooks_start(dep->sv, &ctx, phase, env, doc, done, dep);
 	cJSON_Delete(doc);
 	cJSON_Delete(identity);
+	secrets_wipe_json(mask);
+	cJSON_Delete(mask);
 	for (size_t i = 0; i < 16 && env[i] != NULL; i++)
 		free(env[i]);
 	if (r < 0)

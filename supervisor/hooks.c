@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "events.h"
 #include "frame.h"
 #include "log.h"
 #include "supervisor.h"
@@ -48,6 +49,8 @@ struct hook_run {
 	char			*doc;
 	char			*config_dir;
 	cJSON			*identity;
+	cJSON			*mask;
+	char			 deployment_id[64];	/* "": no events */
 	int			 logfd;
 	/* the task under way */
 	struct worker_proc	*worker;
@@ -68,6 +71,18 @@ free_strv(char **v)
 	free(v);
 }
 
+/* Secrets are wiped, not only freed. */
+static void
+mask_free(cJSON *mask)
+{
+	cJSON	*s;
+
+	cJSON_ArrayForEach(s, mask)
+		if (cJSON_IsString(s))
+			explicit_bzero(s->valuestring, strlen(s->valuestring));
+	cJSON_Delete(mask);
+}
+
 static void
 hook_run_free(struct hook_run *h)
 {
@@ -82,6 +97,7 @@ hook_run_free(struct hook_run *h)
 	free(h->doc);
 	free(h->config_dir);
 	cJSON_Delete(h->identity);
+	mask_free(h->mask);
 	if (h->logfd != -1)
 		close(h->logfd);
 	free(h);
@@ -218,6 +234,8 @@ task_config(const struct hook_run *h, const char *path)
 	}
 	cJSON_AddStringToObject(run, "working_directory", h->config_dir);
 	add_identity(h, path, run, o);
+	if (h->mask != NULL)
+		cJSON_AddItemToObject(o, "mask", cJSON_Duplicate(h->mask, 1));
 	cJSON_AddStringToObject(o, "stdin", h->doc);
 	cJSON_AddNumberToObject(o, "timeout_ms", h->timeout_ms);
 	if (h->plugin != NULL) {
@@ -267,7 +285,15 @@ on_task(struct worker_proc *wp, const struct frame *f, const char *why,
 		task_over(h, why);
 		return;
 	}
-	if (f->type == FRAME_EXITED) {
+	if (f->type == FRAME_OUTPUT && h->deployment_id[0] != '\0') {
+		/* the log has it already (the worker wrote it there) */
+		struct event_origin	origin = { h->deployment_id, -1 };
+		cJSON			*details = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(details, "hook", h->label);
+		events_emit(h->sv, &origin, NULL, "hook_output", details,
+		    "%s: %.*s", h->label, (int)f->len, (const char *)f->data);
+	} else if (f->type == FRAME_EXITED) {
 		h->exited = true;
 		h->how = frame_get_u32(f->data);
 		h->code = frame_get_u32(f->data + 4);
@@ -306,15 +332,19 @@ hook_spawn(struct hook_run *h)
 		snprintf(h->label, sizeof(h->label), "hook %s", path);
 	if ((cfg = task_config(h, path)) == NULL ||
 	    (text = cJSON_PrintUnformatted(cfg)) == NULL) {
+		mask_free(cJSON_DetachItemFromObject(cfg, "mask"));
 		cJSON_Delete(cfg);
 		return -ENOMEM;
 	}
+	mask_free(cJSON_DetachItemFromObject(cfg, "mask"));
 	cJSON_Delete(cfg);
 	if ((h->worker = worker_spawn(h->sv, h->logfd, on_task, h)) == NULL) {
+		explicit_bzero(text, strlen(text));
 		free(text);
 		return -errno;
 	}
 	worker_send(h->worker, FRAME_CONFIG, text, (uint32_t)strlen(text));
+	explicit_bzero(text, strlen(text));
 	free(text);
 	loop_timer_set(&h->sv->loop, &h->backstop, h->timeout_ms +
 	    HOOK_SLACK_MS);
@@ -372,6 +402,14 @@ hook_run_new(struct supervisor *sv, const struct hook_context *ctx)
 		hook_run_free(h);
 		return NULL;
 	}
+	if (ctx->mask != NULL && cJSON_GetArraySize(ctx->mask) > 0 &&
+	    (h->mask = cJSON_Duplicate(ctx->mask, 1)) == NULL) {
+		hook_run_free(h);
+		return NULL;
+	}
+	if (ctx->deployment_id != NULL)
+		snprintf(h->deployment_id, sizeof(h->deployment_id), "%s",
+		    ctx->deployment_id);
 	if (ctx->logfd != -1)
 		h->logfd = fcntl(ctx->logfd, F_DUPFD_CLOEXEC, 3);
 	return h;

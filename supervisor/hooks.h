@@ -2,7 +2,9 @@
  * Deployment hooks: the executables of CONFIG_DIR/hooks/PHASE.d/, run one
  * after another in name order, each with the deployment described in
  * MCPVISOR_* environment variables and a JSON document on stdin, its
- * output appended to the deployment's log. Custom rollback actions run
+ * output appended to the deployment's log (its first lines also events
+ * of the deployment, for the live tail), the deployment's secrets
+ * masked. Custom rollback actions run
  * the same way (a program, or a plugin function called in a child).
  *
  * None of them runs in mcpvisord: each is a task of a mcpvisor-worker,
@@ -36,6 +38,11 @@ struct hook_context {
 	const char		*config_dir;	/* their working directory */
 	const struct cJSON	*identity;
 	int			 logfd;		/* their output; -1: ours */
+	/* whose events their first lines of output become (hook_output,
+	 * for the live tail), or NULL; and the secrets their workers mask
+	 * in it (an array of strings, or NULL) */
+	const char		*deployment_id;
+	const struct cJSON	*mask;
 };
 
 /* Runs the hooks of phase. env is NULL-terminated "NAME=value" strings

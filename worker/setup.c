@@ -73,8 +73,8 @@ mask_line(char *line, size_t len, void *arg)
 
 /* The server's secrets, as the root lists them: masked in its output
  * and in every line we log from now on. */
-static int
-take_mask(struct worker *w, const cJSON *mask, struct errbuf *err)
+int
+worker_take_mask(struct worker *w, const cJSON *mask, struct errbuf *err)
 {
 	const cJSON	*s;
 
@@ -105,7 +105,8 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 
 	w->usage_interval_ms = (unsigned)json_int_within(interval, 1, UINT_MAX,
 	    w->usage_interval_ms);
-	if ((r = take_mask(w, cJSON_GetObjectItem(config, "mask"), err)) < 0)
+	if ((r = worker_take_mask(w, cJSON_GetObjectItem(config, "mask"),
+	    err)) < 0)
 		return r;
 	if (name == NULL || dir == NULL) {
 		errbuf_set(err, "the configuration names no server or no "

@@ -6,12 +6,15 @@
  * was given, exactly as a server would run: its user, no capabilities
  * beyond those named, no_new_privs, its limits. The document it is given
  * is on its stdin, its output goes where the worker's does (the
- * deployment's or the rollback's log), a timeout kills its process
+ * deployment's or the rollback's log), its secrets masked, and its first
+ * lines to mcpvisord as well (FRAME_OUTPUT, for the live tail); a
+ * timeout kills its process
  * group, and how it ended is reported (FRAME_EXITED) before the worker
  * exits. What it leaves behind is swept, as a server's is.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +32,14 @@
 #include "log.h"
 #include "mcpvisor/plugin.h"
 #include "runspec.h"
+#include "secrets.h"
 #include "spawn.h"
 #include "util.h"
 #include "worker.h"
 
-#define TASK_TIMEOUT_MS	60000
+#define TASK_TIMEOUT_MS		60000
+#define TASK_OUTPUT_LINES	200	/* to the live tail; all to the log */
+#define TASK_READ_BURST		16
 
 bool
 task_wanted(const cJSON *config)
@@ -86,6 +92,9 @@ task_setup(struct worker *w, const cJSON *config, struct errbuf *err)
 	int		 r;
 
 	w->task = true;
+	if ((r = worker_take_mask(w, cJSON_GetObjectItem(config, "mask"),
+	    err)) < 0)
+		return r;
 	w->task_timeout_ms = (unsigned)json_int_within(timeout, 1, UINT_MAX,
 	    TASK_TIMEOUT_MS);
 	if ((w->name = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(config,
@@ -164,6 +173,69 @@ call_plugin(void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
+/* A line of the task's output to the root, as long as it listens to
+ * lines; the rest is counted (and is in the log). */
+static void
+send_line(struct worker *w)
+{
+	if (w->task_lines_sent < TASK_OUTPUT_LINES) {
+		worker_send(w, FRAME_OUTPUT, w->task_line,
+		    (uint32_t)w->task_line_len);
+		w->task_lines_sent++;
+	} else
+		w->task_lines_dropped++;
+	w->task_line_len = 0;
+	w->task_line_cut = false;
+}
+
+/* Scrubbed output: to the log whole, and line by line to the root (a
+ * line past the buffer is cut, marked so). */
+static void
+task_output(const char *p, size_t n, void *arg)
+{
+	struct worker	*w = arg;
+	const size_t	 room = sizeof(w->task_line) - 4;
+
+	if (write_all(STDERR_FILENO, p, n) < 0)
+		log_warn("%s: writing its output to the log", w->name);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			send_line(w);
+			continue;
+		}
+		if (w->task_line_len < room)
+			w->task_line[w->task_line_len++] = p[i];
+		else if (!w->task_line_cut) {
+			memcpy(w->task_line + w->task_line_len, "...", 3);
+			w->task_line_len += 3;
+			w->task_line_cut = true;
+		}
+	}
+}
+
+static void
+on_task_output(struct watcher *ow, uint32_t events)
+{
+	struct worker	*w = container_of(ow, struct worker, log_w);
+	char		 buf[4096];
+	ssize_t		 n = -1;
+
+	(void)events;
+	for (int i = 0; i < TASK_READ_BURST &&
+	    (n = read(ow->fd, buf, sizeof(buf))) > 0; i++)
+		secrets_stream(&w->secrets, &w->log_stream, buf, (size_t)n,
+		    task_output, w);
+	if (n == 0) {
+		secrets_stream_flush(&w->secrets, &w->log_stream, task_output,
+		    w);
+		if (w->task_line_len > 0)
+			send_line(w);
+		loop_del(&w->loop, ow);
+		close(ow->fd);
+		ow->fd = -1;
+	}
+}
+
 /* The exec worked (EOF), or says why it did not: said before the exit
  * (127) is. */
 static void
@@ -193,11 +265,18 @@ task_start(struct worker *w)
 				    .argv = w->run->argv, .envp = w->envp,
 				    .cwd = w->run->cwd, .new_pgrp = true,
 				    .pdeathsig = SIGKILL };
-	int			r;
+	int			out[2], r;
 
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		worker_send_failed(w, "spawn", "pipe failed", errno);
+		w->exit_status = EXIT_TEMPFAIL;
+		w->state = S_DONE;
+		return;
+	}
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, w->task_in };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, STDOUT_FILENO };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, STDERR_FILENO };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out[1] };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out[1] };
 	if (w->task_plugin != NULL) {
 		rq.child_fn = call_plugin;
 		rq.child_arg = w;
@@ -206,6 +285,10 @@ task_start(struct worker *w)
 	    &w->status_w.fd : NULL);
 	close(w->task_in);
 	w->task_in = -1;
+	close(out[1]);
+	w->log_w = (struct watcher){ out[0], on_task_output };
+	if (loop_add(&w->loop, &w->log_w, EPOLLIN) < 0)
+		fatal("epoll_ctl add");
 	if (r < 0) {
 		worker_send_failed(w, "spawn", "fork failed", -r);
 		w->exit_status = EXIT_TEMPFAIL;
@@ -228,9 +311,22 @@ task_reaped(struct worker *w, pid_t pid, int status)
 
 	if (pid != w->child.pid)
 		return;
-	/* what it said of its exec comes first */
+	/* what it said of its exec comes first, then what it wrote (its
+	 * descendants may hold the pipe: what is there now is read) */
 	if (w->status_w.fd != -1)
 		on_exec_status(&w->status_w, EPOLLIN);
+	if (w->log_w.fd != -1)
+		on_task_output(&w->log_w, EPOLLIN);
+	if (w->task_line_len > 0)
+		send_line(w);
+	if (w->task_lines_dropped > 0) {
+		char	note[96];
+		int	len = snprintf(note, sizeof(note), "(%u more lines in "
+			    "the log)", w->task_lines_dropped);
+
+		worker_send(w, FRAME_OUTPUT, note, (uint32_t)len);
+		w->task_lines_dropped = 0;
+	}
 	frame_put_u32(b, WIFSIGNALED(status) ? 1 : 0);
 	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
 	    WTERMSIG(status) : WEXITSTATUS(status)));

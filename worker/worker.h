@@ -97,6 +97,13 @@ struct worker {
 	unsigned		 task_timeout_ms;
 	char			*task_plugin;
 	char			*task_function;
+	/* the task's output, line by line, for the live tail: at most
+	 * TASK_OUTPUT_LINES lines of TASK_LINE_MAX bytes */
+	char			 task_line[1024];
+	size_t			 task_line_len;
+	bool			 task_line_cut;
+	unsigned		 task_lines_sent;
+	unsigned		 task_lines_dropped;
 };
 
 /* report.c: frames to mcpvisord (dropped once it is gone) */
@@ -150,6 +157,9 @@ void	usage_start(struct worker *);
 /* task.c: whether the configuration is a task's; its setup (before the
  * sandbox), start (after it), end and stop */
 bool	task_wanted(const struct cJSON *config);
+/* setup.c: the secrets to mask in what we and what we run say */
+int	worker_take_mask(struct worker *, const struct cJSON *mask,
+	    struct errbuf *);
 int	task_setup(struct worker *, const struct cJSON *config,
 	    struct errbuf *err);
 void	task_start(struct worker *);

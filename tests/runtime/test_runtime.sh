@@ -262,12 +262,13 @@ hook() { # phase, name, body
 }
 hmv() { "$mcpvisor" --config-dir "$hcfg" --state-dir "$state" "$@"; }
 # a pre-validation hook may write the very files that are then loaded
-hook pre-validation 10-generate "printf 'name: generated\nserver_type: test\nrun:\n  command: sleep\n  args: [\"1004\"]\n  readiness: process\n' > \"\$MCPVISOR_CONFIG_DIR/servers/generated.yaml\""
+hook pre-validation 10-generate "echo 'generating servers from the inventory'; printf 'name: generated\nserver_type: test\nrun:\n  command: sleep\n  args: [\"1004\"]\n  readiness: process\n' > \"\$MCPVISOR_CONFIG_DIR/servers/generated.yaml\""
 hook post-deploy 10-record "env | grep ^MCPVISOR_ | sort > $hk/post-env; cat > $hk/post-stdin"
 printf 'metadata: {name: gen, environment: test}\nservers:\n  - {name: generated}\n' > "$hk/deployments/gen.yaml"
 out=$(hmv deploy start "$hk/deployments/gen.yaml" 2>&1); status=$?
 id=$(last_id)
 check "hooks: a server written by a pre-validation hook deploys" '[ $status -eq 0 ] && pgrep -f "sleep 1004" >/dev/null'
+check "hooks: what the pre-validation hook prints is in the live tail" 'grep -q "hook_output.*10-generate: generating servers from the inventory" <<<"$out"'
 check "hooks: post-deploy sees the deployment in its environment" 'wait_for "grep -qx MCPVISOR_DEPLOYMENT_ID=$id $hk/post-env 2>/dev/null" 5 && grep -qx MCPVISOR_PHASE=post-deploy "$hk/post-env"'
 check "hooks: and as JSON on stdin" 'wait_for "[ \"\$(field $hk/post-stdin \"d[\\\"deployment\\\"][\\\"id\\\"]\")\" = $id ]" 5'
 hmv deploy stop "$id" >/dev/null 2>&1

@@ -734,6 +734,49 @@ test_stdio_ready_by_its_handshake(void **state)
 	unlink(script);
 }
 
+/* A task (a hook): its lines reach the root as FRAME_OUTPUT, its
+ * secrets masked, a long line cut, and how it ended after them. */
+static void
+test_task_output_reaches_the_root(void **state)
+{
+	struct wk	 w;
+	struct frame	 f;
+	char		*config;
+	char		 lines[4096] = "";
+	int		 r;
+
+	(void)state;
+	wk_start(&w);
+	wk_expect(&w, FRAME_HELLO, &f);
+	free(f.data);
+	assert_true(asprintf(&config, "{\"task\":\"hook t\",\"run\":"
+	    "{\"command\":\"sh\",\"args\":[\"-c\",\"echo first; "
+	    "echo token=sekrit-value-42 >&2; head -c 3000 /dev/zero | "
+	    "tr '\\\\0' x; echo; printf unterminated\"],"
+	    "\"working_directory\":\"/\"},\"mask\":[\"sekrit-value-42\"],"
+	    "\"stdin\":\"\"}") > 0);
+	assert_int_equal(frame_write(&w.wr, FRAME_CONFIG, config,
+	    (uint32_t)strlen(config)), 0);
+	free(config);
+	while ((r = wk_next(&w, &f, 10000)) > 0 && f.type != FRAME_EXITED) {
+		if (f.type == FRAME_OUTPUT) {
+			assert_true(f.len < 1024);
+			strncat(lines, (const char *)f.data, sizeof(lines) -
+			    strlen(lines) - 2);
+			strcat(lines, "|");
+		}
+		free(f.data);
+	}
+	assert_int_equal(r, 1);
+	assert_int_equal(frame_get_u32(f.data + 4), 0);
+	free(f.data);
+	assert_non_null(strstr(lines, "first|token=***************|xxx"));
+	assert_non_null(strstr(lines, "xxx...|unterminated|"));
+	assert_null(strstr(lines, "sekrit"));
+	assert_int_equal(wk_wait(&w), 0);
+	wk_end(&w);
+}
+
 static void
 test_lost_root_stops_the_server(void **state)
 {
@@ -800,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_readiness_fd_and_notify),
 		cmocka_unit_test(test_start_seconds_before_ready),
 		cmocka_unit_test(test_stdio_ready_by_its_handshake),
+		cmocka_unit_test(test_task_output_reaches_the_root),
 		cmocka_unit_test(test_restart_then_crash_loop),
 		cmocka_unit_test(test_an_end_its_policy_allows_is_said),
 		cmocka_unit_test(test_setsid_descendants_are_swept),
