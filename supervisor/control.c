@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "errbuf.h"
 #include "frame.h"
 #include "log.h"
 #include "peer.h"
@@ -130,6 +131,41 @@ req_str(const cJSON *rq, const char *key)
 	return cJSON_GetStringValue(cJSON_GetObjectItem(rq, key));
 }
 
+/* A backup directory a request names: absolute, made private to us if
+ * it is not there, and, as the state directory, ours or root's along
+ * its whole path and writable by no one else, since root writes there.
+ * 0, or a negative errno with err. */
+static int
+backup_dir_ready(const char *dir, struct errbuf *err)
+{
+	char	path[PATH_MAX];
+	int	r;
+
+	if (dir[0] != '/' || strlen(dir) >= sizeof(path)) {
+		errbuf_set(err, "backup_dir '%.200s' is not an absolute path",
+		    dir);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+				r = -errno;
+				errbuf_set(err, "backup_dir %s: %s", path,
+				    strerror(errno));
+				return r;
+			}
+			*p = '/';
+		}
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		r = -errno;
+		errbuf_set(err, "backup_dir %s: %s", dir, strerror(errno));
+		return r;
+	}
+	return state_check_dir(dir, err);
+}
+
 static void
 do_deploy(struct client *c, const cJSON *rq, void *arg)
 {
@@ -147,16 +183,24 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 		.no_monitoring = cJSON_IsTrue(cJSON_GetObjectItem(rq,
 		    "no_monitoring")),
 		.environ = cJSON_GetObjectItem(rq, "environ"),
+		.backup_dir = req_str(rq, "backup_dir"),
+		.verbose = cJSON_IsTrue(cJSON_GetObjectItem(rq, "verbose")),
 	};
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
 	const cJSON		*port = cJSON_GetObjectItem(rq, "monitor_port");
 	char			 id[64], *err = NULL;
+	struct errbuf		 ebuf = { "" };
 	int			 r;
 
 	if (dr.spec_path == NULL || dr.config_dir == NULL ||
 	    dr.spec_path[0] != '/' || dr.config_dir[0] != '/') {
 		client_error(c, "usage", "deploy needs absolute 'spec' and "
 		    "'config_dir'");
+		return;
+	}
+	if (dr.backup_dir != NULL && (r = backup_dir_ready(dr.backup_dir,
+	    &ebuf)) < 0) {
+		client_error(c, "config", ebuf.msg);
 		return;
 	}
 	dr.max_parallel = (unsigned)json_int_within(mp, 1, UINT_MAX, 0);
@@ -382,7 +426,9 @@ static const struct request_key deploy_keys[] = {
 	{ "no_rollback", RQ_BOOL, false }, { "strategy", RQ_STRING, false },
 	{ "follow", RQ_BOOL, false }, { "environ", RQ_OBJECT, false },
 	{ "no_monitoring", RQ_BOOL, false },
-	{ "monitor_port", RQ_NUMBER, false }, END_KEYS,
+	{ "monitor_port", RQ_NUMBER, false },
+	{ "backup_dir", RQ_STRING, false }, { "verbose", RQ_BOOL, false },
+	END_KEYS,
 };
 static const struct request_key optional_id_keys[] = {
 	{ "id", RQ_STRING, false }, END_KEYS,

@@ -51,6 +51,7 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	s->max_parallel = rq->max_parallel;
 	s->no_rollback = rq->no_rollback;
 	s->no_monitoring = rq->no_monitoring;
+	s->verbose = rq->verbose;
 	s->monitor_port = rq->monitor_port;
 	s->spec_path = strdup(rq->spec_path);
 	s->config_dir = strdup(rq->config_dir);
@@ -61,8 +62,11 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	s->environ = rq->environ != NULL ? cJSON_Duplicate(rq->environ, 1) :
 	    NULL;
 	s->restores = rq->restores != NULL ? strdup(rq->restores) : NULL;
+	s->backup_dir = rq->backup_dir != NULL ? strdup(rq->backup_dir) :
+	    NULL;
 	if (s->spec_path == NULL || s->config_dir == NULL ||
 	    (rq->restores != NULL && s->restores == NULL) ||
+	    (rq->backup_dir != NULL && s->backup_dir == NULL) ||
 	    s->checks_dir == NULL || (rq->environment != NULL &&
 	    s->environment == NULL)) {
 		dep_sources_clear(s);
@@ -79,6 +83,7 @@ dep_sources_clear(struct dep_sources *s)
 	free(s->config_dir);
 	free(s->checks_dir);
 	free(s->restores);
+	free(s->backup_dir);
 	cJSON_Delete(s->environ);
 	memset(s, 0, sizeof(*s));
 }

@@ -32,6 +32,8 @@ struct dep_sources {
 	int			 strategy;	/* --strategy; -1: none */
 	struct cJSON		*environ;	/* the requester's, or NULL */
 	char			*restores;	/* recovery's, or NULL */
+	char			*backup_dir;	/* its snapshots'; NULL: ours */
+	bool			 verbose;	/* --verbose */
 };
 
 struct dep_loaded {

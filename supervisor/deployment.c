@@ -111,24 +111,15 @@ on_hooks(void *arg, bool failed, const char *message)
 
 /* The secrets of every server it has loaded, for the workers of its
  * hooks to mask in what they print (none yet before it is loaded: the
- * pre-validation hooks). The caller wipes it (dep_mask_free). */
+ * pre-validation hooks). The caller wipes it. */
 static cJSON *
 dep_mask(const struct deployment *dep)
 {
-	cJSON	*mask = cJSON_CreateArray(), *cfg, *s;
+	cJSON	*mask = cJSON_CreateArray();
 
-	for (size_t i = 0; mask != NULL && i < dep->ld.nservers; i++) {
-		if (dep->ld.servers[i].config_text == NULL ||
-		    (cfg = cJSON_Parse(dep->ld.servers[i].config_text)) ==
-		    NULL)
-			continue;
-		cJSON_ArrayForEach(s, cJSON_GetObjectItem(cfg, "mask"))
-			if (cJSON_IsString(s))
-				cJSON_AddItemToArray(mask,
-				    cJSON_CreateString(s->valuestring));
-		secrets_wipe_json(cfg);
-		cJSON_Delete(cfg);
-	}
+	for (size_t i = 0; mask != NULL && i < dep->ld.secrets.n; i++)
+		cJSON_AddItemToArray(mask,
+		    cJSON_CreateString(dep->ld.secrets.v[i]));
 	return mask;
 }
 
@@ -142,7 +133,8 @@ run_hooks(struct deployment *dep, const char *phase, hook_done_fn *done)
 	cJSON			*identity = dep_hook_identity(dep);
 	cJSON			*mask = dep_mask(dep);
 	struct hook_context	 ctx = { dep->src.config_dir, identity,
-				    dep->owner.origin.logfd, dep->id, mask };
+				    dep->owner.origin.logfd, dep->id, mask,
+				    dep->src.verbose };
 	int			 r;
 
 	dep_hook_env(dep, phase, env, 16);
@@ -777,7 +769,8 @@ dep_new(struct supervisor *sv, const struct deploy_request *rq,
 	dep->started_ms = mono_ms();
 	dep->owner = (struct server_owner){ .sv = sv, .secrets =
 	    &dep->ld.secrets, .note = on_server_note };
-	dep->owner.origin = (struct event_origin){ dep->id, -1 };
+	dep->owner.origin = (struct event_origin){ dep->id, -1,
+	    dep->src.verbose };
 	dep->stop_timer.fn = on_stop_timer;
 	set_state(dep, DEP_VALIDATING);
 	*out = dep;

@@ -130,6 +130,10 @@ dep_record(const struct deployment *dep)
 		cJSON_AddStringToObject(o, "checks_dir", dep->src.checks_dir);
 	if (dep->src.restores != NULL)
 		cJSON_AddStringToObject(o, "restores", dep->src.restores);
+	if (dep->src.backup_dir != NULL)
+		cJSON_AddStringToObject(o, "backup_dir", dep->src.backup_dir);
+	if (dep->src.verbose)
+		cJSON_AddBoolToObject(o, "verbose", true);
 	cJSON_AddStringToObject(o, "state", dep_state_name(dep->state));
 	cJSON_AddStringToObject(o, "outcome", outcome_names[dep->outcome]);
 	if (dep->failure[0] != '\0')

@@ -11,6 +11,21 @@
 #include "state.h"
 #include "supervisor.h"
 
+/* What a person following a deployment needs only when asking for more:
+ * what each sandbox kept and dropped, each worker as it starts, each
+ * hook as it starts. */
+static const char *const debug_types[] = { "sandbox_applied",
+    "worker_started", "hook_started", NULL };
+
+bool
+events_is_debug(const char *type)
+{
+	for (size_t i = 0; debug_types[i] != NULL; i++)
+		if (strcmp(debug_types[i], type) == 0)
+			return true;
+	return false;
+}
+
 void
 events_emitv(struct supervisor *sv, const struct event_origin *o,
     const char *server, const char *type, cJSON *details, const char *fmt,
@@ -18,6 +33,8 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 {
 	cJSON	*ev = cJSON_CreateObject();
 	char	 when[40], message[1024], line[1400];
+	bool	 debug = events_is_debug(type);
+	bool	 verbose = o != NULL && o->verbose;
 	int	 n, r;
 
 	vsnprintf(message, sizeof(message), fmt, ap);
@@ -31,6 +48,8 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 	if (o != NULL && o->deployment_id != NULL)
 		cJSON_AddStringToObject(ev, "deployment_id", o->deployment_id);
 	cJSON_AddStringToObject(ev, "event_type", type);
+	if (debug)
+		cJSON_AddStringToObject(ev, "level", "debug");
 	if (server != NULL)
 		cJSON_AddStringToObject(ev, "server_name", server);
 	cJSON_AddStringToObject(ev, "message", message);
@@ -41,7 +60,7 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 	if ((r = journal_append(&sv->journal, ev)) < 0 && r != -ENOSPC)
 		log_warnx("journal: %s; event %llu not recorded",
 		    strerror(-r), (unsigned long long)sv->seq);
-	if (o != NULL && o->logfd != -1) {
+	if (o != NULL && o->logfd != -1 && (!debug || verbose)) {
 		n = snprintf(line, sizeof(line), "%s %s%s%s %s\n", when,
 		    server != NULL ? server : "", server != NULL ? ": " : "",
 		    type, message);
@@ -57,8 +76,9 @@ events_emitv(struct supervisor *sv, const struct event_origin *o,
 			sv->deployment_log_failing = false;
 		}
 	}
-	if (sv->init_mode)
-		log_info("%s%s%s %s", server != NULL ? server : "",
+	if ((sv->init_mode && !debug) || (debug && verbose))
+		log_info("%s%s%s%s%s %s", debug ? o->deployment_id : "",
+		    debug ? " " : "", server != NULL ? server : "",
 		    server != NULL ? ": " : "", type, message);
 	if (sv->on_event != NULL)
 		sv->on_event(sv, ev);

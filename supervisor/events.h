@@ -9,16 +9,23 @@
 #define MCPVISOR_EVENTS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 struct cJSON;
 struct supervisor;
 
 /* Where an event comes from: a deployment (its id and its log), or
- * nothing (deployment_id NULL, logfd -1). */
+ * nothing (deployment_id NULL, logfd -1); verbose: its debug events go
+ * to its log and ours as well (deploy start --verbose). */
 struct event_origin {
 	const char	*deployment_id;
 	int		 logfd;
+	bool		 verbose;
 };
+
+/* Whether events of type are debug events ("level": "debug"): in the
+ * journal and to every listener always, in a log only when verbose. */
+bool	events_is_debug(const char *type);
 
 /* Records and announces one event; takes ownership of details (NULL: an
  * empty object). */

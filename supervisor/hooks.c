@@ -51,6 +51,7 @@ struct hook_run {
 	cJSON			*identity;
 	cJSON			*mask;
 	char			 deployment_id[64];	/* "": no events */
+	bool			 verbose;
 	int			 logfd;
 	/* the task under way */
 	struct worker_proc	*worker;
@@ -346,6 +347,13 @@ hook_spawn(struct hook_run *h)
 	worker_send(h->worker, FRAME_CONFIG, text, (uint32_t)strlen(text));
 	explicit_bzero(text, strlen(text));
 	free(text);
+	if (h->deployment_id[0] != '\0') {
+		struct event_origin	origin = { h->deployment_id, h->logfd,
+					    h->verbose };
+
+		events_emit(h->sv, &origin, NULL, "hook_started", NULL,
+		    "%s in worker %d", h->label, (int)worker_pid(h->worker));
+	}
 	loop_timer_set(&h->sv->loop, &h->backstop, h->timeout_ms +
 	    HOOK_SLACK_MS);
 	return 0;
@@ -410,6 +418,7 @@ hook_run_new(struct supervisor *sv, const struct hook_context *ctx)
 	if (ctx->deployment_id != NULL)
 		snprintf(h->deployment_id, sizeof(h->deployment_id), "%s",
 		    ctx->deployment_id);
+	h->verbose = ctx->verbose;
 	if (ctx->logfd != -1)
 		h->logfd = fcntl(ctx->logfd, F_DUPFD_CLOEXEC, 3);
 	return h;

@@ -43,6 +43,7 @@ struct hook_context {
 	 * in it (an array of strings, or NULL) */
 	const char		*deployment_id;
 	const struct cJSON	*mask;
+	bool			 verbose;	/* the deployment's */
 };
 
 /* Runs the hooks of phase. env is NULL-terminated "NAME=value" strings

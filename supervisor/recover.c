@@ -170,6 +170,9 @@ runtime_recover(struct supervisor *sv)
 			.config_dir = json_str(restore, "config_dir"),
 			.checks_dir = json_str(restore, "checks_dir"),
 			.restores = restored_id,
+			.backup_dir = json_str(restore, "backup_dir"),
+			.verbose = cJSON_IsTrue(cJSON_GetObjectItem(restore,
+			    "verbose")),
 		};
 		char			 id[64], *err = NULL;
 

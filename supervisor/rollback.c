@@ -230,7 +230,8 @@ rollback_restore(struct deployment *dep)
 			rc->configs[rc->n] = upgrade_masked_config(old);
 			rc->items[rc->n] = (struct snap_restore){ old->name,
 			    sr->snapshot, rc->configs[rc->n],
-			    rb->strategy == ROLLBACK_GRACEFUL };
+			    rb->strategy == ROLLBACK_GRACEFUL,
+			    dep->src.backup_dir };
 			rc->n++;
 		}
 	if (rc->n == 0) {

@@ -112,7 +112,8 @@ static bool
 before_start(struct deployment *r, struct server_run *sr)
 {
 	struct snap_restore	 item = { sr->name, sr->restore_snapshot, NULL,
-				    r->hand->strategy == ROLLBACK_GRACEFUL };
+				    r->hand->strategy == ROLLBACK_GRACEFUL,
+				    r->src.backup_dir };
 	struct srv_input	 in;
 	cJSON			*now;
 	char			 why[300];
@@ -281,11 +282,13 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 {
 	const struct deployment	*p = d->prev;
 	const struct deployment	*from = rq->servers != NULL ? d : p;
+	/* D's snapshots are where D made them */
 	struct deploy_request	 drq = { .spec_path = from->src.spec_path,
 				    .environment = from->ld.environment,
 				    .config_dir = from->src.config_dir,
 				    .checks_dir = from->src.checks_dir,
-				    .environ = rq->environ };
+				    .environ = rq->environ,
+				    .backup_dir = d->src.backup_dir };
 	struct deployment	*r;
 	int			 rc;
 

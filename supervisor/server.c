@@ -157,6 +157,10 @@ begin(struct server_run *sr, const struct srv_input *in)
 	/* no need to wait for hello: the socket buffers the config */
 	worker_send(sr->worker, FRAME_CONFIG, sr->config_text,
 	    (uint32_t)strlen(sr->config_text));
+	srv_event(sr, "worker_started", NULL, "worker %d for attempt %u of %u "
+	    "(ready within %u s; %zu bytes of configuration)",
+	    (int)worker_pid(sr->worker), sr->attempts, sr->attempts_allowed,
+	    sr->ready_timeout_s, strlen(sr->config_text));
 	loop_timer_set(&o->sv->loop, &sr->ready_timer,
 	    (uint64_t)sr->ready_timeout_s * 1000);
 }

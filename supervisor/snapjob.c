@@ -105,13 +105,18 @@ static int
 job_child(const void *arg, int fd)
 {
 	const struct snapjob	*job = arg;
-	const char		*dir = job->sv->backup_dir;
 	cJSON			*list = cJSON_CreateArray();
 	char			*text;
 
-	for (size_t i = 0; i < job->n; i++)
+	for (size_t i = 0; i < job->n; i++) {
+		const char	*dir = job->making ? job->make->backup_dir :
+				    job->restore[i].backup_dir;
+
+		if (dir == NULL)
+			dir = job->sv->backup_dir;
 		cJSON_AddItemToArray(list, job->making ?
 		    do_make(job->make, dir) : do_restore(&job->restore[i], dir));
+	}
 	if ((text = cJSON_PrintUnformatted(list)) == NULL)
 		return 111;
 	return write_all(fd, text, strlen(text)) < 0 ? 111 : 0;

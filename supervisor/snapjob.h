@@ -26,6 +26,7 @@ struct snap_make {
 	const char *const	*files;
 	size_t			 nfiles;
 	unsigned		 retention;
+	const char		*backup_dir;	/* NULL: mcpvisord's */
 };
 
 /* A snapshot to put back: checked against the configuration that is to
@@ -36,6 +37,8 @@ struct snap_restore {
 	const char		*snapshot;
 	const struct cJSON	*config_now;
 	bool			 cleanup;
+	const char		*backup_dir;	/* where it was made; NULL:
+						 * mcpvisord's */
 };
 
 /* The outcome of item i: ok, or the step that failed ("restore_config",

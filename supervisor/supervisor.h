@@ -76,6 +76,10 @@ struct deploy_request {
 	/* recovery: the deployment this one brings back, so that one
 	 * interrupted in turn is brought back again */
 	const char		*restores;
+	/* --backup-dir: where its snapshots go (absolute); NULL:
+	 * mcpvisord's */
+	const char		*backup_dir;
+	bool			 verbose;	/* --verbose: debug events */
 };
 
 /* mcpvisor rollback start */

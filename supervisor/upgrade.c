@@ -91,7 +91,8 @@ replace_begin(struct server_run *sr, struct server_run *old)
 				    .deployment_id = old->dep->id,
 				    .server = sr->name,
 				    .retention = dep->ld.pd->spec->settings.
-				    snapshot_retention };
+				    snapshot_retention,
+				    .backup_dir = dep->src.backup_dir };
 	cJSON			*cfg, *state, *f;
 	const char		**paths;
 	char			 reason[300];

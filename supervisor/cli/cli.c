@@ -371,6 +371,7 @@ global_options(struct cli *cli, int argc, char **argv)
 		case 'B':
 			snprintf(cli->backup_dir, sizeof(cli->backup_dir), "%s",
 			    optarg);
+			cli->backup_dir_given = true;
 			break;
 		case 'V':
 			printf("mcpvisor %s\n", MCPVISOR_VERSION);
@@ -443,6 +444,7 @@ late_global_options(struct cli *cli, int *argc, char **argv, int from)
 		case 4:
 			snprintf(cli->backup_dir, sizeof(cli->backup_dir), "%s",
 			    value);
+			cli->backup_dir_given = true;
 			break;
 		default: cli->verbose = true; break;
 		}

@@ -25,6 +25,7 @@ struct cli {
 	char			 config_dir[4096];	/* the default one */
 	char			 registered_dir[4200];	/* of health checks */
 	char			 backup_dir[4200];	/* snapshots */
+	bool			 backup_dir_given;	/* --backup-dir */
 	bool			 no_rollback;		/* deploy start */
 	const char		*strategy;		/* deploy start */
 	bool			 no_monitoring;		/* deploy start */

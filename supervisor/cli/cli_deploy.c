@@ -164,6 +164,21 @@ print_plan(const struct cli *cli, const struct prepared *pd)
 }
 
 
+/* path made absolute against the working directory (it need not
+ * exist yet: mcpvisord makes it). NULL on ENOMEM. */
+static char *
+absolute_path(const char *path)
+{
+	char	cwd[PATH_MAX], *abs;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&abs, "%s/%s", cwd, path) == -1)
+		return NULL;
+	return abs;
+}
+
 static int
 deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 {
@@ -176,6 +191,7 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	int			  cfg_errno = errno;
 	char			 *chk = cli->paths.checks_dir == NULL ? NULL :
 				    realpath(cli->paths.checks_dir, NULL);
+	char			 *bdir;
 	int			  status;
 
 	/* in the words of the dry run, which opens the same paths */
@@ -200,6 +216,13 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 		cJSON_AddStringToObject(rq, "strategy", cli->strategy);
 	if (cli->no_monitoring)
 		cJSON_AddBoolToObject(rq, "no_monitoring", 1);
+	if (cli->verbose)
+		cJSON_AddBoolToObject(rq, "verbose", 1);
+	if (cli->backup_dir_given && (bdir = absolute_path(cli->backup_dir)) !=
+	    NULL) {
+		cJSON_AddStringToObject(rq, "backup_dir", bdir);
+		free(bdir);
+	}
 	if (cli->monitor_port != 0)
 		cJSON_AddNumberToObject(rq, "monitor_port", cli->monitor_port);
 	if (po->max_parallel > 0)

@@ -56,11 +56,40 @@ str(const cJSON *o, const char *key)
 	return s != NULL ? s : "";
 }
 
+/* The backup directories to look in: --backup-dir alone when it is
+ * given; else the default one and each that a deployment's record names
+ * (deploy start --backup-dir), once each. */
+static cJSON *
+backup_dirs(const struct cli *cli)
+{
+	cJSON		*dirs = cJSON_CreateArray(), **recs = NULL, *d;
+	int		 n;
+	bool		 seen;
+
+	cJSON_AddItemToArray(dirs, cJSON_CreateString(cli->backup_dir));
+	if (cli->backup_dir_given)
+		return dirs;
+	n = state_list_records(cli->state_dir, &recs);
+	for (int i = 0; i < n; i++) {
+		const char	*b = str(recs[i], "backup_dir");
+
+		seen = b[0] == '\0';
+		cJSON_ArrayForEach(d, dirs)
+			seen |= strcmp(d->valuestring, b) == 0;
+		if (!seen)
+			cJSON_AddItemToArray(dirs, cJSON_CreateString(b));
+	}
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+	return dirs;
+}
+
 static int
 rollback_list(struct cli *cli, int argc, char **argv)
 {
-	cJSON		*list;
-	const cJSON	*s;
+	cJSON		*all = cJSON_CreateArray(), *list, *dirs, *s, *next;
+	const cJSON	*d;
 	int		 i, n, status = CLI_EXIT_OK;
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_list, &status)) < 0)
@@ -69,28 +98,51 @@ rollback_list(struct cli *cli, int argc, char **argv)
 		fputs(usage_list, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if ((n = snapshot_list(cli->backup_dir, &list)) < 0) {
-		fprintf(stderr, "mcpvisor rollback list: %s: %s\n",
-		    cli->backup_dir, strerror(-n));
-		return CLI_EXIT_TEMPFAIL;
+	dirs = backup_dirs(cli);
+	cJSON_ArrayForEach(d, dirs) {
+		if ((n = snapshot_list(d->valuestring, &list)) < 0) {
+			/* only the one asked for, or the default, must be
+			 * readable: a recorded one may be gone */
+			if (d == dirs->child && n != -ENOENT) {
+				fprintf(stderr, "mcpvisor rollback list: %s: "
+				    "%s\n", d->valuestring, strerror(-n));
+				status = CLI_EXIT_TEMPFAIL;
+			}
+			continue;
+		}
+		for (s = list->child; s != NULL; s = next) {
+			next = s->next;
+			cJSON_AddStringToObject(s, "backup_dir", d->valuestring);
+			cJSON_AddItemToArray(all, cJSON_DetachItemViaPointer(
+			    list, s));
+		}
+		cJSON_Delete(list);
+	}
+	if (status != CLI_EXIT_OK) {
+		cJSON_Delete(all);
+		cJSON_Delete(dirs);
+		return status;
 	}
 	if (cli->json) {
-		print_json(list);
-		cJSON_Delete(list);
+		print_json(all);
+		cJSON_Delete(all);
+		cJSON_Delete(dirs);
 		return CLI_EXIT_OK;
 	}
-	if (n == 0)
+	if (cJSON_GetArraySize(all) == 0)
 		printf("no snapshots in %s\n", cli->backup_dir);
 	else
-		printf("%-44s %-34s %-16s %-24s %5s %9s  %s\n", "SNAPSHOT",
+		printf("%-44s %-34s %-16s %-24s %5s %9s  %-9s %s\n", "SNAPSHOT",
 		    "DEPLOYMENT", "SERVER", "CREATED", "FILES", "BYTES",
-		    "INTEGRITY");
-	cJSON_ArrayForEach(s, list)
-		printf("%-44s %-34s %-16s %-24s %5lld %9lld  %s\n",
+		    "INTEGRITY", "DIRECTORY");
+	cJSON_ArrayForEach(s, all)
+		printf("%-44s %-34s %-16s %-24s %5lld %9lld  %-9s %s\n",
 		    str(s, "id"), str(s, "deployment_id"), str(s, "server"),
 		    str(s, "created_at"), cli_record_int(s, "files"),
-		    cli_record_int(s, "size"), str(s, "integrity"));
-	cJSON_Delete(list);
+		    cli_record_int(s, "size"), str(s, "integrity"),
+		    str(s, "backup_dir"));
+	cJSON_Delete(all);
+	cJSON_Delete(dirs);
 	return CLI_EXIT_OK;
 }
 

@@ -67,7 +67,10 @@ cli_tail_event(struct cli_tail *t, const cJSON *ev)
 		fflush(stdout);
 		return;
 	}
-	if (type == NULL)
+	/* debug events are for --verbose (--json gives every event) */
+	if (type == NULL || (!t->cli->verbose && strcmp(cJSON_GetStringValue(
+	    cJSON_GetObjectItem(ev, "level")) != NULL ? cJSON_GetStringValue(
+	    cJSON_GetObjectItem(ev, "level")) : "", "debug") == 0))
 		return;
 	if (strcmp(type, "deployment_started") == 0) {
 		t->total = (size_t)cli_record_int(d, "total");

@@ -166,6 +166,21 @@ check "readiness: an upgrade to a version that exits at once fails and is rolled
 mv deploy stop "$good_id" >/dev/null 2>&1
 wait_for '! pgrep -f "sleep 1011" >/dev/null' 5
 
+# --- 3c. --verbose (after the verb, as the guide's automation form has
+# it): debug events in the live tail and in that deployment's logs
+sp=$(spec chatty "$(S fast)")
+out=$(mv deploy start "$sp" --verbose 2>&1); status=$?
+vid=$(last_id)
+check "--verbose: the live tail shows the debug events" '[ $status -eq 0 ] && grep -q "worker_started *worker [0-9]* for attempt 1 of 1" <<<"$out" && grep -q sandbox_applied <<<"$out"'
+check "--verbose: so do the deployment's log and mcpvisord's" 'grep -q worker_started "$state/logs/deployment_$vid.log" && grep -q "$vid fast: worker_started" "$state/logs/mcpvisord.log"'
+mv deploy stop "$vid" >/dev/null 2>&1
+out=$(mv deploy start "$sp" 2>&1)
+qid=$(last_id)
+check "without --verbose, neither shows them" '! grep -q -e worker_started -e sandbox_applied <<<"$out" && ! grep -q worker_started "$state/logs/deployment_$qid.log" && ! grep -q "$qid fast: worker_started" "$state/logs/mcpvisord.log"'
+check "the journal has them either way, marked debug" 'events $qid | grep -q "\"event_type\":\"worker_started\",\"level\":\"debug\""'
+mv deploy stop "$qid" >/dev/null 2>&1
+wait_for '! pgrep -f "sleep 1000" >/dev/null' 5
+
 # --- 4. after success, a crash loop ends in a visible failed state
 sp=$(spec crash "$(S crashy)")
 mv deploy start "$sp" >/dev/null 2>&1
@@ -507,7 +522,19 @@ check "graceful: the untouched companion never stopped" 'pgrep -f "sleep 1007" >
 check "graceful: every action of the plan done" '[ "$(rbf $rb "sorted(set(a[\"status\"] for a in d[\"actions\"]))")" = "[%s]" ] || [ "$(rbf $rb "sorted(set(a[\"status\"] for a in d[\"actions\"]))")" = "['"'"'done'"'"']" ]'
 check "graceful: the rollback log exists" '[ -s "$state/logs/$rb.log" ]'
 check "rollback status prints the plan" '"$mcpvisor" --state-dir "$state" rollback status $rb | grep -q "restore_files.*app.*done"'
-check "rollback list shows the snapshot, intact" '"$mcpvisor" --state-dir "$state" rollback list | grep -q "_app .*$v1.* ok$"'
+check "rollback list shows the snapshot, intact" '"$mcpvisor" --state-dir "$state" rollback list | grep -q "_app .*$v1.* ok .*$state/backups$"'
+
+# --backup-dir given to deploy start (after the verb, as the guide's
+# automation form writes it): that deployment's snapshots go there, its
+# rollback restores from there, and rollback list finds them there
+custom="$work/custom/backups"
+out=$(APP_VERSION=bad mv deploy start "$sp_one" --strategy graceful --backup-dir "$custom" 2>&1); status=$?
+bid=$(last_id)
+check "--backup-dir: the upgrade's snapshot is made there" '[ $status -eq 1 ] && ls "$custom" | grep -q "^snap_${bid#deploy_}_app$" && [ "$(stat -c %a "$custom")" = 700 ] && ! ls "$state/backups" | grep -q "${bid#deploy_}"'
+check "--backup-dir: and recorded with the deployment" '[ "$(rf $bid "d[\"backup_dir\"]")" = "$custom" ]'
+check "--backup-dir: the rollback restored from it" 'wait_for "[ \"\$(rbf \$(rb_last) \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && grep -qx version=1 "$work/data/app.conf"'
+check "--backup-dir: rollback list finds it without being told" '"$mcpvisor" --state-dir "$state" rollback list | grep -q "${bid#deploy_}_app .* ok .*$custom$"'
+check "--backup-dir: and with it, only what is there" '"$mcpvisor" --state-dir "$state" --backup-dir "$custom" rollback list --json | python3 -c "import json,sys; l=json.load(sys.stdin); assert l and all(s[\"backup_dir\"]==sys.argv[1] for s in l)" "$custom"'
 
 upgrade_bad aggressive "$sp"
 check "aggressive: rolled back" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
