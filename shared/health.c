@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -315,6 +316,38 @@ bool
 health_wants_stdio(const struct health *h)
 {
 	return h->wants_stdio;
+}
+
+bool
+health_local_port(const struct health *h, size_t i, unsigned *port)
+{
+	const char	*url = h->checks[i]->url, *host, *end, *colon;
+	char		 name[256];
+	size_t		 len;
+	long		 p;
+
+	if (url == NULL || (host = strstr(url, "://")) == NULL)
+		return false;
+	host += 3;
+	len = strcspn(host, "/?#");
+	if (host[0] == '[') {
+		if ((end = memchr(host, ']', len)) == NULL)
+			return false;
+		snprintf(name, sizeof(name), "%.*s", (int)(end - host - 1),
+		    host + 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = memchr(host, ':', len);
+		snprintf(name, sizeof(name), "%.*s", (int)(colon != NULL ?
+		    (size_t)(colon - host) : len), host);
+	}
+	p = colon != NULL ? strtol(colon + 1, NULL, 10) :
+	    strncmp(url, "https:", 6) == 0 ? 443 : 80;
+	if (p <= 0 || p > 65535)
+		return false;
+	*port = (unsigned)p;
+	return strncmp(name, "127.", 4) == 0 || strcmp(name, "::1") == 0 ||
+	    strcasecmp(name, "localhost") == 0 || strcmp(name, "0.0.0.0") == 0;
 }
 
 bool

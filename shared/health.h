@@ -81,6 +81,10 @@ bool		 health_has_tag(const struct health *, size_t index,
 bool		 health_wants_stdio(const struct health *);
 /* Whether a critical one does: the server's readiness is its handshake. */
 bool		 health_stdio_critical(const struct health *);
+/* Whether check index reaches a port of this host (tcp, http, mcp over
+ * http to 127.0.0.0/8, ::1, localhost or 0.0.0.0), and which. */
+bool		 health_local_port(const struct health *, size_t index,
+		    unsigned *port);
 
 /* Starts a run of check index (retries included unless phase is
  * liveness). -EBUSY if one is running. */

@@ -199,3 +199,85 @@ proc_cpu_percent(const struct proc_usage *before,
 	return (double)(after->cpu_ticks - before->cpu_ticks) * 100000.0 /
 	    (double)(hz > 0 ? hz : 100) / (double)elapsed_ms;
 }
+
+size_t
+proc_port_listeners(unsigned port, unsigned long *list, size_t max)
+{
+	static const char *const tables[] = { "/proc/self/net/tcp",
+	    "/proc/self/net/tcp6" };
+	char	line[512];
+	size_t	n = 0;
+
+	for (size_t t = 0; t < 2; t++) {
+		FILE	*fp = fopen(tables[t], "re");
+
+		if (fp == NULL)
+			continue;
+		/* "sl local_address rem_address st ... inode": the local
+		 * address is HEX:PORT in hexadecimal, 0A is LISTEN */
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			char		 local[80];
+			unsigned	 lport, state;
+			unsigned long	 inode;
+			char		*colon;
+
+			if (sscanf(line, " %*u: %79s %*s %x %*s %*s %*s %*s "
+			    "%*s %lu", local, &state, &inode) != 3 ||
+			    state != 0x0A || (colon = strrchr(local, ':')) ==
+			    NULL || sscanf(colon + 1, "%x", &lport) != 1 ||
+			    lport != port)
+				continue;
+			if (n < max)
+				list[n++] = inode;
+		}
+		fclose(fp);
+	}
+	return n;
+}
+
+static bool
+holds_socket(pid_t pid, const unsigned long *inodes, size_t n)
+{
+	char		 dir[64], path[64 + sizeof(((struct dirent *)0)->d_name)];
+	char		 link[64];
+	DIR		*d;
+	struct dirent	*e;
+	bool		 found = false;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		unsigned long	inode;
+		ssize_t		len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((len = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			found |= inodes[i] == inode;
+	}
+	closedir(d);
+	return found;
+}
+
+bool
+proc_tree_holds_socket(pid_t pid, const unsigned long *inodes, size_t n)
+{
+	pid_t	*list;
+	size_t	 count = 1;
+	bool	 found = false;
+
+	if (n == 0 || (list = malloc(TREE_MAX * sizeof(*list))) == NULL)
+		return false;
+	list[0] = pid;
+	for (size_t i = 0; i < count && !found; i++) {
+		found = holds_socket(list[i], inodes, n);
+		add_children(list[i], list, &count, TREE_MAX);
+	}
+	free(list);
+	return found;
+}

@@ -39,6 +39,15 @@ size_t	proc_children(pid_t pid, pid_t *list, size_t max);
 unsigned	proc_kill_marked(const char *entry,
 		    bool (*spared)(pid_t, void *), void *arg);
 
+/* The sockets listening on TCP port of this network namespace (both
+ * families, any address), from /proc/self/net/tcp and tcp6: up to max
+ * inodes in list; how many. */
+size_t	proc_port_listeners(unsigned port, unsigned long *list, size_t max);
+/* Whether a process of the tree rooted at pid holds one of the sockets
+ * (a descriptor that is "socket:[INODE]"). */
+bool	proc_tree_holds_socket(pid_t pid, const unsigned long *inodes,
+	    size_t n);
+
 /* CPU use between two samples taken elapsed_ms apart, in percent of one
  * CPU (two busy threads: 200). */
 double	proc_cpu_percent(const struct proc_usage *before,

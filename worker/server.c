@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "health.h"
 #include "log.h"
+#include "procstat.h"
 #include "runspec.h"
 #include "spawn.h"
 #include "util.h"
@@ -213,8 +214,22 @@ server_start(struct worker *w)
 		.stdio_channel = w->run->transport == RUN_STDIO,
 		.readiness_fd = w->run->readiness_fd,
 	};
+	unsigned long		taken[16];
+	char			reason[160];
 	int			r;
 
+	/* a port it declares must be free before it starts, or a check of
+	 * that port would be answered by whoever holds it */
+	if (w->run->port != 0 && proc_port_listeners(w->run->port, taken,
+	    16) > 0) {
+		snprintf(reason, sizeof(reason), "port %u is already in use "
+		    "by another process before the server started",
+		    w->run->port);
+		worker_send_failed(w, "port", reason, EADDRINUSE);
+		w->exit_status = EXIT_TEMPFAIL;
+		w->state = S_DONE;
+		return;
+	}
 	if ((r = launch_server(&rq, &w->child)) < 0) {
 		worker_send_failed(w, "spawn", "fork or pipe failed", -r);
 		w->exit_status = EXIT_TEMPFAIL;
@@ -568,11 +583,42 @@ on_liveness(struct worker *w, const struct health_result *r, bool changed)
 	server_restart_unhealthy(w);
 }
 
-static void
-on_check_done(void *arg, size_t i, const struct health_result *r)
+/* A check of the port the server declares counts only when the socket
+ * that answered belongs to the server's own processes. */
+static bool
+answered_by_server(struct worker *w, size_t i)
 {
-	struct worker	*w = arg;
-	bool		 changed = w->verdicts[i] != (signed char)r->healthy;
+	unsigned long	listeners[16];
+	unsigned	port;
+	size_t		n;
+
+	if (w->run->port == 0 || !health_local_port(w->health, i, &port) ||
+	    port != w->run->port)
+		return true;
+	n = proc_port_listeners(port, listeners, 16);
+	return w->child.pid > 0 && proc_tree_holds_socket(w->child.pid,
+	    listeners, n);
+}
+
+static void
+on_check_done(void *arg, size_t i, const struct health_result *in)
+{
+	struct worker		*w = arg;
+	struct health_result	 own = *in;
+	const struct health_result *r = in;
+	char			 why[200];
+	bool			 changed;
+
+	if (in->phase == HEALTH_READINESS && in->healthy &&
+	    !answered_by_server(w, i)) {
+		snprintf(why, sizeof(why), "port %u answered, but not from "
+		    "the server's processes: another process listens there",
+		    w->run->port);
+		own.healthy = false;
+		own.message = why;
+		r = &own;
+	}
+	changed = w->verdicts[i] != (signed char)r->healthy;
 
 	w->verdicts[i] = (signed char)r->healthy;
 	if (r->phase == HEALTH_LIVENESS) {

@@ -468,6 +468,51 @@ check "liveness: the restart is announced with its reason" 'events "$id" | grep 
 check "liveness: a new process, ready again" 'wait_for "events $id | grep -q \"ready again after restart 1\"" 10 && [ "$(pgrep -f "sleep 1004")" != "$pid1" ]'
 mv deploy stop "$id" >/dev/null 2>&1
 
+# --- 11b. a check of the port a server declares is answered by the
+# server, not by whoever holds the port
+squat_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/project/health-checks/port.yaml" <<YAML
+health_checks:
+  - name: "port_http"
+    type: "http"
+    timeout_seconds: 2
+    retry_attempts: 10
+    config: { url: "http://127.0.0.1:$squat_port/", expected_status: [200] }
+YAML
+server porter "  command: sh
+  args: [\"-c\", \"exec python3 -m http.server $squat_port --bind 127.0.0.1\"]
+  working_directory: \"{{ env.data }}\"
+  transport: http
+  port: $squat_port"
+python3 -m http.server "$squat_port" --bind 127.0.0.1 --directory "$work/data" >/dev/null 2>&1 &
+squatter=$!
+wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $squat_port), 1)' 2>/dev/null" 10
+sp=$(spec squatted "$(S porter 0 'health_checks: [port_http]')")
+out=$(mv deploy start "$sp" 2>&1); status=$?
+check "a declared port already taken before the start is a clear start failure" '[ $status -eq 1 ] && grep -q "port $squat_port is already in use by another process before the server started" <<<"$out"'
+kill "$squatter" 2>/dev/null; wait "$squatter" 2>/dev/null
+# a listener outside the server's tree (double-forked away from it)
+# answers the check: that does not make the server ready
+server porter "  command: sh
+  args: [\"-c\", \"(python3 -m http.server $squat_port --bind 127.0.0.1 >/dev/null 2>&1 &); exec sleep 1013\"]
+  working_directory: \"{{ env.data }}\"
+  transport: http
+  port: $squat_port"
+out=$(mv deploy start "$sp" 2>&1); status=$?
+check "a check answered by another process's listener does not count" '[ $status -eq 1 ] && grep -q "port $squat_port answered, but not from the server.s processes" <<<"$out"'
+check "and what the server left is gone with it" 'wait_for "! pgrep -f \"http.server $squat_port\" >/dev/null && ! pgrep -f \"sleep 1013\" >/dev/null" 10'
+# its own listener does count
+server porter "  command: sh
+  args: [\"-c\", \"exec python3 -m http.server $squat_port --bind 127.0.0.1\"]
+  working_directory: \"{{ env.data }}\"
+  transport: http
+  port: $squat_port"
+out=$(mv deploy start "$sp" 2>&1); status=$?
+pid_ok=$(last_id)
+check "its own listener on its port makes it ready" '[ $status -eq 0 ]'
+mv deploy stop "$pid_ok" >/dev/null 2>&1
+wait_for "! pgrep -f \"http.server $squat_port\" >/dev/null" 10
+
 # --- 12. upgrades and rollbacks: snapshots, strategies, real faults
 cat > "$work/project/health-checks/rollback.yaml" <<YAML
 health_checks:
