@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "state.h"
 #include "util.h"
 
+#define SNAPSHOT_SEALED	"record.sealed"
 #define SNAPSHOT_RECORD	"snapshot.json"
 
 static bool
@@ -95,12 +97,13 @@ remove_tree(const char *dir)
 /* Copies one file into dir/files/N and describes it. */
 static int
 copy_in(const char *dir, size_t n, const char *path, cJSON *files,
-    struct errbuf *err)
+    const unsigned char *key, struct errbuf *err)
 {
 	cJSON		*f = cJSON_CreateObject();
 	struct stat	 st;
 	char		*data = NULL, rel[32], hex[65];
-	size_t		 len;
+	unsigned char	*sealed;
+	size_t		 len, plain;
 	int		 r;
 
 	if (f == NULL)
@@ -121,6 +124,15 @@ copy_in(const char *dir, size_t n, const char *path, cJSON *files,
 		return r;
 	}
 	snprintf(rel, sizeof(rel), "files/%zu", n);
+	plain = len;
+	if (key != NULL) {
+		r = crypto_seal(key, data, len, &sealed, &len, err);
+		explicit_bzero(data, plain);
+		free(data);
+		if (r < 0)
+			return r;
+		data = (char *)sealed;
+	}
 	if ((r = crypto_sha256_hex(data, len, hex, err)) < 0 ||
 	    (r = state_write_file(dir, rel, data, len)) < 0) {
 		if (r != -ENOSYS)
@@ -131,7 +143,7 @@ copy_in(const char *dir, size_t n, const char *path, cJSON *files,
 	free(data);
 	cJSON_AddBoolToObject(f, "existed", 1);
 	cJSON_AddStringToObject(f, "sha256", hex);
-	cJSON_AddNumberToObject(f, "size", (double)len);
+	cJSON_AddNumberToObject(f, "size", (double)plain);
 	cJSON_AddNumberToObject(f, "mode", st.st_mode & 07777);
 	cJSON_AddNumberToObject(f, "uid", st.st_uid);
 	cJSON_AddNumberToObject(f, "gid", st.st_gid);
@@ -190,11 +202,105 @@ seal(const char *backup_dir, const char *tmp, const char *final,
 	return 0;
 }
 
+/* What of the record holds configuration values (state, config) leaves
+ * it for SNAPSHOT_SEALED, sealed under key. */
+static int
+seal_record(const char *tmp, cJSON *meta, const unsigned char *key,
+    struct errbuf *err)
+{
+	cJSON		*inner = cJSON_CreateObject();
+	char		*text, hex[65];
+	unsigned char	*sealed;
+	size_t		 len;
+	int		 r;
+
+	if (inner == NULL)
+		return -ENOMEM;
+	cJSON_AddItemToObject(inner, "state", cJSON_DetachItemFromObject(meta,
+	    "state"));
+	cJSON_AddItemToObject(inner, "config", cJSON_DetachItemFromObject(meta,
+	    "config"));
+	text = cJSON_PrintUnformatted(inner);
+	cJSON_Delete(inner);
+	if (text == NULL)
+		return -ENOMEM;
+	r = crypto_seal(key, text, strlen(text), &sealed, &len, err);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	if (r < 0)
+		return r;
+	if ((r = crypto_sha256_hex(sealed, len, hex, err)) == 0 &&
+	    (r = state_write_file(tmp, SNAPSHOT_SEALED, sealed, len)) < 0)
+		errbuf_set(err, "%s/%s: %s", tmp, SNAPSHOT_SEALED,
+		    strerror(-r));
+	free(sealed);
+	if (r < 0)
+		return r;
+	cJSON_AddBoolToObject(meta, "encrypted", 1);
+	cJSON_AddStringToObject(meta, "sealed", SNAPSHOT_SEALED);
+	cJSON_AddStringToObject(meta, "sealed_sha256", hex);
+	return 0;
+}
+
+/* An encrypted record's state and config, checked and opened with key. */
+static int
+open_record(const char *backup_dir, const char *id, cJSON *meta,
+    const unsigned char *key, struct errbuf *err)
+{
+	const char	*want = cJSON_GetStringValue(cJSON_GetObjectItem(meta,
+			    "sealed_sha256"));
+	char		 path[PATH_MAX], hex[65], *data;
+	unsigned char	*plain;
+	size_t		 len, plen;
+	cJSON		*inner;
+	int		 r;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", backup_dir, id,
+	    SNAPSHOT_SEALED);
+	if (want == NULL || read_file(path, &data, &len, NULL) < 0) {
+		errbuf_set(err, "snapshot %s: its sealed record is missing", id);
+		return -EBADMSG;
+	}
+	if ((r = crypto_sha256_hex(data, len, hex, err)) < 0 ||
+	    strcmp(hex, want) != 0) {
+		free(data);
+		if (r == 0)
+			errbuf_set(err, "snapshot %s: its sealed record does not "
+			    "match its SHA-256", id);
+		return r < 0 ? r : -EBADMSG;
+	}
+	if (key == NULL) {
+		free(data);
+		return 0;
+	}
+	r = crypto_unseal(key, data, len, &plain, &plen, err);
+	free(data);
+	if (r < 0) {
+		if (r == -EBADMSG)
+			errbuf_set(err, "snapshot %s is encrypted and does not "
+			    "decrypt with this key", id);
+		return r;
+	}
+	inner = cJSON_ParseWithLength((const char *)plain, plen);
+	explicit_bzero(plain, plen);
+	free(plain);
+	if (inner == NULL) {
+		errbuf_set(err, "snapshot %s: its sealed record is not JSON", id);
+		return -EBADMSG;
+	}
+	cJSON_AddItemToObject(meta, "state", cJSON_DetachItemFromObject(inner,
+	    "state"));
+	cJSON_AddItemToObject(meta, "config", cJSON_DetachItemFromObject(inner,
+	    "config"));
+	cJSON_Delete(inner);
+	return 0;
+}
+
 int
 snapshot_create(const char *backup_dir, const char *id,
     const char *deployment_id, const char *server, const cJSON *state,
     const cJSON *config, const char *const *files, size_t nfiles,
-    cJSON **meta_out, struct errbuf *err)
+    const unsigned char *key, cJSON **meta_out, struct errbuf *err)
 {
 	char		 tmp[PATH_MAX], final[PATH_MAX], when[40], hex[65];
 	cJSON		*meta, *list;
@@ -229,9 +335,11 @@ snapshot_create(const char *backup_dir, const char *id,
 	    cJSON_Duplicate(state, 1) : cJSON_CreateObject());
 	cJSON_AddItemToObject(meta, "config", config != NULL ?
 	    cJSON_Duplicate(config, 1) : cJSON_CreateObject());
+	if (key != NULL && (r = seal_record(tmp, meta, key, err)) < 0)
+		goto fail;
 	list = cJSON_AddArrayToObject(meta, "files");
 	for (size_t i = 0; i < nfiles; i++)
-		if ((r = copy_in(tmp, i, files[i], list, err)) < 0)
+		if ((r = copy_in(tmp, i, files[i], list, key, err)) < 0)
 			goto fail;
 	if ((r = record_checksum(meta, hex, err)) < 0)
 		goto fail;
@@ -250,8 +358,8 @@ fail:
 }
 
 int
-snapshot_verify(const char *backup_dir, const char *id, cJSON **out,
-    struct errbuf *err)
+snapshot_verify(const char *backup_dir, const char *id,
+    const unsigned char *key, cJSON **out, struct errbuf *err)
 {
 	char		 path[PATH_MAX], hex[65];
 	const cJSON	*f;
@@ -312,6 +420,9 @@ snapshot_verify(const char *backup_dir, const char *id, cJSON **out,
 			goto fail;
 		}
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItem(meta, "encrypted")) &&
+	    (r = open_record(backup_dir, id, meta, key, err)) < 0)
+		goto fail;
 	if (out != NULL)
 		*out = meta;
 	else
@@ -369,8 +480,10 @@ put_back(const char *path, const char *data, size_t len, mode_t mode,
 
 int
 snapshot_restore_files(const char *backup_dir, const cJSON *meta,
-    bool cleanup, struct errbuf *err)
+    bool cleanup, const unsigned char *key, struct errbuf *err)
 {
+	bool		 sealed = cJSON_IsTrue(cJSON_GetObjectItem(meta,
+			    "encrypted"));
 	const char	*id = cJSON_GetStringValue(cJSON_GetObjectItem(meta,
 			    "id"));
 	const cJSON	*f;
@@ -404,6 +517,23 @@ snapshot_restore_files(const char *backup_dir, const cJSON *meta,
 			errbuf_set(err, "%s: %s", src, strerror(-r));
 			return r;
 		}
+		if (sealed) {
+			unsigned char	*plain;
+			size_t		 plen;
+
+			r = key == NULL ? -EACCES : crypto_unseal(key, data,
+			    len, &plain, &plen, err);
+			free(data);
+			if (r < 0) {
+				errbuf_set(err, "snapshot %s: the copy of %s "
+				    "does not decrypt%s", id != NULL ? id : "?",
+				    path, key == NULL ? ": no key" :
+				    " with this key");
+				return r;
+			}
+			data = (char *)plain;
+			len = plen;
+		}
 		mode = json_int_within(cJSON_GetObjectItem(f, "mode"), 0, 07777,
 		    -1);
 		uid = json_int_within(cJSON_GetObjectItem(f, "uid"), 0,
@@ -418,6 +548,7 @@ snapshot_restore_files(const char *backup_dir, const cJSON *meta,
 		}
 		r = put_back(path, data, len, (mode_t)mode, (uid_t)uid,
 		    (gid_t)gid);
+		explicit_bzero(data, len);
 		free(data);
 		if (r < 0) {
 			errbuf_set(err, "restoring %s: %s", path, strerror(-r));
@@ -471,7 +602,7 @@ snapshot_list(const char *backup_dir, cJSON **out)
 
 		if (de->d_name[0] == '.' || !valid_id(de->d_name))
 			continue;
-		r = snapshot_verify(backup_dir, de->d_name, &meta, &err);
+		r = snapshot_verify(backup_dir, de->d_name, NULL, &meta, &err);
 		if (meta == NULL) {
 			/* unreadable or corrupt: listed, without its details */
 			snprintf(path, sizeof(path), "%s/%s/%s", backup_dir,
@@ -551,4 +682,90 @@ snapshot_prune(const char *backup_dir, unsigned keep)
 	}
 	cJSON_Delete(list);
 	return removed;
+}
+
+/* 32 bytes, or 64 hex digits (and a newline), into key. */
+static bool
+key_from(const char *data, size_t len, unsigned char key[32])
+{
+	if (len == 32) {
+		memcpy(key, data, 32);
+		return true;
+	}
+	if (len == 65 && data[64] == '\n')
+		len = 64;
+	if (len != 64)
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned	b;
+
+		if (sscanf(data + 2 * i, "%2x", &b) != 1)
+			return false;
+		key[i] = (unsigned char)b;
+	}
+	return true;
+}
+
+int
+snapshot_key_load(const char *state_dir, bool create, unsigned char key[32],
+    struct errbuf *err)
+{
+	const char	*creds = getenv("CREDENTIALS_DIRECTORY");
+	char		 path[PATH_MAX], *data;
+	unsigned char	 fresh[32];
+	struct stat	 st;
+	size_t		 len;
+	int		 fd, r;
+
+	if (creds != NULL && creds[0] == '/') {
+		snprintf(path, sizeof(path), "%s/mcpvisor-snapshot-key", creds);
+		if (read_file_capped(path, 0, 128, &data, &len, NULL) == 0) {
+			bool	ok = key_from(data, len, key);
+
+			explicit_bzero(data, len);
+			free(data);
+			if (ok)
+				return 0;
+			errbuf_set(err, "%s: not 32 bytes or 64 hex digits", path);
+			return -EINVAL;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/keys", state_dir);
+	if (create && mkdir(path, 0700) == -1 && errno != EEXIST) {
+		r = -errno;
+		errbuf_set(err, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	snprintf(path, sizeof(path), "%s/keys/snapshot.key", state_dir);
+	if (create && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
+		r = getrandom(fresh, sizeof(fresh), 0) == sizeof(fresh) &&
+		    write_all(fd, fresh, sizeof(fresh)) == 0 && fsync(fd) == 0 ?
+		    0 : -EIO;
+		explicit_bzero(fresh, sizeof(fresh));
+		close(fd);
+		if (r < 0) {
+			unlink(path);
+			errbuf_set(err, "%s: cannot write a key", path);
+			return r;
+		}
+	}
+	if ((r = read_file_capped(path, O_NOFOLLOW, 128, &data, &len, &st)) <
+	    0) {
+		if (r != -ENOENT)
+			errbuf_set(err, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = 0;
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		errbuf_set(err, "%s: others can read it, or it is not ours: "
+		    "refused", path);
+		r = -EPERM;
+	} else if (!key_from(data, len, key)) {
+		errbuf_set(err, "%s: not 32 bytes or 64 hex digits", path);
+		r = -EINVAL;
+	}
+	explicit_bzero(data, len);
+	free(data);
+	return r;
 }

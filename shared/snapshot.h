@@ -10,7 +10,12 @@
  *	files/N		a copy of the Nth file, as it was
  *
  * "checksum" is the SHA-256 of the unformatted JSON of everything else;
- * each copy carries its own SHA-256. A snapshot is made in a temporary
+ * each copy carries its own SHA-256. Made with a key (an environment's
+ * security_policies.encrypt_at_rest), every copy is sealed with
+ * AES-256-GCM (crypto.h) and "state" and "config" are not in the record
+ * but sealed in "sealed" (a file beside it, named by the record with its
+ * SHA-256), the record saying "encrypted": true; checksums are of what
+ * is stored, so that integrity is checked without the key. A snapshot is made in a temporary
  * directory and renamed into place (after fsync), so it exists whole or
  * not at all. The caller keeps secrets out of state and config (they
  * are stored as references and resolved again on restore).
@@ -36,20 +41,34 @@ struct errbuf;
 int	snapshot_create(const char *backup_dir, const char *id,
 	    const char *deployment_id, const char *server,
 	    const struct cJSON *state, const struct cJSON *config,
-	    const char *const *files, size_t nfiles, struct cJSON **meta,
+	    const char *const *files, size_t nfiles,
+	    const unsigned char *key, struct cJSON **meta,
 	    struct errbuf *err);
 
 /* Reads snapshot id and checks its checksum and every copy's. Returns 0
  * and the record in *meta (the caller frees), or -EBADMSG (corrupt: err
- * names what) or another negative errno. */
+ * names what) or another negative errno. An encrypted one's state and
+ * config are put back into *meta when key (CRYPTO_KEY_LEN bytes) is
+ * given; -EBADMSG when they do not decrypt under it. */
 int	snapshot_verify(const char *backup_dir, const char *id,
-	    struct cJSON **meta, struct errbuf *err);
+	    const unsigned char *key, struct cJSON **meta,
+	    struct errbuf *err);
 
 /* Puts a verified snapshot's files back: each copy replaces its file
  * atomically, with the recorded mode and owner; with cleanup, a file
  * that did not exist then is removed. Returns 0 or a negative errno. */
 int	snapshot_restore_files(const char *backup_dir,
-	    const struct cJSON *meta, bool cleanup, struct errbuf *err);
+	    const struct cJSON *meta, bool cleanup, const unsigned char *key,
+	    struct errbuf *err);
+
+/* The key snapshots are sealed with: $CREDENTIALS_DIRECTORY/
+ * mcpvisor-snapshot-key (systemd's LoadCredential=; 32 bytes, or 64 hex
+ * digits), else STATE-DIR/keys/snapshot.key, made (32 random bytes, mode
+ * 0600 in a 0700 directory) when create is set and there is none. A key
+ * file that others can read, or not ours, is refused. 0, -ENOENT (none,
+ * and not to be made), or another negative errno with err. */
+int	snapshot_key_load(const char *state_dir, bool create,
+	    unsigned char key[32], struct errbuf *err);
 
 /* Every snapshot, newest first, each as {"id", "deployment_id",
  * "server", "created_at", "files", "size", "integrity": "ok" or why

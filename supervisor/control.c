@@ -41,6 +41,8 @@ struct client {
 	struct control		*ctl;
 	struct peer		*peer;		/* NULL once dropped */
 	pid_t			 pid;
+	int			 uid;		/* SO_PEERCRED; -1: ours */
+	bool			 approver_only;	/* of the approvers' group */
 	bool			 dead;
 	char			 follow[64];	/* deployment id, or "" */
 	char			 await[64];	/* answer when it finishes */
@@ -185,6 +187,8 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 		.environ = cJSON_GetObjectItem(rq, "environ"),
 		.backup_dir = req_str(rq, "backup_dir"),
 		.verbose = cJSON_IsTrue(cJSON_GetObjectItem(rq, "verbose")),
+		.requester_uid = c->uid,
+		.requester_pid = c->pid,
 	};
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
 	const cJSON		*port = cJSON_GetObjectItem(rq, "monitor_port");
@@ -286,7 +290,8 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 	if (!stop)
 		snprintf(c->follow, sizeof(c->follow), "%s", c->await);
 	client_ok(c, o);
-	if (stop && (r = runtime_stop(c->ctl->sv, c->await)) < 0) {
+	if (stop && (r = runtime_stop(c->ctl->sv, c->await, c->uid,
+	    c->pid)) < 0) {
 		log_warnx("stop %s: %s", c->await, strerror(-r));
 		c->await[0] = '\0';
 	}
@@ -313,6 +318,7 @@ do_rollback_start(struct client *c, const cJSON *rq, void *arg)
 		.servers = cJSON_GetObjectItem(rq, "servers"),
 		.strategy = req_str(rq, "strategy"),
 		.environ = cJSON_GetObjectItem(rq, "environ"),
+		.requester_uid = c->uid,
 	};
 	const cJSON		*n;
 	char			 id[80], *err = NULL;
@@ -374,10 +380,31 @@ do_rollback_approve(struct client *c, const cJSON *rq, void *arg)
 		client_error(c, "usage", "rollback_approve needs an 'id'");
 		return;
 	}
-	if ((r = runtime_rollback_approve(c->ctl->sv, id)) < 0) {
-		client_error(c, r == -ENOENT ? "not_found" : "not_running",
-		    r == -ENOENT ? "no such rollback waits for approval" :
+	if ((r = runtime_rollback_approve(c->ctl->sv, id, c->uid)) < 0) {
+		client_error(c, r == -ENOENT ? "not_found" : r == -EPERM ?
+		    "permission" : "not_running", r == -ENOENT ?
+		    "no such rollback waits for approval" : r == -EPERM ?
+		    "its environment requires a second person: another user "
+		    "than the one who started it must approve" :
 		    "the rollback is not waiting for approval");
+		return;
+	}
+	client_ok(c, cJSON_CreateObject());
+}
+
+/* The second person of a require_mfa environment: anyone but whoever
+ * started the deployment. */
+static void
+do_deploy_approve(struct client *c, const cJSON *rq, void *arg)
+{
+	char	why[160];
+	int	r;
+
+	(void)arg;
+	if ((r = runtime_deploy_approve(c->ctl->sv, req_str(rq, "id"), c->uid,
+	    c->pid, why, sizeof(why))) < 0) {
+		client_error(c, r == -ENOENT ? "not_found" : r == -EPERM ?
+		    "permission" : "not_running", why);
 		return;
 	}
 	client_ok(c, cJSON_CreateObject());
@@ -449,6 +476,7 @@ static const struct control_verb builtin_verbs[] = {
 	{ "follow", do_follow, NULL, optional_id_keys },
 	{ "stop", do_stop, NULL, id_keys },
 	{ "rollback_approve", do_rollback_approve, NULL, id_keys },
+	{ "deploy_approve", do_deploy_approve, NULL, id_keys },
 	{ "rollback_start", do_rollback_start, NULL, rollback_start_keys },
 	{ "watch", do_watch_verb, NULL, no_keys },
 };
@@ -525,6 +553,10 @@ on_request(struct client *c, const struct frame *f)
 			break;
 	if (i == c->ctl->nverbs)
 		client_error(c, "usage", "unknown verb");
+	else if (c->approver_only && strcmp(verb, "deploy_approve") != 0 &&
+	    strcmp(verb, "rollback_approve") != 0 && strcmp(verb, "ping") != 0)
+		client_error(c, "permission", "a member of the approvers' "
+		    "group may only approve (deploy_approve, rollback_approve)");
 	else if (shape_ok(c, &c->ctl->verbs[i], rq))
 		c->ctl->verbs[i].fn(c, rq, c->ctl->verbs[i].arg);
 	cJSON_Delete(rq);
@@ -547,7 +579,7 @@ on_client(struct peer *p, const struct frame *f, void *arg)
 
 /* Takes fd (closed on failure). */
 static int
-client_add(struct control *ctl, int fd, pid_t pid)
+client_add(struct control *ctl, int fd, pid_t pid, int uid)
 {
 	struct client	*c;
 
@@ -557,6 +589,7 @@ client_add(struct control *ctl, int fd, pid_t pid)
 	}
 	c->ctl = ctl;
 	c->pid = pid;
+	c->uid = uid;
 	if ((c->peer = peer_new(&ctl->sv->loop, fd, FRAME_FROM_CLI, on_client,
 	    c)) == NULL) {
 		free(c);
@@ -576,7 +609,7 @@ control_adopt(struct control *ctl, int fd, pid_t pid, const char *name)
 		close(fd);
 		return -ENOTCONN;
 	}
-	if ((r = client_add(ctl, fd, pid)) < 0)
+	if ((r = client_add(ctl, fd, pid, -1)) < 0)
 		log_warnx("%s (pid %d): %s", name, (int)pid, strerror(-r));
 	else
 		/* it hears everything from now on, before it even asks:
@@ -640,15 +673,21 @@ on_listen(struct watcher *w, uint32_t events)
 			break;
 		}
 		ctl->out_of_fds = false;
+		/* others than us and root reach the socket only through the
+		 * approvers' group (its mode is 0660 then): they may approve,
+		 * and nothing else */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-		    (cred.uid != geteuid() && cred.uid != 0)) {
+		    (cred.uid != geteuid() && cred.uid != 0 &&
+		    ctl->sv->approvers_gid < 0)) {
 			log_warnx("control socket: refused pid %d uid %d (not "
 			    "uid %d or root)", (int)cred.pid, (int)cred.uid,
 			    (int)geteuid());
 			close(fd);
 			continue;
 		}
-		client_add(ctl, fd, cred.pid);
+		if (client_add(ctl, fd, cred.pid, (int)cred.uid) == 0)
+			ctl->clients->approver_only = cred.uid != geteuid() &&
+			    cred.uid != 0;
 	}
 }
 
@@ -764,8 +803,16 @@ control_open(struct supervisor *sv, struct control **out)
 	old = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (r == -1 || chmod(sun.sun_path, 0600) == -1 ||
-	    stat(sun.sun_path, &ctl->bound) == -1 || listen(fd, 64) == -1)
+	if (r == -1 || chmod(sun.sun_path, 0600) == -1)
+		goto fail;
+	/* the approvers' group (require_mfa's second person) may reach the
+	 * socket: through the directory (search only) and the socket */
+	if (sv->approvers_gid >= 0 && (chown(sv->state_dir, (uid_t)-1,
+	    (gid_t)sv->approvers_gid) == -1 || chmod(sv->state_dir, 0710) ==
+	    -1 || chown(sun.sun_path, (uid_t)-1, (gid_t)sv->approvers_gid) ==
+	    -1 || chmod(sun.sun_path, 0660) == -1))
+		goto fail;
+	if (stat(sun.sun_path, &ctl->bound) == -1 || listen(fd, 64) == -1)
 		goto fail;
 	ctl->listen.fd = fd;
 	ctl->listen.fn = on_listen;

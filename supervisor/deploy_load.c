@@ -52,6 +52,9 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	s->no_rollback = rq->no_rollback;
 	s->no_monitoring = rq->no_monitoring;
 	s->verbose = rq->verbose;
+	s->requester_uid = rq->requester_uid;
+	s->requester_pid = rq->requester_pid;
+	s->approved = rq->approved;
 	s->monitor_port = rq->monitor_port;
 	s->spec_path = strdup(rq->spec_path);
 	s->config_dir = strdup(rq->config_dir);
@@ -291,6 +294,15 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 	}
 	if ((r = prepare_deployment(&po, &ld->pd, &dl)) == 0) {
 		ld->nservers = ld->pd->spec->nservers;
+		ld->encrypt_at_rest = schema_bool(ynode_map_get(
+		    ld->pd->env->env->doc, "security_policies"),
+		    "encrypt_at_rest", false);
+		ld->require_mfa = schema_bool(ynode_map_get(
+		    ld->pd->env->env->doc, "security_policies"),
+		    "require_mfa", false);
+		ld->audit_logging = schema_bool(ynode_map_get(
+		    ld->pd->env->env->doc, "security_policies"),
+		    "audit_logging", false);
 		if ((ld->environment = strdup(ld->pd->environment)) == NULL ||
 		    collect_secrets(ld) < 0)
 			r = -ENOMEM;
@@ -317,6 +329,9 @@ dep_loaded_to_json(const struct dep_loaded *ld)
 	cJSON	*o = cJSON_CreateObject(), *list, *s;
 
 	cJSON_AddStringToObject(o, "environment", ld->environment);
+	cJSON_AddBoolToObject(o, "encrypt_at_rest", ld->encrypt_at_rest);
+	cJSON_AddBoolToObject(o, "require_mfa", ld->require_mfa);
+	cJSON_AddBoolToObject(o, "audit_logging", ld->audit_logging);
 	list = cJSON_AddArrayToObject(o, "servers");
 	for (size_t i = 0; i < ld->nservers; i++) {
 		const struct server_run	*sr = &ld->servers[i];
@@ -423,6 +438,12 @@ dep_load_from_json(const struct dep_sources *src, const cJSON *answer,
 		goto changed;
 	}
 	ld->pd->environment = ld->environment;
+	ld->encrypt_at_rest = cJSON_IsTrue(cJSON_GetObjectItem(answer,
+	    "encrypt_at_rest"));
+	ld->require_mfa = cJSON_IsTrue(cJSON_GetObjectItem(answer,
+	    "require_mfa"));
+	ld->audit_logging = cJSON_IsTrue(cJSON_GetObjectItem(answer,
+	    "audit_logging"));
 	cJSON_ArrayForEach(s, list) {
 		if (!run_from_json(&ld->servers[i], &ld->pd->servers[i], i, s)) {
 			r = -EINVAL;

@@ -8,6 +8,7 @@
 #define MCPVISOR_DEPLOY_LOAD_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -34,6 +35,9 @@ struct dep_sources {
 	char			*restores;	/* recovery's, or NULL */
 	char			*backup_dir;	/* its snapshots'; NULL: ours */
 	bool			 verbose;	/* --verbose */
+	int			 requester_uid;	/* -1: mcpvisord */
+	pid_t			 requester_pid;
+	bool			 approved;	/* require_mfa: by whom, said */
 };
 
 struct dep_loaded {
@@ -44,6 +48,13 @@ struct dep_loaded {
 	struct secret_set	 secrets;
 	bool			 rollback_enabled;
 	enum rollback_strategy	 strategy;
+	/* its environment's security_policies.encrypt_at_rest: snapshots
+	 * are sealed */
+	bool			 encrypt_at_rest;
+	/* and require_mfa: held for a second person's approval */
+	bool			 require_mfa;
+	/* and audit_logging: who asked for what, in logs/audit.log */
+	bool			 audit_logging;
 };
 
 /* Copies a request. 0, or -EINVAL (an unknown strategy, said in *err)

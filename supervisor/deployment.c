@@ -62,7 +62,7 @@ answer_requester(struct deployment *dep, enum dep_state next)
 	struct supervisor	*sv = dep->sv;
 	const char		*why = NULL;
 
-	if (next != DEP_PRE_DEPLOY)
+	if (next != DEP_PRE_DEPLOY && next != DEP_AWAITING_APPROVAL)
 		why = dep->invalid != NULL ? dep->invalid :
 		    dep->failure[0] != '\0' ? dep->failure :
 		    "stopped before it was prepared";
@@ -107,6 +107,45 @@ on_hooks(void *arg, bool failed, const char *message)
 	struct dep_input	in = { .why = message };
 
 	dep_event(arg, failed ? DE_HOOKS_FAILED : DE_HOOKS_DONE, &in);
+}
+
+void
+dep_audit(const struct deployment *dep, const char *action, int uid,
+    pid_t pid, const char *detail)
+{
+	char	 path[PATH_MAX + 32], when[40], *text;
+	cJSON	*o;
+	int	 fd;
+
+	if (!dep->ld.audit_logging || (o = cJSON_CreateObject()) == NULL)
+		return;
+	state_iso_now(when, sizeof(when));
+	cJSON_AddStringToObject(o, "timestamp", when);
+	cJSON_AddStringToObject(o, "deployment_id", dep->id);
+	cJSON_AddStringToObject(o, "environment", dep->ld.environment);
+	cJSON_AddStringToObject(o, "action", action);
+	if (uid >= 0) {
+		cJSON_AddNumberToObject(o, "uid", uid);
+		cJSON_AddNumberToObject(o, "pid", (double)pid);
+	} else
+		cJSON_AddStringToObject(o, "by", "mcpvisord");
+	if (detail != NULL)
+		cJSON_AddStringToObject(o, "detail", detail);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	snprintf(path, sizeof(path), "%s/logs/audit.log", dep->sv->state_dir);
+	/* one write of a whole line, appended: lines never interleave */
+	if (text != NULL && (fd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
+		size_t	len = strlen(text);
+
+		text[len] = '\n';
+		if (write(fd, text, len + 1) != (ssize_t)(len + 1))
+			log_warn("%s", path);
+		close(fd);
+	} else if (text != NULL)
+		log_warn("%s", path);
+	free(text);
 }
 
 /* The secrets of every server it has loaded, for the workers of its
@@ -443,6 +482,18 @@ cancel_preparation(struct deployment *dep)
 	dep->prep = NULL;
 }
 
+/* Prepared (and approved where that is asked): it becomes the current
+ * deployment (an upgrade of the one that runs, if one does). */
+static void
+go_ahead(struct deployment *dep)
+{
+	if (dep->sv->preparing == dep)
+		dep->sv->preparing = NULL;
+	current_install(dep->sv, dep);
+	dep_announce(dep);
+	dep_deploy(dep);
+}
+
 static void
 prepared(struct deployment *dep, const struct dep_input *in)
 {
@@ -453,14 +504,32 @@ prepared(struct deployment *dep, const struct dep_input *in)
 		return;
 	}
 	dep_loaded_adopt(dep);
-	/* prepared: it becomes the current deployment (an upgrade of the
-	 * one that runs, if one does) */
-	if (dep->sv->preparing == dep)
-		dep->sv->preparing = NULL;
-	current_install(dep->sv, dep);
-	dep_announce(dep);
-	dep_deploy(dep);
+	dep_audit(dep, "requested", dep->src.requester_uid,
+	    dep->src.requester_pid, dep->src.spec_path);
+	if (dep->ld.require_mfa && !dep->src.approved) {
+		/* nothing of it runs, nor does it replace what runs, before
+		 * a second person says so; it stays the one being prepared */
+		set_state(dep, DEP_AWAITING_APPROVAL);
+		dep_emit(dep, NULL, "deployment_awaiting_approval", NULL,
+		    "environment %s requires a second person: mcpvisor deploy "
+		    "approve %s, as a user other than uid %d", dep->ld.environment,
+		    dep->id, (int)dep->src.requester_uid);
+		dep_audit(dep, "held", -1, 0, "require_mfa: for another user's "
+		    "approval");
+		dep_write_record(dep);
+		return;
+	}
+	go_ahead(dep);
 }
+
+static void
+approved(struct deployment *dep, const struct dep_input *in)
+{
+	dep_emit(dep, NULL, "deployment_approved", NULL, "%s", in->why != NULL ?
+	    in->why : "approved");
+	go_ahead(dep);
+}
+
 
 static void
 stop_preparing(struct deployment *dep, const struct dep_input *in)
@@ -521,6 +590,7 @@ finish(struct deployment *dep)
 	state_iso_now(dep->finished_at, sizeof(dep->finished_at));
 	dep_emit(dep, NULL, "deployment_stopped", NULL, "every server stopped "
 	    "(%s)", dep_outcome_name(dep->outcome));
+	dep_audit(dep, "finished", -1, 0, dep_outcome_name(dep->outcome));
 	taken = notify(dep, DN_STOPPED, NULL, NULL);
 	dep_write_record(dep);
 	/* whoever is told the deployment is over may read the journal at
@@ -653,38 +723,53 @@ batch_check(struct deployment *dep, const struct dep_input *in)
 static dep_action *const actions[DEP_N][DE_N] = {
 	/*		   HOOKS_DONE          HOOKS_FAILED
 	 *		   SERVER_READY        SERVER_FAILED  SERVER_STOPPED
-	 *		   STOP        STOP_TIMEOUT     FAIL    PREPARED */
+	 *		   STOP        STOP_TIMEOUT     FAIL    PREPARED
+	 *		   APPROVED */
 	[DEP_VALIDATING] = { prepare,            fail,
 			   NO,                 NO,            NO,
-			   begin_stop, ignore,          fail,   NO },
+			   begin_stop, ignore,          fail,   NO,
+			   NO },
 	[DEP_PREPARING] =  { NO,                 NO,
 			   NO,                 NO,            NO,
 			   stop_preparing, ignore,      fail_preparing,
-			   prepared },
+			   prepared,
+			   NO },
+	[DEP_AWAITING_APPROVAL] = { NO,          NO,
+			   NO,                 NO,            NO,
+			   begin_stop, ignore,          fail,   NO,
+			   approved },
 	[DEP_PRE_DEPLOY] = { first_batch,        fail,
 			   NO,                 NO,            NO,
-			   begin_stop, ignore,          fail,   NO },
+			   begin_stop, ignore,          fail,   NO,
+			   NO },
 	[DEP_DEPLOYING] = { NO,                  NO,
 			   batch_check,        fail,          ignore,
-			   begin_stop, ignore,          fail,   NO },
+			   begin_stop, ignore,          fail,   NO,
+			   NO },
 	[DEP_ON_FAILURE] = { pre_rollback_hooks, pre_rollback_hooks,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore, NO },
+			   begin_stop, ignore,          ignore, NO,
+			   NO },
 	[DEP_PRE_ROLLBACK] = { rollback_due,     rollback_due,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore, NO },
+			   begin_stop, ignore,          ignore, NO,
+			   NO },
 	[DEP_FAILED] =	   { NO,                 NO,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          ignore, NO },
+			   begin_stop, ignore,          ignore, NO,
+			   NO },
 	[DEP_SUCCEEDED] =  { NO,                 NO,
 			   ignore,             ignore,        ignore,
-			   begin_stop, ignore,          NO,     NO },
+			   begin_stop, ignore,          NO,     NO,
+			   NO },
 	[DEP_STOPPING] =   { ignore,             ignore,
 			   ignore,             ignore,        server_stopped,
-			   ignore,     kill_stragglers, ignore, ignore },
+			   ignore,     kill_stragglers, ignore, ignore,
+			   ignore },
 	[DEP_DONE] =	   { ignore,             ignore,
 			   ignore,             ignore,        ignore,
-			   ignore,     ignore,          ignore, ignore },
+			   ignore,     ignore,          ignore, ignore,
+			   ignore },
 };
 #undef NO
 
@@ -705,7 +790,7 @@ dep_action_name(enum dep_state s, enum dep_event e)
 	} names[] = {
 #define A(f)	{ f, #f }
 		A(ignore), A(refuse), A(prepare), A(prepared),
-		A(stop_preparing), A(fail_preparing), A(fail),
+		A(stop_preparing), A(fail_preparing), A(fail), A(approved),
 		A(first_batch), A(batch_check), A(pre_rollback_hooks),
 		A(rollback_due), A(begin_stop), A(server_stopped),
 		A(kill_stragglers),

@@ -24,6 +24,9 @@ struct rollback;
 enum dep_state {
 	DEP_VALIDATING,	/* pre-validation hooks; nothing read yet */
 	DEP_PREPARING,	/* loaded, rendered and planned in a child */
+	/* prepared, for an environment whose security_policies say
+	 * require_mfa: held until a second person approves */
+	DEP_AWAITING_APPROVAL,
 	DEP_PRE_DEPLOY,	/* prepared; pre-deploy hooks */
 	DEP_DEPLOYING,	/* batch by batch */
 	DEP_ON_FAILURE,	/* failed: on-failure hooks */
@@ -45,6 +48,7 @@ enum dep_event {
 	DE_STOP_TIMEOUT, /* the stop's deadline */
 	DE_FAIL,	/* failed from outside (why): a rollback by hand */
 	DE_PREPARED,	/* the child's answer is in dep->ld (why: it failed) */
+	DE_APPROVED,	/* deploy approve, by another person */
 	DE_N
 };
 
@@ -139,6 +143,11 @@ size_t		 dep_batch_of(const struct deployment *,
 /* Its record, a new tree; written at once, and shown to watchers. */
 struct cJSON	*dep_record(const struct deployment *);
 void		 dep_write_record(struct deployment *);
+/* With its environment's security_policies.audit_logging, one line of
+ * STATE-DIR/logs/audit.log: who (uid, pid; -1: mcpvisord) did what to
+ * it. Nothing otherwise. */
+void		 dep_audit(const struct deployment *, const char *action,
+		    int uid, pid_t pid, const char *detail);
 /* An event of this deployment (server may be NULL). */
 void		 dep_emit(struct deployment *, const char *server,
 		    const char *type, struct cJSON *details, const char *fmt,

@@ -36,6 +36,7 @@ dep_state_name(enum dep_state s)
 	switch (s) {
 	case DEP_VALIDATING:
 	case DEP_PREPARING:	return "preparing";
+	case DEP_AWAITING_APPROVAL: return "awaiting_approval";
 	case DEP_SUCCEEDED:	return "succeeded";
 	case DEP_STOPPING:	return "stopping";
 	case DEP_DONE:		return "done";

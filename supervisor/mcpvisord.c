@@ -16,6 +16,7 @@
  * temporary failure.
  */
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -74,7 +75,11 @@ static const char usage[] =
 "  --monitor-bind A  its address (default 127.0.0.1; beyond loopback,\n"
 "                    clients need STATE-DIR/monitor.token)\n"
 "  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
-"                    mcpvisord)\n";
+"                    mcpvisord)\n"
+"  --approvers-group GROUP\n"
+"                    its members may reach the control socket to approve a\n"
+"                    deployment or rollback held by require_mfa (and to do\n"
+"                    nothing else); without it only our user and root may\n";
 
 
 struct daemon {
@@ -353,7 +358,8 @@ deploy_init(struct daemon *d)
 {
 	struct deploy_request	 rq = { .environment = d->po.environment,
 				    .sequential = d->po.sequential,
-				    .max_parallel = d->po.max_parallel };
+				    .max_parallel = d->po.max_parallel,
+				    .requester_uid = -1 };
 	char			 id[64], *err = NULL;
 	char			*spec = absolute(d->init);
 	char			*cfg = absolute(d->paths.config_dir);
@@ -418,6 +424,7 @@ static const struct option longopts[] = {
 	{ "grace", required_argument, NULL, 'g' },
 	{ "sequential", no_argument, NULL, 's' },
 	{ "max-parallel", required_argument, NULL, 'p' },
+	{ "approvers-group", required_argument, NULL, 'A' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -463,6 +470,15 @@ parse_options(struct daemon *d, int argc, char **argv)
 				    "1 to 65535");
 			break;
 		case 's':	d->po.sequential = true; break;
+		case 'A': {
+			struct group	*g = getgrnam(optarg);
+
+			if (g == NULL)
+				fatalx(SV_EXIT_CONFIG, "--approvers-group: no "
+				    "group '%s'", optarg);
+			d->sv.approvers_gid = (int)g->gr_gid;
+			break;
+		}
 		case 'v':	d->verbose = true; break;
 		case 'g':
 			d->grace = strtol(optarg, &end, 10);
@@ -507,6 +523,7 @@ main(int argc, char **argv)
 	d.po.paths = &d.paths;
 	d.mo.program = d.monitor;
 	d.grace = 9;
+	d.sv.approvers_gid = -1;
 	parse_options(&d, argc, argv);
 	log_init("mcpvisord", d.verbose);
 	/* orphans of our tree are told apart from the children we start */

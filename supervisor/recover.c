@@ -173,6 +173,9 @@ runtime_recover(struct supervisor *sv)
 			.backup_dir = json_str(restore, "backup_dir"),
 			.verbose = cJSON_IsTrue(cJSON_GetObjectItem(restore,
 			    "verbose")),
+			/* the last successful deployment: approved then, if
+			 * its environment asked for that */
+			.requester_uid = -1, .approved = true,
 		};
 		char			 id[64], *err = NULL;
 

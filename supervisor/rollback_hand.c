@@ -288,7 +288,8 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 				    .config_dir = from->src.config_dir,
 				    .checks_dir = from->src.checks_dir,
 				    .environ = rq->environ,
-				    .backup_dir = d->src.backup_dir };
+				    .backup_dir = d->src.backup_dir,
+				    .requester_uid = rq->requester_uid };
 	struct deployment	*r;
 	int			 rc;
 
@@ -371,13 +372,15 @@ runtime_rollback_start(struct supervisor *sv, const struct rollback_request *rq,
 	    rid, d->id, d->prev->id, rollback_strategy_name(r->hand->strategy),
 	    r->id);
 	dep_announce(r);
-	rb_event(r->hand, r->hand->strategy == ROLLBACK_MANUAL ? RBE_HOLD :
-	    RBE_GO, NULL);
+	/* to a require_mfa environment, as a manual one: held for a
+	 * second person */
+	rb_event(r->hand, r->hand->strategy == ROLLBACK_MANUAL ||
+	    r->ld.require_mfa ? RBE_HOLD : RBE_GO, NULL);
 	return 0;
 }
 
 int
-runtime_rollback_approve(struct supervisor *sv, const char *id)
+runtime_rollback_approve(struct supervisor *sv, const char *id, int uid)
 {
 	struct deployment	*dep = sv->dep;
 
@@ -385,6 +388,13 @@ runtime_rollback_approve(struct supervisor *sv, const char *id)
 	    0) {
 		if (!rb_waiting(dep->hand))
 			return -EALREADY;
+		if (dep->ld.require_mfa && dep->src.requester_uid >= 0 &&
+		    uid == dep->src.requester_uid) {
+			dep_audit(dep, "rollback_approval_refused", uid, 0,
+			    "the requester itself");
+			return -EPERM;
+		}
+		dep_audit(dep, "rollback_approved", uid, 0, id);
 		dep_emit(dep, NULL, "rollback_approved", NULL, "rollback %s "
 		    "approved", id);
 		return rb_event(dep->hand, RBE_APPROVE, NULL);

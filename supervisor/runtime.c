@@ -234,11 +234,40 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 }
 
 int
-runtime_stop(struct supervisor *sv, const char *id)
+runtime_deploy_approve(struct supervisor *sv, const char *id, int uid,
+    pid_t pid, char *why, size_t size)
+{
+	struct deployment	*p = sv->preparing;
+	struct dep_input	 in = { .why = why };
+
+	if (p == NULL || id == NULL || strcmp(p->id, id) != 0 ||
+	    p->state != DEP_AWAITING_APPROVAL) {
+		snprintf(why, size, "no deployment %s waits for approval",
+		    id != NULL ? id : "");
+		return -ENOENT;
+	}
+	/* a second person: another user than whoever started it (root
+	 * approving what root started is the same person) */
+	if (p->src.requester_uid >= 0 && uid == p->src.requester_uid) {
+		snprintf(why, size, "%s was started by uid %d: it needs the "
+		    "approval of another user", id, uid);
+		dep_audit(p, "approval_refused", uid, pid, "the requester "
+		    "itself");
+		return -EPERM;
+	}
+	snprintf(why, size, "approved by uid %d (pid %d)", uid, (int)pid);
+	dep_audit(p, "approved", uid, pid, NULL);
+	dep_event(p, DE_APPROVED, &in);
+	return 0;
+}
+
+int
+runtime_stop(struct supervisor *sv, const char *id, int uid, pid_t pid)
 {
 	struct deployment	*p = sv->preparing;
 
 	if (p != NULL && (id == NULL || strcmp(id, p->id) == 0)) {
+		dep_audit(p, "stop_requested", uid, pid, NULL);
 		dep_stop(p, STOP_GRACEFUL);
 		return 0;
 	}
@@ -246,6 +275,7 @@ runtime_stop(struct supervisor *sv, const char *id)
 		return -ENOENT;
 	if (!dep_running(sv->dep))
 		return -EALREADY;
+	dep_audit(sv->dep, "stop_requested", uid, pid, NULL);
 	dep_stop(sv->dep, STOP_GRACEFUL);
 	return 0;
 }

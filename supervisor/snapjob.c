@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "childjob.h"
+#include "crypto.h"
 #include "errbuf.h"
 #include "snapshot.h"
 #include "supervisor.h"
@@ -49,13 +50,23 @@ outcome_json(bool ok, const char *step, const char *why)
 	return o;
 }
 
+/* In the child: the key is read here, so that it never lives on in
+ * mcpvisord's own memory. */
 static cJSON *
-do_make(const struct snap_make *m, const char *backup_dir)
+do_make(const struct snap_make *m, const char *backup_dir,
+    const char *state_dir)
 {
 	struct errbuf	err = { "" };
+	unsigned char	key[CRYPTO_KEY_LEN];
+	int		r;
 
-	if (snapshot_create(backup_dir, m->id, m->deployment_id, m->server,
-	    m->state, m->config, m->files, m->nfiles, NULL, &err) < 0)
+	if (m->encrypt && snapshot_key_load(state_dir, true, key, &err) < 0)
+		return outcome_json(false, "snapshot", err.msg);
+	r = snapshot_create(backup_dir, m->id, m->deployment_id, m->server,
+	    m->state, m->config, m->files, m->nfiles, m->encrypt ? key : NULL,
+	    NULL, &err);
+	explicit_bzero(key, sizeof(key));
+	if (r < 0)
 		return outcome_json(false, "snapshot", err.msg);
 	if (m->retention > 0)
 		snapshot_prune(backup_dir, m->retention);
@@ -65,14 +76,24 @@ do_make(const struct snap_make *m, const char *backup_dir)
 /* The configuration a snapshot recorded, compared with the one that is
  * to start, then its files put back. */
 static cJSON *
-do_restore(const struct snap_restore *rs, const char *backup_dir)
+do_restore(const struct snap_restore *rs, const char *backup_dir,
+    const char *state_dir)
 {
-	struct errbuf	 err = { "" };
+	struct errbuf	 err = { "" }, kerr = { "" };
+	unsigned char	 keybuf[CRYPTO_KEY_LEN], *key = keybuf;
 	cJSON		*meta = NULL, *then, *now, *o;
 	char		 why[1000];
 	bool		 same;
 
-	if (snapshot_verify(backup_dir, rs->snapshot, &meta, &err) == 0) {
+	/* an encrypted snapshot needs it; a clear one does not */
+	if (snapshot_key_load(state_dir, false, keybuf, &kerr) < 0)
+		key = NULL;
+	if (snapshot_verify(backup_dir, rs->snapshot, key, &meta, &err) == 0 &&
+	    cJSON_GetObjectItem(meta, "config") == NULL)
+		snprintf(err.msg, sizeof(err.msg), "the snapshot is encrypted "
+		    "and there is no key to open it%s%s", kerr.msg[0] != '\0' ?
+		    ": " : "", kerr.msg);
+	if (err.msg[0] == '\0') {
 		then = cJSON_Duplicate(cJSON_GetObjectItem(meta, "config"), 1);
 		now = cJSON_Duplicate(rs->config_now, 1);
 		cJSON_DeleteItemFromObject(then, "deployment");
@@ -89,7 +110,7 @@ do_restore(const struct snap_restore *rs, const char *backup_dir)
 		    "restore_config_%s_%s: %s", rs->server, rs->snapshot,
 		    err.msg);
 		o = outcome_json(false, "restore_config", why);
-	} else if (snapshot_restore_files(backup_dir, meta, rs->cleanup,
+	} else if (snapshot_restore_files(backup_dir, meta, rs->cleanup, key,
 	    &err) < 0) {
 		snprintf(why, sizeof(why), "Rollback action failed: "
 		    "restore_files_%s_%s: %s", rs->server, rs->snapshot,
@@ -97,6 +118,7 @@ do_restore(const struct snap_restore *rs, const char *backup_dir)
 		o = outcome_json(false, "restore_files", why);
 	} else
 		o = outcome_json(true, NULL, NULL);
+	explicit_bzero(keybuf, sizeof(keybuf));
 	cJSON_Delete(meta);
 	return o;
 }
@@ -115,7 +137,8 @@ job_child(const void *arg, int fd)
 		if (dir == NULL)
 			dir = job->sv->backup_dir;
 		cJSON_AddItemToArray(list, job->making ?
-		    do_make(job->make, dir) : do_restore(&job->restore[i], dir));
+		    do_make(job->make, dir, job->sv->state_dir) :
+		    do_restore(&job->restore[i], dir, job->sv->state_dir));
 	}
 	if ((text = cJSON_PrintUnformatted(list)) == NULL)
 		return 111;

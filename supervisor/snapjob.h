@@ -27,6 +27,7 @@ struct snap_make {
 	size_t			 nfiles;
 	unsigned		 retention;
 	const char		*backup_dir;	/* NULL: mcpvisord's */
+	bool			 encrypt;	/* encrypt_at_rest */
 };
 
 /* A snapshot to put back: checked against the configuration that is to

@@ -80,6 +80,11 @@ struct deploy_request {
 	 * mcpvisord's */
 	const char		*backup_dir;
 	bool			 verbose;	/* --verbose: debug events */
+	/* who asked (SO_PEERCRED), -1 for mcpvisord itself; approved:
+	 * require_mfa was satisfied already (recovery of one approved) */
+	int			 requester_uid;
+	pid_t			 requester_pid;
+	bool			 approved;
 };
 
 /* mcpvisor rollback start */
@@ -90,6 +95,7 @@ struct rollback_request {
 	/* the requester's environment, to render the previous version's
 	 * configuration again (secrets are never stored) */
 	struct cJSON		*environ;
+	int			 requester_uid;	/* SO_PEERCRED */
 };
 
 /* What a deployment tells its listeners (see deployment.h). */
@@ -135,6 +141,9 @@ struct supervisor {
 	struct hook_run		*hooks;		/* running deployment hooks */
 	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;
+	/* --approvers-group: its members may reach the control socket to
+	 * approve (require_mfa), and for nothing else; -1: no one */
+	int			 approvers_gid;
 	bool			 deployment_log_failing;	/* said so */
 	bool			 records_failing;		/* said so */
 	bool			 monitoring_off;	/* --no-monitoring */
@@ -199,7 +208,7 @@ int	runtime_deploy(struct supervisor *, const struct deploy_request *,
 	    char *id, size_t idsize, char **err);
 /* Stops the deployment id (NULL: the current one) in reverse order.
  * -ENOENT when it is not the running one, -EALREADY when it is over. */
-int	runtime_stop(struct supervisor *, const char *id);
+int	runtime_stop(struct supervisor *, const char *id, int uid, pid_t pid);
 /* The record of deployment id (NULL: the current one), a new tree, or
  * NULL when it is not in memory. */
 struct cJSON	*runtime_record(const struct supervisor *, const char *id);
@@ -217,7 +226,14 @@ int	runtime_rollback_start(struct supervisor *,
 	    char **err);
 /* Approves rollback id, which a "manual" strategy planned. -ENOENT:
  * no such rollback waits; -EALREADY: it is not waiting. */
-int	runtime_rollback_approve(struct supervisor *, const char *id);
+/* uid: the approver's; a rollback to a require_mfa environment needs
+ * another user than the one who asked for it (-EPERM). */
+int	runtime_rollback_approve(struct supervisor *, const char *id, int uid);
+/* deploy approve: the second person (uid, pid) of a deployment held for
+ * require_mfa. 0, or -ENOENT (none held by that id), -EPERM (the
+ * requester itself), with why. */
+int	runtime_deploy_approve(struct supervisor *, const char *id, int uid,
+	    pid_t pid, char *why, size_t size);
 
 /* recover.c */
 

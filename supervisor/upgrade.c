@@ -92,7 +92,8 @@ replace_begin(struct server_run *sr, struct server_run *old)
 				    .server = sr->name,
 				    .retention = dep->ld.pd->spec->settings.
 				    snapshot_retention,
-				    .backup_dir = dep->src.backup_dir };
+				    .backup_dir = dep->src.backup_dir,
+				    .encrypt = dep->ld.encrypt_at_rest };
 	cJSON			*cfg, *state, *f;
 	const char		**paths;
 	char			 reason[300];

@@ -31,6 +31,7 @@ static const char usage_main[] =
 "  deploy status ID         a deployment's record (--follow: live)\n"
 "  deploy list              recent deployments\n"
 "  deploy stop ID           stop a deployment in reverse order\n"
+"  deploy approve ID        let one held for require_mfa go (another user)\n"
 "  health register FILE     keep a health-check file in the state directory\n"
 "  health list              every health check, with its source\n"
 "  health run NAME...       run checks now (--all, --tags a,b; --server S)\n"

@@ -65,6 +65,14 @@ static const char usage_stop[] =
 "\n"
 "Stops deployment ID in reverse dependency order and waits until it has.\n";
 
+static const char usage_approve[] =
+"usage: mcpvisor deploy approve ID [--json]\n"
+"\n"
+"Lets deployment ID go ahead: one to an environment whose\n"
+"security_policies say require_mfa waits, prepared, for the approval of\n"
+"another user than the one who started it (mcpvisord --approvers-group\n"
+"lets that user's group reach the daemon for this alone).\n";
+
 static const char *
 check_summary(const struct prepared_check *pc, char *buf, size_t size)
 {
@@ -631,11 +639,46 @@ deploy_stop(struct cli *cli, int argc, char **argv)
 	return status;
 }
 
+static int
+deploy_approve(struct cli *cli, int argc, char **argv)
+{
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
+	cJSON			*rq, *resp;
+	int			 i, status;
+
+	if ((i = cli_parse_simple(cli, argc, argv, usage_approve,
+	    &status)) < 0)
+		return status;
+	if (argc - i != 1) {
+		fputs(usage_approve, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!cli_valid_id(argv[i], "deploy_"))
+		return cli_bad_id("deploy approve", argv[i], "deploy_");
+	if (cli_connect(cli, &conn, false) < 0)
+		return CLI_EXIT_TEMPFAIL;
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "deploy_approve");
+	cJSON_AddStringToObject(rq, "id", argv[i]);
+	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    cli_expect_ok(&conn, &t, &resp);
+	cJSON_Delete(rq);
+	if (status == 0) {
+		cJSON_Delete(resp);
+		if (!cli->json)
+			printf("deployment %s approved\n", argv[i]);
+	}
+	link_close(&conn);
+	return status;
+}
+
 static const struct cli_verb deploy_verbs[] = {
 	{ "start", deploy_start, "deploy (or plan, --dry-run) and follow" },
 	{ "status", deploy_status, "a deployment's record (--follow: live)" },
 	{ "list", deploy_list, "recent deployments" },
 	{ "stop", deploy_stop, "stop a deployment in reverse order" },
+	{ "approve", deploy_approve, "let a deployment held by require_mfa go" },
 	{ NULL, NULL, NULL },
 };
 

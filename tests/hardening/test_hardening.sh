@@ -379,5 +379,35 @@ mkdir -m 700 "$fifo_state" && mkfifo "$fifo_state/events.journal"
 out=$(timeout 10 "$mcpvisord" --state-dir "$fifo_state" --no-monitoring 2>&1); status=$?
 check "a FIFO at events.journal: a clear startup error, at once" '[ $status -ne 0 ] && [ $status -ne 124 ] && grep -q "events.journal: not a regular file" <<<"$out"'
 
+# --- require_mfa: a two-person rule. A deployment to that environment is
+# prepared and held; its requester cannot approve it; another user of
+# the approvers' group can, and may do nothing else
+mfa_state=$(mktemp -d /tmp/mcpvisor-mfa.XXXXXX)
+printf 'variables: {}\nsecurity_policies:\n  require_mfa: true\n  audit_logging: true\n' > "$cfg/environments/guarded.yaml"
+server guarded '  command: sleep
+  args: ["1070"]'
+printf 'metadata: {name: guarded, environment: guarded}\nservers:\n  - {name: guarded}\n' > "$work/project/deployments/guarded.yaml"
+"$mcpvisord" --state-dir "$mfa_state" --no-monitoring --approvers-group nogroup >>"$work/mfa.log" 2>&1 &
+wait_for "[ -S $mfa_state/control.sock ]" 10
+mmv() { "$mcpvisor" --config-dir "$cfg" --state-dir "$mfa_state" "$@"; }
+out=$(mmv deploy start "$work/project/deployments/guarded.yaml" --detach 2>&1); status=$?
+mid=$(mmv deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+check "require_mfa: the deployment is prepared and held, nothing started" '[ $status -eq 0 ] && wait_for "[ \"\$(field $mfa_state/deployments/$mid.json "d[\\\"state\\\"]")\" = awaiting_approval ]" 10 && ! pgrep -f "sleep 1070" >/dev/null'
+check "require_mfa: the socket reaches the approvers' group, and only it" '[ "$(stat -c "%a %G" "$mfa_state/control.sock")" = "660 nogroup" ] && [ "$(stat -c "%a %G" "$mfa_state")" = "710 nogroup" ]'
+out=$(mmv deploy approve "$mid" 2>&1); status=$?
+check "require_mfa: whoever started it cannot approve it" '[ $status -eq 1 ] && grep -q "needs the approval of another user" <<<"$out" && ! pgrep -f "sleep 1070" >/dev/null'
+out=$(runuser -u nobody -- "$mcpvisor" --state-dir "$mfa_state" deploy stop "$mid" 2>&1); status=$?
+check "require_mfa: an approver may do nothing else" '[ $status -ne 0 ] && grep -q "may only approve" <<<"$out"'
+out=$(runuser -u nobody -- "$mcpvisor" --state-dir "$mfa_state" deploy approve "$mid" 2>&1); status=$?
+check "require_mfa: another user approves it, and it deploys" '[ $status -eq 0 ] && wait_for "pgrep -f \"sleep 1070\" >/dev/null" 10 && grep -q "deployment_approved.*approved by uid $(id -u nobody)" "$mfa_state/logs/deployment_$mid.log"'
+mmv deploy stop "$mid" >/dev/null 2>&1
+audit="$mfa_state/logs/audit.log"
+actions=$(python3 -c 'import json,sys
+print(",".join("%s:%s" % (l["action"], l.get("uid", l.get("by"))) for l in map(json.loads, open(sys.argv[1])) if l["deployment_id"] == sys.argv[2]))' "$audit" "$mid" 2>/dev/null)
+check "audit_logging: who did what, in logs/audit.log (0600)" '[ "$actions" = "requested:0,held:mcpvisord,approval_refused:0,approved:$(id -u nobody),stop_requested:0,finished:mcpvisord" ] && [ "$(stat -c %a "$audit")" = 600 ]' || echo "# audit: $actions"
+pkill -TERM -f "mcpvisord --state-dir $mfa_state"
+wait_for "! pgrep -f \"mcpvisord --state-dir $mfa_state\" >/dev/null" 10
+rm -rf "$mfa_state"
+
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -46,6 +46,9 @@ variables:
   data: "$work/data"
 secrets:
   token: TEST_TOKEN
+# every snapshot of these tests is sealed (and every restore opens it)
+security_policies:
+  encrypt_at_rest: true
 YAML
 . "$(dirname "$0")/../lib/server_file.sh"
 server fast '  command: sleep
@@ -560,6 +563,9 @@ pid_v1=$(pgrep -f "sleep 1006")
 upgrade_bad graceful
 check "graceful: the bad version fails its check (exit 1)" '[ $status -eq 1 ]'
 check "graceful: a snapshot was taken before it replaced the running version" 'events $id | grep -q "\"event_type\":\"snapshot_created\""'
+snapdir="$state/backups/snap_${id#deploy_}_app"
+check "encrypt_at_rest: the snapshot's copy and record hold nothing in clear" '[ -f "$snapdir/files/0" ] && ! grep -q "version=" "$snapdir/files/0" && head -c 4 "$snapdir/files/0" | grep -q MVE1 && ! grep -q "sleep 1006" "$snapdir/snapshot.json" && grep -q "\"encrypted\":[[:space:]]*true" "$snapdir/snapshot.json"'
+check "encrypt_at_rest: under a key of the state directory's own, private" '[ "$(stat -c %a "$state/keys/snapshot.key")" = 600 ] && [ "$(stat -c %a "$state/keys")" = 700 ]'
 check "graceful: the rollback succeeded" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
 check "graceful: version 1's file is back, the added file cleaned up" 'grep -qx version=1 "$work/data/app.conf" && [ ! -e "$work/data/extra.conf" ]'
 check "graceful: version 1 is running again, checked healthy" 'is $v1 "d[\"servers\"][0][\"state\"]" ready 5 && [ "$(rf $v1 "d[\"servers\"][0][\"health\"][\"app_version\"][\"healthy\"]")" = True ]'

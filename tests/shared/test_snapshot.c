@@ -53,8 +53,8 @@ test_create_verify_restore(void **state)
 	paths[0] = conf;
 	paths[1] = added;	/* absent now: the new version will add it */
 	assert_int_equal(snapshot_create(backups, "snap_1", "deploy_1",
-	    "brave-search", st, cfg, (const char *const *)paths, 2, &meta,
-	    &err), 0);
+	    "brave-search", st, cfg, (const char *const *)paths, 2, NULL,
+	    &meta, &err), 0);
 	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
 	    cJSON_GetArrayItem(cJSON_GetObjectItem(meta, "files"), 0),
 	    "sha256")),
@@ -63,14 +63,16 @@ test_create_verify_restore(void **state)
 	cJSON_Delete(meta);
 	meta = NULL;
 	assert_int_equal(snapshot_create(backups, "snap_1", "deploy_1", "x",
-	    NULL, NULL, NULL, 0, NULL, &err), -EEXIST);
-	assert_int_equal(snapshot_verify(backups, "snap_1", &meta, &err), 0);
+	    NULL, NULL, NULL, 0, NULL, NULL, &err), -EEXIST);
+	assert_int_equal(snapshot_verify(backups, "snap_1", NULL, &meta, &err),
+	    0);
 
 	/* the new version changes one file and adds another */
 	free(tu_write(dir, "app/config.yaml", "port: 9999\n"));
 	chmod(conf, 0600);
 	free(tu_write(dir, "app/added.yaml", "new: true\n"));
-	assert_int_equal(snapshot_restore_files(backups, meta, true, &err), 0);
+	assert_int_equal(snapshot_restore_files(backups, meta, true, NULL, &err),
+	    0);
 	text = slurp(conf);
 	assert_string_equal(text, "port: 3101\n");
 	free(text);
@@ -83,6 +85,89 @@ test_create_verify_restore(void **state)
 	cJSON_Delete(cfg);
 	free(conf);
 	free(added);
+	free(backups);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* encrypt_at_rest: nothing of the configuration or of the files is in
+ * clear at rest; with the key it all comes back, without it or with
+ * another key nothing does, and integrity is still checked without it. */
+static void
+test_encrypted_at_rest(void **state)
+{
+	char		*dir = tu_tmpdir(), *conf, *backups, *text, *rec, *copy;
+	const char	*paths[1];
+	unsigned char	 key[32], other[32];
+	struct errbuf	 err = { "" };
+	cJSON		*meta = NULL, *list = NULL;
+	cJSON		*cfg = cJSON_Parse("{\"db_host\":\"db.internal.example\"}");
+	struct stat	 sb;
+
+	(void)state;
+	conf = tu_write(dir, "app/app.conf", "password-hint=blue-elephant\n");
+	paths[0] = conf;
+	assert_true(asprintf(&backups, "%s/backups", dir) != -1);
+	/* the key is made once, private, and read back the same */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(snapshot_key_load(dir, false, key, &err), -ENOENT);
+	assert_int_equal(snapshot_key_load(dir, true, key, &err), 0);
+	assert_true(asprintf(&text, "%s/keys/snapshot.key", dir) != -1);
+	assert_int_equal(stat(text, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_size, 32);
+	assert_int_equal(snapshot_key_load(dir, true, other, &err), 0);
+	assert_memory_equal(key, other, 32);
+	chmod(text, 0644);
+	assert_int_equal(snapshot_key_load(dir, false, other, &err), -EPERM);
+	chmod(text, 0600);
+	free(text);
+
+	assert_int_equal(snapshot_create(backups, "snap_e", "deploy_1", "app",
+	    NULL, cfg, paths, 1, key, NULL, &err), 0);
+	assert_true(asprintf(&rec, "%s/snap_e/snapshot.json", backups) != -1);
+	assert_true(asprintf(&copy, "%s/snap_e/files/0", backups) != -1);
+	text = slurp(rec);
+	assert_null(strstr(text, "db.internal.example"));
+	assert_non_null(strstr(text, "\"encrypted\":\ttrue"));
+	free(text);
+	text = slurp(copy);
+	assert_null(strstr(text, "blue-elephant"));
+	assert_memory_equal(text, "MVE1", 4);
+	free(text);
+	/* integrity without the key; the configuration only with it */
+	assert_int_equal(snapshot_verify(backups, "snap_e", NULL, &meta, &err),
+	    0);
+	assert_null(cJSON_GetObjectItem(meta, "config"));
+	cJSON_Delete(meta);
+	assert_int_equal(snapshot_list(backups, &list), 1);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetArrayItem(list, 0), "integrity")), "ok");
+	cJSON_Delete(list);
+	memset(other, 0x5a, sizeof(other));
+	assert_int_equal(snapshot_verify(backups, "snap_e", other, &meta,
+	    &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "does not decrypt with this key"));
+	assert_int_equal(snapshot_verify(backups, "snap_e", key, &meta, &err),
+	    0);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(meta, "config"), "db_host")),
+	    "db.internal.example");
+	free(tu_write(dir, "app/app.conf", "changed\n"));
+	assert_int_equal(snapshot_restore_files(backups, meta, false, other,
+	    &err), -EBADMSG);
+	assert_int_equal(snapshot_restore_files(backups, meta, false, NULL,
+	    &err), -EACCES);
+	assert_int_equal(snapshot_restore_files(backups, meta, false, key,
+	    &err), 0);
+	text = slurp(conf);
+	assert_string_equal(text, "password-hint=blue-elephant\n");
+	free(text);
+	cJSON_Delete(meta);
+	cJSON_Delete(cfg);
+	free(rec);
+	free(copy);
+	free(conf);
 	free(backups);
 	tu_rmtree(dir);
 	free(dir);
@@ -101,13 +186,13 @@ test_corruption_is_refused(void **state)
 	assert_true(asprintf(&backups, "%s/backups", dir) != -1);
 	paths[0] = conf;
 	assert_int_equal(snapshot_create(backups, "snap_a", "deploy_1", "s",
-	    NULL, NULL, paths, 1, NULL, &err), 0);
+	    NULL, NULL, paths, 1, NULL, NULL, &err), 0);
 	assert_int_equal(snapshot_create(backups, "snap_b", "deploy_1", "s",
-	    NULL, NULL, paths, 1, NULL, &err), 0);
+	    NULL, NULL, paths, 1, NULL, NULL, &err), 0);
 	/* a flipped byte in a copy */
 	assert_true(asprintf(&copy, "%s/snap_a/files/0", backups) != -1);
 	free(tu_write(backups, "snap_a/files/0", "a: 2\n"));
-	assert_int_equal(snapshot_verify(backups, "snap_a", NULL, &err),
+	assert_int_equal(snapshot_verify(backups, "snap_a", NULL, NULL, &err),
 	    -EBADMSG);
 	assert_non_null(strstr(err.msg, "does not match its SHA-256"));
 	/* an edited record */
@@ -116,7 +201,7 @@ test_corruption_is_refused(void **state)
 	*strstr(text, "deploy_1") = 'D';
 	free(tu_write(backups, "snap_b/snapshot.json", text));
 	free(text);
-	assert_int_equal(snapshot_verify(backups, "snap_b", NULL, &err),
+	assert_int_equal(snapshot_verify(backups, "snap_b", NULL, NULL, &err),
 	    -EBADMSG);
 	assert_non_null(strstr(err.msg, "does not match its checksum"));
 	/* listed, with what is wrong */
@@ -126,7 +211,7 @@ test_corruption_is_refused(void **state)
 	assert_non_null(strstr(text, "does not match its checksum"));
 	free(text);
 	cJSON_Delete(list);
-	assert_int_equal(snapshot_verify(backups, "../etc", NULL, &err),
+	assert_int_equal(snapshot_verify(backups, "../etc", NULL, NULL, &err),
 	    -EINVAL);
 	free(copy);
 	free(rec);
@@ -153,17 +238,17 @@ test_a_damaged_mode_or_owner_is_refused(void **state)
 	assert_true(asprintf(&backups, "%s/backups", dir) != -1);
 	paths[0] = conf;
 	assert_int_equal(snapshot_create(backups, "snap_m", "deploy_1", "s",
-	    NULL, NULL, paths, 1, NULL, &err), 0);
+	    NULL, NULL, paths, 1, NULL, NULL, &err), 0);
 	free(tu_write(dir, "config.yaml", "a: 2\n"));
 	for (size_t i = 0; i < 3; i++) {
-		assert_int_equal(snapshot_verify(backups, "snap_m", &meta,
-		    &err), 0);
+		assert_int_equal(snapshot_verify(backups, "snap_m", NULL,
+		    &meta, &err), 0);
 		f = cJSON_GetArrayItem(cJSON_GetObjectItem(meta, "files"), 0);
 		cJSON_ReplaceItemInObject(f, fields[i], i == 0 ?
 		    cJSON_CreateNumber(1e300) : i == 1 ?
 		    cJSON_CreateNumber(-1) : cJSON_CreateString("0"));
 		assert_int_equal(snapshot_restore_files(backups, meta, false,
-		    &err), -EINVAL);
+		    NULL, &err), -EINVAL);
 		assert_non_null(strstr(err.msg, "is damaged"));
 		cJSON_Delete(meta);
 		meta = NULL;
@@ -193,7 +278,7 @@ test_list_and_retention(void **state)
 		snprintf(id, sizeof(id), "snap_%d", i);
 		assert_int_equal(snapshot_create(backups, id, "deploy_x",
 		    i < 3 ? "memory" : "filesystem", NULL, NULL, NULL, 0, NULL,
-		    &err), 0);
+		    NULL, &err), 0);
 		usleep(2000);
 	}
 	assert_int_equal(snapshot_list(backups, &list), 4);
@@ -206,7 +291,7 @@ test_list_and_retention(void **state)
 	assert_int_equal(snapshot_prune(backups, 2), 1);
 	assert_int_equal(snapshot_list(backups, &list), 3);
 	cJSON_Delete(list);
-	assert_int_equal(snapshot_verify(backups, "snap_0", NULL, &err),
+	assert_int_equal(snapshot_verify(backups, "snap_0", NULL, NULL, &err),
 	    -ENOENT);
 	free(backups);
 	tu_rmtree(dir);
@@ -218,6 +303,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_verify_restore),
+		cmocka_unit_test(test_encrypted_at_rest),
 		cmocka_unit_test(test_corruption_is_refused),
 		cmocka_unit_test(test_a_damaged_mode_or_owner_is_refused),
 		cmocka_unit_test(test_list_and_retention),

@@ -25,27 +25,33 @@
 
 static const char *const expected[DEP_N][DE_N] = {
 	/* HOOKS_DONE HOOKS_FAILED SERVER_READY SERVER_FAILED SERVER_STOPPED
-	 * STOP STOP_TIMEOUT FAIL PREPARED */
+	 * STOP STOP_TIMEOUT FAIL PREPARED APPROVED */
 	[DEP_VALIDATING] = { "prepare", "fail", "refuse", "refuse",
-	    "refuse", "begin_stop", "ignore", "fail", "refuse" },
+	    "refuse", "begin_stop", "ignore", "fail", "refuse", "refuse" },
 	[DEP_PREPARING] = { "refuse", "refuse", "refuse", "refuse", "refuse",
-	    "stop_preparing", "ignore", "fail_preparing", "prepared" },
+	    "stop_preparing", "ignore", "fail_preparing", "prepared",
+	    "refuse" },
+	[DEP_AWAITING_APPROVAL] = { "refuse", "refuse", "refuse", "refuse",
+	    "refuse", "begin_stop", "ignore", "fail", "refuse", "approved" },
 	[DEP_PRE_DEPLOY] = { "first_batch", "fail", "refuse", "refuse",
-	    "refuse", "begin_stop", "ignore", "fail", "refuse" },
+	    "refuse", "begin_stop", "ignore", "fail", "refuse", "refuse" },
 	[DEP_DEPLOYING] = { "refuse", "refuse", "batch_check", "fail",
-	    "ignore", "begin_stop", "ignore", "fail", "refuse" },
+	    "ignore", "begin_stop", "ignore", "fail", "refuse", "refuse" },
 	[DEP_ON_FAILURE] = { "pre_rollback_hooks", "pre_rollback_hooks",
-	    "ignore", "ignore", "ignore", "begin_stop", "ignore", "ignore", "refuse" },
+	    "ignore", "ignore", "ignore", "begin_stop", "ignore", "ignore",
+	    "refuse", "refuse" },
 	[DEP_PRE_ROLLBACK] = { "rollback_due", "rollback_due", "ignore",
-	    "ignore", "ignore", "begin_stop", "ignore", "ignore", "refuse" },
+	    "ignore", "ignore", "begin_stop", "ignore", "ignore", "refuse",
+	    "refuse" },
 	[DEP_FAILED] = { "refuse", "refuse", "ignore", "ignore", "ignore",
-	    "begin_stop", "ignore", "ignore", "refuse" },
+	    "begin_stop", "ignore", "ignore", "refuse", "refuse" },
 	[DEP_SUCCEEDED] = { "refuse", "refuse", "ignore", "ignore", "ignore",
-	    "begin_stop", "ignore", "refuse", "refuse" },
+	    "begin_stop", "ignore", "refuse", "refuse", "refuse" },
 	[DEP_STOPPING] = { "ignore", "ignore", "ignore", "ignore",
-	    "server_stopped", "ignore", "kill_stragglers", "ignore", "ignore" },
+	    "server_stopped", "ignore", "kill_stragglers", "ignore", "ignore",
+	    "ignore" },
 	[DEP_DONE] = { "ignore", "ignore", "ignore", "ignore", "ignore",
-	    "ignore", "ignore", "ignore", "ignore" },
+	    "ignore", "ignore", "ignore", "ignore", "ignore" },
 };
 
 static void
