@@ -607,70 +607,56 @@ deploy_list(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* A verb that names one deployment: "stop" is followed until the
+ * deployment has stopped; "deploy_approve" is answered at once. */
 static int
-deploy_stop(struct cli *cli, int argc, char **argv)
+id_verb(struct cli *cli, int argc, char **argv, const char *usage,
+    const char *verb, const char *wire_verb, bool follow)
 {
 	struct daemon_link	 conn = { .fd = -1 };
 	struct cli_tail		 t = { .cli = cli };
 	cJSON			*rq, *resp;
 	int			 i, status;
 
-	if ((i = cli_parse_simple(cli, argc, argv, usage_stop, &status)) < 0)
+	if ((i = cli_parse_simple(cli, argc, argv, usage, &status)) < 0)
 		return status;
 	if (argc - i != 1) {
-		fputs(usage_stop, stderr);
+		fputs(usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	if (!cli_valid_id(argv[i], "deploy_"))
-		return cli_bad_id("deploy stop", argv[i], "deploy_");
+		return cli_bad_id(verb, argv[i], "deploy_");
 	if (cli_connect(cli, &conn, false) < 0)
 		return CLI_EXIT_TEMPFAIL;
 	rq = cJSON_CreateObject();
-	cJSON_AddStringToObject(rq, "verb", "stop");
+	cJSON_AddStringToObject(rq, "verb", wire_verb);
 	cJSON_AddStringToObject(rq, "id", argv[i]);
 	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
 	    cli_expect_ok(&conn, &t, &resp);
 	cJSON_Delete(rq);
 	if (status == 0) {
 		cJSON_Delete(resp);
-		status = cli_tail_follow(&t, &conn);
+		if (follow)
+			status = cli_tail_follow(&t, &conn);
+		else if (!cli->json)
+			printf("deployment %s approved\n", argv[i]);
 	}
 	link_close(&conn);
 	return status;
 }
 
 static int
+deploy_stop(struct cli *cli, int argc, char **argv)
+{
+	return id_verb(cli, argc, argv, usage_stop, "deploy stop", "stop",
+	    true);
+}
+
+static int
 deploy_approve(struct cli *cli, int argc, char **argv)
 {
-	struct daemon_link	 conn = { .fd = -1 };
-	struct cli_tail		 t = { .cli = cli };
-	cJSON			*rq, *resp;
-	int			 i, status;
-
-	if ((i = cli_parse_simple(cli, argc, argv, usage_approve,
-	    &status)) < 0)
-		return status;
-	if (argc - i != 1) {
-		fputs(usage_approve, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (!cli_valid_id(argv[i], "deploy_"))
-		return cli_bad_id("deploy approve", argv[i], "deploy_");
-	if (cli_connect(cli, &conn, false) < 0)
-		return CLI_EXIT_TEMPFAIL;
-	rq = cJSON_CreateObject();
-	cJSON_AddStringToObject(rq, "verb", "deploy_approve");
-	cJSON_AddStringToObject(rq, "id", argv[i]);
-	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
-	    cli_expect_ok(&conn, &t, &resp);
-	cJSON_Delete(rq);
-	if (status == 0) {
-		cJSON_Delete(resp);
-		if (!cli->json)
-			printf("deployment %s approved\n", argv[i]);
-	}
-	link_close(&conn);
-	return status;
+	return id_verb(cli, argc, argv, usage_approve, "deploy approve",
+	    "deploy_approve", false);
 }
 
 static const struct cli_verb deploy_verbs[] = {
