@@ -16,8 +16,8 @@
  * temporary failure.
  */
 #include <errno.h>
-#include <grp.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,6 +30,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "control.h"
 #include "diag.h"
@@ -215,6 +217,39 @@ wire_want_monitor(struct supervisor *sv, bool on, unsigned port)
 	monproc_want(((struct daemon *)sv->wiring)->mon, on, port);
 }
 
+/* mcpvisor monitor start and show: where the monitor is, and moving it
+ * (a port, an address) or turning it on. */
+static void
+do_monitor(struct client *c, const cJSON *rq, void *arg)
+{
+	struct daemon	*d = arg;
+	const cJSON	*port = cJSON_GetObjectItem(rq, "port");
+	const char	*bind = cJSON_GetStringValue(cJSON_GetObjectItem(rq,
+			    "bind"));
+	long long	 p = json_int_within(port, 1, 65535, -1);
+	cJSON		*o;
+
+	if (port != NULL && p < 0) {
+		client_error(c, "usage", "'port' is 1 to 65535");
+		return;
+	}
+	if (bind != NULL && (strlen(bind) == 0 || strlen(bind) > 63)) {
+		client_error(c, "usage", "'bind' is an address");
+		return;
+	}
+	if ((port != NULL || bind != NULL ||
+	    cJSON_IsTrue(cJSON_GetObjectItem(rq, "start"))) &&
+	    monproc_move(d->mon, port != NULL ? (unsigned)p : 0, bind) < 0) {
+		client_error(c, "failed", "mcpvisord runs with --no-monitoring");
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "port", monproc_port(d->mon));
+	cJSON_AddStringToObject(o, "bind", monproc_bind(d->mon));
+	cJSON_AddNumberToObject(o, "pid", monproc_pid(d->mon));
+	client_ok(c, o);
+}
+
 /* The monitor's channel is a control client that hears everything. */
 static int
 serve_monitor(void *arg, int fd, pid_t pid)
@@ -320,6 +355,18 @@ wire(struct daemon *d)
 	sv->on_finished = wire_finished;
 	sv->on_prepared = wire_prepared;
 	sv->want_monitor = wire_want_monitor;
+	{
+		static const struct request_key monitor_keys[] = {
+			{ "port", RQ_NUMBER, false },
+			{ "bind", RQ_STRING, false },
+			{ "start", RQ_BOOL, false },
+			{ NULL, RQ_STRING, false },
+		};
+
+		if (control_add_verb(d->ctl, "monitor", monitor_keys,
+		    do_monitor, d) < 0)
+			return -1;
+	}
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
 	synthetic_register(d->ctl, sv, &d->synth);
 #endif

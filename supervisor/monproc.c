@@ -31,7 +31,11 @@ struct monproc {
 	struct supervisor	*sv;
 	char			 program[PATH_MAX];
 	char			 bind[64];
-	unsigned		 port_override;
+	unsigned		 port_override;	/* --monitor-port */
+	/* mcpvisor monitor start's port: where deployments that name no
+	 * port of their own find it (0: none given) */
+	unsigned		 hand_port;
+	char			 running_bind[64];	/* the running one's */
 	bool			 disabled;
 	bool			 wanted;
 	unsigned		 port;		/* of the one running */
@@ -160,6 +164,7 @@ spawn(struct monproc *mp)
 	}
 	mp->pid = pid;
 	mp->port = mp->want_port;
+	snprintf(mp->running_bind, sizeof(mp->running_bind), "%s", mp->bind);
 	mp->started_ms = mono_ms();
 	mp->stopping = false;
 	if (mp->out.fd != -1) {
@@ -226,8 +231,11 @@ monproc_want(struct monproc *mp, bool on, unsigned port)
 	struct supervisor	*sv = mp->sv;
 
 	mp->wanted = on && !mp->disabled && !sv->shutting_down;
+	if (mp->hand_port != 0 && port == MONITOR_PORT_DEFAULT)
+		port = mp->hand_port;
 	mp->want_port = mp->port_override != 0 ? mp->port_override : port;
-	if (mp->pid > 0 && (!mp->wanted || mp->port != mp->want_port)) {
+	if (mp->pid > 0 && (!mp->wanted || mp->port != mp->want_port ||
+	    strcmp(mp->running_bind, mp->bind) != 0)) {
 		/* off, or elsewhere: it goes, and (if wanted) comes back
 		 * once reaped */
 		mp->stopping = true;
@@ -238,6 +246,37 @@ monproc_want(struct monproc *mp, bool on, unsigned port)
 		mp->backoff_ms = BACKOFF_MIN_MS;
 		spawn(mp);
 	}
+}
+
+int
+monproc_move(struct monproc *mp, unsigned port, const char *bind)
+{
+	if (mp->disabled)
+		return -EPERM;
+	/* by hand, later than --monitor-port: it wins over it from now on;
+	 * a deployment that names a port of its own still moves it */
+	if (port != 0) {
+		mp->hand_port = port;
+		mp->port_override = 0;
+	}
+	if (bind != NULL)
+		snprintf(mp->bind, sizeof(mp->bind), "%s", bind);
+	monproc_want(mp, true, port != 0 ? port : mp->want_port != 0 ?
+	    mp->want_port : MONITOR_PORT_DEFAULT);
+	return 0;
+}
+
+unsigned
+monproc_port(const struct monproc *mp)
+{
+	/* where it is going, when it is being moved */
+	return mp->want_port != 0 ? mp->want_port : mp->port;
+}
+
+const char *
+monproc_bind(const struct monproc *mp)
+{
+	return mp->bind;
 }
 
 bool

@@ -36,6 +36,14 @@ int	monproc_new(struct supervisor *, const struct monproc_opts *,
 	    struct monproc **out);
 /* What the current deployment asks for: a monitor on port, or none. */
 void	monproc_want(struct monproc *, bool on, unsigned port);
+/* mcpvisor monitor start: a monitor now, on port (0: as it is) and bind
+ * (NULL: as it is); the port stays where later deployments that name
+ * none of their own find it, the address for all (a deployment may
+ * still turn monitoring off). 0, or -EPERM under --no-monitoring. */
+int	monproc_move(struct monproc *, unsigned port, const char *bind);
+/* Where it listens (or is about to): its port and address. */
+unsigned	 monproc_port(const struct monproc *);
+const char	*monproc_bind(const struct monproc *);
 /* SIGCHLD: true when pid was the monitor's. */
 bool	monproc_reaped(struct monproc *, pid_t pid, int status);
 /* Asks it to go (SIGTERM) and starts no other. */

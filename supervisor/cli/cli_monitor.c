@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,17 +21,16 @@
 #include "state.h"
 #include "util.h"
 
-#ifndef MCPVISOR_LIBEXECDIR
-#define MCPVISOR_LIBEXECDIR "/usr/local/libexec"
-#endif
+#define MONITOR_PORT	8765	/* mcpvisord's default (monproc.h) */
 
 static const char usage_start[] =
 "usage: mcpvisor monitor start [--port N] [--bind ADDR]\n"
 "\n"
-"Runs mcpvisor-monitor in the foreground against the mcpvisord of the\n"
-"state directory (beside the one mcpvisord starts itself, on another\n"
-"port): WebSocket events, /metrics and the dashboard on ADDR:N (default\n"
-"127.0.0.1:8765).\n";
+"Makes sure mcpvisord's monitor runs, on port N and address ADDR when\n"
+"given (moving it there), starting mcpvisord first when none runs, and\n"
+"returns once it listens: WebSocket events, /metrics and the dashboard,\n"
+"before any deployment (default 127.0.0.1:8765). Later deployments find\n"
+"it there, unless one names a port of its own or turns monitoring off.\n";
 
 static const char usage_show[] =
 "usage: mcpvisor monitor show DEPLOY_ID [--json]\n"
@@ -41,7 +39,8 @@ static const char usage_show[] =
 "\n"
 "A deployment's progress, each server's state, restarts, CPU, memory and\n"
 "health; the most recent events (default 20); or the monitor's metrics in\n"
-"Prometheus text, from its /metrics on 127.0.0.1:N (default 8765).\n";
+"Prometheus text, from its /metrics (on the port mcpvisord's monitor\n"
+"listens on, or N).\n";
 
 static const char *
 str(const cJSON *o, const char *key)
@@ -57,6 +56,66 @@ num(const cJSON *o, const char *key)
 	return cJSON_GetNumberValue(cJSON_GetObjectItem(o, key));
 }
 
+/* Asks mcpvisord where its monitor is, moving it or turning it on when
+ * start (starting mcpvisord itself when none runs, as deploy start
+ * does). 0 and *port, bind (64 bytes), or an exit status, said. */
+static int
+monitor_where(struct cli *cli, bool start, long port, const char *bind_addr,
+    long *port_out, char *bind_out)
+{
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
+	cJSON			*rq, *resp = NULL;
+	int			 status;
+
+	if (cli_connect(cli, &conn, start) < 0)
+		return CLI_EXIT_TEMPFAIL;
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "monitor");
+	if (start)
+		cJSON_AddBoolToObject(rq, "start", 1);
+	if (port > 0)
+		cJSON_AddNumberToObject(rq, "port", (double)port);
+	if (bind_addr != NULL)
+		cJSON_AddStringToObject(rq, "bind", bind_addr);
+	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    cli_expect_ok(&conn, &t, &resp);
+	cJSON_Delete(rq);
+	link_close(&conn);
+	if (status != 0)
+		return status;
+	*port_out = (long)json_int_within(cJSON_GetObjectItem(resp, "port"), 1,
+	    65535, MONITOR_PORT);
+	snprintf(bind_out, 64, "%s", str(resp, "bind")[0] != '\0' ?
+	    str(resp, "bind") : "127.0.0.1");
+	cJSON_Delete(resp);
+	return 0;
+}
+
+/* The address to reach a monitor bound to bind at: loopback when it
+ * listens everywhere. */
+static const char *
+reach(const char *bind_addr)
+{
+	return strcmp(bind_addr, "0.0.0.0") == 0 || strcmp(bind_addr, "::") ==
+	    0 ? "127.0.0.1" : bind_addr;
+}
+
+static bool
+listening(const char *addr, long port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET,
+				    .sin_port = htons((uint16_t)port) };
+	int			fd, r;
+
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	    (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	close(fd);
+	return r == 0;
+}
+
 static int
 monitor_start(struct cli *cli, int argc, char **argv)
 {
@@ -66,16 +125,21 @@ monitor_start(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char	*port = "8765", *bind_addr = "127.0.0.1";
-	char		 self[PATH_MAX], prog[PATH_MAX + 32];
-	ssize_t		 n;
-	int		 c;
+	const char	*bind_addr = NULL;
+	char		 where[64], *end;
+	long		 port = 0, at;
+	int		 c, status;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "p:b:h", longopts, NULL)) != -1)
 		switch (c) {
 		case 'p':
-			port = optarg;
+			port = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || port < 1 ||
+			    port > 65535) {
+				fputs(usage_start, stderr);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case 'b':
 			bind_addr = optarg;
@@ -91,24 +155,24 @@ monitor_start(struct cli *cli, int argc, char **argv)
 		fputs(usage_start, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	/* beside mcpvisor in a build tree, else where it is installed */
-	snprintf(prog, sizeof(prog), "%s/mcpvisor/mcpvisor-monitor",
-	    MCPVISOR_LIBEXECDIR);
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		char	beside[PATH_MAX + 32];
-
-		self[n] = '\0';
-		snprintf(beside, sizeof(beside), "%s/mcpvisor-monitor",
-		    dirname(self));
-		if (access(beside, X_OK) == 0)
-			snprintf(prog, sizeof(prog), "%s", beside);
+	if ((status = monitor_where(cli, true, port, bind_addr, &at,
+	    where)) != 0)
+		return status;
+	/* answered at once; listening a moment later: a client connected
+	 * right after this returns must find it */
+	for (int i = 0; i < 100 && !listening(reach(where), at); i++)
+		usleep(100000);
+	if (!listening(reach(where), at)) {
+		fprintf(stderr, "mcpvisor monitor start: the monitor is not "
+		    "listening on %s port %ld after 10 s (see %s/logs/"
+		    "monitoring_*.log)\n", where, at, cli->state_dir);
+		return CLI_EXIT_FAILED;
 	}
-	fflush(stdout);
-	execl(prog, "mcpvisor-monitor", "--state-dir", cli->state_dir,
-	    "--port", port, "--bind", bind_addr, (char *)NULL);
-	fprintf(stderr, "mcpvisor monitor start: %s: %s\n", prog,
-	    strerror(errno));
-	return CLI_EXIT_TEMPFAIL;
+	printf("monitor on %s port %ld: ws://%s:%ld/ (events), "
+	    "http://%s:%ld/ (dashboard), /metrics%s\n", where, at, reach(where),
+	    at, reach(where), at, strncmp(where, "127.", 4) != 0 ?
+	    "; beyond loopback, clients need STATE-DIR/monitor.token" : "");
+	return CLI_EXIT_OK;
 }
 
 static void
@@ -203,29 +267,36 @@ show_events(struct cli *cli, long limit)
 	return CLI_EXIT_OK;
 }
 
-/* GET /metrics from the monitor on loopback, printed as it comes. */
+/* GET /metrics from the monitor, printed as it comes; beyond loopback
+ * with the monitor's token, which is ours to read. */
 static int
-show_metrics(long port)
+show_metrics(const struct cli *cli, const char *addr, long port)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
-	char			 buf[16384];
-	static const char	 rq[] = "GET /metrics HTTP/1.0\r\n"
-				    "Host: 127.0.0.1\r\n\r\n";
+	char			 buf[16384], rq[256], token[65] = "";
 	bool			 body = false;
 	ssize_t			 n;
-	int			 fd;
+	int			 fd = -1, len;
 
+	if (strncmp(addr, "127.", 4) != 0)
+		state_monitor_token(cli->state_dir, token);
+	len = snprintf(rq, sizeof(rq), "GET /metrics HTTP/1.0\r\nHost: %s\r\n"
+	    "%s%s%s\r\n", addr, token[0] != '\0' ? "Authorization: Bearer " :
+	    "", token, token[0] != '\0' ? "\r\n" : "");
+	explicit_bzero(token, sizeof(token));
 	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	    (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    write(fd, rq, sizeof(rq) - 1) != (ssize_t)sizeof(rq) - 1) {
-		fprintf(stderr, "mcpvisor monitor show: the monitor on "
-		    "127.0.0.1 port %ld: %s\n", port, strerror(errno));
+	    write(fd, rq, (size_t)len) != len) {
+		fprintf(stderr, "mcpvisor monitor show: the monitor on %s "
+		    "port %ld: %s\n", addr, port, strerror(errno));
+		explicit_bzero(rq, sizeof(rq));
 		if (fd != -1)
 			close(fd);
 		return CLI_EXIT_TEMPFAIL;
 	}
+	explicit_bzero(rq, sizeof(rq));
 	/* the headers end at the first blank line; the rest is the body */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		char	*p = buf;
@@ -292,7 +363,8 @@ monitor_show(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool		 events = false, metrics = false;
-	long		 limit = 20, port = 8765;
+	long		 limit = 20, port = 0;
+	char		 where[64] = "127.0.0.1";
 	char		*end;
 	cJSON		*rec;
 	int		 c, r;
@@ -334,8 +406,11 @@ monitor_show(struct cli *cli, int argc, char **argv)
 		return cli_bad_id("monitor show", argv[optind], "deploy_");
 	if (events)
 		return show_events(cli, limit);
+	if (metrics && port == 0 && (r = monitor_where(cli, false, 0, NULL,
+	    &port, where)) != 0)
+		return r;
 	if (metrics)
-		return show_metrics(port);
+		return show_metrics(cli, reach(where), port);
 	if ((rec = live_record(cli, argv[optind])) == NULL &&
 	    (r = cli_load_record("monitor show", cli->state_dir,
 	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)

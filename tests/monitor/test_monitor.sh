@@ -209,10 +209,13 @@ ip link set mv0 up
 nsenter -t "$remote" -n ip addr add 10.77.0.2/24 dev mv1
 nsenter -t "$remote" -n ip link set mv1 up
 nsenter -t "$remote" -n ip link set lo up
-"$mcpvisor" --state-dir "$state" monitor start --port 18766 --bind 0.0.0.0 >"$work/standalone.log" 2>&1 &
-bg+=($!)
+# monitor start moves the running daemon's monitor, and returns once it
+# listens there
+mlog() { cat "$state"/logs/monitoring_*.log; }
+out=$("$mcpvisor" --state-dir "$state" monitor start --port 18766 --bind 0.0.0.0 2>&1); status=$?
 token=$(cat "$state/monitor.token")
-check "a monitor started by hand listens beyond loopback" 'wait_for "curl -sf http://127.0.0.1:18766/healthz >/dev/null" 10 && grep -q "need the token" "$work/standalone.log"'
+check "monitor start moves the daemon's monitor beyond loopback, and returns when it listens" '[ $status -eq 0 ] && grep -q "monitor on 0.0.0.0 port 18766" <<<"$out" && curl -sf http://127.0.0.1:18766/healthz >/dev/null && ! curl -sf http://127.0.0.1:8765/healthz >/dev/null && wait_for "mlog | grep -q \"need the token\"" 5'
+check "monitor show --metrics reads the port it moved to" '"$mcpvisor" --state-dir "$state" monitor show --metrics | grep -q "^mcpvisor_monitor_clients "'
 rcurl() { nsenter -t "$remote" -n curl -s -o /dev/null -w "%{http_code}" "$@"; }
 check "remote, without the token: /metrics refused (401)" '[ "$(rcurl http://10.77.0.1:18766/metrics)" = 401 ]'
 check "remote, with a wrong token: refused" '[ "$(rcurl -H "Authorization: Bearer 0000" http://10.77.0.1:18766/metrics)" = 401 ]'
@@ -222,8 +225,18 @@ check "remote WebSocket without the token: refused" '[ $s1 -eq 2 ]'
 nsenter -t "$remote" -n node "$tm/client.js" "ws://10.77.0.1:18766/?token=$token" --until-count 1 --timeout 5000 >/dev/null 2>&1; s2=$?
 nsenter -t "$remote" -n node "$tm/client.js" ws://10.77.0.1:18766/ --bearer "$token" --until-count 1 --timeout 5000 >/dev/null 2>&1; s3=$?
 check "remote WebSocket with the token (query or header): served the current state" '[ $s2 -eq 0 ] && [ $s3 -eq 0 ]'
-check "the refusals are logged with the peer" 'grep -q "refused .* from 10.77.0.2:" "$work/standalone.log"'
-kill "${bg[-1]}" 2>/dev/null
+check "the refusals are logged with the peer" 'mlog | grep -q "refused .* from 10.77.0.2:"'
+out=$("$mcpvisor" --state-dir "$state" monitor start --port 8765 --bind 127.0.0.1 2>&1); status=$?
+check "and back to loopback, port 8765" '[ $status -eq 0 ] && curl -sf http://127.0.0.1:8765/healthz >/dev/null && ! curl -sf http://127.0.0.1:18766/healthz >/dev/null'
+# the guide's first step: the WebSocket client connected before the
+# first deployment, with no daemon running yet
+fresh="$work/fresh-state"
+out=$("$mcpvisor" --state-dir "$fresh" monitor start --port 18767 2>&1); status=$?
+check "monitor start with no daemon running starts one, and its monitor" '[ $status -eq 0 ] && pgrep -f "mcpvisord --state-dir $fresh" >/dev/null && curl -sf http://127.0.0.1:18767/healthz >/dev/null'
+upgrade=$(curl -s -m 3 -o /dev/null -w "%{http_code}" -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" http://127.0.0.1:18767/)
+check "a WebSocket client connects to it at once (101)" '[ "$upgrade" = 101 ]'
+pkill -TERM -f "mcpvisord --state-dir $fresh"
+wait_for "! pgrep -f \"mcpvisord --state-dir $fresh\" >/dev/null" 10
 
 # --- 5. stalled clients and a flood. First 10 stalled beside 10 live: the
 #        live get every event of a 10,000/s flood, no gap. Then 100
