@@ -6,6 +6,7 @@
  */
 #include "hub.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -246,6 +247,7 @@ server_get(struct hub *h, const char *deployment_id, const char *name)
 	h->servers = s;
 	s = &h->servers[h->nservers];
 	memset(s, 0, sizeof(*s));
+	s->response_ms = -1;
 	if ((s->deployment_id = strdup(deployment_id)) == NULL ||
 	    (s->name = strdup(name)) == NULL) {
 		server_free(s);
@@ -427,6 +429,18 @@ metrics_data(const struct hub *h, const struct hub_server *s, bool history)
 	    floor(s->rss_bytes * 10000 / h->mem_total) / 100 : 0);
 	cJSON_AddNumberToObject(d, "memory_rss_bytes", s->rss_bytes);
 	cJSON_AddNumberToObject(d, "processes", s->processes);
+	/* the guide's third figure: how fast the server answers its checks */
+	if (s->response_ms >= 0)
+		cJSON_AddNumberToObject(d, "response_time_ms", s->response_ms);
+	else
+		cJSON_AddNullToObject(d, "response_time_ms");
+	if (s->ncustom > 0) {
+		cJSON	*c = cJSON_AddObjectToObject(d, "custom");
+
+		for (size_t i = 0; i < s->ncustom; i++)
+			cJSON_AddNumberToObject(c, s->custom[i].name,
+			    s->custom[i].value);
+	}
 	if (history) {
 		cJSON	*hist = cJSON_AddObjectToObject(d, "history");
 		cJSON	*cpu = cJSON_AddArrayToObject(hist, "cpu_usage");
@@ -510,6 +524,7 @@ count_event(struct hub *h, const cJSON *ev)
 			return;
 		observe(&c->seconds, hub_latency_bounds, HUB_LATENCY_BUCKETS,
 		    jnum(d, "response_ms") / 1000);
+		s->response_ms = jnum(d, "response_ms");
 		if (strcmp(type, "health_check_passed") == 0)
 			c->passed++;
 		else if (strcmp(type, "health_check_failed") == 0)
@@ -532,12 +547,55 @@ count_event(struct hub *h, const cJSON *ev)
 		h->server_failures++;
 }
 
+/* Metrics an event carries for its server (details "metrics": a
+ * recording by hand, or a custom check's): kept, newest value of each
+ * name; true when there were any. */
+static bool
+take_custom(struct hub *h, const cJSON *ev)
+{
+	const char		*id = jstr(ev, "deployment_id");
+	const char		*server = jstr(ev, "server_name");
+	const cJSON		*d = cJSON_GetObjectItem(ev, "details");
+	/* by hand, in the event's details; from a check, in the details
+	 * of its result */
+	const cJSON		*m = cJSON_GetObjectItem(d, "metrics") != NULL ?
+				    cJSON_GetObjectItem(d, "metrics") :
+				    cJSON_GetObjectItem(cJSON_GetObjectItem(d,
+				    "details"), "metrics"), *v;
+	struct hub_server	*s;
+	bool			 any = false;
+
+	if (id == NULL || server == NULL || !cJSON_IsObject(m) ||
+	    (s = server_get(h, id, server)) == NULL)
+		return false;
+	cJSON_ArrayForEach(v, m) {
+		size_t	i;
+
+		if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+		    !util_metric_name_ok(v->string))
+			continue;
+		for (i = 0; i < s->ncustom; i++)
+			if (strcmp(s->custom[i].name, v->string) == 0)
+				break;
+		if (i == s->ncustom && s->ncustom == HUB_CUSTOM_MAX)
+			continue;
+		if (i == s->ncustom)
+			snprintf(s->custom[s->ncustom++].name,
+			    sizeof(s->custom[0].name), "%s", v->string);
+		s->custom[i].value = v->valuedouble;
+		any = true;
+	}
+	return any;
+}
+
 static int
 feed_event(struct hub *h, const cJSON *ev)
 {
 	cJSON		*d = cJSON_CreateObject();
 	const char	*keys[] = { "event_type", "server_name", "timestamp",
 			    "deployment_id", "message", NULL };
+	struct hub_server *s;
+	int		 r;
 
 	count_event(h, ev);
 	for (size_t i = 0; keys[i] != NULL; i++)
@@ -549,7 +607,19 @@ feed_event(struct hub *h, const cJSON *ev)
 	    "details") != NULL ? cJSON_Duplicate(cJSON_GetObjectItem(ev,
 	    "details"), 1) : cJSON_CreateObject());
 	cJSON_AddNumberToObject(d, "event_seq", jnum(ev, "seq"));
-	return append(h, "monitoring_event", d);
+	if ((r = append(h, "monitoring_event", d)) < 0)
+		return r;
+	/* recorded metrics are metrics messages too, at once */
+	if (take_custom(h, ev) && (s = server_get(h, jstr(ev,
+	    "deployment_id"), jstr(ev, "server_name"))) != NULL) {
+		cJSON	*md = metrics_data(h, s, false);
+
+		cJSON_AddStringToObject(md, "timestamp", jstr(ev, "timestamp") !=
+		    NULL ? jstr(ev, "timestamp") : "");
+		if (append(h, "metrics", md) > 0)
+			r++;
+	}
+	return r;
 }
 
 static int

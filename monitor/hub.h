@@ -47,9 +47,23 @@ struct hub_check {
 	uint64_t		 passed, failed, warned;
 };
 
+#define HUB_CUSTOM_MAX	32	/* custom metrics kept per server */
+#define HUB_CUSTOM_NAME	64
+
+/* A metric recorded for a server (mcpvisor monitor record, or a check's
+ * details "metrics"): its latest value. */
+struct hub_custom {
+	char	name[HUB_CUSTOM_NAME];
+	double	value;
+};
+
 struct hub_server {
 	char		*deployment_id;
 	char		*name;
+	/* the latest health check's response time, in ms; < 0: none */
+	double		 response_ms;
+	struct hub_custom custom[HUB_CUSTOM_MAX];
+	size_t		 ncustom;
 	char		 state[16];
 	unsigned	 restarts;
 	double		 cpu_percent;

@@ -117,6 +117,25 @@ servers_text(FILE *fp, const struct hub *h)
 			server_labels(fp, &h->servers[i]);
 			fprintf(fp, "} %g\n", h->servers[i].cpu_percent);
 		}
+	head(fp, "mcpvisor_server_response_time_ms", "gauge", "The latest "
+	    "health check's response time.");
+	for (size_t i = 0; i < h->nservers; i++)
+		if (h->servers[i].response_ms >= 0) {
+			fputs("mcpvisor_server_response_time_ms", fp);
+			server_labels(fp, &h->servers[i]);
+			fprintf(fp, "} %g\n", h->servers[i].response_ms);
+		}
+	head(fp, "mcpvisor_server_custom", "gauge", "Metrics recorded for the "
+	    "server (mcpvisor monitor record, or a custom check's details), "
+	    "the latest value of each name.");
+	for (size_t i = 0; i < h->nservers; i++)
+		for (size_t k = 0; k < h->servers[i].ncustom; k++) {
+			fputs("mcpvisor_server_custom", fp);
+			server_labels(fp, &h->servers[i]);
+			fprintf(fp, ",name=\"%s\"} %g\n",
+			    h->servers[i].custom[k].name,
+			    h->servers[i].custom[k].value);
+		}
 	head(fp, "mcpvisor_server_resident_memory_bytes", "gauge", "Resident "
 	    "memory of the server's process tree.");
 	for (size_t i = 0; i < h->nservers; i++)

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -183,4 +184,17 @@ util_find_program(const char *name, const char *const *dirs, char *buf,
 			    "%s%s", used > 0 ? ", " : "", buf);
 	}
 	return false;
+}
+
+bool
+util_metric_name_ok(const char *name)
+{
+	size_t	n = strlen(name);
+
+	if (n == 0 || n > 63 || isdigit((unsigned char)name[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			return false;
+	return true;
 }

@@ -46,6 +46,10 @@ int		write_all(int fd, const void *, size_t len);
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
 		    char **out, size_t *len, struct stat *st);
 
+/* Whether name may be a metric's, as Prometheus takes it:
+ * [a-zA-Z_][a-zA-Z0-9_]*, at most 63 characters. */
+bool		util_metric_name_ok(const char *name);
+
 /* Where a program of ours is: beside our own executable (a build tree,
  * or one directory of an install), else in each of dirs in turn (NULL-
  * ended; a relative one is taken from our executable's directory, so

@@ -411,6 +411,21 @@ do_deploy_approve(struct client *c, const cJSON *rq, void *arg)
 }
 
 static void
+do_record_metrics(struct client *c, const cJSON *rq, void *arg)
+{
+	char	why[200];
+	int	r;
+
+	(void)arg;
+	if ((r = runtime_record_metrics(c->ctl->sv, req_str(rq, "server"),
+	    cJSON_GetObjectItem(rq, "metrics"), why, sizeof(why))) < 0) {
+		client_error(c, r == -ENOENT ? "not_found" : "usage", why);
+		return;
+	}
+	client_ok(c, cJSON_CreateObject());
+}
+
+static void
 do_ping(struct client *c, const cJSON *rq, void *arg)
 {
 	cJSON	*o = cJSON_CreateObject();
@@ -463,6 +478,10 @@ static const struct request_key optional_id_keys[] = {
 static const struct request_key id_keys[] = {
 	{ "id", RQ_STRING, true }, END_KEYS,
 };
+static const struct request_key record_metrics_keys[] = {
+	{ "server", RQ_STRING, true }, { "metrics", RQ_OBJECT, true },
+	END_KEYS,
+};
 static const struct request_key rollback_start_keys[] = {
 	{ "deployment_id", RQ_STRING, true }, { "servers", RQ_ARRAY, false },
 	{ "strategy", RQ_STRING, false }, { "follow", RQ_BOOL, false },
@@ -477,6 +496,7 @@ static const struct control_verb builtin_verbs[] = {
 	{ "stop", do_stop, NULL, id_keys },
 	{ "rollback_approve", do_rollback_approve, NULL, id_keys },
 	{ "deploy_approve", do_deploy_approve, NULL, id_keys },
+	{ "record_metrics", do_record_metrics, NULL, record_metrics_keys },
 	{ "rollback_start", do_rollback_start, NULL, rollback_start_keys },
 	{ "watch", do_watch_verb, NULL, no_keys },
 };

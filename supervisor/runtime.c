@@ -5,6 +5,7 @@
  * the public face of deployments (deploy, stop, records).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,46 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	dep_write_record(dep);
 	if (!dep_validate(dep))
 		dep_event(dep, DE_HOOKS_DONE, NULL);
+	return 0;
+}
+
+int
+runtime_record_metrics(struct supervisor *sv, const char *server,
+    const cJSON *metrics, char *why, size_t size)
+{
+	struct deployment	*dep = sv->dep;
+	const cJSON		*v;
+	cJSON			*d;
+	char			 line[512];
+	size_t			 used = 0;
+
+	if (dep == NULL || server == NULL || dep_server(dep, server) == NULL) {
+		snprintf(why, size, "no server '%s' in the current deployment"
+		    "%s%s", server != NULL ? server : "", dep != NULL ? " " : "",
+		    dep != NULL ? dep->id : " (none runs)");
+		return -ENOENT;
+	}
+	if (cJSON_GetArraySize(metrics) == 0) {
+		snprintf(why, size, "no metrics given (NAME=VALUE)");
+		return -EINVAL;
+	}
+	line[0] = '\0';
+	cJSON_ArrayForEach(v, metrics) {
+		if (!util_metric_name_ok(v->string) || !cJSON_IsNumber(v) ||
+		    !isfinite(v->valuedouble)) {
+			snprintf(why, size, "metric '%.80s': a name of letters, "
+			    "digits and _ (not first a digit) and a finite "
+			    "number are needed", v->string);
+			return -EINVAL;
+		}
+		if (used < sizeof(line))
+			used += (size_t)snprintf(line + used, sizeof(line) - used,
+			    "%s%s=%g", used > 0 ? " " : "", v->string,
+			    v->valuedouble);
+	}
+	if ((d = cJSON_CreateObject()) != NULL)
+		cJSON_AddItemToObject(d, "metrics", cJSON_Duplicate(metrics, 1));
+	dep_emit(dep, server, "metrics_recorded", d, "%s", line);
 	return 0;
 }
 

@@ -229,6 +229,11 @@ int	runtime_rollback_start(struct supervisor *,
 /* uid: the approver's; a rollback to a require_mfa environment needs
  * another user than the one who asked for it (-EPERM). */
 int	runtime_rollback_approve(struct supervisor *, const char *id, int uid);
+/* mcpvisor monitor record: metrics (an object of numbers) for server of
+ * the current deployment, made an event that the monitor keeps. 0, or
+ * -ENOENT / -EINVAL with why. */
+int	runtime_record_metrics(struct supervisor *, const char *server,
+	    const struct cJSON *metrics, char *why, size_t size);
 /* deploy approve: the second person (uid, pid) of a deployment held for
  * require_mfa. 0, or -ENOENT (none held by that id), -EPERM (the
  * requester itself), with why. */

@@ -41,7 +41,13 @@ struct mcpvisor_check_result {
 	int	status;			/* enum mcpvisor_check_status */
 	char	message[512];		/* NUL-terminated */
 	/* a JSON object as text, or NULL: malloc'd by the plugin, or a
-	 * string literal (the child exits right after) */
+	 * string literal (the child exits right after). Its "metrics", an
+	 * object of numbers ({"queue_depth": 7}), are recorded for the
+	 * server as custom metrics (the guide's record_performance_metrics):
+	 * in the monitor's metrics messages ("custom") and its /metrics
+	 * (mcpvisor_server_custom{name="queue_depth"}), as
+	 * "mcpvisor monitor record SERVER NAME=VALUE" records them by hand.
+	 * A program's custom check says the same in its JSON's "details". */
 	char	*details_json;
 };
 

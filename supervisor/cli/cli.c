@@ -41,6 +41,7 @@ static const char usage_main[] =
 "  rollback approve ID      let a manual rollback run\n"
 "  monitor start            run the monitor by hand (--port N)\n"
 "  monitor show ID          a deployment live (--events, --metrics)\n"
+"  monitor record S N=V...  record metrics for server S\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"

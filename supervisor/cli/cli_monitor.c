@@ -42,6 +42,14 @@ static const char usage_show[] =
 "Prometheus text, from its /metrics (on the port mcpvisord's monitor\n"
 "listens on, or N).\n";
 
+static const char usage_record[] =
+"usage: mcpvisor monitor record SERVER NAME=VALUE...\n"
+"\n"
+"Records metrics for SERVER of the current deployment (the guide's\n"
+"record_performance_metrics): each NAME (letters, digits and _) with a\n"
+"number, in the metrics messages of the monitor's WebSocket (\"custom\")\n"
+"and in its /metrics as mcpvisor_server_custom{name=\"NAME\"}.\n";
+
 static const char *
 str(const cJSON *o, const char *key)
 {
@@ -426,12 +434,66 @@ monitor_show(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int
+monitor_record(struct cli *cli, int argc, char **argv)
+{
+	struct daemon_link	 conn = { .fd = -1 };
+	struct cli_tail		 t = { .cli = cli };
+	cJSON			*rq, *metrics, *resp;
+	int			 i, status;
+
+	if ((i = cli_parse_simple(cli, argc, argv, usage_record,
+	    &status)) < 0)
+		return status;
+	if (argc - i < 2) {
+		fputs(usage_record, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "record_metrics");
+	cJSON_AddStringToObject(rq, "server", argv[i]);
+	metrics = cJSON_AddObjectToObject(rq, "metrics");
+	for (int k = i + 1; k < argc; k++) {
+		char	*eq = strchr(argv[k], '='), *end;
+		double	 v;
+
+		if (eq != NULL) {
+			*eq = '\0';
+			v = strtod(eq + 1, &end);
+		}
+		if (eq == NULL || eq[1] == '\0' || *end != '\0' ||
+		    !util_metric_name_ok(argv[k])) {
+			if (eq != NULL)
+				*eq = '=';
+			fprintf(stderr, "mcpvisor monitor record: '%s' is not "
+			    "NAME=NUMBER (a name of letters, digits and _)\n",
+			    argv[k]);
+			cJSON_Delete(rq);
+			return CLI_EXIT_USAGE;
+		}
+		cJSON_AddNumberToObject(metrics, argv[k], v);
+		*eq = '=';
+	}
+	if (cli_connect(cli, &conn, false) < 0) {
+		cJSON_Delete(rq);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	status = link_request(&conn, rq) < 0 ? CLI_EXIT_TEMPFAIL :
+	    cli_expect_ok(&conn, &t, &resp);
+	cJSON_Delete(rq);
+	if (status == 0)
+		cJSON_Delete(resp);
+	link_close(&conn);
+	return status;
+}
+
 int
 cli_monitor(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_verb verbs[] = {
-		{ "start", monitor_start, "run a monitor by hand" },
+		{ "start", monitor_start, "run the monitor, moved if asked" },
 		{ "show", monitor_show, "a deployment, events or metrics" },
+		{ "record", monitor_record, "record metrics for a server" },
 		{ NULL, NULL, NULL },
 	};
 

@@ -178,6 +178,30 @@ check "mcpvisor monitor show --metrics prints the same" '"$mcpvisor" --state-dir
 check "mcpvisor monitor show ID: progress, state, CPU and memory per server" '"$mcpvisor" --state-dir "$state" monitor show "$dep" > "$work/show.txt" && grep -q "100%, 3/3 ready" "$work/show.txt" && grep -Eq "memory +ready +0 +[0-9.]+ +[0-9.]+ MiB +ok memory_tools" "$work/show.txt"'
 check "mcpvisor monitor show --events: the recent events" '"$mcpvisor" --state-dir "$state" monitor show --events --limit 50 | grep -q "deployment_completed"'
 
+# --- 2b. metrics under the guide's names, and recorded by hand
+# (the metrics message follows the event: the client reads for 5 s)
+node "$tm/client.js" ws://127.0.0.1:8765/ --out "$work/custom.ndjson" --timeout 5000 >/dev/null 2>&1 &
+watcher=$!
+sleep 1
+out=$("$mcpvisor" --state-dir "$state" monitor record memory queue_depth=7 hit_ratio=0.93 2>&1); status=$?
+check "monitor record: metrics recorded for a server" '[ $status -eq 0 ]'
+wait "$watcher"
+check "its metrics message carries them, with cpu_usage, memory_usage and response_time_ms" 'python3 - "$work/custom.ndjson" <<'"'"'PY'"'"'
+import json, sys
+msgs = [json.loads(l) for l in open(sys.argv[1])]
+m = [x["data"] for x in msgs if x.get("type") == "metrics" and x["data"].get("custom")]
+assert m, "no metrics message with custom"
+d = m[-1]
+assert d["server_name"] == "memory" and d["custom"] == {"queue_depth": 7, "hit_ratio": 0.93}, d
+assert isinstance(d["cpu_usage"], (int, float)) and isinstance(d["memory_usage"], (int, float)), d
+assert isinstance(d["response_time_ms"], (int, float)) and d["response_time_ms"] > 0, d
+PY'
+check "and /metrics has them" 'curl -s http://127.0.0.1:8765/metrics | grep -q "^mcpvisor_server_custom{deployment_id=\"$dep\",server=\"memory\",name=\"queue_depth\"} 7$" && curl -s http://127.0.0.1:8765/metrics | grep -q "^mcpvisor_server_response_time_ms{deployment_id=\"$dep\",server=\"memory\"}"'
+out=$("$mcpvisor" --state-dir "$state" monitor record memroy x=1 2>&1); status=$?
+check "monitor record: an unknown server is refused, by name" '[ $status -ne 0 ] && grep -q "no server .memroy." <<<"$out"'
+out=$("$mcpvisor" --state-dir "$state" monitor record memory 9lives=1 2>&1); status=$?
+check "monitor record: a name Prometheus would refuse is refused" '[ $status -eq 2 ] && grep -q "is not NAME=NUMBER" <<<"$out"'
+
 # --- 3. no secret in any message, metric, page or log of the monitor
 curl -sf http://127.0.0.1:8765/ > "$work/page.html"
 check "the secret reached its server" 'grep -q "$secret" /proc/$(pgrep -f "sleep 2001")/environ 2>/dev/null || tr "\0" "\n" < /proc/$(pgrep -f "sleep 2001")/environ | grep -q "$secret"'
