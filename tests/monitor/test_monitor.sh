@@ -100,13 +100,17 @@ health_checks:
     type: command
     critical: false
     config: { command: "sh", args: ["-c", "echo checked"] }
+  - name: reporter
+    type: custom
+    critical: false
+    config: { program: "sh", args: ["-c", "echo '{\"status\": \"healthy\", \"details\": {\"metrics\": {\"queue_len\": 3}}}'"] }
 YAML
 spec="$work/project/deployments/monitored.yaml"
 cat > "$spec" <<'YAML'
 metadata: {name: monitored, environment: test}
 servers:
   - {name: memory, parallel_safe: true, timeout_seconds: 60, health_checks: [memory_tools]}
-  - {name: secretive, parallel_safe: true, health_checks: [secret_echo]}
+  - {name: secretive, parallel_safe: true, health_checks: [secret_echo, reporter]}
   - {name: slowpoke, parallel_safe: true, dependencies: [memory]}
 deployment_settings: {metrics_interval_seconds: 1}
 YAML
@@ -189,7 +193,7 @@ wait "$watcher"
 check "its metrics message carries them, with cpu_usage, memory_usage and response_time_ms" 'python3 - "$work/custom.ndjson" <<'"'"'PY'"'"'
 import json, sys
 msgs = [json.loads(l) for l in open(sys.argv[1])]
-m = [x["data"] for x in msgs if x.get("type") == "metrics" and x["data"].get("custom")]
+m = [x["data"] for x in msgs if x.get("type") == "metrics" and x["data"].get("server_name") == "memory" and x["data"].get("custom")]
 assert m, "no metrics message with custom"
 d = m[-1]
 assert d["server_name"] == "memory" and d["custom"] == {"queue_depth": 7, "hit_ratio": 0.93}, d
@@ -197,6 +201,7 @@ assert isinstance(d["cpu_usage"], (int, float)) and isinstance(d["memory_usage"]
 assert isinstance(d["response_time_ms"], (int, float)) and d["response_time_ms"] > 0, d
 PY'
 check "and /metrics has them" 'curl -s http://127.0.0.1:8765/metrics | grep -q "^mcpvisor_server_custom{deployment_id=\"$dep\",server=\"memory\",name=\"queue_depth\"} 7$" && curl -s http://127.0.0.1:8765/metrics | grep -q "^mcpvisor_server_response_time_ms{deployment_id=\"$dep\",server=\"memory\"}"'
+check "a custom check's details \"metrics\" are recorded as the server's" 'curl -s http://127.0.0.1:8765/metrics | grep -q "^mcpvisor_server_custom{deployment_id=\"$dep\",server=\"secretive\",name=\"queue_len\"} 3$"'
 out=$("$mcpvisor" --state-dir "$state" monitor record memroy x=1 2>&1); status=$?
 check "monitor record: an unknown server is refused, by name" '[ $status -ne 0 ] && grep -q "no server .memroy." <<<"$out"'
 out=$("$mcpvisor" --state-dir "$state" monitor record memory 9lives=1 2>&1); status=$?
