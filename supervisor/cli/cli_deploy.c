@@ -118,6 +118,7 @@ print_plan(const struct cli *cli, const struct prepared *pd)
 	size_t				 seq = 0;
 	const char			*bold = cli->color ? "\033[1m" : "";
 	const char			*plain = cli->color ? "\033[0m" : "";
+	const struct ynode		*policies;
 	char				 parallel[32];
 
 	printf("%sDeployment plan: %s%s (environment %s, %s)\n", bold,
@@ -137,6 +138,18 @@ print_plan(const struct cli *cli, const struct prepared *pd)
 	    rollback_strategy_name(ds->rollback_strategy) : "off",
 	    ds->health_checks_enabled ? "on" : "off",
 	    ds->monitoring_enabled ? "on" : "off");
+	/* what the environment's policies will do to it, said before */
+	policies = ynode_map_get(pd->env->env->doc, "security_policies");
+	if (schema_bool(policies, "require_mfa", false) ||
+	    schema_bool(policies, "encrypt_at_rest", false) ||
+	    schema_bool(policies, "audit_logging", false))
+		printf("  policies: %s%s%s\n", schema_bool(policies,
+		    "require_mfa", false) ? "require_mfa (held, once prepared, "
+		    "for another user's deploy approve) " : "",
+		    schema_bool(policies, "encrypt_at_rest", false) ?
+		    "encrypt_at_rest (snapshots sealed) " : "",
+		    schema_bool(policies, "audit_logging", false) ?
+		    "audit_logging (logs/audit.log)" : "");
 	for (size_t b = 0; b < pd->plan->nbatches; b++) {
 		const struct plan_batch	*pb = &pd->plan->batches[b];
 
