@@ -91,8 +91,8 @@ do_restore(const struct snap_restore *rs, const char *backup_dir,
 	if (snapshot_verify(backup_dir, rs->snapshot, key, &meta, &err) == 0 &&
 	    cJSON_GetObjectItem(meta, "config") == NULL)
 		snprintf(err.msg, sizeof(err.msg), "the snapshot is encrypted "
-		    "and there is no key to open it%s%s", kerr.msg[0] != '\0' ?
-		    ": " : "", kerr.msg);
+		    "and there is no key to open it%s%.400s", kerr.msg[0] !=
+		    '\0' ? ": " : "", kerr.msg);
 	if (err.msg[0] == '\0') {
 		then = cJSON_Duplicate(cJSON_GetObjectItem(meta, "config"), 1);
 		now = cJSON_Duplicate(rs->config_now, 1);

@@ -473,8 +473,6 @@ server_sweep(void)
 
 static void	on_check_done(void *, size_t, const struct health_result *);
 
-/* Loaded before the sandbox closes: libcurl is read from disk here,
- * while every path is still reachable. */
 /* The readiness of a stdio server by default: its answer to initialize,
  * through the same session as any other MCP check over stdio, once. */
 #define HANDSHAKE_CHECK		"mcp-handshake"
