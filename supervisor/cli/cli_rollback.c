@@ -88,7 +88,7 @@ backup_dirs(const struct cli *cli)
 static int
 rollback_list(struct cli *cli, int argc, char **argv)
 {
-	cJSON		*all = cJSON_CreateArray(), *list, *dirs, *s, *next;
+	cJSON		*all, *list, *dirs, *s, *next;
 	const cJSON	*d;
 	int		 i, n, status = CLI_EXIT_OK;
 
@@ -98,6 +98,7 @@ rollback_list(struct cli *cli, int argc, char **argv)
 		fputs(usage_list, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	all = cJSON_CreateArray();
 	dirs = backup_dirs(cli);
 	cJSON_ArrayForEach(d, dirs) {
 		if ((n = snapshot_list(d->valuestring, &list)) < 0) {
