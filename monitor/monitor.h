@@ -35,6 +35,15 @@ struct monitor {
 	struct peer		*root;
 	struct lws		*root_wsi;
 	bool			 watching;	/* the watch answer came */
+	/* requests to the root after the watch, answered in order: how
+	 * many were sent and answered, which one the /metrics scrapes in
+	 * scrapes wait for (a usage sample taken for them), and whether
+	 * the root was last asked for samples as they come */
+	uint64_t		 rq_sent;
+	uint64_t		 rq_answered;
+	uint64_t		 sample_rq;
+	struct client		*scrapes;
+	bool			 usage_asked;
 	/* the signals, through a signalfd in the same loop */
 	int			 sig_fd;
 	struct lws		*sig_wsi;

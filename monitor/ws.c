@@ -55,6 +55,11 @@ struct client {
 	char		*rx;
 	size_t		 rx_len;
 	unsigned	 rx_frags;
+	/* HTTP: a /metrics scrape waiting for the root's fresh sample (or
+	 * its time limit), in the monitor's list, and then due to be sent */
+	bool		 awaiting;
+	bool		 metrics_due;
+	struct client	*scrape_next;
 	/* HTTP: the body being sent */
 	const char	*body;
 	char		*body_owned;
@@ -162,6 +167,86 @@ authorized(struct lws *wsi, struct monitor *mon, struct client *c)
 	return false;
 }
 
+/* --- what the root is asked for --- */
+
+static void
+root_request(struct monitor *mon, const char *rq)
+{
+	int	r;
+
+	if ((r = peer_send(mon->root, FRAME_REQUEST, rq, strlen(rq))) < 0) {
+		log_warnx("%s: %s", mon->root_name, strerror(-r));
+		return;
+	}
+	mon->rq_sent++;
+}
+
+/* Usage samples as they come only while someone looks: the root takes
+ * none for nobody. */
+static void
+monitor_want_usage(struct monitor *mon)
+{
+	bool	want = mon->hub.clients > 0;
+
+	if (!mon->watching || mon->root == NULL || want == mon->usage_asked)
+		return;
+	mon->usage_asked = want;
+	root_request(mon, want ? "{\"verb\":\"usage_watch\",\"on\":true}" :
+	    "{\"verb\":\"usage_watch\",\"on\":false}");
+}
+
+/* A scrape waits for a sample the root takes for it; the scrapes that
+ * come meanwhile wait for the same one. The time limit answers with the
+ * last figures should the root be slow (stopped, or busy). */
+#define SCRAPE_WAIT_US	(2 * LWS_US_PER_SEC)
+
+static void
+scrape_wait(struct monitor *mon, struct client *c)
+{
+	c->awaiting = true;
+	c->scrape_next = mon->scrapes;
+	mon->scrapes = c;
+	lws_set_timer_usecs(c->wsi, SCRAPE_WAIT_US);
+	if (mon->sample_rq <= mon->rq_answered) {
+		root_request(mon, "{\"verb\":\"usage_sample\"}");
+		mon->sample_rq = mon->rq_sent;
+	}
+}
+
+static void
+scrape_unlink(struct monitor *mon, struct client *c)
+{
+	for (struct client **p = &mon->scrapes; *p != NULL;
+	    p = &(*p)->scrape_next)
+		if (*p == c) {
+			*p = c->scrape_next;
+			break;
+		}
+	c->scrape_next = NULL;
+	c->awaiting = false;
+}
+
+static void
+scrape_due(struct monitor *mon, struct client *c)
+{
+	scrape_unlink(mon, c);
+	lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+	c->metrics_due = true;
+	lws_callback_on_writable(c->wsi);
+}
+
+/* An answer to a request after the watch: the sample the scrapes wait
+ * for, once it is this one. */
+static void
+root_answered(struct monitor *mon)
+{
+	mon->rq_answered++;
+	if (mon->rq_answered < mon->sample_rq)
+		return;
+	while (mon->scrapes != NULL)
+		scrape_due(mon, mon->scrapes);
+}
+
 /* --- WebSocket clients --- */
 
 static void
@@ -174,6 +259,7 @@ client_link(struct monitor *mon, struct client *c)
 	mon->clients = c;
 	c->linked = true;
 	mon->hub.clients++;
+	monitor_want_usage(mon);
 }
 
 static void
@@ -189,6 +275,7 @@ client_unlink(struct monitor *mon, struct client *c)
 		c->next->prev = c->prev;
 	c->linked = false;
 	mon->hub.clients--;
+	monitor_want_usage(mon);
 	hub_msgs_free(c->pre, c->npre);
 	c->pre = NULL;
 	c->npre = c->ipre = 0;
@@ -480,14 +567,24 @@ http_respond(struct lws *wsi, struct client *c, unsigned status,
 }
 
 static int
+metrics_respond(struct monitor *mon, struct lws *wsi, struct client *c)
+{
+	char	*text;
+	size_t	 len;
+
+	if ((text = hub_prometheus(&mon->hub, &len)) == NULL)
+		return -1;
+	return http_respond(wsi, c, HTTP_STATUS_OK,
+	    "text/plain; version=0.0.4; charset=utf-8", text, len, text);
+}
+
+static int
 http_request(struct monitor *mon, struct lws *wsi, struct client *c,
     const char *uri)
 {
 	static const char	 unauthorized[] = "a token is required from "
 				    "beyond loopback (Authorization: Bearer, "
 				    "or ?token=)\n";
-	char			*text;
-	size_t			 len;
 
 	if (!authorized(wsi, mon, c)) {
 		log_warnx("refused HTTP %s from %s: no valid token", uri,
@@ -497,11 +594,12 @@ http_request(struct monitor *mon, struct lws *wsi, struct client *c,
 		    sizeof(unauthorized) - 1, NULL);
 	}
 	if (strcmp(uri, "/metrics") == 0) {
-		if ((text = hub_prometheus(&mon->hub, &len)) == NULL)
-			return -1;
-		return http_respond(wsi, c, HTTP_STATUS_OK,
-		    "text/plain; version=0.0.4; charset=utf-8", text, len,
-		    text);
+		/* the figures of now: answered once the root measured */
+		if (mon->watching && mon->root != NULL) {
+			scrape_wait(mon, c);
+			return 0;
+		}
+		return metrics_respond(mon, wsi, c);
 	}
 	if (strcmp(uri, "/healthz") == 0)
 		return http_respond(wsi, c, HTTP_STATUS_OK,
@@ -556,10 +654,21 @@ on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->wsi = wsi;
 		return http_request(mon, wsi, c, in != NULL ? in : "/");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->metrics_due) {
+			c->metrics_due = false;
+			return metrics_respond(mon, wsi, c);
+		}
 		return http_writeable(wsi, c);
+	case LWS_CALLBACK_TIMER:
+		if (c != NULL && c->awaiting)
+			scrape_due(mon, c);
+		break;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (c != NULL) {
+			if (c->awaiting)
+				scrape_unlink(mon, c);
+			c->metrics_due = false;
 			free(c->body_owned);
 			c->body_owned = NULL;
 			c->body = NULL;
@@ -621,8 +730,15 @@ root_frame(struct monitor *mon, const struct frame *f)
 			mon->watching = true;
 			hub_load(&mon->hub, cJSON_GetObjectItem(j,
 			    "deployments"));
+			monitor_want_usage(mon);
 		}
-	} else if (f->type != FRAME_RESPONSE)
+	} else if (f->type == FRAME_RESPONSE) {
+		if (!cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")))
+			log_warnx("%s: %s", mon->root_name,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(j,
+			    "error")));
+		root_answered(mon);
+	} else
 		hub_feed(&mon->hub, f->type, j);
 	cJSON_Delete(j);
 }

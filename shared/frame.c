@@ -31,7 +31,6 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_EXITED, 8, 8, "exited" },
 	{ FRAME_FAILED, 2, 4096, "failed" },
 	{ FRAME_HEALTH, 2, 64u << 10, "health" },
-	{ FRAME_USAGE, 2, 4096, "usage" },
 	{ FRAME_FINISHED, 8, 8, "finished" },
 	{ FRAME_OUTPUT, 0, 1024, "output" },
 	{ FRAME_CONFIG, 2, FRAME_MAX, "config" },

@@ -41,7 +41,7 @@ enum frame_type {
 	FRAME_EXITED = 5,	/* u32 how (0 exit, 1 signal), u32 code */
 	FRAME_FAILED = 6,	/* JSON {"stage", "reason", "errno"} */
 	FRAME_HEALTH = 7,	/* JSON: a health check's result */
-	FRAME_USAGE = 8,	/* JSON: the server's CPU and memory */
+	/* 8 was a usage sample: the root measures usage itself now */
 	/* the server ended as its restart policy allows (never, or
 	 * on-failure after a clean exit): u32 how, u32 code, as EXITED;
 	 * the worker exits next, and that is no crash */
@@ -72,8 +72,7 @@ enum frame_type {
 	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\
 	FRAME_BIT(FRAME_READY) | FRAME_BIT(FRAME_EXITED) |		\
 	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH) |		\
-	FRAME_BIT(FRAME_USAGE) | FRAME_BIT(FRAME_FINISHED) |		\
-	FRAME_BIT(FRAME_OUTPUT))
+	FRAME_BIT(FRAME_FINISHED) | FRAME_BIT(FRAME_OUTPUT))
 #define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
 	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
 #define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)

@@ -45,6 +45,24 @@ proc_lineage(pid_t pid, struct proc_lineage *l)
 	return 0;
 }
 
+int
+proc_started_ms(pid_t pid, uint64_t *ms)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ticks;
+	long			 hz = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	/* field 22, counted from the state (field 3) after "(comm)" */
+	if (read_small(path, buf, sizeof(buf)) <= 0 ||
+	    (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+	    "%*u %*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
+		return -ESRCH;
+	*ms = ticks * 1000 / (unsigned long long)(hz > 0 ? hz : 100);
+	return 0;
+}
+
 /* Whether the environment of pid (read whole, as the kernel keeps it:
  * NUL-separated) holds entry. */
 static bool

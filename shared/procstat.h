@@ -1,7 +1,7 @@
 /*
  * What a process tree costs: CPU time and resident memory of a process
  * and all its descendants, read from /proc (children through
- * /proc/PID/task/TID/children). Used by workers to sample their server.
+ * /proc/PID/task/TID/children). Used by the root to sample its servers.
  */
 #ifndef MCPVISOR_PROCSTAT_H
 #define MCPVISOR_PROCSTAT_H
@@ -18,6 +18,10 @@ struct proc_usage {
 
 /* Sums the tree rooted at pid. 0, or -ESRCH when pid is gone. */
 int	proc_tree_usage(pid_t pid, struct proc_usage *);
+
+/* When pid started, in ms since boot (CLOCK_BOOTTIME's count). 0, or
+ * -ESRCH when pid is gone. */
+int	proc_started_ms(pid_t pid, uint64_t *ms);
 
 /* Where pid stands: its state letter, parent, process group and
  * session, from /proc/PID/stat. 0, or -ESRCH when pid is gone. */

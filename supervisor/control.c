@@ -35,6 +35,7 @@
 #define CONTROL_VERBS_MAX	24
 #define RELISTEN_MS		1000	/* out of descriptors, spare gone */
 #define ERROR_TEXT_MAX		(256u << 10)	/* of a refusal, JSON-escaped ×2 */
+#define STATUS_USAGE_AGE_MS	1000	/* a status's usage is this recent */
 
 struct client {
 	struct client		*next;
@@ -48,6 +49,7 @@ struct client {
 	char			 await[64];	/* answer when it finishes */
 	char			 starting[64];	/* answer when it is prepared */
 	bool			 watch;		/* hears everything */
+	bool			 wants_usage;	/* samples as they come */
 };
 
 struct control {
@@ -73,6 +75,9 @@ client_drop(struct client *c, const char *why)
 	c->dead = true;
 	peer_free(c->peer);
 	c->peer = NULL;
+	if (c->wants_usage)
+		sampler_want(c->ctl->sv, false);
+	c->wants_usage = false;
 }
 
 static void
@@ -233,10 +238,15 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 static void
 do_status(struct client *c, const cJSON *rq, void *arg)
 {
-	(void)arg;
-	cJSON	*rec = runtime_record(c->ctl->sv, req_str(rq, "id")), *o;
+	struct supervisor	*sv = c->ctl->sv;
+	const char		*id = req_str(rq, "id");
+	cJSON			*rec, *o;
 
-	if (rec == NULL) {
+	(void)arg;
+	/* its servers' usage as of now (a second ago at most: a status
+	 * asked in a loop measures once a second), measured when asked */
+	sampler_sample(sv, id, STATUS_USAGE_AGE_MS);
+	if ((rec = runtime_record(sv, id)) == NULL) {
 		client_error(c, "not_found", "no such active deployment");
 		return;
 	}
@@ -307,6 +317,37 @@ do_watch(struct client *c)
 	cJSON_AddStringToObject(o, "state_dir", c->ctl->sv->state_dir);
 	client_ok(c, o);
 	c->watch = true;
+}
+
+/* A watcher with someone looking (the monitor, while it has clients)
+ * wants usage samples as they come; without, none are taken. */
+static void
+do_usage_watch(struct client *c, const cJSON *rq, void *arg)
+{
+	bool	on = cJSON_IsTrue(cJSON_GetObjectItem(rq, "on"));
+
+	(void)arg;
+	if (!c->watch) {
+		client_error(c, "usage", "usage_watch is for a client that "
+		    "watches (verb watch first)");
+		return;
+	}
+	if (on != c->wants_usage) {
+		c->wants_usage = on;
+		sampler_want(c->ctl->sv, on);
+	}
+	client_ok(c, cJSON_CreateObject());
+}
+
+/* Every running server measured now (a /metrics scrape): the samples go
+ * to watchers before this answer does. */
+static void
+do_usage_sample(struct client *c, const cJSON *rq, void *arg)
+{
+	(void)rq;
+	(void)arg;
+	sampler_sample(c->ctl->sv, NULL, 0);
+	client_ok(c, cJSON_CreateObject());
 }
 
 static void
@@ -482,6 +523,9 @@ static const struct request_key record_metrics_keys[] = {
 	{ "server", RQ_STRING, true }, { "metrics", RQ_OBJECT, true },
 	END_KEYS,
 };
+static const struct request_key usage_watch_keys[] = {
+	{ "on", RQ_BOOL, true }, END_KEYS,
+};
 static const struct request_key rollback_start_keys[] = {
 	{ "deployment_id", RQ_STRING, true }, { "servers", RQ_ARRAY, false },
 	{ "strategy", RQ_STRING, false }, { "follow", RQ_BOOL, false },
@@ -499,6 +543,8 @@ static const struct control_verb builtin_verbs[] = {
 	{ "record_metrics", do_record_metrics, NULL, record_metrics_keys },
 	{ "rollback_start", do_rollback_start, NULL, rollback_start_keys },
 	{ "watch", do_watch_verb, NULL, no_keys },
+	{ "usage_watch", do_usage_watch, NULL, usage_watch_keys },
+	{ "usage_sample", do_usage_sample, NULL, no_keys },
 };
 
 static bool

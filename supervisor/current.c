@@ -68,6 +68,7 @@ current_install(struct supervisor *sv, struct deployment *dep)
 	dep_free(sv->retired);
 	sv->retired = NULL;
 	sv->dep = dep;
+	sampler_deployment_changed(sv);
 	/* the state directory keeps a bounded history */
 	if ((r = state_prune_records(sv->state_dir, RECORDS_KEPT)) < 0)
 		log_warnx("pruning old records: %s", strerror(-r));

@@ -123,8 +123,7 @@ add_mask(cJSON *o, const struct prepared_server *ps)
  * user wrote them), sandbox, limits and checks, secrets included; it
  * travels only over the worker's private channel. */
 static char *
-worker_config(struct supervisor *sv, const struct dep_sources *src,
-    const struct dep_loaded *ld, size_t i, const char *id,
+worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, const char *id,
     const struct runspec *rs)
 {
 	const struct prepared_server	*ps = &ld->pd->servers[i];
@@ -139,10 +138,6 @@ worker_config(struct supervisor *sv, const struct dep_sources *src,
 	cJSON_AddStringToObject(o, "server", ps->spec->name);
 	cJSON_AddStringToObject(o, "deployment", id);
 	cJSON_AddStringToObject(o, "server_dir", dir);
-	/* usage samples only for a monitor to show: idle workers sleep */
-	cJSON_AddNumberToObject(o, "metrics_interval_ms",
-	    ds->monitoring_enabled && !src->no_monitoring &&
-	    !sv->monitoring_off ? ds->metrics_interval_seconds * 1000.0 : 0);
 	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
 	if (ps->resolved->sandbox != NULL)
 		cJSON_AddItemToObject(o, "sandbox",
@@ -230,7 +225,7 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		sr->stop_timeout_ms = rs->stop_timeout_ms;
 		sr->attempts_allowed = 1 + ps->spec->retry_attempts;
 		sr->ready_timeout_s = ps->spec->timeout_seconds;
-		sr->config_text = worker_config(sv, src, ld, i, id, rs);
+		sr->config_text = worker_config(sv, ld, i, id, rs);
 		runspec_free(rs);
 		if (sr->config_text == NULL)
 			return -ENOMEM;

@@ -16,6 +16,7 @@
  * temporary failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <libgen.h>
@@ -78,6 +79,8 @@ static const char usage[] =
 "                    clients need STATE-DIR/monitor.token)\n"
 "  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
 "                    mcpvisord)\n"
+"  --notify-fd FD    write a newline to FD and close it once the control\n"
+"                    socket takes requests (s6's readiness notification)\n"
 "  --approvers-group GROUP\n"
 "                    its members may reach the control socket to approve a\n"
 "                    deployment or rollback held by require_mfa (and to do\n"
@@ -103,6 +106,7 @@ struct daemon {
 	char			*checks_dir;
 	bool			 verbose;
 	long			 grace;
+	int			 notify_fd;	/* --notify-fd, or -1 */
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
 	struct synthetic	 synth;
 #endif
@@ -434,6 +438,12 @@ serve(struct daemon *d)
 	int			 r, status;
 
 	sd_notify_state("READY=1");
+	if (d->notify_fd != -1) {
+		/* whoever started us connects now, with no wait of its own */
+		(void)!write(d->notify_fd, "\n", 1);
+		close(d->notify_fd);
+		d->notify_fd = -1;
+	}
 	log_debug("serving %s/control.sock", d->state_dir);
 	/* after-the-fact hooks (post-rollback) may outlive the deployment */
 	while (!sv->done || (hooks_pending(sv) && !sv->grace_expired)) {
@@ -472,6 +482,7 @@ static const struct option longopts[] = {
 	{ "sequential", no_argument, NULL, 's' },
 	{ "max-parallel", required_argument, NULL, 'p' },
 	{ "approvers-group", required_argument, NULL, 'A' },
+	{ "notify-fd", required_argument, NULL, 'F' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -527,6 +538,14 @@ parse_options(struct daemon *d, int argc, char **argv)
 			break;
 		}
 		case 'v':	d->verbose = true; break;
+		case 'F':
+			d->notify_fd = (int)strtol(optarg, &end, 10);
+			/* ours only: no worker or server inherits it */
+			if (*end != '\0' || d->notify_fd < 3 ||
+			    fcntl(d->notify_fd, F_SETFD, FD_CLOEXEC) == -1)
+				fatalx(SV_EXIT_CONFIG, "--notify-fd takes an "
+				    "open descriptor above 2");
+			break;
 		case 'g':
 			d->grace = strtol(optarg, &end, 10);
 			if (*end != '\0' || d->grace < 0 || d->grace > 3600)
@@ -570,6 +589,7 @@ main(int argc, char **argv)
 	d.po.paths = &d.paths;
 	d.mo.program = d.monitor;
 	d.grace = 9;
+	d.notify_fd = -1;
 	d.sv.approvers_gid = -1;
 	parse_options(&d, argc, argv);
 	log_init("mcpvisord", d.verbose);

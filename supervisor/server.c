@@ -37,7 +37,7 @@ static const char *const state_names[SR_N] = {
 };
 
 static const char *const event_names[SE_N] = {
-	"start", "hello", "sandbox", "started", "ready", "health", "usage",
+	"start", "hello", "sandbox", "started", "ready", "health",
 	"exited", "failed", "lost", "ready_timeout", "retry", "stop",
 	"stop_timeout", "abandon", "finished", "paused", "resumed",
 };
@@ -262,33 +262,6 @@ note_health(struct server_run *sr, const struct srv_input *in)
 		    "health_check_warning", cJSON_Duplicate(j, 1),
 		    "%s: Health check '%s' failed: %s", critical ? "Error" :
 		    "Warning", check, message);
-}
-
-/* A usage sample: kept for the record (written when something else
- * changes: samples alone do not rewrite records) and passed to whoever
- * watches. */
-static void
-note_usage(struct server_run *sr, const struct srv_input *in)
-{
-	struct supervisor	*sv = sr->owner->sv;
-	char			 when[40];
-	cJSON			*m;
-
-	if (!cJSON_IsObject(in->json))
-		return;
-	cJSON_Delete(sr->usage);
-	sr->usage = cJSON_Duplicate(in->json, 1);
-	state_iso_now(when, sizeof(when));
-	cJSON_AddStringToObject(sr->usage, "at", when);
-	if (sv->on_watch == NULL)
-		return;
-	m = cJSON_Duplicate(sr->usage, 1);
-	cJSON_AddStringToObject(m, "deployment_id",
-	    sr->owner->origin.deployment_id);
-	cJSON_AddStringToObject(m, "server_name", sr->name);
-	cJSON_AddNumberToObject(m, "server_pid", sr->server_pid);
-	sv->on_watch(sv, FRAME_METRICS, m);
-	cJSON_Delete(m);
 }
 
 static void
@@ -550,46 +523,46 @@ abandon(struct server_run *sr, const struct srv_input *in)
 #define NO	refuse
 static server_action *const actions[SR_N][SE_N] = {
 	/*		  START   HELLO   SANDBOX       STARTED         READY
-	 *		  HEALTH       USAGE       EXITED           FAILED
+	 *		  HEALTH       EXITED           FAILED
 	 *		  LOST           READY_TIMEOUT  RETRY  STOP
 	 *		  STOP_TIMEOUT ABANDON FINISHED PAUSED RESUMED */
 	[SR_PENDING] =	{ begin,  NO,     NO,           NO,             NO,
-			  NO,          NO,         NO,              NO,
+			  NO,          NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
 			  ignore,      abandon, NO,
 			  NO,          NO },
 	[SR_STARTING] =	{ ignore, ignore, note_sandbox, note_started,   become_ready,
-			  note_health, note_usage, exited_starting, failed_starting,
+			  note_health, exited_starting, failed_starting,
 			  lost_starting, ready_timeout, NO,    stop_running,
 			  ignore,      NO,      NO,
 			  note_paused, note_resumed },
 	[SR_READY] =	{ NO,     ignore, note_sandbox, note_restarted, ready_again,
-			  note_health, note_usage, note_exit,       failed_ready,
+			  note_health, note_exit,       failed_ready,
 			  lost_ready,    NO,            NO,    stop_running,
 			  ignore,      NO,      finished,
 			  note_paused, note_resumed },
 	[SR_RETRY_WAIT] = { begin, NO,    NO,           NO,             NO,
-			  NO,          NO,         NO,              NO,
+			  NO,          NO,              NO,
 			  NO,            NO,            begin, stop_idle,
 			  ignore,      NO,      NO,
 			  NO,          NO },
 	[SR_FAILED] =	{ begin,  NO,     NO,           NO,             NO,
-			  NO,          NO,         NO,              NO,
+			  NO,          NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
 			  ignore,      ignore,  NO,
 			  NO,          NO },
 	[SR_STOPPING] =	{ ignore, ignore, note_sandbox, note_pid,       ignore,
-			  note_health, note_usage, note_exit,       failed_stopping,
+			  note_health, note_exit,       failed_stopping,
 			  lost_stopping, NO,            NO,    ignore,
 			  stop_timeout, NO,     finished_stopping,
 			  note_paused, note_resumed },
 	[SR_STOPPED] =	{ begin,  NO,     NO,           NO,             NO,
-			  NO,          NO,         NO,              NO,
+			  NO,          NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
 			  ignore,      ignore,  NO,
 			  NO,          NO },
 	[SR_EXITED] =	{ begin,  NO,     NO,           NO,             NO,
-			  NO,          NO,         NO,              NO,
+			  NO,          NO,              NO,
 			  NO,            NO,            NO,    stop_idle,
 			  ignore,      ignore,  NO,
 			  NO,          NO },
@@ -626,7 +599,6 @@ on_worker(struct worker_proc *wp, const struct frame *f, const char *why,
 	case FRAME_STARTED:	ev = SE_STARTED; break;
 	case FRAME_READY:	ev = SE_READY; break;
 	case FRAME_HEALTH:	ev = SE_HEALTH; break;
-	case FRAME_USAGE:	ev = SE_USAGE; break;
 	case FRAME_EXITED:	ev = SE_EXITED; break;
 	case FRAME_FAILED:	ev = SE_FAILED; break;
 	case FRAME_FINISHED:	ev = SE_FINISHED; break;
@@ -640,7 +612,7 @@ on_worker(struct worker_proc *wp, const struct frame *f, const char *why,
 		in.b = f->len >= 8 ? frame_get_u32(f->data + 4) : 0;
 	}
 	if (f->type == FRAME_SANDBOX || f->type == FRAME_HEALTH ||
-	    f->type == FRAME_USAGE || f->type == FRAME_FAILED) {
+	    f->type == FRAME_FAILED) {
 		in.json = cJSON_ParseWithLength((char *)f->data, f->len);
 		/* a check's output may hold whatever its program printed */
 		if (sr->owner->secrets != NULL)
@@ -734,6 +706,9 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	cJSON_Delete(dst->usage);
 	dst->usage = src->usage;
 	src->usage = NULL;
+	dst->usage_ticks = src->usage_ticks;
+	dst->usage_ms = src->usage_ms;
+	dst->usage_pid = src->usage_pid;
 	snprintf(dst->config_of, sizeof(dst->config_of), "%s",
 	    src->config_of[0] != '\0' ? src->config_of :
 	    src->owner->origin.deployment_id);
@@ -767,7 +742,7 @@ server_action_name(enum srv_state s, enum srv_event e)
 #define A(f)	{ f, #f }
 		A(ignore), A(refuse), A(begin), A(note_sandbox),
 		A(note_started), A(note_restarted), A(note_pid),
-		A(become_ready), A(ready_again), A(note_health), A(note_usage),
+		A(become_ready), A(ready_again), A(note_health),
 		A(note_exit), A(exited_starting), A(failed_starting),
 		A(failed_ready), A(failed_stopping), A(lost_starting),
 		A(lost_ready), A(lost_stopping), A(ready_timeout),

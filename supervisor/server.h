@@ -44,7 +44,6 @@ enum srv_event {
 	SE_STARTED,	/* the server's process runs */
 	SE_READY,
 	SE_HEALTH,	/* a health check's result */
-	SE_USAGE,	/* a usage sample */
 	SE_EXITED,	/* the server exited */
 	SE_FAILED,	/* the worker reports a failure */
 	SE_LOST,	/* the worker's channel closed or it died */
@@ -111,7 +110,12 @@ struct server_run {
 	unsigned		 ncrashes;
 	uint64_t		 rng;		/* retry jitter */
 	struct cJSON		*health;	/* check name -> last result */
-	struct cJSON		*usage;		/* the last usage sample */
+	/* the last usage sample (sampler.c), and the CPU time and moment
+	 * the next one's share is measured from, for the process usage_pid */
+	struct cJSON		*usage;
+	uint64_t		 usage_ticks;
+	uint64_t		 usage_ms;
+	pid_t			 usage_pid;
 	/* an upgrade: the previous deployment's run of this server that this
 	 * one replaces (and the reverse link), the snapshot of it, and
 	 * whether it is being put back by a rollback */

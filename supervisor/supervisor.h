@@ -31,6 +31,7 @@
  *			rollbacks, its servers' leftovers)
  *	control.c	the control socket and its verbs
  *	monproc.c	the mcpvisor-monitor process
+ *	sampler.c	the servers' CPU and memory, measured when asked
  *	mcpvisord.c	options, signals, and the wiring of the above
  */
 #ifndef MCPVISOR_SUPERVISOR_H
@@ -147,6 +148,9 @@ struct supervisor {
 	bool			 deployment_log_failing;	/* said so */
 	bool			 records_failing;		/* said so */
 	bool			 monitoring_off;	/* --no-monitoring */
+	/* watchers that want usage samples as they come (sampler.c) */
+	unsigned		 sampler_wanted;
+	struct loop_timer	 sampler_timer;
 	bool			 shutting_down;
 	unsigned		 grace_ms;
 	struct loop_timer	 grace_timer;
@@ -196,6 +200,19 @@ void	runtime_forward_signal(struct supervisor *, int sig);
 bool	runtime_reaped(struct supervisor *, pid_t pid, int status);
 /* Adds a listener to every deployment's notes. */
 void	runtime_listen(struct supervisor *, dep_listener_fn *);
+
+/* sampler.c */
+/* Measures every running server of deployment id (NULL: of every one)
+ * now, but for those measured less than max_age_ms ago: the sample is
+ * kept in its run (for records and status) and shown to watchers
+ * (FRAME_METRICS). */
+void	sampler_sample(struct supervisor *, const char *id,
+	    unsigned max_age_ms);
+/* A watcher wants samples as they come (more), or no longer: while any
+ * does, every metrics_interval_seconds of the current deployment. */
+void	sampler_want(struct supervisor *, bool more);
+/* A deployment became current: its interval applies. */
+void	sampler_deployment_changed(struct supervisor *);
 
 /* deploy_prepare.c */
 

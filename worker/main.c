@@ -80,7 +80,6 @@ on_config(struct worker *w, const struct frame *f)
 		task_start(w);
 		return;
 	}
-	usage_start(w);
 	server_start(w);
 	malloc_trim(0);
 	return;

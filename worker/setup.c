@@ -95,16 +95,12 @@ worker_take_mask(struct worker *w, const cJSON *mask, struct errbuf *err)
 static int
 parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 {
-	const cJSON	*interval = cJSON_GetObjectItem(config,
-			    "metrics_interval_ms");
 	const char	*name = cJSON_GetStringValue(cJSON_GetObjectItem(config,
 			    "server"));
 	const char	*dir = cJSON_GetStringValue(cJSON_GetObjectItem(config,
 			    "server_dir"));
 	int		 r;
 
-	w->usage_interval_ms = (unsigned)json_int_within(interval, 1, UINT_MAX,
-	    w->usage_interval_ms);
 	if ((r = worker_take_mask(w, cJSON_GetObjectItem(config, "mask"),
 	    err)) < 0)
 		return r;

@@ -3,9 +3,10 @@
  * frames from mcpvisord, signals), setup.c (the configuration and what
  * is prepared before the sandbox closes), server.c (the server process:
  * start, readiness and health checks, exit, restart, stop), task.c (a
- * worker that runs one hook or rollback action instead), usage.c (usage
- * samples) and report.c (frames to mcpvisord), each using only those
- * after it.
+ * worker that runs one hook or rollback action instead) and report.c
+ * (frames to mcpvisord), each using only those after it. A worker keeps
+ * no timer of its own for its server's usage: the root measures every
+ * server at once when someone asks (supervisor/sampler.c).
  */
 #ifndef MCPVISOR_WORKER_H
 #define MCPVISOR_WORKER_H
@@ -85,12 +86,6 @@ struct worker {
 	size_t			 checks_pending;/* of the readiness round */
 	char			 check_failure[600];
 	signed char		*verdicts;	/* per check: -1 unknown, 0, 1 */
-	/* the server's CPU and memory, sampled every usage_interval_ms */
-	struct loop_timer	 usage_timer;
-	unsigned		 usage_interval_ms;
-	struct proc_usage	 usage_prev;
-	pid_t			 usage_pid;	/* whose sample usage_prev is */
-	uint64_t		 usage_prev_ms;
 	/* a task (task.c): its stdin, deadline and plugin function */
 	bool			 task;
 	int			 task_in;
@@ -150,9 +145,6 @@ int	checks_setup(struct worker *, const struct cJSON *list,
 void	checks_readiness(struct worker *);
 /* The server went (or is going) away: no check runs on. */
 void	checks_stop(struct worker *, const char *why);
-
-/* usage.c */
-void	usage_start(struct worker *);
 
 /* task.c: whether the configuration is a task's; its setup (before the
  * sandbox), start (after it), end and stop */

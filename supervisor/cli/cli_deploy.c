@@ -531,7 +531,8 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		link_close(&conn);
 		return status;
 	}
-	if ((status = cli_load_record("deploy status", cli->state_dir,
+	if ((rec = cli_live_record(cli, argv[optind])) == NULL &&
+	    (status = cli_load_record("deploy status", cli->state_dir,
 	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
 		return status;
 	if (cli->json) {

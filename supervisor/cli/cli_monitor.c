@@ -330,34 +330,6 @@ show_metrics(const struct cli *cli, const char *addr, long port)
 	return CLI_EXIT_OK;
 }
 
-/* The live record from mcpvisord (usage included), while the deployment
- * is active there; NULL otherwise. */
-static cJSON *
-live_record(struct cli *cli, const char *id)
-{
-	struct daemon_link	 c = { .fd = -1 };
-	cJSON			*rq, *resp = NULL, *rec = NULL;
-	uint8_t			 type;
-
-	if (link_connect(&c, cli->state_dir, false, NULL) < 0)
-		return NULL;
-	rq = cJSON_CreateObject();
-	cJSON_AddStringToObject(rq, "verb", "status");
-	cJSON_AddStringToObject(rq, "id", id);
-	if (link_request(&c, rq) == 0)
-		while (link_next(&c, &type, &resp) == 1 &&
-		    type != FRAME_RESPONSE) {
-			cJSON_Delete(resp);
-			resp = NULL;
-		}
-	if (cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok")))
-		rec = cJSON_DetachItemFromObject(resp, "record");
-	cJSON_Delete(resp);
-	cJSON_Delete(rq);
-	link_close(&c);
-	return rec;
-}
-
 static int
 monitor_show(struct cli *cli, int argc, char **argv)
 {
@@ -419,7 +391,7 @@ monitor_show(struct cli *cli, int argc, char **argv)
 		return r;
 	if (metrics)
 		return show_metrics(cli, reach(where), port);
-	if ((rec = live_record(cli, argv[optind])) == NULL &&
+	if ((rec = cli_live_record(cli, argv[optind])) == NULL &&
 	    (r = cli_load_record("monitor show", cli->state_dir,
 	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
 		return r;

@@ -176,13 +176,42 @@ cli_expect_ok(struct daemon_link *c, struct cli_tail *t, cJSON **resp)
 	return r;
 }
 
+cJSON *
+cli_live_record(struct cli *cli, const char *id)
+{
+	struct daemon_link	 c = { .fd = -1 };
+	cJSON			*rq, *resp = NULL, *rec = NULL;
+	uint8_t			 type;
+
+	if (link_connect(&c, cli->state_dir, false, NULL) < 0)
+		return NULL;
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "status");
+	cJSON_AddStringToObject(rq, "id", id);
+	if (link_request(&c, rq) == 0)
+		while (link_next(&c, &type, &resp) == 1 &&
+		    type != FRAME_RESPONSE) {
+			cJSON_Delete(resp);
+			resp = NULL;
+		}
+	if (cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok")))
+		rec = cJSON_DetachItemFromObject(resp, "record");
+	cJSON_Delete(resp);
+	cJSON_Delete(rq);
+	link_close(&c);
+	return rec;
+}
+
 int
 cli_connect(struct cli *cli, struct daemon_link *c, bool start)
 {
-	struct errbuf	err;
+	struct errbuf	err = { "" };
 	int		r = link_connect(c, cli->state_dir, start, &err);
 
-	if (r < 0)
+	if (r == -ECHILD || r == -ETIMEDOUT)
+		/* the daemon it started did not come up: said whole */
+		fprintf(stderr, "mcpvisor: %s\n", err.msg);
+	else if (r < 0)
 		fprintf(stderr, "mcpvisor: mcpvisord at %s/control.sock: %s\n",
 		    cli->state_dir, r == -ENOENT || r == -ECONNREFUSED ?
 		    "not running" : r == -EPERM ? err.msg : strerror(-r));

@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -90,20 +89,24 @@ daemon_environment(char *envp[DAEMON_KEEPS + 1])
 }
 
 /* Started detached (its own session, nobody's child but init's, output
- * to STATE_DIR/logs/mcpvisord.log), so that it outlives the CLI. */
+ * to STATE_DIR/logs/mcpvisord.log), so that it outlives the CLI. It
+ * says on a pipe (--notify-fd) when its control socket takes requests:
+ * *ready is our end, which reads a newline then, or end of file if it
+ * died first. */
 static int
-start_daemon(const char *state_dir)
+start_daemon(const char *state_dir, int *ready)
 {
 	char			 exe[PATH_MAX], log[PATH_MAX + 32];
 	char			*argv[] = { "mcpvisord", "--state-dir",
-				    (char *)(uintptr_t)state_dir, NULL };
+				    (char *)(uintptr_t)state_dir,
+				    "--notify-fd", "3", NULL };
 	char			*envp[DAEMON_KEEPS + 1];
 	struct spawn_request	 rq = { .path = exe, .argv = argv,
 				    .envp = envp, .new_session = true,
 				    .detach = true };
 	struct errbuf		 err;
 	pid_t			 pid;
-	int			 out, r;
+	int			 out, pipefd[2], r;
 
 	if ((r = state_prepare(state_dir, &err)) < 0) {
 		fprintf(stderr, "mcpvisor: %s\n", err.msg);
@@ -115,31 +118,67 @@ start_daemon(const char *state_dir)
 	if ((out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)
 		return -errno;
+	if (pipe2(pipefd, O_CLOEXEC) == -1) {
+		r = -errno;
+		close(out);
+		return r;
+	}
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out };
+	rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pipefd[1] };
 	daemon_environment(envp);
 	r = spawn_start(&rq, &pid, NULL);
 	for (char **e = envp; *e != NULL; e++)
 		free(*e);
 	close(out);
+	close(pipefd[1]);
+	if (r < 0)
+		close(pipefd[0]);
+	else
+		*ready = pipefd[0];
 	return r;
+}
+
+/* Until the daemon we started says it is ready (a newline) or is gone
+ * (end of file: -ECHILD), 10 s at most (-ETIMEDOUT). */
+static int
+await_daemon(int ready)
+{
+	struct pollfd	pfd = { ready, POLLIN, 0 };
+	char		c;
+	ssize_t		n = -1;
+	int		r;
+
+	while ((r = poll(&pfd, 1, 10000)) == -1 && errno == EINTR)
+		;
+	if (r == 1)
+		n = read(ready, &c, 1);
+	close(ready);
+	if (n == 1)
+		return 0;
+	return r == 0 ? -ETIMEDOUT : -ECHILD;
 }
 
 int
 link_connect(struct daemon_link *c, const char *state_dir, bool start,
     struct errbuf *err)
 {
-	int	fd = state_control_connect(state_dir, err), r;
+	int	fd = state_control_connect(state_dir, err), r, ready;
 
 	if (fd < 0 && start && (fd == -ENOENT || fd == -ECONNREFUSED)) {
-		if ((r = start_daemon(state_dir)) < 0)
+		if ((r = start_daemon(state_dir, &ready)) < 0)
 			return r;
-		for (int i = 0; i < 500 && fd < 0; i++) {
-			struct timespec	ts = { 0, 10 * 1000 * 1000 };
-
-			nanosleep(&ts, NULL);
-			fd = state_control_connect(state_dir, err);
+		r = await_daemon(ready);
+		/* one that died may have lost a race to another CLI's */
+		if ((fd = state_control_connect(state_dir, err)) < 0 &&
+		    r < 0) {
+			if (err != NULL)
+				errbuf_set(err, "mcpvisord %s before it was "
+				    "ready: see %s/logs/mcpvisord.log", r ==
+				    -ETIMEDOUT ? "took over 10 s" : "exited",
+				    state_dir);
+			return r;
 		}
 	}
 	if (fd < 0)

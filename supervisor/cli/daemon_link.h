@@ -21,8 +21,10 @@ struct daemon_link {
 
 /* Connects to STATE_DIR/control.sock. With start, when nothing listens,
  * starts mcpvisord in the background on that state directory first and
- * waits up to 5 s for it. 0 or a negative errno (-ECONNREFUSED, -ENOENT:
- * no daemon). */
+ * waits until it says it is ready (--notify-fd), 10 s at most. 0 or a
+ * negative errno (-ECONNREFUSED, -ENOENT: no daemon; -ECHILD: the one
+ * started exited first, -ETIMEDOUT: it took too long, both said in
+ * err). */
 int	link_connect(struct daemon_link *, const char *state_dir, bool start,
 	    struct errbuf *err);
 /* Sends one request; 0 or a negative errno. */

@@ -65,6 +65,34 @@ run "deploy status of an unknown id" 1 "$mcpvisor" --state-dir "$work/state" dep
 run "deploy status refuses a path as an id" 2 "$mcpvisor" --state-dir "$work/state" deploy status ../../etc/passwd
 run "deploy list on an empty state" 0 "$mcpvisor" --state-dir "$work/state" deploy list
 
+# --- readiness notification: mcpvisord --notify-fd writes a newline once
+# its control socket takes requests (what a CLI that starts it waits
+# for, instead of polling); a descriptor it cannot own is refused
+mkfifo "$work/notify"
+"$mcpvisord" --state-dir "$work/nstate" --notify-fd 3 3>"$work/notify" >/dev/null 2>&1 &
+nd=$!
+if IFS= read -r -t 10 line <"$work/notify" && [ -z "$line" ]; then ok "--notify-fd: a newline when ready"; else bad "--notify-fd: no newline"; fi
+run "and at that moment the control socket answers" 1 "$mcpvisor" --state-dir "$work/nstate" deploy stop deploy_20260101_000000_abcdef
+expect "mcpvisord itself" "no such active deployment"
+kill -TERM "$nd"; wait "$nd"
+run "--notify-fd 1 is refused" 100 "$mcpvisord" --state-dir "$work/nstate" --notify-fd 1
+run "--notify-fd of a closed descriptor is refused" 100 "$mcpvisord" --state-dir "$work/nstate" --notify-fd 9
+expect "with the reason" "--notify-fd takes an open descriptor above 2"
+# a CLI that starts its own daemon gives its request once that daemon
+# says it is ready, and one that dies at start is said so, with its log
+mkdir -p "$work/one/config/environments" "$work/one/config/servers"
+echo "variables: {}" >"$work/one/config/environments/t.yaml"
+printf 'name: nap\nserver_type: t\nrun:\n  command: /bin/sleep\n  args: ["60"]\n  readiness: process\n  start_seconds: 0\n' >"$work/one/config/servers/nap.yaml"
+printf 'metadata: {name: one, environment: t}\nservers:\n  - {name: nap}\n' >"$work/one/spec.yaml"
+run "deploy start with no daemon running starts one and deploys" 0 "$mcpvisor" --state-dir "$work/cstate" --config-dir "$work/one/config" deploy start "$work/one/spec.yaml" --no-monitoring
+expect "to the end" "succeeded"
+pkill -TERM -f "mcpvisord --state-dir $work/cstate --notify-fd 3"
+for _ in $(seq 100); do pgrep -f "mcpvisord --state-dir $work/cstate" >/dev/null || break; sleep 0.05; done
+# (its journal cannot be opened: a directory stands in its place)
+mkdir -p "$work/dstate/logs" "$work/dstate/events.journal" && chmod 700 "$work/dstate"
+run "a daemon that dies at start is said so" 111 "$mcpvisor" --state-dir "$work/dstate" --config-dir "$work/one/config" deploy start "$work/one/spec.yaml" --no-monitoring
+expect "with where its log is" "before it was ready: see $work/dstate/logs/mcpvisord.log"
+
 # --- a cycle
 copy cycle
 sed -i 's/    dependencies: \[\]/    dependencies: ["everything-http"]/' "$work/cycle/deployments/demo.yaml"

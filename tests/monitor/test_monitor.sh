@@ -378,5 +378,50 @@ mv deploy stop "$cur" >/dev/null 2>&1
 pkill -TERM -f "mcpvisord --state-dir $state"
 check "mcpvisord stopped: its monitor went with it" 'wait_for "! pgrep -f \"mcpvisor-monitor --channel-fd 3 --state-dir $state\" >/dev/null" 10'
 
+# --- 9. usage is measured when someone looks, and only then: with no
+# client and no scrape, none of mcpvisor's processes wakes (a spinning
+# server beside two idle ones, no health checks, monitoring on as
+# packaged); a scrape measures at once; a connected client gets samples
+# every metrics_interval_seconds, and they stop when it goes
+idle="$work/idle"
+mkdir -p "$idle/config/environments" "$idle/config/servers"
+echo "variables: {}" > "$idle/config/environments/test.yaml"
+for n in calm1 calm2; do
+	printf 'name: %s\nserver_type: t\nrun:\n  command: /bin/sleep\n  args: ["3600"]\n  readiness: process\n  start_seconds: 0\n' "$n" > "$idle/config/servers/$n.yaml"
+done
+printf 'name: spin\nserver_type: t\nrun:\n  command: /bin/sh\n  args: ["-c", "while :; do :; done"]\n  readiness: process\n  start_seconds: 0\n' > "$idle/config/servers/spin.yaml"
+cat > "$idle/spec.yaml" <<YAML
+metadata: {name: idle, environment: test}
+servers:
+  - {name: calm1, parallel_safe: true}
+  - {name: calm2, parallel_safe: true}
+  - {name: spin, parallel_safe: true}
+deployment_settings: {metrics_interval_seconds: 1, monitor_port: 18771}
+YAML
+iv() { "$mcpvisor" --config-dir "$idle/config" --state-dir "$idle/state" "$@"; }
+iv deploy start "$idle/spec.yaml" >"$work/idle.out" 2>&1
+ipids() { pgrep -f -- "--state-dir $idle/state"; pgrep -P "$(pgrep -f "mcpvisord --state-dir $idle/state" | head -1)" -x mcpvisor-worker; }
+switches() { local t=0 p; for p in $(ipids | sort -u); do t=$((t + $(awk '/ctxt_switches/{s += $2} END {print s + 0}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
+wait_for "curl -sf http://127.0.0.1:18771/healthz >/dev/null" 10
+check "the idle deployment runs, its monitor with it" '[ "$(ipids | sort -u | wc -l)" -ge 5 ]'
+sleep 1
+before=$(switches); sleep 3; after=$(switches)
+check "nobody looking: mcpvisord, its 3 workers and the monitor make no wakeup in 3 s ($((after - before)))" '[ "$after" -eq "$before" ]'
+curl -s http://127.0.0.1:18771/metrics > "$work/idle-metrics.txt"
+check "a scrape measures at once: the spinning server near one CPU, the idle ones near none" 'awk -F"} " "/^mcpvisor_server_cpu_percent/ { if (\$1 ~ /spin/) s = \$2; else if (\$2 > 20) bad = 1 } END { exit !(s > 50 && !bad) }" "$work/idle-metrics.txt"'
+node "$tm/client.js" ws://127.0.0.1:18771/ --out "$work/idle.ndjson" --until-count 100000 --timeout 3500 >/dev/null 2>&1
+check "a connected client gets samples every second (3 or more of spin in 3.5 s)" '[ "$(ndjson "$work/idle.ndjson" "len([x for x in m if x[\"type\"] == \"metrics\" and x[\"data\"][\"server_name\"] == \"spin\"])")" -ge 3 ]'
+sleep 0.5
+before=$(switches); sleep 3; after=$(switches)
+check "once it went, no wakeup again ($((after - before)))" '[ "$after" -eq "$before" ]'
+check "deploy status measures when asked: usage of now in the live record" 'iv deploy status "$(ls "$idle/state/deployments" | grep "\.json$" | sed "s/\.json$//")" --json | python3 -c "
+import json, sys, datetime
+r = json.load(sys.stdin)
+s = {x[\"name\"]: x for x in r[\"servers\"]}
+assert s[\"spin\"][\"usage\"][\"cpu_percent\"] > 50, s[\"spin\"]
+"'
+pkill -TERM -f "mcpvisord --state-dir $idle/state"
+wait_for "! pgrep -f -- \"--state-dir $idle/state\" >/dev/null" 10
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
