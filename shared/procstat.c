@@ -111,10 +111,11 @@ proc_kill_marked(const char *entry, bool (*spared)(pid_t, void *), void *arg)
 	return killed;
 }
 
-/* Adds one process: fields 14 and 15 of stat (after "(comm)", which may
- * hold anything), and the resident pages of statm. */
+/* Adds one process, from stat alone (after "(comm)", which may hold
+ * anything): user and system time (fields 14 and 15) and resident pages
+ * (24, statm's count); *threads from field 20. */
 static int
-add_process(pid_t pid, struct proc_usage *u)
+add_process(pid_t pid, struct proc_usage *u, long *threads)
 {
 	char			 path[64], buf[1024], *p;
 	unsigned long long	 utime, stime, pages;
@@ -124,11 +125,8 @@ add_process(pid_t pid, struct proc_usage *u)
 	if (read_small(path, buf, sizeof(buf)) <= 0 ||
 	    (p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
-	    "%llu", &utime, &stime) != 2)
-		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) <= 0 ||
-	    sscanf(buf, "%*u %llu", &pages) != 1)
+	    "%llu %*d %*d %*d %*d %ld %*d %*u %*u %llu", &utime, &stime,
+	    threads, &pages) != 4)
 		return -ESRCH;
 	u->cpu_ticks += utime + stime;
 	u->rss_bytes += pages * (unsigned long long)(page > 0 ? page : 4096);
@@ -136,38 +134,51 @@ add_process(pid_t pid, struct proc_usage *u)
 	return 0;
 }
 
-/* Appends the children of every thread of pid to list. */
+/* Appends the pids of a children file (of one thread) to list. */
 static void
-add_children(pid_t pid, pid_t *list, size_t *n, size_t max)
+add_children_file(const char *path, pid_t *list, size_t *n, size_t max)
 {
-	char		 path[64], buf[4096], *p, *end;
+	char	buf[4096], *p, *end;
+	ssize_t	len;
+
+	if ((len = read_small(path, buf, sizeof(buf))) <= 0)
+		return;
+	/* a full buffer may end in half a pid: never taken for one */
+	if ((size_t)len == sizeof(buf) - 1 && (p = strrchr(buf, ' ')) != NULL)
+		p[1] = '\0';
+	for (p = buf; *n < max; p = end) {
+		long	child = strtol(p, &end, 10);
+
+		if (end == p || child <= 0)
+			break;
+		list[(*n)++] = (pid_t)child;
+	}
+}
+
+/* Appends the children of every thread of pid to list: of the one
+ * thread, when it has one, without a listing of its tasks. */
+static void
+add_children(pid_t pid, long threads, pid_t *list, size_t *n, size_t max)
+{
+	char		 path[96];
 	DIR		*d;
 	struct dirent	*de;
-	ssize_t		 len;
 
+	if (threads == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+		    (int)pid, (int)pid);
+		add_children_file(path, list, n, max);
+		return;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL && *n < max) {
-		char	cpath[96];
-
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%.16s/children",
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children",
 		    (int)pid, de->d_name);
-		if ((len = read_small(cpath, buf, sizeof(buf))) <= 0)
-			continue;
-		/* a full buffer may end in half a pid: never taken for one */
-		if ((size_t)len == sizeof(buf) - 1 &&
-		    (p = strrchr(buf, ' ')) != NULL)
-			p[1] = '\0';
-		for (p = buf; *n < max; p = end) {
-			long	child = strtol(p, &end, 10);
-
-			if (end == p || child <= 0)
-				break;
-			list[(*n)++] = (pid_t)child;
-		}
+		add_children_file(path, list, n, max);
 	}
 	closedir(d);
 }
@@ -177,7 +188,7 @@ proc_children(pid_t pid, pid_t *list, size_t max)
 {
 	size_t	n = 0;
 
-	add_children(pid, list, &n, max);
+	add_children(pid, 0, list, &n, max);
 	return n;
 }
 
@@ -193,14 +204,16 @@ proc_tree_usage(pid_t pid, struct proc_usage *u)
 	list[0] = pid;
 	/* breadth first: the list is the queue */
 	for (size_t i = 0; i < n; i++) {
-		if (add_process(list[i], u) < 0) {
+		long	threads = 0;
+
+		if (add_process(list[i], u, &threads) < 0) {
 			if (i == 0) {
 				free(list);
 				return -ESRCH;
 			}
 			continue;	/* exited meanwhile */
 		}
-		add_children(list[i], list, &n, TREE_MAX);
+		add_children(list[i], threads, list, &n, TREE_MAX);
 	}
 	free(list);
 	return 0;
@@ -294,7 +307,7 @@ proc_tree_holds_socket(pid_t pid, const unsigned long *inodes, size_t n)
 	list[0] = pid;
 	for (size_t i = 0; i < count && !found; i++) {
 		found = holds_socket(list[i], inodes, n);
-		add_children(list[i], list, &count, TREE_MAX);
+		add_children(list[i], 0, list, &count, TREE_MAX);
 	}
 	free(list);
 	return found;

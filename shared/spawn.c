@@ -12,9 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/sched.h>
 
 #include "procstat.h"
 
@@ -109,11 +114,14 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 		 * first was set */
 		_exit(127);
 	place_fds(rq, null_fd, &status_fd);
-	/* both survive exec: what we start must not inherit ours */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* both survive exec: what we start must not inherit ours. The
+	 * dispositions first: until the mask is emptied no signal can run
+	 * a handler of the parent's (on our stack, in its memory, for a
+	 * child that shares it) */
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (rq->cwd != NULL && chdir(rq->cwd) == -1)
 		child_fail(status_fd, errno);
 	if (rq->child_fn != NULL) {
@@ -165,6 +173,12 @@ remember(pid_t pid)
 		started.cap = started.cap ? started.cap * 2 : 64;
 	}
 	started.pids[started.n++] = pid;
+}
+
+void
+spawn_note_started(pid_t pid)
+{
+	remember(pid);
 }
 
 bool
@@ -220,11 +234,78 @@ spawn_kill_children(void)
 	return kill_children(false);
 }
 
+/* A child that shares our memory until its exec (CLONE_VM and
+ * CLONE_VFORK, as posix_spawn does): no page table is copied and no
+ * page faults in later for a process about to be replaced. It runs
+ * child() on a stack of its own, with every signal blocked until it has
+ * reset the dispositions, and writes nothing of ours but errno; we
+ * resume once it has exec'd or exited. */
+#define SHARED_STACK	(64 * 1024)
+
+struct shared_child {
+	const struct spawn_request	*rq;
+	pid_t				 parent;
+	int				 null_fd;
+	int				 status_fd;
+};
+
+static int
+shared_child_main(void *arg)
+{
+	struct shared_child	*sc = arg;
+
+	child(sc->rq, sc->parent, sc->null_fd, sc->status_fd);
+}
+
+static pid_t
+fork_shared(struct shared_child *sc)
+{
+	sigset_t	all, old;
+	void		*stack;
+	pid_t		 pid;
+	int		 saved;
+
+	if ((stack = mmap(NULL, SHARED_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) == MAP_FAILED)
+		return -1;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = clone(shared_child_main, (char *)stack + SHARED_STACK,
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, sc);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, SHARED_STACK);
+	errno = saved;
+	return pid;
+}
+
+/* A fork whose child is our parent's. clone3 without a stack goes on,
+ * as fork does, on a copy of ours; glibc's fork handlers do not run,
+ * which a single-threaded caller without any does not miss. */
+static pid_t
+fork_sibling(void)
+{
+	struct clone_args	args = { .flags = CLONE_PARENT };
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
 int
 spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 {
 	int	status[2] = { -1, -1 }, null_fd = -1, status_w, err, st;
-	pid_t	pid, self = getpid();
+	pid_t	pid, self = rq->sibling ? getppid() : getpid();
+	/* an exec: sharing our memory until then is safe (but for
+	 * AddressSanitizer, which takes the child's own stack for a stack
+	 * overflow and says so on its stderr: a sanitized build forks) */
+#ifdef __SANITIZE_ADDRESS__
+	bool	shared = false;
+#else
+	bool	shared = rq->child_fn == NULL && !rq->detach && !rq->sibling;
+#endif
+
+	if (rq->sibling && (rq->child_fn == NULL || rq->detach))
+		return -EINVAL;
 
 	if (status_fd != NULL && pipe2(status, O_CLOEXEC) == -1)
 		return -errno;
@@ -233,13 +314,20 @@ spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 		    (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 			goto fail;
 	status_w = status[1];
-	if ((pid = fork()) == -1)
+	if (shared) {
+		struct shared_child	sc = { rq, self, null_fd, status_w };
+
+		/* the child set its group before its exec, which we await */
+		if ((pid = fork_shared(&sc)) == -1)
+			goto fail;
+	} else if ((pid = rq->sibling ? fork_sibling() : fork()) == -1)
 		goto fail;
 	if (pid == 0)
 		child(rq, self, null_fd, status_w);
 	/* its own group, set from both sides, so that no race leaves a
 	 * kill(-pid) without its target (a session leader sets its own) */
-	if (rq->new_pgrp && !rq->new_session && !rq->detach)
+	if (rq->new_pgrp && !rq->new_session && !rq->detach && !rq->sibling &&
+	    !shared)
 		setpgid(pid, pid);
 	if (rq->detach) {
 		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)

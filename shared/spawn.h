@@ -46,6 +46,12 @@ struct spawn_request {
 	 * caller is single-threaded) */
 	int		(*child_fn)(void *arg);
 	void		*child_arg;
+	/* cloned as our parent's child, not ours (CLONE_PARENT): a fork
+	 * server starts children on its parent's behalf. With child_fn
+	 * only, from a single-threaded caller (the child is a clone3 of
+	 * it, with no fork handlers run); its process group is set from
+	 * the child's side alone */
+	bool		 sibling;
 };
 
 /* Starts rq. Returns 0 and the child's pid (0 for a detached one), or a
@@ -72,6 +78,9 @@ int	spawn_wait_exec(int status_fd);
 void	spawn_track_children(void);
 /* A reaped pid: true when it was one we started (and is forgotten). */
 bool	spawn_forget(pid_t);
+/* A child a fork server started for us (spawn_request.sibling): ours,
+ * as if we had started it. */
+void	spawn_note_started(pid_t);
 /* SIGKILL to every child of ours that we did not start: the orphans
  * reparented to us. Returns how many. */
 unsigned spawn_kill_adopted(void);

@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "schema.h"
 #include "errbuf.h"
 #include "util.h"
 
@@ -374,6 +375,51 @@ record_order(const void *a, const void *b)
 
 	/* ids begin with their time: newest first */
 	return strcmp(ty != NULL ? ty : "", tx != NULL ? tx : "");
+}
+
+#define RECORD_NAMES_MAX	4096
+
+int
+state_record_only(cJSON *rec, const cJSON *names, char *why, size_t size)
+{
+	cJSON		*servers = cJSON_GetObjectItem(rec, "servers"), *s, *next;
+	const char	*known[RECORD_NAMES_MAX + 1];
+	const cJSON	*n;
+	size_t		 k = 0;
+
+	cJSON_ArrayForEach(s, servers)
+		if (k < RECORD_NAMES_MAX && cJSON_IsString(cJSON_GetObjectItem(
+		    s, "name")))
+			known[k++] = cJSON_GetObjectItem(s, "name")->valuestring;
+	known[k] = NULL;
+	cJSON_ArrayForEach(n, names) {
+		const char	*near;
+		size_t		 i;
+
+		for (i = 0; i < k && strcmp(known[i], n->valuestring) != 0; i++)
+			;
+		if (i < k)
+			continue;
+		near = schema_nearest(known, n->valuestring);
+		snprintf(why, size, "no server '%s' in %s%s%s%s",
+		    n->valuestring, cJSON_GetStringValue(cJSON_GetObjectItem(
+		    rec, "id")), near != NULL ? "; did you mean '" : "",
+		    near != NULL ? near : "", near != NULL ? "'?" : "");
+		return -ENOENT;
+	}
+	for (s = servers != NULL ? servers->child : NULL; s != NULL; s = next) {
+		const char	*name = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+				    "name"));
+		bool		 wanted = false;
+
+		next = s->next;
+		cJSON_ArrayForEach(n, names)
+			wanted |= name != NULL && strcmp(name,
+			    n->valuestring) == 0;
+		if (!wanted)
+			cJSON_Delete(cJSON_DetachItemViaPointer(servers, s));
+	}
+	return 0;
 }
 
 cJSON *

@@ -72,6 +72,11 @@ int	state_prune_records(const char *dir, unsigned keep);
  * an id of prefix). */
 struct cJSON	*state_load_record(const char *dir, const char *sub,
 		    const char *id, const char *prefix);
+/* Keeps of a deployment record's "servers" only those named in names
+ * (an array of strings), in its order: 0, or -ENOENT for a name it has
+ * not, said in why (with the nearest it has). */
+int	state_record_only(struct cJSON *rec, const struct cJSON *names,
+	    char *why, size_t size);
 /* Every deployment record, newest first. Returns the count and a
  * malloc'd array in *out (free each with cJSON_Delete, then the array),
  * or a negative errno. A damaged record comes as its previous version,

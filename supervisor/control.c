@@ -240,14 +240,29 @@ do_status(struct client *c, const cJSON *rq, void *arg)
 {
 	struct supervisor	*sv = c->ctl->sv;
 	const char		*id = req_str(rq, "id");
+	const cJSON		*names = cJSON_GetObjectItem(rq, "servers"), *n;
 	cJSON			*rec, *o;
+	char			 why[256];
 
 	(void)arg;
+	cJSON_ArrayForEach(n, names)
+		if (!cJSON_IsString(n)) {
+			client_error(c, "usage", "'servers' is a list of names");
+			return;
+		}
 	/* its servers' usage as of now (a second ago at most: a status
-	 * asked in a loop measures once a second), measured when asked */
-	sampler_sample(sv, id, STATUS_USAGE_AGE_MS);
+	 * asked in a loop measures once a second), when it is asked for */
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "usage")))
+		sampler_sample(sv, id, STATUS_USAGE_AGE_MS);
 	if ((rec = runtime_record(sv, id)) == NULL) {
 		client_error(c, "not_found", "no such active deployment");
+		return;
+	}
+	/* the servers asked for only: what is not sent costs nothing */
+	if (cJSON_GetArraySize(names) > 0 &&
+	    state_record_only(rec, names, why, sizeof(why)) < 0) {
+		cJSON_Delete(rec);
+		client_error(c, "not_found", why);
 		return;
 	}
 	o = cJSON_CreateObject();
@@ -523,6 +538,10 @@ static const struct request_key record_metrics_keys[] = {
 	{ "server", RQ_STRING, true }, { "metrics", RQ_OBJECT, true },
 	END_KEYS,
 };
+static const struct request_key status_keys[] = {
+	{ "id", RQ_STRING, false }, { "usage", RQ_BOOL, false },
+	{ "servers", RQ_ARRAY, false }, END_KEYS,
+};
 static const struct request_key usage_watch_keys[] = {
 	{ "on", RQ_BOOL, true }, END_KEYS,
 };
@@ -535,7 +554,7 @@ static const struct request_key rollback_start_keys[] = {
 static const struct control_verb builtin_verbs[] = {
 	{ "ping", do_ping, NULL, no_keys },
 	{ "deploy", do_deploy, NULL, deploy_keys },
-	{ "status", do_status, NULL, optional_id_keys },
+	{ "status", do_status, NULL, status_keys },
 	{ "follow", do_follow, NULL, optional_id_keys },
 	{ "stop", do_stop, NULL, id_keys },
 	{ "rollback_approve", do_rollback_approve, NULL, id_keys },

@@ -79,6 +79,8 @@ static const char usage[] =
 "                    clients need STATE-DIR/monitor.token)\n"
 "  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
 "                    mcpvisord)\n"
+"  --no-fork-server  exec every worker (default: clone each from a fork\n"
+"                    server, sharing what the dynamic loader wrote)\n"
 "  --notify-fd FD    write a newline to FD and close it once the control\n"
 "                    socket takes requests (s6's readiness notification)\n"
 "  --approvers-group GROUP\n"
@@ -457,6 +459,7 @@ serve(struct daemon *d)
 	}
 	sd_notify_state("STOPPING=1");
 	monproc_stop(d->mon);
+	forkserver_stop(sv);
 	/* workers told to stop exit on their own: reap them (a second at
 	 * most) rather than leave them to whoever inherits them */
 	for (int i = 0; i < 500 && (waitpid(-1, &status, WNOHANG) != -1 ||
@@ -483,6 +486,7 @@ static const struct option longopts[] = {
 	{ "max-parallel", required_argument, NULL, 'p' },
 	{ "approvers-group", required_argument, NULL, 'A' },
 	{ "notify-fd", required_argument, NULL, 'F' },
+	{ "no-fork-server", no_argument, NULL, 'Z' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -538,6 +542,7 @@ parse_options(struct daemon *d, int argc, char **argv)
 			break;
 		}
 		case 'v':	d->verbose = true; break;
+		case 'Z':	d->sv.forkserver.off = true; break;
 		case 'F':
 			d->notify_fd = (int)strtol(optarg, &end, 10);
 			/* ours only: no worker or server inherits it */

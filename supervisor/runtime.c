@@ -81,6 +81,7 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 	    sizeof(sv->backup_dir))
 		return -ENAMETOOLONG;
 	snprintf(sv->worker_path, sizeof(sv->worker_path), "%s", worker_path);
+	sv->forkserver.fd = -1;
 	if (access(worker_path, X_OK) == -1) {
 		log_warn("worker %s", worker_path);
 		return -errno;
@@ -146,6 +147,7 @@ runtime_free(struct supervisor *sv)
 	sv->retired = NULL;
 	childjobs_free_all(sv);
 	workers_free_all(sv);
+	forkserver_stop(sv);
 	journal_close(&sv->journal);
 	loop_free(&sv->loop);
 }
@@ -154,7 +156,8 @@ bool
 runtime_reaped(struct supervisor *sv, pid_t pid, int status)
 {
 	return workers_reaped(sv, pid, status) ||
-	    childjobs_reaped(sv, pid, status);
+	    childjobs_reaped(sv, pid, status) ||
+	    forkserver_reaped(sv, pid, status);
 }
 
 void

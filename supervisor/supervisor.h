@@ -32,6 +32,7 @@
  *	control.c	the control socket and its verbs
  *	monproc.c	the mcpvisor-monitor process
  *	sampler.c	the servers' CPU and memory, measured when asked
+ *	forkserver.c	the template workers are cloned from
  *	mcpvisord.c	options, signals, and the wiring of the above
  */
 #ifndef MCPVISOR_SUPERVISOR_H
@@ -148,6 +149,15 @@ struct supervisor {
 	bool			 deployment_log_failing;	/* said so */
 	bool			 records_failing;		/* said so */
 	bool			 monitoring_off;	/* --no-monitoring */
+	/* the fork server (forkserver.c): its pid (0: none), its socket
+	 * (while pid is), whether it is not to be used (--no-fork-server,
+	 * or stopped), and when it may be started again */
+	struct forkserver {
+		pid_t		 pid;
+		int		 fd;
+		bool		 off;
+		uint64_t	 retry_ms;
+	}			 forkserver;
 	/* watchers that want usage samples as they come (sampler.c) */
 	unsigned		 sampler_wanted;
 	struct loop_timer	 sampler_timer;
@@ -200,6 +210,17 @@ void	runtime_forward_signal(struct supervisor *, int sig);
 bool	runtime_reaped(struct supervisor *, pid_t pid, int status);
 /* Adds a listener to every deployment's notes. */
 void	runtime_listen(struct supervisor *, dep_listener_fn *);
+
+/* forkserver.c */
+/* A worker cloned by the fork server, its descriptors 1 and 2 out_fd and
+ * 3 channel_fd (ours stay ours): 0 and *pid, or a negative errno when
+ * the caller is to exec one instead. */
+int	forkserver_spawn(struct supervisor *, int out_fd, int channel_fd,
+	    pid_t *pid);
+/* SIGCHLD: true when pid was the fork server's. */
+bool	forkserver_reaped(struct supervisor *, pid_t, int status);
+/* Lets it go (it exits at end of file); no more clones. */
+void	forkserver_stop(struct supervisor *);
 
 /* sampler.c */
 /* Measures every running server of deployment id (NULL: of every one)

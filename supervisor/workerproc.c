@@ -192,9 +192,7 @@ workers_paused(struct supervisor *sv, pid_t pid, bool stopped)
 		wp->fn(wp, &note, NULL, wp->arg);
 }
 
-/* The few variables of ours a worker needs; secrets never travel in a
- * worker's environment. */
-static void
+void
 worker_environment(char **envp, size_t n)
 {
 	static const char *const keep[] = { "PATH", "LANG", "TZ",
@@ -218,7 +216,7 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 	static char		*argv[] = { "mcpvisor-worker", NULL };
 	struct worker_proc	*wp;
 	struct spawn_request	 rq = { .path = sv->worker_path, .argv = argv };
-	char			*envp[5];
+	char			*envp[WORKER_ENV_MAX];
 	int			 pair[2], r;
 
 	if ((wp = calloc(1, sizeof(*wp))) == NULL)
@@ -227,15 +225,21 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 		free(wp);
 		return NULL;
 	}
-	worker_environment(envp, 5);
-	rq.envp = envp;
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, logfd != -1 ? logfd : 2 };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, logfd != -1 ? logfd : 2 };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pair[1] };
-	r = spawn_start(&rq, &wp->pid, NULL);
-	for (char **e = envp; *e != NULL; e++)
-		free(*e);
+	/* cloned from the fork server, else exec'd */
+	if ((r = forkserver_spawn(sv, logfd != -1 ? logfd : 2, pair[1],
+	    &wp->pid)) < 0) {
+		worker_environment(envp, WORKER_ENV_MAX);
+		rq.envp = envp;
+		rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
+		rq.fds[rq.nfds++] = (struct spawn_fd){ 1, logfd != -1 ? logfd :
+		    2 };
+		rq.fds[rq.nfds++] = (struct spawn_fd){ 2, logfd != -1 ? logfd :
+		    2 };
+		rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pair[1] };
+		r = spawn_start(&rq, &wp->pid, NULL);
+		for (char **e = envp; *e != NULL; e++)
+			free(*e);
+	}
 	close(pair[1]);
 	if (r < 0) {
 		close(pair[0]);

@@ -36,6 +36,11 @@ typedef void worker_frame_fn(struct worker_proc *, const struct frame *f,
 struct worker_proc	*worker_spawn(struct supervisor *, int logfd,
 			    worker_frame_fn *, void *arg);
 pid_t	worker_pid(const struct worker_proc *);
+/* The few variables of ours a worker needs (secrets never travel in a
+ * worker's environment), into envp (n entries at most, NULL-ended; the
+ * caller frees each). */
+#define WORKER_ENV_MAX	5
+void	worker_environment(char **envp, size_t n);
 /* The server's pid, as the worker reported it (0: none yet). */
 pid_t	worker_server_pid(const struct worker_proc *);
 void	worker_send(struct worker_proc *, uint8_t type, const void *,

@@ -221,21 +221,15 @@ worker_free(struct worker *w)
 	loop_free(&w->loop);
 }
 
-int
-main(int argc, char **argv)
+/* One worker, from its channel on descriptor 3 to its exit status:
+ * what an exec of mcpvisor-worker runs, and what a clone of the fork
+ * server does. */
+static int
+worker_run(void)
 {
 	struct worker	w;
 	uint64_t	deadline;
 
-	if (argc > 1) {
-		if (strcmp(argv[1], "--version") == 0) {
-			printf("mcpvisor-worker %s\n", MCPVISOR_VERSION);
-			return 0;
-		}
-		fprintf(stderr, "usage: mcpvisor-worker (started by mcpvisord, "
-		    "with its channel on descriptor 3)\n");
-		return strcmp(argv[1], "--help") == 0 ? 0 : EXIT_CONFIG;
-	}
 	log_init("mcpvisor-worker", getenv("MCPVISOR_DEBUG") != NULL);
 	worker_init(&w);
 	while (w.state != S_DONE)
@@ -249,4 +243,21 @@ main(int argc, char **argv)
 	server_sweep();
 	worker_free(&w);
 	return w.exit_status;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--fork-server") == 0)
+		return forkserver_run(argv, worker_run);
+	if (argc > 1) {
+		if (strcmp(argv[1], "--version") == 0) {
+			printf("mcpvisor-worker %s\n", MCPVISOR_VERSION);
+			return 0;
+		}
+		fprintf(stderr, "usage: mcpvisor-worker (started by mcpvisord, "
+		    "with its channel on descriptor 3)\n");
+		return strcmp(argv[1], "--help") == 0 ? 0 : EXIT_CONFIG;
+	}
+	return worker_run();
 }

@@ -146,6 +146,10 @@ void	checks_readiness(struct worker *);
 /* The server went (or is going) away: no check runs on. */
 void	checks_stop(struct worker *, const char *why);
 
+/* forkserver.c: mcpvisor-worker --fork-server, serving the root on
+ * descriptor 3 until it closes; run is one worker's life. */
+int	forkserver_run(char **argv, int (*run)(void));
+
 /* task.c: whether the configuration is a task's; its setup (before the
  * sandbox), start (after it), end and stop */
 bool	task_wanted(const struct cJSON *config);

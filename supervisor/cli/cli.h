@@ -89,10 +89,12 @@ struct cli_tail {
 /* Connects (starting mcpvisord if start and none runs); says why not. */
 int	cli_connect(struct cli *, struct daemon_link *, bool start);
 /* The live record of deployment id from a running mcpvisord (its
- * servers' pids as of now, their usage measured for the asking), or
- * NULL when none runs or the deployment is not active there: the record
- * on disk says the rest. */
-struct cJSON	*cli_live_record(struct cli *, const char *id);
+ * servers' pids as of now; with usage, their CPU and memory measured for
+ * the asking; of the servers named only, unless servers is NULL), or
+ * NULL when none runs or it cannot say: the record on disk says the
+ * rest. */
+struct cJSON	*cli_live_record(struct cli *, const char *id, bool usage,
+		    const struct cJSON *servers);
 /* The requester's environment, for env() and secrets. */
 void	cli_add_environ(struct cJSON *rq);
 /* Reads the first response; prints an error and returns an exit status

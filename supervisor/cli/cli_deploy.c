@@ -50,10 +50,13 @@ static const char usage_start[] =
 "2 usage, 100 invalid configuration, 111 mcpvisord unreachable.\n";
 
 static const char usage_status[] =
-"usage: mcpvisor deploy status ID [--json] [--follow]\n"
+"usage: mcpvisor deploy status ID [SERVER...] [--json] [--follow]\n"
 "\n"
-"Prints deployment ID's record from the state directory (mcpvisord need not\n"
-"run). --follow tails its events live until it finishes.\n";
+"Prints deployment ID's record (of the SERVERs named only, if any): live\n"
+"from mcpvisord while the deployment is active there, else from the state\n"
+"directory (mcpvisord need not run). --json includes each server's CPU\n"
+"and memory, measured for the asking. --follow tails its events live\n"
+"until it finishes.\n";
 
 static const char usage_list[] =
 "usage: mcpvisor deploy list [--limit N] [--json]\n"
@@ -492,7 +495,8 @@ deploy_status(struct cli *cli, int argc, char **argv)
 	};
 	struct daemon_link	 conn = { .fd = -1 };
 	struct cli_tail		 t = { .cli = cli };
-	cJSON			*rec = NULL, *rq, *resp;
+	cJSON			*rec = NULL, *rq, *resp, *names = NULL;
+	char			 why[256];
 	bool			 follow = false;
 	int			 c, status;
 
@@ -507,7 +511,7 @@ deploy_status(struct cli *cli, int argc, char **argv)
 			return c == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
+	if (argc - optind < 1 || (follow && argc - optind > 1)) {
 		fputs(usage_status, stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -531,10 +535,26 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		link_close(&conn);
 		return status;
 	}
-	if ((rec = cli_live_record(cli, argv[optind])) == NULL &&
-	    (status = cli_load_record("deploy status", cli->state_dir,
-	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
+	if (argc - optind > 1) {
+		names = cJSON_CreateArray();
+		for (int i = optind + 1; i < argc; i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
+	}
+	if ((rec = cli_live_record(cli, argv[optind], cli->json, names)) ==
+	    NULL && (status = cli_load_record("deploy status", cli->state_dir,
+	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK) {
+		cJSON_Delete(names);
 		return status;
+	}
+	/* the record on disk, of the servers named */
+	if (names != NULL && state_record_only(rec, names, why,
+	    sizeof(why)) < 0) {
+		fprintf(stderr, "mcpvisor deploy status: %s\n", why);
+		cJSON_Delete(names);
+		cJSON_Delete(rec);
+		return CLI_EXIT_FAILED;
+	}
+	cJSON_Delete(names);
 	if (cli->json) {
 		char	*text = cJSON_Print(rec);
 

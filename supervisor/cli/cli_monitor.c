@@ -391,7 +391,7 @@ monitor_show(struct cli *cli, int argc, char **argv)
 		return r;
 	if (metrics)
 		return show_metrics(cli, reach(where), port);
-	if ((rec = cli_live_record(cli, argv[optind])) == NULL &&
+	if ((rec = cli_live_record(cli, argv[optind], true, NULL)) == NULL &&
 	    (r = cli_load_record("monitor show", cli->state_dir,
 	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)
 		return r;

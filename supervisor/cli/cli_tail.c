@@ -177,7 +177,8 @@ cli_expect_ok(struct daemon_link *c, struct cli_tail *t, cJSON **resp)
 }
 
 cJSON *
-cli_live_record(struct cli *cli, const char *id)
+cli_live_record(struct cli *cli, const char *id, bool usage,
+    const cJSON *servers)
 {
 	struct daemon_link	 c = { .fd = -1 };
 	cJSON			*rq, *resp = NULL, *rec = NULL;
@@ -188,6 +189,11 @@ cli_live_record(struct cli *cli, const char *id)
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "status");
 	cJSON_AddStringToObject(rq, "id", id);
+	if (usage)
+		cJSON_AddBoolToObject(rq, "usage", 1);
+	if (servers != NULL)
+		cJSON_AddItemToObject(rq, "servers", cJSON_Duplicate(servers,
+		    1));
 	if (link_request(&c, rq) == 0)
 		while (link_next(&c, &type, &resp) == 1 &&
 		    type != FRAME_RESPONSE) {

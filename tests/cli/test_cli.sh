@@ -86,12 +86,21 @@ printf 'name: nap\nserver_type: t\nrun:\n  command: /bin/sleep\n  args: ["60"]\n
 printf 'metadata: {name: one, environment: t}\nservers:\n  - {name: nap}\n' >"$work/one/spec.yaml"
 run "deploy start with no daemon running starts one and deploys" 0 "$mcpvisor" --state-dir "$work/cstate" --config-dir "$work/one/config" deploy start "$work/one/spec.yaml" --no-monitoring
 expect "to the end" "succeeded"
+one_id=$(ls "$work/cstate/deployments" | grep '\.json$' | sed 's/\.json$//')
+run "deploy status ID SERVER: that server's line, live" 0 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" nap
+expect "with its pid" "pid $(pgrep -f 'sleep 60' | head -1)"
+run "an unknown server is refused" 1 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" npa
+expect "with the nearest name" "no server 'npa' in $one_id; did you mean 'nap'?"
 pkill -TERM -f "mcpvisord --state-dir $work/cstate --notify-fd 3"
 for _ in $(seq 100); do pgrep -f "mcpvisord --state-dir $work/cstate" >/dev/null || break; sleep 0.05; done
 # (its journal cannot be opened: a directory stands in its place)
 mkdir -p "$work/dstate/logs" "$work/dstate/events.journal" && chmod 700 "$work/dstate"
 run "a daemon that dies at start is said so" 111 "$mcpvisor" --state-dir "$work/dstate" --config-dir "$work/one/config" deploy start "$work/one/spec.yaml" --no-monitoring
 expect "with where its log is" "before it was ready: see $work/dstate/logs/mcpvisord.log"
+run "with no daemon, deploy status ID SERVER reads the record on disk" 0 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" nap
+expect "the server's line" "nap"
+run "and refuses an unknown server there too" 1 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" npa
+expect "with the nearest name" "did you mean 'nap'?"
 
 # --- a cycle
 copy cycle
