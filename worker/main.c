@@ -170,13 +170,13 @@ on_signal(struct watcher *sw, uint32_t events)
 	}
 }
 
+/* w is all zeroes: static storage, untouched until now. */
 static void
 worker_init(struct worker *w)
 {
 	sigset_t	set;
 	struct stat	st;
 
-	memset(w, 0, sizeof(*w));
 	if (fstat(WORKER_CHANNEL_FD, &st) == -1 || !S_ISSOCK(st.st_mode))
 		fatalx(EXIT_CONFIG, "mcpvisor-worker is started by mcpvisord, "
 		    "with its channel on descriptor 3");
@@ -227,8 +227,12 @@ worker_free(struct worker *w)
 static int
 worker_run(void)
 {
-	struct worker	w;
-	uint64_t	deadline;
+	/* one per process, and static: its pages that are never written
+	 * (the 8 KiB carry of the log's secret mask, a task's line buffer)
+	 * are never given a page, where a zeroed stack frame takes them
+	 * all, in every worker */
+	static struct worker	w;
+	uint64_t		deadline;
 
 	log_init("mcpvisor-worker", getenv("MCPVISOR_DEBUG") != NULL);
 	worker_init(&w);

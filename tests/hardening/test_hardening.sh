@@ -284,6 +284,46 @@ check "while it rendered, mcpvisord answered (status: preparing)" 'grep -qx prep
 mv deploy stop "$(last_id)" >/dev/null 2>&1
 stop_daemon
 
+# --- the fork server: workers are cloned from it as mcpvisord's own
+# children; killed, workers are exec'd until it is back; --no-fork-server
+# execs them all, and a --worker that is no fork server is found out
+# (section 1 above: its liar was exec'd for every worker)
+server clone1 '  command: sleep
+  args: ["1031"]'
+server clone2 '  command: sleep
+  args: ["1032"]'
+"$mcpvisord" --state-dir "$state" --config-dir "$cfg" --no-monitoring >>"$work/daemon.log" 2>&1 &
+wait_for "[ -S $state/control.sock ]" 10
+dpid=$(pgrep -f "mcpvisord --state-dir $state" | head -1)
+sp=$(spec cloned "$(S clone1)" "$(S clone2)")
+mv deploy start "$sp" >/dev/null 2>&1
+fs=$(pgrep -P "$dpid" -f mcpvisor-forkserver)
+check "a fork server runs beside the workers, a child of mcpvisord" '[ -n "$fs" ] && [ "$(cat /proc/$fs/comm)" = mcpvisor-fork ]'
+wk=$(pgrep -P "$dpid" -x mcpvisor-worker | head -1)
+check "a worker is mcpvisord's child, named and shown as a worker" '[ -n "$wk" ] && [ "$(tr "\0" " " </proc/$wk/cmdline | tr -s " ")" = "mcpvisor-worker " ] && [ "$(readlink /proc/$wk/exe)" = "$build/mcpvisor-worker" ]'
+check "and shares the fork server's pages (its RELRO is not its own)" 'awk "/^[0-9a-f]+-.* r--p .*libc.so/{m=1} m && /^Shared_Dirty:/{s += \$2; m=0} END {exit !(s > 0)}" /proc/$wk/smaps'
+cur=$(last_id)
+kill -KILL "$fs"
+server clone3 '  command: sleep
+  args: ["1033"]'
+sp2=$(spec cloned2 "$(S clone1)" "$(S clone2)" "$(S clone3)")
+out=$(mv deploy start "$sp2" 2>&1); status=$?
+check "fork server killed: the next deployment still succeeds (its workers exec'd)" '[ $status -eq 0 ]'
+check "and the loss is said" 'grep -q "fork server $fs: exited (signal 9): workers are exec.d meanwhile" "$work/daemon.log"'
+sleep 1.1
+mv deploy start "$sp" >/dev/null 2>&1
+fs2=$(pgrep -P "$dpid" -f mcpvisor-forkserver)
+check "a second later it is back for the next workers" '[ -n "$fs2" ] && [ "$fs2" != "$fs" ]'
+check "no worker is taken for an orphan and killed" '! grep -q "worker_crashed" "$state/events.journal" || ! events "$(last_id)" | grep -q worker_crashed'
+stop_daemon
+check "stopped: the fork server goes with mcpvisord" 'wait_for "! kill -0 $fs2 2>/dev/null" 5'
+"$mcpvisord" --state-dir "$state" --config-dir "$cfg" --no-monitoring --no-fork-server >>"$work/daemon.log" 2>&1 &
+wait_for "[ -S $state/control.sock ]" 10
+dpid=$(pgrep -f "mcpvisord --state-dir $state" | head -1)
+out=$(mv deploy start "$sp" 2>&1); status=$?
+check "--no-fork-server: deployed with every worker exec'd, no fork server" '[ $status -eq 0 ] && ! pgrep -P "$dpid" -f mcpvisor-forkserver >/dev/null && [ "$(pgrep -P "$dpid" -x mcpvisor-worker | wc -l)" -eq 2 ]'
+stop_daemon
+
 # --- 7. every control request is checked against its documented shape
 "$mcpvisord" --state-dir "$state" --no-monitoring >>"$work/daemon.log" 2>&1 &
 wait_for "[ -S $state/control.sock ]" 10
