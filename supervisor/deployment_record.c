@@ -77,6 +77,18 @@ dep_batch_of(const struct deployment *dep, const struct server_run *sr)
 	return dep->batch < plan->nbatches ? dep->batch : plan->nbatches - 1;
 }
 
+/* An integer as JSON text: cJSON prints every number through "%1.15g"
+ * and reads it back with sscanf, microseconds each, and the record of
+ * 200 servers, rewritten on every change of one, holds a thousand. */
+static void
+add_int(cJSON *o, const char *key, long long v)
+{
+	char	text[24];
+
+	snprintf(text, sizeof(text), "%lld", v);
+	cJSON_AddRawToObject(o, key, text);
+}
+
 static cJSON *
 server_record(const struct server_run *sr)
 {
@@ -84,16 +96,14 @@ server_record(const struct server_run *sr)
 
 	cJSON_AddStringToObject(s, "name", sr->name);
 	cJSON_AddStringToObject(s, "state", server_state_name(sr->state));
-	cJSON_AddNumberToObject(s, "attempts", sr->attempts);
-	cJSON_AddNumberToObject(s, "restarts", sr->restarts);
+	add_int(s, "attempts", sr->attempts);
+	add_int(s, "restarts", sr->restarts);
 	if (sr->worker != NULL)
-		cJSON_AddNumberToObject(s, "worker_pid",
-		    worker_pid(sr->worker));
+		add_int(s, "worker_pid", worker_pid(sr->worker));
 	if (sr->server_pid > 0)
-		cJSON_AddNumberToObject(s, "server_pid", sr->server_pid);
+		add_int(s, "server_pid", sr->server_pid);
 	if (sr->ready_after_ms > 0)
-		cJSON_AddNumberToObject(s, "ready_after_ms",
-		    (double)sr->ready_after_ms);
+		add_int(s, "ready_after_ms", (long long)sr->ready_after_ms);
 	if (sr->last_error[0] != '\0')
 		cJSON_AddStringToObject(s, "last_error", sr->last_error);
 	if (sr->snapshot[0] != '\0')
@@ -139,19 +149,18 @@ dep_record(const struct deployment *dep)
 	cJSON_AddStringToObject(o, "outcome", outcome_names[dep->outcome]);
 	if (dep->failure[0] != '\0')
 		cJSON_AddStringToObject(o, "failure", dep->failure);
-	cJSON_AddNumberToObject(o, "mcpvisord_pid", getpid());
+	add_int(o, "mcpvisord_pid", getpid());
 	cJSON_AddStringToObject(o, "started_at", dep->started_at);
 	if (dep->finished_at[0] != '\0')
 		cJSON_AddStringToObject(o, "finished_at", dep->finished_at);
-	cJSON_AddNumberToObject(o, "batches", pd != NULL ?
-	    (double)pd->plan->nbatches : 0);
+	add_int(o, "batches", pd != NULL ? (long long)pd->plan->nbatches : 0);
 	list = cJSON_AddArrayToObject(o, "servers");
 	for (size_t i = 0; i < dep->ld.nservers; i++) {
 		ready += dep->ld.servers[i].state == SR_READY;
 		cJSON_AddItemToArray(list, server_record(&dep->ld.servers[i]));
 	}
-	cJSON_AddNumberToObject(o, "total", (double)dep->ld.nservers);
-	cJSON_AddNumberToObject(o, "ready", (double)ready);
+	add_int(o, "total", (long long)dep->ld.nservers);
+	add_int(o, "ready", (long long)ready);
 	if (dep->prev != NULL)
 		cJSON_AddStringToObject(o, "previous_deployment_id",
 		    dep->prev->id);
