@@ -71,10 +71,7 @@ forkserver_start(struct supervisor *sv)
 		return -errno;
 	worker_environment(envp, WORKER_ENV_MAX);
 	rq.envp = envp;
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, 2 };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, 2 };
-	rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pair[1] };
+	worker_fd_map(&rq, 2, pair[1]);
 	r = spawn_start(&rq, &fs->pid, NULL);
 	for (char **e = envp; *e != NULL; e++)
 		free(*e);

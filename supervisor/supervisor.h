@@ -29,7 +29,8 @@
  *	events.c	events and the journal
  *	recover.c	what a dead mcpvisord left behind (records,
  *			rollbacks, its servers' leftovers)
- *	control.c	the control socket and its verbs
+ *	control.c	the control socket and its clients
+ *	control_verbs.c	its built-in verbs
  *	monproc.c	the mcpvisor-monitor process
  *	sampler.c	the servers' CPU and memory, measured when asked
  *	forkserver.c	the template workers are cloned from

@@ -209,6 +209,15 @@ worker_environment(char **envp, size_t n)
 	envp[k] = NULL;
 }
 
+void
+worker_fd_map(struct spawn_request *rq, int out_fd, int channel_fd)
+{
+	rq->fds[rq->nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
+	rq->fds[rq->nfds++] = (struct spawn_fd){ 1, out_fd };
+	rq->fds[rq->nfds++] = (struct spawn_fd){ 2, out_fd };
+	rq->fds[rq->nfds++] = (struct spawn_fd){ 3, channel_fd };
+}
+
 struct worker_proc *
 worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
     void *arg)
@@ -230,12 +239,7 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 	    &wp->pid)) < 0) {
 		worker_environment(envp, WORKER_ENV_MAX);
 		rq.envp = envp;
-		rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
-		rq.fds[rq.nfds++] = (struct spawn_fd){ 1, logfd != -1 ? logfd :
-		    2 };
-		rq.fds[rq.nfds++] = (struct spawn_fd){ 2, logfd != -1 ? logfd :
-		    2 };
-		rq.fds[rq.nfds++] = (struct spawn_fd){ 3, pair[1] };
+		worker_fd_map(&rq, logfd != -1 ? logfd : 2, pair[1]);
 		r = spawn_start(&rq, &wp->pid, NULL);
 		for (char **e = envp; *e != NULL; e++)
 			free(*e);

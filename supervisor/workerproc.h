@@ -40,6 +40,10 @@ pid_t	worker_pid(const struct worker_proc *);
  * worker's environment), into envp (n entries at most, NULL-ended; the
  * caller frees each). */
 #define WORKER_ENV_MAX	5
+struct spawn_request;
+/* A worker's descriptors (and the fork server's): 0 /dev/null, 1 and 2
+ * out_fd, 3 channel_fd. */
+void	worker_fd_map(struct spawn_request *, int out_fd, int channel_fd);
 void	worker_environment(char **envp, size_t n);
 /* The server's pid, as the worker reported it (0: none yet). */
 pid_t	worker_server_pid(const struct worker_proc *);

@@ -498,7 +498,7 @@ deploy_status(struct cli *cli, int argc, char **argv)
 	cJSON			*rec = NULL, *rq, *resp, *names = NULL;
 	char			 why[256];
 	bool			 follow = false;
-	int			 c, status;
+	int			 c, status = CLI_EXIT_OK;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -540,19 +540,19 @@ deploy_status(struct cli *cli, int argc, char **argv)
 		for (int i = optind + 1; i < argc; i++)
 			cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
 	}
+	/* the live record comes filtered; the one on disk is filtered here */
 	if ((rec = cli_live_record(cli, argv[optind], cli->json, names)) ==
-	    NULL && (status = cli_load_record("deploy status", cli->state_dir,
-	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK) {
-		cJSON_Delete(names);
-		return status;
-	}
-	/* the record on disk, of the servers named */
-	if (names != NULL && state_record_only(rec, names, why,
-	    sizeof(why)) < 0) {
-		fprintf(stderr, "mcpvisor deploy status: %s\n", why);
+	    NULL && ((status = cli_load_record("deploy status",
+	    cli->state_dir, "deployments", argv[optind], &rec)) !=
+	    CLI_EXIT_OK || (names != NULL && state_record_only(rec, names,
+	    why, sizeof(why)) < 0))) {
+		if (status == CLI_EXIT_OK) {
+			fprintf(stderr, "mcpvisor deploy status: %s\n", why);
+			status = CLI_EXIT_FAILED;
+		}
 		cJSON_Delete(names);
 		cJSON_Delete(rec);
-		return CLI_EXIT_FAILED;
+		return status;
 	}
 	cJSON_Delete(names);
 	if (cli->json) {
