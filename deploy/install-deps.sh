@@ -19,6 +19,9 @@ packages=(
 	# the monitor's tests: a browser for the dashboard, Prometheus' own
 	# parser for /metrics, network namespaces for a remote client
 	chromium python3-prometheus-client iproute2
+	# the container image's test: a Debian base from Debian's packages,
+	# built and unpacked with podman (tests/container)
+	podman buildah mmdebstrap
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -34,8 +37,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The reference servers, pinned in deploy/mcp-servers/package.json, and
-# the monitor tests' clients (ws, playwright-core), in tests/monitor.
-for d in deploy/mcp-servers tests/monitor; do
+# the monitor tests' clients (ws, playwright-core), in tests/monitor, and
+# the manifest checks' tools (kustomize, kubernetes-models,
+# action-validator), in tests/deploy.
+for d in deploy/mcp-servers tests/monitor tests/deploy; do
 	( cd "$d" &&
 	  npm install --no-audit --no-fund --no-package-lock --loglevel=error )
 done

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "frame.h"
+#include "state.h"
 #include "util.h"
 
 #define RECORDS_KEPT	20	/* deployments remembered */
@@ -709,4 +710,24 @@ hub_snapshot(struct hub *h, size_t *n)
 	}
 	*n = k;
 	return v;
+}
+
+bool
+hub_ready(const struct hub *h, char *why, size_t size)
+{
+	const cJSON	*id, *newest = NULL;
+
+	cJSON_ArrayForEach(id, h->order) {
+		const cJSON	*rec = cJSON_GetObjectItemCaseSensitive(
+				    h->records, id->valuestring);
+
+		if (rec != NULL && (jstr(rec, "state") == NULL ||
+		    strcmp(jstr(rec, "state"), "done") != 0))
+			newest = rec;
+	}
+	if (newest == NULL) {
+		snprintf(why, size, "no deployment is running");
+		return false;
+	}
+	return state_record_ready(newest, why, size);
 }

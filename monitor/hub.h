@@ -134,6 +134,9 @@ void	hub_record_performance(struct hub *, const char *deployment_id,
 	    const char *server, double cpu_percent, double rss_bytes,
 	    unsigned processes);
 
+/* Whether the newest deployment not yet done serves (it succeeded and
+ * every server of it is ready), and why not, or what, in why. */
+bool	hub_ready(const struct hub *, char *why, size_t size);
 /* Prometheus text exposition of every metric (malloc'd). */
 char	*hub_prometheus(const struct hub *, size_t *len);
 

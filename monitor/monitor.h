@@ -37,11 +37,13 @@ struct monitor {
 	bool			 watching;	/* the watch answer came */
 	/* requests to the root after the watch, answered in order: how
 	 * many were sent and answered, which one the /metrics scrapes in
-	 * scrapes wait for (a usage sample taken for them), and whether
+	 * scrapes wait for (a usage sample taken for them) and which the
+	 * /livez probes there (a ping), and whether
 	 * the root was last asked for samples as they come */
 	uint64_t		 rq_sent;
 	uint64_t		 rq_answered;
 	uint64_t		 sample_rq;
+	uint64_t		 ping_rq;	/* what /livez waits for */
 	struct client		*scrapes;
 	bool			 usage_asked;
 	/* the signals, through a signalfd in the same loop */

@@ -55,10 +55,14 @@ struct client {
 	char		*rx;
 	size_t		 rx_len;
 	unsigned	 rx_frags;
-	/* HTTP: a /metrics scrape waiting for the root's fresh sample (or
-	 * its time limit), in the monitor's list, and then due to be sent */
+	/* HTTP: a /metrics scrape waiting for the root's fresh sample, or a
+	 * /livez waiting for its answer to a ping (or either's time limit),
+	 * in the monitor's list, and then due to be answered */
 	bool		 awaiting;
+	bool		 liveness;	/* a /livez, not a scrape */
+	bool		 answered;	/* the root answered it in time */
 	bool		 metrics_due;
+	bool		 livez_due;
 	struct client	*scrape_next;
 	/* HTTP: the body being sent */
 	const char	*body;
@@ -201,13 +205,18 @@ monitor_want_usage(struct monitor *mon)
 #define SCRAPE_WAIT_US	(2 * LWS_US_PER_SEC)
 
 static void
-scrape_wait(struct monitor *mon, struct client *c)
+scrape_wait(struct monitor *mon, struct client *c, bool liveness)
 {
 	c->awaiting = true;
+	c->liveness = liveness;
+	c->answered = false;
 	c->scrape_next = mon->scrapes;
 	mon->scrapes = c;
 	lws_set_timer_usecs(c->wsi, SCRAPE_WAIT_US);
-	if (mon->sample_rq <= mon->rq_answered) {
+	if (liveness && mon->ping_rq <= mon->rq_answered) {
+		root_request(mon, "{\"verb\":\"ping\"}");
+		mon->ping_rq = mon->rq_sent;
+	} else if (!liveness && mon->sample_rq <= mon->rq_answered) {
 		root_request(mon, "{\"verb\":\"usage_sample\"}");
 		mon->sample_rq = mon->rq_sent;
 	}
@@ -231,20 +240,30 @@ scrape_due(struct monitor *mon, struct client *c)
 {
 	scrape_unlink(mon, c);
 	lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
-	c->metrics_due = true;
+	if (c->liveness)
+		c->livez_due = true;
+	else
+		c->metrics_due = true;
 	lws_callback_on_writable(c->wsi);
 }
 
-/* An answer to a request after the watch: the sample the scrapes wait
+/* An answer to a request after the watch (answered in order): the
+ * sample the scrapes wait for, or the ping the /livez requests wait
  * for, once it is this one. */
 static void
 root_answered(struct monitor *mon)
 {
+	struct client	*c, *next;
+
 	mon->rq_answered++;
-	if (mon->rq_answered < mon->sample_rq)
-		return;
-	while (mon->scrapes != NULL)
-		scrape_due(mon, mon->scrapes);
+	for (c = mon->scrapes; c != NULL; c = next) {
+		next = c->scrape_next;
+		if (mon->rq_answered >= (c->liveness ? mon->ping_rq :
+		    mon->sample_rq)) {
+			c->answered = true;
+			scrape_due(mon, c);
+		}
+	}
 }
 
 /* --- WebSocket clients --- */
@@ -578,6 +597,42 @@ metrics_respond(struct monitor *mon, struct lws *wsi, struct client *c)
 	    "text/plain; version=0.0.4; charset=utf-8", text, len, text);
 }
 
+/* The daemon's loop turns: it answered a ping within the time limit. */
+static int
+livez_respond(struct monitor *mon, struct lws *wsi, struct client *c)
+{
+	static const char	 no_root[] = "mcpvisord is not connected\n";
+	static const char	 no_watch[] = "mcpvisord has not answered the "
+				    "watch\n";
+	static const char	 no_answer[] = "mcpvisord did not answer a "
+				    "ping within 2 s\n";
+	const char		*why = mon->root == NULL ? no_root :
+				    !mon->watching ? no_watch : no_answer;
+
+	if (c->answered)
+		return http_respond(wsi, c, HTTP_STATUS_OK,
+		    "text/plain; charset=utf-8", "ok\n", 3, NULL);
+	return http_respond(wsi, c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+	    "text/plain; charset=utf-8", why, strlen(why), NULL);
+}
+
+/* The newest deployment still active serves: it succeeded and every
+ * server of it is ready. */
+static int
+readyz_respond(struct monitor *mon, struct lws *wsi, struct client *c)
+{
+	char	 why[256], *text;
+	bool	 ready;
+	int	 n;
+
+	ready = hub_ready(&mon->hub, why, sizeof(why));
+	if ((n = asprintf(&text, "%s\n", why)) < 0)
+		return -1;
+	return http_respond(wsi, c, ready ? HTTP_STATUS_OK :
+	    HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+	    text, (size_t)n, text);
+}
+
 static int
 http_request(struct monitor *mon, struct lws *wsi, struct client *c,
     const char *uri)
@@ -586,6 +641,18 @@ http_request(struct monitor *mon, struct lws *wsi, struct client *c,
 				    "beyond loopback (Authorization: Bearer, "
 				    "or ?token=)\n";
 
+	/* probes (a kubelet's, a load balancer's) carry no token, and are
+	 * told no more than yes or no and why */
+	if (strcmp(uri, "/livez") == 0) {
+		if (mon->watching && mon->root != NULL) {
+			scrape_wait(mon, c, true);
+			return 0;
+		}
+		c->answered = false;
+		return livez_respond(mon, wsi, c);
+	}
+	if (strcmp(uri, "/readyz") == 0)
+		return readyz_respond(mon, wsi, c);
 	if (!authorized(wsi, mon, c)) {
 		log_warnx("refused HTTP %s from %s: no valid token", uri,
 		    c->peer);
@@ -596,7 +663,7 @@ http_request(struct monitor *mon, struct lws *wsi, struct client *c,
 	if (strcmp(uri, "/metrics") == 0) {
 		/* the figures of now: answered once the root measured */
 		if (mon->watching && mon->root != NULL) {
-			scrape_wait(mon, c);
+			scrape_wait(mon, c, false);
 			return 0;
 		}
 		return metrics_respond(mon, wsi, c);
@@ -658,6 +725,10 @@ on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			c->metrics_due = false;
 			return metrics_respond(mon, wsi, c);
 		}
+		if (c->livez_due) {
+			c->livez_due = false;
+			return livez_respond(mon, wsi, c);
+		}
 		return http_writeable(wsi, c);
 	case LWS_CALLBACK_TIMER:
 		if (c != NULL && c->awaiting)
@@ -668,7 +739,7 @@ on_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (c != NULL) {
 			if (c->awaiting)
 				scrape_unlink(mon, c);
-			c->metrics_due = false;
+			c->metrics_due = c->livez_due = false;
 			free(c->body_owned);
 			c->body_owned = NULL;
 			c->body = NULL;

@@ -7,10 +7,14 @@
 #include "prepare.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sys/capability.h>
 
 #include "diag.h"
 #include "schema.h"
@@ -44,6 +48,108 @@ prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
 			return r;
 	}
 	return 0;
+}
+
+/* Whether this process may make a network namespace, as a worker
+ * does for sandbox.network: none (in a child, which then exits). 0, or
+ * the errno unshare(2) failed with. */
+static int
+probe_network_namespace(void)
+{
+	pid_t	pid = fork();
+	int	status;
+
+	if (pid == -1)
+		return errno;
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWNET) == 0 ? 0 : errno & 0x7f);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+}
+
+/* Whether this process holds capability c, in its permitted set (which
+ * its workers inherit). */
+static bool
+permitted(cap_t caps, cap_value_t c)
+{
+	cap_flag_value_t	v = CAP_CLEAR;
+
+	return caps != NULL && cap_get_flag(caps, c, CAP_PERMITTED, &v) == 0 &&
+	    v == CAP_SET;
+}
+
+static void
+check_network(const struct resolved_server *rs, int *netns,
+    struct diag_list *dl)
+{
+	const struct ynode	*net = ynode_map_get(rs->sandbox, "network");
+
+	if (net == NULL || net->kind != YNODE_STRING ||
+	    strcmp(net->text, "none") != 0)
+		return;
+	if (*netns == -1)
+		*netns = probe_network_namespace();
+	if (*netns != 0)
+		diag_add(dl, DIAG_ERROR, &net->mark, "server '%s': "
+		    "sandbox.network: none needs a network namespace of its "
+		    "own, and this host does not let mcpvisord make one "
+		    "(unshare(CLONE_NEWNET): %s; in a container it takes "
+		    "CAP_SYS_ADMIN): use network: host, or run where it can",
+		    rs->server->name, strerror(*netns));
+}
+
+/* A server's own user or group, and capabilities kept, are given by a
+ * worker that holds CAP_SETUID and CAP_SETGID, and CAP_SETPCAP and those
+ * capabilities: mcpvisord's own, which it passes on. */
+static void
+check_privileges(const struct resolved_server *rs, cap_t caps,
+    struct diag_list *dl)
+{
+	const struct ynode	*keep = ynode_map_get(rs->sandbox,
+				    "capabilities");
+	const struct ynode	*who = ynode_map_get(rs->run, "user");
+
+	if (who == NULL)
+		who = ynode_map_get(rs->run, "group");
+	if (who != NULL && (!permitted(caps, CAP_SETUID) ||
+	    !permitted(caps, CAP_SETGID)))
+		diag_add(dl, DIAG_ERROR, &who->mark, "server '%s': a user or "
+		    "group of its own needs CAP_SETUID and CAP_SETGID, which "
+		    "mcpvisord does not hold (it runs unprivileged, or in a "
+		    "container without them): leave run.user and run.group "
+		    "out to run as mcpvisord's user", rs->server->name);
+	for (size_t i = 0; keep != NULL && i < keep->count; i++) {
+		const struct ynode	*c = keep->items[i];
+		int			 cv;
+
+		if (render_capability(c->text, &cv) < 0)
+			continue;	/* said by the renderer */
+		if (!permitted(caps, cv) || !permitted(caps, CAP_SETPCAP))
+			diag_add(dl, DIAG_ERROR, &c->mark, "server '%s': "
+			    "keeping %s needs mcpvisord to hold it and "
+			    "CAP_SETPCAP, and it does not (it runs "
+			    "unprivileged, or in a container without them)",
+			    rs->server->name, c->text);
+	}
+}
+
+static void
+check_host(struct prepared *pd, struct diag_list *dl)
+{
+	cap_t	caps = cap_get_proc();
+	int	netns = -1;
+
+	for (size_t i = 0; i < pd->spec->nservers; i++) {
+		const struct resolved_server	*rs = pd->servers[i].resolved;
+
+		if (rs == NULL)
+			continue;
+		check_network(rs, &netns, dl);
+		check_privileges(rs, caps, dl);
+	}
+	cap_free(caps);
 }
 
 unsigned
@@ -110,6 +216,8 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 	for (size_t i = 0; i < pd->spec->nservers; i++)
 		if ((r = prepare_server(pd, i, &ro, dl)) == -ENOMEM)
 			goto fail;
+	if (po->host_checks && dl->errors == before)
+		check_host(pd, dl);
 	if (dl->errors > before) {
 		r = -EINVAL;
 		goto fail;

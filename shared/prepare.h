@@ -25,6 +25,10 @@ struct prepare_opts {
 	const char			*environment;	/* NULL: the spec's */
 	bool				 sequential;
 	unsigned			 max_parallel;	/* 0: the spec's */
+	/* the process that will start the servers prepares them: what
+	 * their sandboxes ask of this host is tried here, so that what it
+	 * cannot give is refused now, not at start after every retry */
+	bool				 host_checks;
 	struct render_opts		 render;
 };
 

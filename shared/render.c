@@ -22,6 +22,7 @@
 #include "errbuf.h"
 #include "runspec.h"
 #include "schema.h"
+#include "secrets.h"
 #include "template.h"
 #include "ynode.h"
 
@@ -227,16 +228,28 @@ render_env(const struct env_config *env, const struct render_opts *opts,
 	/* secrets first, so that a variable may be built from one */
 	for (size_t i = 0; secrets != NULL && i < secrets->count; i++) {
 		const struct ynode	*var = secrets->items[i];
-		const char		*value = ctx_getenv(&ctx, var->text);
+		char			*value = NULL;
+		struct errbuf		 err;
 		struct ynode		*n;
+		int			 r;
 
+		if ((r = secret_lookup(var->text, ctx_getenv, &ctx,
+		    opts->secrets_dir, &value, &err)) == -ENOMEM)
+			goto nomem;
+		if (r < 0)
+			diag_add(dl, DIAG_ERROR, &var->mark, "secret %s: %s",
+			    secrets->keys[i]->text, err.msg);
 		n = ynode_new_string(value != NULL ? value : "",
 		    value != NULL ? strlen(value) : 0, &var->mark);
+		if (n != NULL && (value == NULL || *value == '\0'))
+			n->flags |= YNODE_PLACEHOLDER;
+		if (value != NULL) {
+			explicit_bzero(value, strlen(value));
+			free(value);
+		}
 		if (n == NULL)
 			goto nomem;
 		n->flags |= YNODE_SECRET | YNODE_RENDERED;
-		if (value == NULL || *value == '\0')
-			n->flags |= YNODE_PLACEHOLDER;
 		if (ynode_map_set(re->values, secrets->keys[i]->text,
 		    &secrets->keys[i]->mark, n) < 0)
 			goto nomem;
@@ -476,6 +489,22 @@ check_run(const struct ynode *run, const struct ynode *policies,
 		    "environment's security_policies.allow_root is false");
 }
 
+int
+render_capability(const char *name, int *value)
+{
+	char		lower[64];
+	cap_value_t	cv;
+	size_t		j;
+
+	for (j = 0; j + 1 < sizeof(lower) && name[j] != '\0'; j++)
+		lower[j] = (char)tolower((unsigned char)name[j]);
+	lower[j] = '\0';
+	if (name[j] != '\0' || cap_from_name(lower, &cv) != 0)
+		return -1;
+	*value = cv;
+	return 0;
+}
+
 static void
 check_sandbox(const struct ynode *sandbox, const struct ynode *policies,
     struct diag_list *dl)
@@ -487,15 +516,11 @@ check_sandbox(const struct ynode *sandbox, const struct ynode *policies,
 
 	for (size_t i = 0; caps != NULL && i < caps->count; i++) {
 		const struct ynode	*c = caps->items[i];
-		char			 lower[64];
-		cap_value_t		 cv;
+		int			 cv;
 		bool			 ok = allowed == NULL;
 		size_t			 j;
 
-		for (j = 0; j + 1 < sizeof(lower) && c->text[j] != '\0'; j++)
-			lower[j] = (char)tolower((unsigned char)c->text[j]);
-		lower[j] = '\0';
-		if (cap_from_name(lower, &cv) != 0) {
+		if (render_capability(c->text, &cv) < 0) {
 			diag_add(dl, DIAG_ERROR, &c->mark, "unknown capability "
 			    "'%s'", c->text);
 			continue;

@@ -41,6 +41,9 @@ struct render_opts {
 	/* Reads the process environment; NULL: getenv(3). */
 	const char	*(*getenv)(void *arg, const char *name);
 	void		 *getenv_arg;
+	/* Where a secret the environment is not given, nor a file by
+	 * NAME_FILE, may be found as a file NAME; NULL: nowhere. */
+	const char	 *secrets_dir;
 	/* Optional; without it every rule's pattern is compiled afresh. */
 	struct regex_cache *regexes;
 	/* Optional: the bytes every template of a deployment may render,
@@ -77,6 +80,10 @@ struct resolved_server {
 int	render_env(const struct env_config *, const struct render_opts *,
 	    struct rendered_env **out, struct diag_list *);
 void	rendered_env_free(struct rendered_env *);
+
+/* The number of the capability NAME (CAP_NET_ADMIN, in any case): 0
+ * and *value, or -1 when there is none of that name. */
+int	render_capability(const char *name, int *value);
 
 /* Resolves srv for env. Returns 0 and *out (free with
  * resolved_server_free), or -EINVAL with every problem in dl. */

@@ -7,9 +7,11 @@
 #ifndef MCPVISOR_SECRETS_H
 #define MCPVISOR_SECRETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct cJSON;
+struct errbuf;
 struct ynode;
 
 /* shorter ones would scrub ordinary text */
@@ -57,5 +59,17 @@ void	secrets_clear(struct secret_set *);
 /* Overwrites every string of a tree (a copy of a configuration holding
  * secrets) before it is freed. Accepts NULL. */
 void	secrets_wipe_json(struct cJSON *);
+
+/* Reads an environment (getenv(3), or a request's). */
+typedef const char *secret_getenv_fn(void *arg, const char *name);
+/* The value of the secret an environment file names by variable name:
+ * from name in the environment, else from the file name_FILE names (an
+ * absolute path), else from the file name in dir (NULL: none), a
+ * trailing newline left out. 1 and a malloc'd *value (wipe it before it
+ * is freed), 0 when none of them has it, or a negative errno with why in
+ * err (both name and name_FILE set, a file that cannot be read, that is
+ * not a regular file or holds more than 64 KiB). (secrets_source.c) */
+int	secret_lookup(const char *name, secret_getenv_fn *get, void *arg,
+	    const char *dir, char **value, struct errbuf *err);
 
 #endif

@@ -77,6 +77,10 @@ struct cJSON	*state_load_record(const char *dir, const char *sub,
  * not, said in why (with the nearest it has). */
 int	state_record_only(struct cJSON *rec, const struct cJSON *names,
 	    char *why, size_t size);
+/* Whether a deployment record says its deployment serves: it succeeded
+ * and each of its servers is ready (or has ended as its restart policy
+ * lets it: a one-shot job). If not, why says what is not, first. */
+bool	state_record_ready(const struct cJSON *rec, char *why, size_t size);
 /* Every deployment record, newest first. Returns the count and a
  * malloc'd array in *out (free each with cJSON_Delete, then the array),
  * or a negative errno. A damaged record comes as its previous version,

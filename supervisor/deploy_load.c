@@ -275,7 +275,8 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 				    .spec_path = src->spec_path,
 				    .environment = src->environment,
 				    .sequential = src->sequential,
-				    .max_parallel = src->max_parallel };
+				    .max_parallel = src->max_parallel,
+				    .host_checks = true };
 	struct diag_list	 dl = { 0 };
 	int			 r;
 
@@ -283,6 +284,11 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 	snprintf(registered, sizeof(registered), "%s/health-checks",
 	    sv->state_dir);
 	paths.registered_checks_dir = registered;
+	/* the daemon's own: only its user and root may ask for a deployment,
+	 * so it reads NAME_FILE and the directory with no rights it would
+	 * lend to a requester who lacks them */
+	if (sv->secrets_dir[0] != '\0')
+		po.render.secrets_dir = sv->secrets_dir;
 	if (src->environ != NULL) {
 		po.render.getenv = request_getenv;
 		po.render.getenv_arg = src->environ;

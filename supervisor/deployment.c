@@ -506,6 +506,14 @@ prepared(struct deployment *dep, const struct dep_input *in)
 	dep_loaded_adopt(dep);
 	dep_audit(dep, "requested", dep->src.requester_uid,
 	    dep->src.requester_pid, dep->src.spec_path);
+	if (dep->ld.require_mfa && !dep->src.approved && dep->sv->once) {
+		/* a one-shot run has no second person to wait for */
+		fail_as(dep, NULL, "the environment's security_policies."
+		    "require_mfa holds a deployment until a second person "
+		    "approves it, which --once cannot wait for: smoke-test "
+		    "the spec in an environment without it", OUT_FAILED);
+		return;
+	}
 	if (dep->ld.require_mfa && !dep->src.approved) {
 		/* nothing of it runs, nor does it replace what runs, before
 		 * a second person says so; it stays the one being prepared */

@@ -67,6 +67,12 @@ static const char usage[] =
 "  --init SPEC       deploy SPEC at once and supervise it; SIGTERM or SIGINT\n"
 "                    stop it in reverse order within the grace; as PID 1 also\n"
 "                    reaps every orphan\n"
+"  --once            with --init: once every server is ready and has passed\n"
+"                    its health checks, stop in order and exit 0 (1 if the\n"
+"                    deployment failed): a smoke test of a spec\n"
+"  --secrets-dir DIR a file per secret, named as its variable, for those\n"
+"                    neither the environment nor NAME_FILE gives (default\n"
+"                    $CREDENTIALS_DIRECTORY)\n"
 "  --grace SECONDS   time for an ordered stop before what is left is killed\n"
 "                    (default 9, inside a container runtime's 10)\n"
 "  --check SPEC      prepare SPEC as a start would, report and exit\n"
@@ -486,6 +492,8 @@ static const struct option longopts[] = {
 	{ "max-parallel", required_argument, NULL, 'p' },
 	{ "approvers-group", required_argument, NULL, 'A' },
 	{ "notify-fd", required_argument, NULL, 'F' },
+	{ "once", no_argument, NULL, 'O' },
+	{ "secrets-dir", required_argument, NULL, 'C' },
 	{ "no-fork-server", no_argument, NULL, 'Z' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
@@ -543,6 +551,15 @@ parse_options(struct daemon *d, int argc, char **argv)
 		}
 		case 'v':	d->verbose = true; break;
 		case 'Z':	d->sv.forkserver.off = true; break;
+		case 'O':	d->sv.once = true; break;
+		case 'C':
+			if (optarg[0] != '/' || strlen(optarg) >=
+			    sizeof(d->sv.secrets_dir))
+				fatalx(SV_EXIT_CONFIG, "--secrets-dir takes an "
+				    "absolute path");
+			snprintf(d->sv.secrets_dir, sizeof(d->sv.secrets_dir),
+			    "%s", optarg);
+			break;
 		case 'F':
 			d->notify_fd = (int)strtol(optarg, &end, 10);
 			/* ours only: no worker or server inherits it */
@@ -579,6 +596,15 @@ parse_options(struct daemon *d, int argc, char **argv)
 		fputs(usage, stderr);
 		exit(SV_EXIT_CONFIG);
 	}
+	if (d->sv.once && d->init == NULL)
+		fatalx(SV_EXIT_CONFIG, "--once goes with --init SPEC");
+	/* systemd's LoadCredential= puts them there */
+	if (d->sv.secrets_dir[0] == '\0' && getenv("CREDENTIALS_DIRECTORY") !=
+	    NULL && getenv("CREDENTIALS_DIRECTORY")[0] == '/')
+		snprintf(d->sv.secrets_dir, sizeof(d->sv.secrets_dir), "%s",
+		    getenv("CREDENTIALS_DIRECTORY"));
+	if (d->sv.secrets_dir[0] != '\0')
+		d->po.render.secrets_dir = d->sv.secrets_dir;
 }
 
 int
@@ -606,6 +632,7 @@ main(int argc, char **argv)
 		fatalx(SV_EXIT_TEMPFAIL, "out of memory");
 	if (d.check != NULL) {
 		d.po.spec_path = d.check;
+		d.po.host_checks = true;
 		status = check_only(&d.po);
 		free(d.checks_dir);
 		return status;

@@ -28,8 +28,19 @@
 #include "util.h"
 #include "workerproc.h"
 
+static void
+on_once_timer(struct loop_timer *t)
+{
+	struct supervisor	*sv = container_of(t, struct supervisor,
+				    once_timer);
+
+	runtime_shutdown(sv);
+}
+
 /* Once every deployment is over, a daemon asked to stop (or one that
- * runs as init, whose deployment was all it had) is done. */
+ * runs as init, whose deployment was all it had) is done. With --once,
+ * the init deployment's success is the signal to stop: on the next turn,
+ * not amid the deployment's own notes. */
 static bool
 runtime_listener(struct deployment *dep, enum dep_note n,
     struct server_run *sr, const char *why)
@@ -38,6 +49,12 @@ runtime_listener(struct deployment *dep, enum dep_note n,
 
 	(void)sr;
 	(void)why;
+	if (n == DN_SUCCEEDED && sv->once && !sv->shutting_down) {
+		log_info("%s succeeded: stopping it (--once)", dep->id);
+		sv->once_timer.fn = on_once_timer;
+		loop_timer_set(&sv->loop, &sv->once_timer, 0);
+		return false;
+	}
 	if (n != DN_STOPPED || !(sv->shutting_down || sv->init_mode) ||
 	    runtime_busy(sv))
 		return false;

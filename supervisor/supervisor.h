@@ -144,6 +144,13 @@ struct supervisor {
 	struct hook_run		*hooks;		/* running deployment hooks */
 	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;
+	/* --once (with --init): stop in order once the deployment
+	 * succeeded, and exit with its outcome */
+	bool			 once;
+	struct loop_timer	 once_timer;
+	/* --secrets-dir (default $CREDENTIALS_DIRECTORY): a file per
+	 * secret, named as its variable; "" for none */
+	char			 secrets_dir[PATH_MAX];
 	/* --approvers-group: its members may reach the control socket to
 	 * approve (require_mfa), and for nothing else; -1: no one */
 	int			 approvers_gid;

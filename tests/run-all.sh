@@ -28,6 +28,12 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 SOAK_SECONDS=20 \
 section "an installed mcpvisor: a release build, cmake --install, moved, used"
 bash tests/install/test_install.sh . build-release
 
+section "deploy/kubernetes and deploy/ci, checked offline"
+bash tests/deploy/test_manifests.sh
+
+section "the container image: built with podman, run as PID 1"
+bash tests/container/test_image.sh
+
 section "fuzz (${fuzz_seconds}s per target, clang, libFuzzer+ASan+UBSan)"
 CC=clang cmake -S . -B build-fuzz -DMCPVISOR_WERROR=ON -DMCPVISOR_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -29,7 +29,7 @@ _mcpvisor()
 		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "config deploy health rollback monitor $globals" -- "$cur"))
+		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe $globals" -- "$cur"))
 		return
 	fi
 	if [ -z "$verb" ]; then
@@ -38,13 +38,14 @@ _mcpvisor()
 		deploy)   COMPREPLY=($(compgen -W "start status list stop" -- "$cur")) ;;
 		health)   COMPREPLY=($(compgen -W "register list run" -- "$cur")) ;;
 		rollback) COMPREPLY=($(compgen -W "list status start approve" -- "$cur")) ;;
-		monitor)  COMPREPLY=($(compgen -W "start show" -- "$cur")) ;;
+		monitor)  COMPREPLY=($(compgen -W "start show record" -- "$cur")) ;;
+		probe)    COMPREPLY=($(compgen -W "live ready" -- "$cur")) ;;
 		esac
 		return
 	fi
 	local opts=""
 	case $cmd.$verb in
-	deploy.start) opts="--environment --dry-run --json --detach --sequential --max-parallel --no-rollback --strategy --no-monitoring --monitor-port" ;;
+	deploy.start) opts="--environment --dry-run --json --detach --sequential --max-parallel --no-rollback --strategy --no-monitoring --monitor-port --once" ;;
 	deploy.status) opts="--follow --json" ;;
 	deploy.list) opts="--json --limit" ;;
 	health.run) opts="--all --tags --server --environment --json" ;;

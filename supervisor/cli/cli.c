@@ -42,6 +42,7 @@ static const char usage_main[] =
 "  monitor start            run the monitor by hand (--port N)\n"
 "  monitor show ID          a deployment live (--events, --metrics)\n"
 "  monitor record S N=V...  record metrics for server S\n"
+"  probe live|ready         whether mcpvisord's loop turns, its deployment serves\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"
@@ -340,6 +341,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "health", cli_health, "register, list and run health checks" },
 	{ "rollback", cli_rollback, "list snapshots, see and approve rollbacks" },
 	{ "monitor", cli_monitor, "run the monitor, show progress, events, metrics" },
+	{ "probe", cli_probe, "whether mcpvisord is live, its deployment ready" },
 	{ NULL, NULL, NULL },
 };
 

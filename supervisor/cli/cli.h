@@ -113,5 +113,6 @@ int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
+int	cli_probe(struct cli *, int, char **);
 
 #endif

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,7 @@ static const char usage_start[] =
 "                             [--sequential] [--max-parallel N] [--detach]\n"
 "                             [--no-rollback] [--strategy S]\n"
 "                             [--no-monitoring] [--monitor-port N]\n"
+"                             [--once]\n"
 "\n"
 "Deploys SPEC for ENV (default: the spec's metadata.environment) through\n"
 "mcpvisord, starting one in the background on the state directory when none\n"
@@ -45,6 +47,12 @@ static const char usage_start[] =
 "                          (default: the spec's rollback_strategy)\n"
 "      --no-monitoring     no mcpvisor-monitor for this deployment\n"
 "      --monitor-port N    the monitor's port (default: the spec's, 8765)\n"
+"      --once              a smoke test, with no daemon left behind: runs\n"
+"                          mcpvisord --init --once in the foreground, which\n"
+"                          deploys, waits until every server is ready and has\n"
+"                          passed its health checks, stops them in order and\n"
+"                          exits with the outcome (its log is the output;\n"
+"                          your environment is its environment)\n"
 "\n"
 "Exit status: 0 deployed (or the plan is sound), 1 the deployment failed,\n"
 "2 usage, 100 invalid configuration, 111 mcpvisord unreachable.\n";
@@ -298,6 +306,7 @@ struct start_opts {
 	struct prepare_opts	po;
 	bool			dry_run;
 	bool			detach;
+	bool			once;
 };
 
 /* The options and the spec; -1 with *status when that is all. */
@@ -316,6 +325,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		{ "strategy", required_argument, NULL, 'S' },
 		{ "no-monitoring", no_argument, NULL, 'N' },
 		{ "monitor-port", required_argument, NULL, 'P' },
+		{ "once", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -334,6 +344,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		case 's':	o->po.sequential = true; break;
 		case 'R':	cli->no_rollback = true; break;
 		case 'N':	cli->no_monitoring = true; break;
+		case 'O':	o->once = true; break;
 		case 'P':
 			if ((n = option_number("--monitor-port", optarg,
 			    65535)) < 0)
@@ -365,7 +376,83 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		return -1;
 	}
 	o->po.spec_path = argv[optind];
+	/* what a daemon of our own does not take, refused rather than
+	 * ignored */
+	if (o->once && (o->dry_run || o->detach || cli->json ||
+	    cli->no_rollback || cli->strategy != NULL)) {
+		fprintf(stderr, "mcpvisor deploy start: --once runs a first "
+		    "deployment in the foreground and prints its log: it "
+		    "takes no --%s\n", o->dry_run ? "dry-run" : o->detach ?
+		    "detach" : cli->json ? "json" : cli->no_rollback ?
+		    "no-rollback (a first deployment has nothing to roll "
+		    "back to)" : "strategy (a first deployment has nothing "
+		    "to roll back to)");
+		return -1;
+	}
 	return 0;
+}
+
+/* --once: mcpvisord --init SPEC --once on the state directory, in our
+ * place, so that its exit status is ours and nothing outlives it. */
+static int
+deploy_once(struct cli *cli, const struct prepare_opts *po)
+{
+	struct daemon_link	 c = { .fd = -1 };
+	char			 exe[PATH_MAX], port[16], parallel[16];
+	const char		*argv[32];
+	size_t			 n = 0;
+
+	if (link_connect(&c, cli->state_dir, false, NULL) == 0) {
+		link_close(&c);
+		fprintf(stderr, "mcpvisor deploy start: mcpvisord runs on %s; "
+		    "--once runs one of its own: give it another --state-dir\n",
+		    cli->state_dir);
+		return CLI_EXIT_USAGE;
+	}
+	if (daemon_path(exe, sizeof(exe)) < 0)
+		return CLI_EXIT_TEMPFAIL;
+	argv[n++] = "mcpvisord";
+	argv[n++] = "--state-dir";
+	argv[n++] = cli->state_dir;
+	argv[n++] = "--config-dir";
+	argv[n++] = cli->paths.config_dir;
+	if (cli->paths.checks_dir != NULL) {
+		argv[n++] = "--checks-dir";
+		argv[n++] = cli->paths.checks_dir;
+	}
+	if (cli->backup_dir_given) {
+		argv[n++] = "--backup-dir";
+		argv[n++] = cli->backup_dir;
+	}
+	if (po->environment != NULL) {
+		argv[n++] = "--environment";
+		argv[n++] = po->environment;
+	}
+	if (po->sequential)
+		argv[n++] = "--sequential";
+	if (po->max_parallel > 0) {
+		snprintf(parallel, sizeof(parallel), "%u", po->max_parallel);
+		argv[n++] = "--max-parallel";
+		argv[n++] = parallel;
+	}
+	if (cli->no_monitoring)
+		argv[n++] = "--no-monitoring";
+	if (cli->monitor_port != 0) {
+		snprintf(port, sizeof(port), "%u", cli->monitor_port);
+		argv[n++] = "--monitor-port";
+		argv[n++] = port;
+	}
+	if (cli->verbose)
+		argv[n++] = "--verbose";
+	argv[n++] = "--once";
+	argv[n++] = "--init";
+	argv[n++] = po->spec_path;
+	argv[n] = NULL;
+	fflush(NULL);
+	execv(exe, (char *const *)(uintptr_t)argv);
+	fprintf(stderr, "mcpvisor deploy start: %s: %s\n", exe,
+	    strerror(errno));
+	return CLI_EXIT_TEMPFAIL;
 }
 
 /* --dry-run: the plan, as a start would make it. */
@@ -410,6 +497,8 @@ deploy_start(struct cli *cli, int argc, char **argv)
 
 	if (start_options(cli, argc, argv, &o, &status) < 0)
 		return status;
+	if (o.once)
+		return deploy_once(cli, &o.po);
 	return o.dry_run ? deploy_dry_run(cli, &o.po) :
 	    deploy_submit(cli, &o.po, o.detach);
 }

@@ -35,7 +35,7 @@
 /* mcpvisord: beside us (a build tree), in the sbin directory of the
  * install we are part of, where this build installs it, else on PATH.
  * -ENOENT, said, when it is nowhere. */
-static int
+int
 daemon_path(char *buf, size_t size)
 {
 	static const char *const dirs[] = { MCPVISOR_BIN_TO_SBIN,

@@ -33,5 +33,8 @@ int	link_request(struct daemon_link *, const struct cJSON *);
  * caller deletes it), or a negative errno (-EPIPE: the daemon closed). */
 int	link_next(struct daemon_link *, uint8_t *type, struct cJSON **);
 void	link_close(struct daemon_link *);
+/* Where mcpvisord is: beside us (bin -> sbin of our prefix), else on
+ * PATH. 0, or -ENOENT after saying where it looked. */
+int	daemon_path(char *buf, size_t size);
 
 #endif

@@ -423,5 +423,53 @@ assert s[\"spin\"][\"usage\"][\"cpu_percent\"] > 50, s[\"spin\"]
 pkill -TERM -f "mcpvisord --state-dir $idle/state"
 wait_for "! pgrep -f -- \"--state-dir $idle/state\" >/dev/null" 10
 
+# --- 10. the probes a kubelet or a container runtime asks, without the
+# token: /readyz (the newest deployment succeeded and every server of it
+# is ready) and /livez (mcpvisord answers a ping within 2 s), and the
+# same through `mcpvisor probe`
+probe="$work/probe"
+mkdir -p "$probe/config/environments" "$probe/config/servers"
+echo "variables: {}" > "$probe/config/environments/test.yaml"
+printf 'name: prompt\nserver_type: t\nrun:\n  command: /bin/sleep\n  args: ["3600"]\n  readiness: process\n  start_seconds: 0\n' > "$probe/config/servers/prompt.yaml"
+printf 'name: unhurried\nserver_type: t\nrun:\n  command: /bin/sleep\n  args: ["3600"]\n  readiness: process\n  start_seconds: 3\n' > "$probe/config/servers/unhurried.yaml"
+cat > "$probe/spec.yaml" <<YAML
+metadata: {name: probed, environment: test}
+servers:
+  - {name: prompt, parallel_safe: true}
+  - {name: unhurried, parallel_safe: true}
+deployment_settings: {monitor_port: 18772}
+YAML
+pv() { "$mcpvisor" --config-dir "$probe/config" --state-dir "$probe/state" "$@"; }
+"$build/mcpvisord" --state-dir "$probe/state" --monitor-port 18772 --monitor-bind 0.0.0.0 >"$work/probe-daemon.log" 2>&1 &
+bg+=($!)
+wait_for "curl -sf http://127.0.0.1:18772/healthz >/dev/null" 10
+code() { curl -s -o "$work/probe-body" -w "%{http_code}" "$@"; }
+check "/readyz with no deployment: 503, saying so" '[ "$(code http://127.0.0.1:18772/readyz)" = 503 ] && grep -q "no deployment is running" "$work/probe-body"'
+pv deploy start "$probe/spec.yaml" --detach >/dev/null
+check "/readyz while a server is not yet ready: 503, naming the deployment" 'wait_for "[ \"\$(code http://127.0.0.1:18772/readyz)\" = 503 ] && grep -q \"probed is running\" \"$work/probe-body\"" 3'
+pv probe ready >"$work/probe-out"; s=$?
+check "probe ready says not yet, exit 1" '[ $s -eq 1 ] && grep -q "^not ready: deployment probed is running" "$work/probe-out"'
+check "/readyz once every server is ready: 200" 'wait_for "[ \"\$(code http://127.0.0.1:18772/readyz)\" = 200 ]" 15 && grep -q "deployment probed is ready" "$work/probe-body"'
+pv probe ready >"$work/probe-out"; s=$?
+pv probe live >>"$work/probe-out"; s2=$?
+check "probe ready and probe live: exit 0" '[ $s -eq 0 ] && [ $s2 -eq 0 ] && grep -q "^live$" "$work/probe-out"'
+check "/livez: 200 while mcpvisord answers" '[ "$(code http://127.0.0.1:18772/livez)" = 200 ]'
+check "from another host, without the token: /readyz and /livez answered, /metrics refused" '[ "$(rcurl http://10.77.0.1:18772/readyz)" = 200 ] && [ "$(rcurl http://10.77.0.1:18772/livez)" = 200 ] && [ "$(rcurl http://10.77.0.1:18772/metrics)" = 401 ]'
+dpid=$(pgrep -f "mcpvisord --state-dir $probe/state" | head -1)
+kill -STOP "$dpid"
+t0=$(date +%s%N)
+c=$(code http://127.0.0.1:18772/livez)
+t1=$(date +%s%N)
+kill -CONT "$dpid"
+check "/livez with mcpvisord stopped: 503 after 2 s ($(( (t1 - t0) / 1000000 )) ms), saying why" '[ "$c" = 503 ] && [ $(( (t1 - t0) / 1000000 )) -ge 1900 ] && grep -q "did not answer a ping within 2 s" "$work/probe-body"'
+check "and 200 again once it runs" 'wait_for "[ \"\$(code http://127.0.0.1:18772/livez)\" = 200 ]" 5'
+kill -9 "$(pgrep -f "mcpvisor-monitor --channel-fd 3 --state-dir $probe/state" | head -1)"
+pv probe live >/dev/null; s=$?
+check "probe live asks mcpvisord itself, whatever the monitor does" '[ $s -eq 0 ]'
+kill -TERM "$dpid"
+wait_for "! pgrep -f -- \"--state-dir $probe/state\" >/dev/null" 10
+pv probe live >"$work/probe-out" 2>&1; s=$?
+check "probe live with no mcpvisord: exit 111" '[ $s -eq 111 ]'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
