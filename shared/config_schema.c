@@ -30,6 +30,7 @@ static const struct schema s_free_map = { .type = SCHEMA_MAP_OF,
 static const struct schema_field resource_limit_fields[] = {
 	{ "cpu_cores", &s_number, false },
 	{ "memory_gb", &s_number, false },
+	{ "pids_max", &shape_uint, false },
 	{ "max_open_files", &shape_uint, false },
 	{ "max_processes", &shape_uint, false },
 	{ "max_file_size_mb", &shape_uint, false },
@@ -78,11 +79,22 @@ static const struct schema_field rlimit_fields[] = {
 };
 static const struct schema s_rlimits = { .type = SCHEMA_MAP,
     .fields = rlimit_fields };
+/* a server's own cgroup limits, over its environment's */
+static const struct schema_field limit_fields[] = {
+	{ "cpu_cores", &s_number, false },
+	{ "memory_gb", &s_number, false },
+	{ "pids_max", &shape_uint, false },
+	{ NULL, NULL, false },
+};
+static const struct schema s_limits = { .type = SCHEMA_MAP,
+    .fields = limit_fields };
 static const struct schema_field sandbox_fields[] = {
 	{ "capabilities", &shape_string_list, false },
 	{ "network", &s_network, false },
 	{ "writable_paths", &shape_string_list, false },
 	{ "rlimits", &s_rlimits, false },
+	{ "limits", &s_limits, false },
+	{ "limits_required", &s_bool, false },
 	{ NULL, NULL, false },
 };
 const struct schema config_sandbox_schema = { .type = SCHEMA_MAP,

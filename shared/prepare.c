@@ -16,7 +16,9 @@
 #include <cjson/cJSON.h>
 #include <sys/capability.h>
 
+#include "cgroup.h"
 #include "diag.h"
+#include "errbuf.h"
 #include "schema.h"
 #include "ynode.h"
 
@@ -136,10 +138,53 @@ check_privileges(const struct resolved_server *rs, cap_t caps,
 }
 
 static void
+limits_of(const struct ynode *m, struct cgroup_limits *l)
+{
+	double	v;
+
+	if ((v = schema_number(m, "cpu_cores", 0)) > 0)
+		l->cpu_cores = v;
+	if ((v = schema_number(m, "memory_gb", 0)) > 0)
+		l->memory_bytes = (uint64_t)(v * (1u << 30));
+	if ((v = schema_number(m, "pids_max", 0)) >= 1)
+		l->pids_max = (long)v;
+}
+
+/* The environment's resource_limits and the server's sandbox.limits
+ * are the kernel's to enforce, through a cgroup of the server's own:
+ * where mcpvisord cannot make one, the server does not start, unless it
+ * says sandbox.limits_required: false. */
+static void
+check_limits(const struct resolved_server *rs, const struct ynode *env_limits,
+    struct diag_list *dl)
+{
+	const struct ynode	*own = ynode_map_get(rs->sandbox, "limits");
+	const struct ynode	*at = own != NULL ? own : env_limits;
+	struct cgroup_limits	 l = { 0 };
+	struct errbuf		 err;
+
+	limits_of(env_limits, &l);
+	limits_of(own, &l);
+	if ((l.cpu_cores <= 0 && l.memory_bytes == 0 && l.pids_max == 0) ||
+	    cgroup_can_limit(&l, &err) == 0)
+		return;
+	if (!schema_bool(rs->sandbox, "limits_required", true))
+		diag_add(dl, DIAG_WARNING, &at->mark, "server '%s' runs without "
+		    "its limits (sandbox.limits_required: false): %s",
+		    rs->server->name, err.msg);
+	else
+		diag_add(dl, DIAG_ERROR, &at->mark, "server '%s': its limits "
+		    "cannot be enforced here: %s; say sandbox.limits_required: "
+		    "false to run it unlimited", rs->server->name, err.msg);
+}
+
+static void
 check_host(struct prepared *pd, struct diag_list *dl)
 {
-	cap_t	caps = cap_get_proc();
-	int	netns = -1;
+	const struct ynode	*env_limits = ynode_map_get(pd->env->env->doc,
+				    "resource_limits");
+	cap_t			 caps = cap_get_proc();
+	int			 netns = -1;
 
 	for (size_t i = 0; i < pd->spec->nservers; i++) {
 		const struct resolved_server	*rs = pd->servers[i].resolved;
@@ -148,6 +193,7 @@ check_host(struct prepared *pd, struct diag_list *dl)
 			continue;
 		check_network(rs, &netns, dl);
 		check_privileges(rs, caps, dl);
+		check_limits(rs, env_limits, dl);
 	}
 	cap_free(caps);
 }

@@ -99,6 +99,9 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 	sigset_t		 none;
 	pid_t			 pid;
 
+	for (size_t i = 0; i < rq->njoin_cgroups; i++)
+		if (write(rq->join_cgroups[i], "0", 1) != 1)
+			child_fail(status_fd, errno);
 	if (rq->new_session ? setsid() == -1 : rq->new_pgrp &&
 	    setpgid(0, 0) == -1)
 		child_fail(status_fd, errno);

@@ -52,6 +52,12 @@ struct spawn_request {
 	 * it, with no fork handlers run); its process group is set from
 	 * the child's side alone */
 	bool		 sibling;
+	/* cgroup.procs of cgroups to join, open for writing: the child
+	 * writes "0" to each first, so that all it does is counted and
+	 * limited there (the kernel checks the move against the rights of
+	 * whoever opened them) */
+	const int	*join_cgroups;
+	size_t		 njoin_cgroups;
 };
 
 /* Starts rq. Returns 0 and the child's pid (0 for a detached one), or a

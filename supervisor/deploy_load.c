@@ -137,6 +137,7 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, cons
 	    ps->spec->name);
 	cJSON_AddStringToObject(o, "server", ps->spec->name);
 	cJSON_AddStringToObject(o, "deployment", id);
+	cJSON_AddStringToObject(o, "stack", ld->pd->spec->name);
 	cJSON_AddStringToObject(o, "server_dir", dir);
 	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
 	if (ps->resolved->sandbox != NULL)
@@ -226,6 +227,8 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		sr->attempts_allowed = 1 + ps->spec->retry_attempts;
 		sr->ready_timeout_s = ps->spec->timeout_seconds;
 		sr->config_text = worker_config(sv, ld, i, id, rs);
+		snprintf(sr->stack, sizeof(sr->stack), "%s",
+		    ld->pd->spec->name);
 		runspec_free(rs);
 		if (sr->config_text == NULL)
 			return -ENOMEM;
@@ -446,6 +449,8 @@ dep_load_from_json(const struct dep_sources *src, const cJSON *answer,
 	ld->audit_logging = cJSON_IsTrue(cJSON_GetObjectItem(answer,
 	    "audit_logging"));
 	cJSON_ArrayForEach(s, list) {
+		snprintf(ld->servers[i].stack, sizeof(ld->servers[i].stack),
+		    "%s", ld->pd->spec->name);
 		if (!run_from_json(&ld->servers[i], &ld->pd->servers[i], i, s)) {
 			r = -EINVAL;
 			goto changed;

@@ -471,6 +471,8 @@ serve(struct daemon *d)
 	for (int i = 0; i < 500 && (waitpid(-1, &status, WNOHANG) != -1 ||
 	    errno != ECHILD); i++)
 		usleep(2000);
+	workers_bury(sv);
+	workers_remove_cgroups(sv);
 	return sv->exit_status;
 }
 

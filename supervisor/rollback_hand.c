@@ -267,6 +267,7 @@ take_previous(struct deployment *r, const struct deployment *p,
 		t = dst->config_text;
 		dst->config_text = src->config_text;
 		src->config_text = t;
+		memcpy(dst->stack, src->stack, sizeof(dst->stack));
 	}
 	rc = secrets_merge(&r->ld.secrets, &tmp->ld.secrets);
 	dep_free(tmp);

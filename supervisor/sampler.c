@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "cgroup.h"
 #include "deployment.h"
 #include "frame.h"
 #include "prepare.h"
@@ -26,6 +28,16 @@
 #include "supervisor.h"
 #include "util.h"
 #include "workerproc.h"
+
+static uint64_t
+ticks_per_s(void)
+{
+	static long	hz;
+
+	if (hz <= 0 && (hz = sysconf(_SC_CLK_TCK)) <= 0)
+		hz = 100;
+	return (uint64_t)hz;
+}
 
 /* Since boot (the clock /proc/PID/stat's start times count on), in ms. */
 static uint64_t
@@ -44,7 +56,8 @@ sample_server(struct supervisor *sv, struct server_run *sr, uint64_t now,
 	pid_t			 pid = sr->worker != NULL ?
 				    worker_server_pid(sr->worker) : 0;
 	struct proc_usage	 u, base = { 0 };
-	uint64_t		 since, started;
+	uint64_t		 since, started, cg_cpu_ns, cg_memory;
+	bool			 from_cgroup = false;
 	char			 when[40];
 	cJSON			*o, *m;
 
@@ -52,6 +65,14 @@ sample_server(struct supervisor *sv, struct server_run *sr, uint64_t now,
 	    (sr->usage_pid == pid && now - sr->usage_ms < max_age_ms) ||
 	    proc_tree_usage(pid, &u) < 0)
 		return;
+	/* its cgroup counts every process of it, those that left its tree
+	 * included, and its memory as the limit does */
+	if (worker_cgroup(sr->worker)[0] != '\0' &&
+	    cgroup_usage(worker_cgroup(sr->worker), &cg_cpu_ns, &cg_memory)) {
+		u.cpu_ticks = cg_cpu_ns / (1000000000ull / ticks_per_s());
+		u.rss_bytes = cg_memory;
+		from_cgroup = true;
+	}
 	if (sr->usage_pid == pid) {
 		base.cpu_ticks = sr->usage_ticks;
 		since = sr->usage_ms;
@@ -66,6 +87,7 @@ sample_server(struct supervisor *sv, struct server_run *sr, uint64_t now,
 	    proc_cpu_percent(&base, &u, now - since) * 10 + 0.5) / 10);
 	cJSON_AddNumberToObject(o, "rss_bytes", (double)u.rss_bytes);
 	cJSON_AddNumberToObject(o, "processes", u.processes);
+	cJSON_AddStringToObject(o, "source", from_cgroup ? "cgroup" : "proc");
 	cJSON_AddNumberToObject(o, "interval_ms", (double)(now - since));
 	state_iso_now(when, sizeof(when));
 	cJSON_AddStringToObject(o, "at", when);

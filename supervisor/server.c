@@ -157,6 +157,8 @@ begin(struct server_run *sr, const struct srv_input *in)
 	/* no need to wait for hello: the socket buffers the config */
 	worker_send(sr->worker, FRAME_CONFIG, sr->config_text,
 	    (uint32_t)strlen(sr->config_text));
+	/* the leaf it makes for its server, which we remove after it */
+	worker_owns_cgroup(sr->worker, sr->stack, sr->name);
 	srv_event(sr, "worker_started", NULL, "worker %d for attempt %u of %u "
 	    "(ready within %u s; %zu bytes of configuration)",
 	    (int)worker_pid(sr->worker), sr->attempts, sr->attempts_allowed,
@@ -264,11 +266,22 @@ note_health(struct server_run *sr, const struct srv_input *in)
 		    "Warning", check, message);
 }
 
+/* How a server ended, in words: the OOM killer named as such. */
+static void
+exit_text(const struct srv_input *in, char *buf, size_t size)
+{
+	if (in->a && in->oom_limit_mib > 0)
+		snprintf(buf, size, "killed: out of memory (limit %u MiB)",
+		    in->oom_limit_mib);
+	else
+		snprintf(buf, size, in->a ? "killed by signal %u" :
+		    "exited with status %u", in->b);
+}
+
 static void
 note_exit(struct server_run *sr, const struct srv_input *in)
 {
-	snprintf(sr->last_error, sizeof(sr->last_error), in->a ?
-	    "killed by signal %u" : "exited with status %u", in->b);
+	exit_text(in, sr->last_error, sizeof(sr->last_error));
 	srv_event(sr, "server_exited", NULL, "%s", sr->last_error);
 }
 
@@ -415,10 +428,9 @@ ready_timeout(struct server_run *sr, const struct srv_input *in)
 static void
 finished(struct server_run *sr, const struct srv_input *in)
 {
-	char	status[64];
+	char	status[80];
 
-	snprintf(status, sizeof(status), in->a ? "killed by signal %u" :
-	    "exited with status %u", in->b);
+	exit_text(in, status, sizeof(status));
 	sr->state = SR_EXITED;
 	let_go(sr, false);
 	srv_event(sr, "server_finished", NULL, "%s; restart policy keeps it "
@@ -610,6 +622,8 @@ on_worker(struct worker_proc *wp, const struct frame *f, const char *why,
 	    f->type == FRAME_FINISHED) {
 		in.a = frame_get_u32(f->data);
 		in.b = f->len >= 8 ? frame_get_u32(f->data + 4) : 0;
+		in.oom_limit_mib = f->len >= 12 ? frame_get_u32(f->data + 8) :
+		    0;
 	}
 	if (f->type == FRAME_SANDBOX || f->type == FRAME_HEALTH ||
 	    f->type == FRAME_FAILED) {
@@ -689,6 +703,7 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	server_forget_config(dst);
 	dst->config_text = src->config_text;
 	src->config_text = NULL;
+	memcpy(dst->stack, src->stack, sizeof(dst->stack));
 	dst->worker = src->worker;
 	src->worker = NULL;
 	worker_reown(dst->worker, on_worker, dst);

@@ -68,6 +68,7 @@ enum stop_how {
 /* What comes with an event. */
 struct srv_input {
 	uint32_t		 a, b;	/* STARTED: pid; EXITED: how, code */
+	uint32_t		 oom_limit_mib;	/* EXITED: the OOM killer's */
 	struct cJSON		*json;	/* SANDBOX, HEALTH, USAGE, FAILED */
 	const char		*why;	/* LOST */
 	enum stop_how		 how;	/* STOP */
@@ -99,6 +100,7 @@ struct server_run {
 	unsigned		 restarts;
 	unsigned		 stop_timeout_ms;
 	char			*config_text;	/* holds secrets: memory only */
+	char			 stack[96];	/* its deployment's spec name */
 	struct worker_proc	*worker;
 	pid_t			 server_pid;	/* as its worker said */
 	struct loop_timer	 ready_timer;

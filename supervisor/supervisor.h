@@ -125,6 +125,7 @@ typedef bool dep_listener_fn(struct deployment *, enum dep_note,
     struct server_run *, const char *why);
 
 #define SV_LISTENERS_MAX	8
+#define SV_CGROUPS_LEFT_MAX	64	/* leaves waiting to be removed */
 
 struct supervisor {
 	struct loop		 loop;
@@ -166,6 +167,14 @@ struct supervisor {
 		bool		 off;
 		uint64_t	 retry_ms;
 	}			 forkserver;
+	/* cgroup leaves of gone workers that still held processes: tried
+	 * again until they can be removed (workerproc.c) */
+	struct cgroup_left {
+		char		 name[256];
+		unsigned	 tries;
+	}			 cgroups_left[SV_CGROUPS_LEFT_MAX];
+	size_t			 ncgroups_left;
+	struct loop_timer	 cgroup_timer;
 	/* watchers that want usage samples as they come (sampler.c) */
 	unsigned		 sampler_wanted;
 	struct loop_timer	 sampler_timer;

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "frame.h"
 #include "log.h"
 #include "peer.h"
@@ -47,6 +48,7 @@ struct worker_proc {
 	int			 server_pidfd;
 	bool			 lost;		/* channel gone or process dead */
 	bool			 reaped;
+	char			 cgroup[256];	/* its server's leaf, or "" */
 };
 
 static void
@@ -420,6 +422,80 @@ workers_reaped(struct supervisor *sv, pid_t pid, int status)
 	return true;
 }
 
+const char *
+worker_cgroup(const struct worker_proc *wp)
+{
+	return wp != NULL ? wp->cgroup : "";
+}
+
+void
+worker_owns_cgroup(struct worker_proc *wp, const char *stack,
+    const char *server)
+{
+	cgroup_leaf_name(wp->cgroup, sizeof(wp->cgroup), stack, server,
+	    (long)wp->pid);
+}
+
+/* Leaves whose killed processes were not yet reaped: removed on a later
+ * try (every CGROUP_RETRY_MS, CGROUP_TRIES times at most). */
+#define CGROUP_RETRY_MS	100
+#define CGROUP_TRIES	100
+
+static void
+on_cgroup_timer(struct loop_timer *t)
+{
+	struct supervisor	*sv = container_of(t, struct supervisor,
+				    cgroup_timer);
+	size_t			 k = 0;
+
+	for (size_t i = 0; i < sv->ncgroups_left; i++) {
+		struct cgroup_left	*c = &sv->cgroups_left[i];
+
+		if (cgroup_remove(c->name) != -EBUSY)
+			continue;
+		if (++c->tries >= CGROUP_TRIES) {
+			log_warnx("cgroup %s: still holds processes after %u "
+			    "ms: left", c->name, CGROUP_TRIES * CGROUP_RETRY_MS);
+			continue;
+		}
+		sv->cgroups_left[k++] = *c;
+	}
+	sv->ncgroups_left = k;
+	if (k > 0)
+		loop_timer_set(&sv->loop, &sv->cgroup_timer, CGROUP_RETRY_MS);
+}
+
+static void
+remove_cgroup(struct supervisor *sv, const char *name)
+{
+	struct cgroup_left	*c;
+
+	if (name[0] == '\0' || cgroup_remove(name) != -EBUSY)
+		return;
+	if (sv->ncgroups_left == SV_CGROUPS_LEFT_MAX) {
+		log_warnx("cgroup %s: too many leaves wait to be removed: "
+		    "left", name);
+		return;
+	}
+	c = &sv->cgroups_left[sv->ncgroups_left++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->tries = 0;
+	sv->cgroup_timer.fn = on_cgroup_timer;
+	if (!loop_timer_pending(&sv->cgroup_timer))
+		loop_timer_set(&sv->loop, &sv->cgroup_timer, CGROUP_RETRY_MS);
+}
+
+void
+workers_remove_cgroups(struct supervisor *sv)
+{
+	loop_timer_cancel(&sv->loop, &sv->cgroup_timer);
+	for (size_t i = 0; i < sv->ncgroups_left; i++)
+		if (cgroup_remove(sv->cgroups_left[i].name) == -EBUSY)
+			log_warnx("cgroup %s: still holds processes: left",
+			    sv->cgroups_left[i].name);
+	sv->ncgroups_left = 0;
+}
+
 void
 workers_bury(struct supervisor *sv)
 {
@@ -428,6 +504,7 @@ workers_bury(struct supervisor *sv)
 	while ((wp = *pp) != NULL) {
 		if (wp->reaped && wp->lost) {
 			*pp = wp->next;
+			remove_cgroup(sv, wp->cgroup);
 			loop_timer_cancel(&sv->loop, &wp->kill_timer);
 			loop_timer_cancel(&sv->loop, &wp->stopped_timer);
 			close_channel(wp);

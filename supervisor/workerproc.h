@@ -56,6 +56,16 @@ void	worker_stop(struct worker_proc *, uint32_t flags);
 void	worker_detach(struct worker_proc *, unsigned ms);
 /* Hands the worker (and its callback) to another owner. */
 void	worker_reown(struct worker_proc *, worker_frame_fn *, void *arg);
+/* The worker runs server of stack, in the cgroup leaf cgroup_leaf_name()
+ * names: once the worker is gone, what is left there is killed and the
+ * leaf removed. */
+void	worker_owns_cgroup(struct worker_proc *, const char *stack,
+	    const char *server);
+/* Its server's cgroup leaf, or "". */
+const char	*worker_cgroup(const struct worker_proc *);
+/* At the end: the leaves still waiting, removed now (what they held is
+ * reaped by then) or left with a warning. */
+void	workers_remove_cgroups(struct supervisor *);
 /* Kills the worker and its server outright. */
 void	worker_kill(struct worker_proc *);
 /* Kills them if the worker has not gone within ms. */

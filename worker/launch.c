@@ -27,6 +27,8 @@ launch_server(const struct launch_request *rq, struct launch_result *res)
 		 * its server along: an orphan would hold the server's port
 		 * against the worker that replaces it */
 		.pdeathsig = SIGKILL,
+		.join_cgroups = rq->join_cgroups,
+		.njoin_cgroups = rq->njoin_cgroups,
 	};
 	int			 in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	int			 log[2] = { -1, -1 }, ready[2] = { -1, -1 };

@@ -17,6 +17,8 @@ struct launch_request {
 	const char	*cwd;		/* NULL: "/" */
 	bool		 stdio_channel;	/* stdin/stdout are the MCP channel */
 	int		 readiness_fd;	/* -1: none */
+	const int	*join_cgroups;	/* its cgroups' cgroup.procs */
+	size_t		 njoin_cgroups;
 };
 
 struct launch_result {

@@ -43,12 +43,55 @@
 
 /* --- the channel --- */
 
+/* The server's cgroup, made while we may (before the sandbox): its
+ * limits enforced, its processes counted and swept. Without limits, a
+ * host that has no cgroup for us (an unprivileged mcpvisord) runs the
+ * server without one; with them, that is a failure unless the server
+ * says sandbox.limits_required: false. */
+static int
+enter_cgroup(struct worker *w, const char *stack, cJSON *report,
+    struct errbuf *err)
+{
+	const struct cgroup_limits	*l = &w->sandbox.limits;
+	bool				 limited = l->memory_bytes > 0 ||
+					    l->cpu_cores > 0 || l->pids_max > 0;
+	char				 name[256];
+	cJSON				*o;
+	int				 r;
+
+	cgroup_leaf_name(name, sizeof(name), stack != NULL ? stack : "-",
+	    w->name, (long)getpid());
+	if ((r = cgroup_create(&w->cgroup, name, l, err)) < 0) {
+		if (limited && w->sandbox.limits_required)
+			return r;
+		if (limited)
+			log_warnx("%s: runs without its limits "
+			    "(sandbox.limits_required: false): %s", w->name,
+			    err->msg);
+		cJSON_AddStringToObject(report, "cgroup", "none");
+		return 0;
+	}
+	w->has_cgroup = true;
+	w->oom_kills = cgroup_oom_kills(&w->cgroup);
+	o = cJSON_AddObjectToObject(report, "cgroup");
+	cJSON_AddStringToObject(o, "name", name);
+	if (l->cpu_cores > 0)
+		cJSON_AddNumberToObject(o, "cpu_cores", l->cpu_cores);
+	if (l->memory_bytes > 0)
+		cJSON_AddNumberToObject(o, "memory_bytes",
+		    (double)l->memory_bytes);
+	if (l->pids_max > 0)
+		cJSON_AddNumberToObject(o, "pids_max", (double)l->pids_max);
+	return 0;
+}
+
 static void
 on_config(struct worker *w, const struct frame *f)
 {
 	struct errbuf	 err = { "" };
 	const char	*stage = "config";
 	cJSON		*config, *report;
+	char		*stack = NULL;
 	int		 r;
 
 	if (w->state != S_WAIT_CONFIG) {
@@ -60,6 +103,9 @@ on_config(struct worker *w, const struct frame *f)
 		worker_send_failed(w, "config", "configuration is not JSON", 0);
 		goto fail;
 	}
+	stack = cJSON_GetStringValue(cJSON_GetObjectItem(config, "stack")) !=
+	    NULL ? strdup(cJSON_GetStringValue(cJSON_GetObjectItem(config,
+	    "stack"))) : NULL;
 	r = task_wanted(config) ? task_setup(w, config, &err) :
 	    setup_worker(w, config, &stage, &err);
 	/* everything needed later was copied out of the configuration;
@@ -70,6 +116,13 @@ on_config(struct worker *w, const struct frame *f)
 		goto fail;
 	}
 	report = cJSON_CreateObject();
+	if (!w->task && (r = enter_cgroup(w, stack, report, &err)) < 0) {
+		free(stack);
+		cJSON_Delete(report);
+		worker_send_failed(w, "cgroup", err.msg, -r);
+		goto fail;
+	}
+	free(stack);
 	if ((r = sandbox_apply(&w->sandbox, report, &stage, &err)) < 0) {
 		cJSON_Delete(report);
 		worker_send_failed(w, stage, err.msg, -r);

@@ -146,6 +146,23 @@ parse_identity(const cJSON *run, struct sandbox_spec *sp, struct errbuf *err)
 	return 0;
 }
 
+/* cpu_cores, memory_gb and pids_max of a mapping, over what l holds. */
+static void
+parse_limits(const cJSON *m, struct cgroup_limits *l)
+{
+	const cJSON	*v;
+
+	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "cpu_cores")) &&
+	    v->valuedouble > 0)
+		l->cpu_cores = v->valuedouble;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "memory_gb")) &&
+	    v->valuedouble > 0)
+		l->memory_bytes = (uint64_t)(v->valuedouble * (1u << 30));
+	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "pids_max")) &&
+	    v->valuedouble >= 1)
+		l->pids_max = (long)v->valuedouble;
+}
+
 int
 sandbox_parse(const cJSON *config, struct sandbox_spec *sp, struct errbuf *err)
 {
@@ -174,6 +191,10 @@ sandbox_parse(const cJSON *config, struct sandbox_spec *sp, struct errbuf *err)
 		}
 		limit_to(sp, item->string, (rlim_t)v);
 	}
+	parse_limits(limits, &sp->limits);
+	parse_limits(cJSON_GetObjectItem(sandbox, "limits"), &sp->limits);
+	sp->limits_required = !cJSON_IsFalse(cJSON_GetObjectItem(sandbox,
+	    "limits_required"));
 	item = cJSON_GetObjectItem(sandbox, "network");
 	sp->network_none = cJSON_IsString(item) &&
 	    strcmp(item->valuestring, "none") == 0;

@@ -19,6 +19,8 @@
 
 #include <sys/capability.h>
 
+#include "cgroup.h"
+
 struct cJSON;
 struct errbuf;
 
@@ -43,6 +45,11 @@ struct sandbox_spec {
 	gid_t			groups[SANDBOX_GROUPS_MAX];
 	size_t			ngroups;
 	char			home[256];
+	/* resource_limits' cpu_cores, memory_gb and pids_max, over which
+	 * sandbox.limits has the last word; the cgroup that enforces them
+	 * must be there unless sandbox.limits_required is false */
+	struct cgroup_limits	limits;
+	bool			limits_required;
 };
 
 /* Reads the sandbox, run (user, group) and resource_limits parts of the

@@ -230,6 +230,9 @@ server_start(struct worker *w)
 		w->state = S_DONE;
 		return;
 	}
+	if (w->has_cgroup)
+		rq.join_cgroups = cgroup_join_fds(&w->cgroup,
+		    &rq.njoin_cgroups);
 	if ((r = launch_server(&rq, &w->child)) < 0) {
 		worker_send_failed(w, "spawn", "fork or pipe failed", -r);
 		w->exit_status = EXIT_TEMPFAIL;
@@ -302,7 +305,7 @@ count_death(struct worker *w, uint64_t now)
  * back-off that doubles per death and is forgiven by sustained uptime,
  * unless its policy or the tally says otherwise. */
 static void
-after_death(struct worker *w, bool failed, const uint8_t how_code[8],
+after_death(struct worker *w, bool failed, const uint8_t how_code[12],
     uint64_t now)
 {
 	char	reason[128];
@@ -311,7 +314,8 @@ after_death(struct worker *w, bool failed, const uint8_t how_code[8],
 	    (w->run->restart == RUN_RESTART_ON_FAILURE && !failed)) {
 		/* an orderly end: said before we exit, so that the root
 		 * does not take our exit for a crash */
-		worker_send(w, FRAME_FINISHED, how_code, 8);
+		worker_send(w, FRAME_FINISHED, how_code,
+		    frame_get_u32(how_code + 8) > 0 ? 12 : 8);
 		w->state = S_DONE;
 		w->exit_status = 0;
 		return;
@@ -338,7 +342,8 @@ after_death(struct worker *w, bool failed, const uint8_t how_code[8],
 static void
 on_server_exit(struct worker *w, int status)
 {
-	uint8_t		b[8];
+	uint8_t		b[12];
+	unsigned	oom = 0;
 	/* killed for failing its checks: a failure, however it exited */
 	bool		failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 			    w->unhealthy_restart;
@@ -348,14 +353,28 @@ on_server_exit(struct worker *w, int status)
 	 * would go unsaid */
 	if (w->status_w.fd != -1)
 		on_exec_status(&w->status_w, EPOLLIN);
+	/* the kernel's OOM killer struck in its cgroup meanwhile: the
+	 * signal is its */
+	if (w->has_cgroup && WIFSIGNALED(status) && WTERMSIG(status) ==
+	    SIGKILL && (oom = cgroup_oom_kills(&w->cgroup)) > w->oom_kills) {
+		w->oom_kills = oom;
+		oom = (unsigned)(w->sandbox.limits.memory_bytes >> 20);
+		if (oom == 0)
+			oom = 1;
+	} else
+		oom = 0;
 	frame_put_u32(b, WIFSIGNALED(status) ? 1 : 0);
 	frame_put_u32(b + 4, (uint32_t)(WIFSIGNALED(status) ?
 	    WTERMSIG(status) : WEXITSTATUS(status)));
-	worker_send(w, FRAME_EXITED, b, 8);
+	frame_put_u32(b + 8, oom);
+	worker_send(w, FRAME_EXITED, b, oom > 0 ? 12 : 8);
 	/* whatever is left of its process group goes with it, and so do
-	 * its children that left the group: we adopted them */
+	 * its children that left the group: we adopted them; and what
+	 * its cgroup holds, however it detached itself */
 	kill(-w->child.pid, SIGKILL);
 	spawn_kill_adopted();
+	if (w->has_cgroup)
+		cgroup_kill_all(&w->cgroup);
 	checks_stop(w, "the server exited");
 	w->unhealthy_restart = false;
 	close_child_fds(w);

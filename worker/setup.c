@@ -286,6 +286,8 @@ setup_worker(struct worker *w, const cJSON *config, const char **stage,
 void
 setup_free(struct worker *w)
 {
+	if (w->has_cgroup)
+		cgroup_close(&w->cgroup);
 	free(w->name);
 	free(w->server_dir);
 	free(w->state_dir);

@@ -55,6 +55,11 @@ struct worker {
 	struct runspec		*run;
 	char			**envp;		/* the server's */
 	struct sandbox_spec	 sandbox;
+	/* the server's cgroup leaf (has_cgroup: made), and the OOM kills
+	 * counted there before the server's current run */
+	struct cgroup_leaf	 cgroup;
+	bool			 has_cgroup;
+	unsigned		 oom_kills;
 	enum server_state	 state;
 	bool			 ever_ready;
 	bool			 stop_requested;

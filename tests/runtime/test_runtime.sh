@@ -57,6 +57,12 @@ server slow '  command: bash
   args: ["-c", "sleep 1.5; echo >&5; exec sleep 1000"]
   readiness: fd
   readiness_fd: 5'
+# ready only after long enough that a test can act on it while it starts,
+# however loaded the machine
+server stalling '  command: bash
+  args: ["-c", "sleep 60; echo >&5; exec sleep 1000"]
+  readiness: fd
+  readiness_fd: 5'
 server after-slow '  command: sleep
   args: ["1001"]'
 server broken '  command: /nonexistent/server'
@@ -194,7 +200,7 @@ check "restarts were counted" '[ "$(rf $id "d[\"servers\"][0][\"restarts\"]")" -
 mv deploy stop "$id" >/dev/null 2>&1
 
 # --- 5. kill -9 of a worker mid-deployment: a recorded failure
-sp=$(spec workerkill "$(S slow)")
+sp=$(spec workerkill "$(S stalling)")
 mv deploy start --detach "$sp" >/dev/null 2>&1
 id=$(last_id)
 wait_for "[ -n \"\$(rf $id 'd[\"servers\"][0].get(\"worker_pid\",\"\")')\" ]" 15
@@ -209,7 +215,7 @@ for l in sys.stdin:
         print(int(t.timestamp()*1000))')
 echo "# worker kill -9 -> deployment_failed recorded: $((t1 - t0)) ms (wall clock, ms resolution)"
 check "the failure names the worker" 'rf $id "d[\"failure\"]" | grep -q "worker $wpid"'
-check "its server did not survive" 'wait_for "! pgrep -f \"sleep 1000\" >/dev/null" 5'
+check "its server did not survive" 'wait_for "! pgrep -f \"sleep 60; echo\" >/dev/null && ! pgrep -x -f \"sleep 60\" >/dev/null" 5'
 
 # --- 6. secrets reach the server, never the state directory
 export TEST_TOKEN="tok-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
