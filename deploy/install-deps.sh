@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
 	build-essential cmake pkg-config clang
 	libyaml-dev libcurl4-openssl-dev libcjson-dev libwebsockets-dev
-	libcmocka-dev libcap-dev libssl-dev libpcre2-dev
+	libcmocka-dev libcap-dev libssl-dev libpcre2-dev libseccomp-dev
 	python3 mandoc ca-certificates curl procps util-linux
 	# the peers of the supervisor benchmark (tests/bench/)
 	s6 runit supervisor

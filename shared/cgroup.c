@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,20 @@ struct hierarchies {
 	char	base[CGROUP_HIERARCHIES][512];
 	bool	v2[CGROUP_HIERARCHIES];		/* the controller is v2's */
 };
+
+/* snprintf for paths: a path too long to hold is cut, and is then one
+ * that no open or mkdir finds (false says so) */
+static bool __attribute__((format(printf, 3, 4)))
+pathf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < size;
+}
 
 static bool
 has_token(const char *list, const char *word)
@@ -141,7 +156,7 @@ write_file(const char *dir, const char *file, const char *text)
 	char	path[640];
 	int	fd, r = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	(void)pathf(path, sizeof(path), "%s/%s", dir, file);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
 		return -errno;
 	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
@@ -155,7 +170,7 @@ file_exists(const char *dir, const char *file)
 {
 	char	path[640];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	(void)pathf(path, sizeof(path), "%s/%s", dir, file);
 	return access(path, F_OK) == 0;
 }
 
@@ -168,7 +183,7 @@ keyed_value(const char *dir, const char *file, const char *key)
 	uint64_t	 v = 0;
 	size_t		 n = strlen(key);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	(void)pathf(path, sizeof(path), "%s/%s", dir, file);
 	if ((fp = fopen(path, "re")) == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), fp) != NULL)
@@ -187,7 +202,7 @@ make_dirs(const char *base, const char *rel, const char *enable,
 	char	path[512];
 	size_t	len = strlen(base);
 
-	snprintf(path, sizeof(path), "%s/%s", base, rel);
+	(void)pathf(path, sizeof(path), "%s/%s", base, rel);
 	for (char *p = path + len + 1; ; p++) {
 		bool	last = *p == '\0';
 
@@ -199,7 +214,7 @@ make_dirs(const char *base, const char *rel, const char *enable,
 			char	parent[512];
 			char	*slash;
 
-			snprintf(parent, sizeof(parent), "%s", path);
+			(void)pathf(parent, sizeof(parent), "%s", path);
 			if ((slash = strrchr(parent, '/')) != NULL)
 				*slash = '\0';
 			(void)write_file(parent, "cgroup.subtree_control",
@@ -321,7 +336,7 @@ cgroup_can_limit(const struct cgroup_limits *l, struct errbuf *err)
 		if (base[0] == '\0' || (k == H_UNIFIED && !h.v2[H_MEMORY] &&
 		    !h.v2[H_CPU] && !h.v2[H_PIDS]))
 			continue;
-		snprintf(probe, sizeof(probe), "%s/mcpvisor-probe-%d", base,
+		(void)pathf(probe, sizeof(probe), "%s/mcpvisor-probe-%d", base,
 		    (int)getpid());
 		if (mkdir(probe, 0755) == -1 && errno != EEXIST) {
 			r = -errno;
@@ -368,9 +383,9 @@ cgroup_create(struct cgroup_leaf *cg, const char *name,
 			cgroup_close(cg);
 			return r;
 		}
-		snprintf(cg->dir[k], sizeof(cg->dir[k]), "%s/%s", h.base[k],
+		(void)pathf(cg->dir[k], sizeof(cg->dir[k]), "%s/%s", h.base[k],
 		    name);
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cg->dir[k]);
+		(void)pathf(path, sizeof(path), "%s/cgroup.procs", cg->dir[k]);
 		if ((cg->join_fd[cg->njoin] = open(path, O_WRONLY |
 		    O_CLOEXEC)) == -1) {
 			r = -errno;
@@ -380,7 +395,7 @@ cgroup_create(struct cgroup_leaf *cg, const char *name,
 		}
 		cg->njoin++;
 		if (k == H_UNIFIED) {
-			snprintf(path, sizeof(path), "%s/cgroup.kill",
+			(void)pathf(path, sizeof(path), "%s/cgroup.kill",
 			    cg->dir[k]);
 			cg->kill_fd = open(path, O_WRONLY | O_CLOEXEC);
 		}
@@ -424,7 +439,7 @@ kill_listed(const char *dir)
 	unsigned	 n = 0;
 	long		 pid;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	(void)pathf(path, sizeof(path), "%s/cgroup.procs", dir);
 	if ((fp = fopen(path, "re")) == NULL)
 		return 0;
 	while (fscanf(fp, "%ld", &pid) == 1)
@@ -491,7 +506,7 @@ cgroup_remove(const char *name)
 	for (int k = 0; k < CGROUP_HIERARCHIES; k++) {
 		dir[k][0] = '\0';
 		if (h.base[k][0] != '\0')
-			snprintf(dir[k], sizeof(dir[k]), "%s/%s", h.base[k],
+			(void)pathf(dir[k], sizeof(dir[k]), "%s/%s", h.base[k],
 			    name);
 		if (dir[k][0] != '\0' && access(dir[k], F_OK) != 0)
 			dir[k][0] = '\0';
@@ -501,7 +516,7 @@ cgroup_remove(const char *name)
 	if (!any)
 		return -ENOENT;
 	if (dir[H_UNIFIED][0] != '\0') {
-		snprintf(path, sizeof(path), "%s/cgroup.kill", dir[H_UNIFIED]);
+		(void)pathf(path, sizeof(path), "%s/cgroup.kill", dir[H_UNIFIED]);
 		kill_fd = open(path, O_WRONLY | O_CLOEXEC);
 	}
 	(void)sweep(dirs, kill_fd);
@@ -537,7 +552,7 @@ cgroup_usage(const char *name, uint64_t *cpu_ns, uint64_t *memory)
 
 	discover(&h);
 	if (h.base[H_UNIFIED][0] != '\0') {
-		snprintf(dir, sizeof(dir), "%s/%s", h.base[H_UNIFIED], name);
+		(void)pathf(dir, sizeof(dir), "%s/%s", h.base[H_UNIFIED], name);
 		/* cpu.stat's usage is v2's own, controller or not */
 		if (file_exists(dir, "cpu.stat")) {
 			*cpu_ns = keyed_value(dir, "cpu.stat", "usage_usec") *
@@ -548,7 +563,7 @@ cgroup_usage(const char *name, uint64_t *cpu_ns, uint64_t *memory)
 			char	path[640];
 			FILE	*fp;
 
-			snprintf(path, sizeof(path), "%s/memory.current", dir);
+			(void)pathf(path, sizeof(path), "%s/memory.current", dir);
 			if ((fp = fopen(path, "re")) != NULL) {
 				unsigned long long	v;
 
@@ -563,7 +578,7 @@ cgroup_usage(const char *name, uint64_t *cpu_ns, uint64_t *memory)
 	if (!mem && h.base[H_MEMORY][0] != '\0') {
 		FILE	*fp;
 
-		snprintf(dir, sizeof(dir), "%s/%s/memory.usage_in_bytes",
+		(void)pathf(dir, sizeof(dir), "%s/%s/memory.usage_in_bytes",
 		    h.base[H_MEMORY], name);
 		if ((fp = fopen(dir, "re")) != NULL) {
 			unsigned long long	v;

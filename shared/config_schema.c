@@ -88,6 +88,16 @@ static const struct schema_field limit_fields[] = {
 };
 static const struct schema s_limits = { .type = SCHEMA_MAP,
     .fields = limit_fields };
+static const char *const seccomp_modes[] = { "errno", "kill", "none", NULL };
+static const struct schema s_seccomp = { .type = SCHEMA_ENUM,
+    .choices = seccomp_modes };
+static const struct schema_field syscalls_fields[] = {
+	{ "allow", &shape_string_list, false },
+	{ "deny", &shape_string_list, false },
+	{ NULL, NULL, false },
+};
+static const struct schema s_syscalls = { .type = SCHEMA_MAP,
+    .fields = syscalls_fields };
 static const struct schema_field sandbox_fields[] = {
 	{ "capabilities", &shape_string_list, false },
 	{ "network", &s_network, false },
@@ -95,6 +105,8 @@ static const struct schema_field sandbox_fields[] = {
 	{ "rlimits", &s_rlimits, false },
 	{ "limits", &s_limits, false },
 	{ "limits_required", &s_bool, false },
+	{ "seccomp", &s_seccomp, false },
+	{ "syscalls", &s_syscalls, false },
 	{ NULL, NULL, false },
 };
 const struct schema config_sandbox_schema = { .type = SCHEMA_MAP,

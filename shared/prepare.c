@@ -156,7 +156,7 @@ limits_of(const struct ynode *m, struct cgroup_limits *l)
  * says sandbox.limits_required: false. */
 static void
 check_limits(const struct resolved_server *rs, const struct ynode *env_limits,
-    struct diag_list *dl)
+    bool optional, struct diag_list *dl)
 {
 	const struct ynode	*own = ynode_map_get(rs->sandbox, "limits");
 	const struct ynode	*at = own != NULL ? own : env_limits;
@@ -168,10 +168,11 @@ check_limits(const struct resolved_server *rs, const struct ynode *env_limits,
 	if ((l.cpu_cores <= 0 && l.memory_bytes == 0 && l.pids_max == 0) ||
 	    cgroup_can_limit(&l, &err) == 0)
 		return;
-	if (!schema_bool(rs->sandbox, "limits_required", true))
+	if (optional || !schema_bool(rs->sandbox, "limits_required", true))
 		diag_add(dl, DIAG_WARNING, &at->mark, "server '%s' runs without "
-		    "its limits (sandbox.limits_required: false): %s",
-		    rs->server->name, err.msg);
+		    "its limits (%s): %s", rs->server->name, optional ?
+		    "mcpvisord --limits-optional" :
+		    "sandbox.limits_required: false", err.msg);
 	else
 		diag_add(dl, DIAG_ERROR, &at->mark, "server '%s': its limits "
 		    "cannot be enforced here: %s; say sandbox.limits_required: "
@@ -179,7 +180,7 @@ check_limits(const struct resolved_server *rs, const struct ynode *env_limits,
 }
 
 static void
-check_host(struct prepared *pd, struct diag_list *dl)
+check_host(struct prepared *pd, bool limits_optional, struct diag_list *dl)
 {
 	const struct ynode	*env_limits = ynode_map_get(pd->env->env->doc,
 				    "resource_limits");
@@ -193,7 +194,7 @@ check_host(struct prepared *pd, struct diag_list *dl)
 			continue;
 		check_network(rs, &netns, dl);
 		check_privileges(rs, caps, dl);
-		check_limits(rs, env_limits, dl);
+		check_limits(rs, env_limits, limits_optional, dl);
 	}
 	cap_free(caps);
 }
@@ -263,7 +264,7 @@ prepare_deployment(const struct prepare_opts *po, struct prepared **out,
 		if ((r = prepare_server(pd, i, &ro, dl)) == -ENOMEM)
 			goto fail;
 	if (po->host_checks && dl->errors == before)
-		check_host(pd, dl);
+		check_host(pd, po->limits_optional, dl);
 	if (dl->errors > before) {
 		r = -EINVAL;
 		goto fail;

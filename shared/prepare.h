@@ -29,6 +29,9 @@ struct prepare_opts {
 	 * their sandboxes ask of this host is tried here, so that what it
 	 * cannot give is refused now, not at start after every retry */
 	bool				 host_checks;
+	/* limits the host cannot enforce: a warning, not an error, for
+	 * every server (mcpvisord --limits-optional) */
+	bool				 limits_optional;
 	struct render_opts		 render;
 };
 

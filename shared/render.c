@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <seccomp.h>
 #include <sys/capability.h>
 
 #include "config.h"
@@ -531,6 +532,19 @@ check_sandbox(const struct ynode *sandbox, const struct ynode *policies,
 			diag_add(dl, DIAG_ERROR, &c->mark, "capability '%s' is "
 			    "not in the environment's security_policies."
 			    "allowed_capabilities", c->text);
+	}
+	for (const char *const *k = (const char *const[]){ "allow", "deny",
+	    NULL }; *k != NULL; k++) {
+		const struct ynode	*l = ynode_map_get(ynode_map_get(sandbox,
+					    "syscalls"), *k);
+
+		for (size_t i = 0; l != NULL && i < l->count; i++)
+			if (seccomp_syscall_resolve_name(l->items[i]->text) ==
+			    __NR_SCMP_ERROR)
+				diag_add(dl, DIAG_ERROR, &l->items[i]->mark,
+				    "sandbox.syscalls.%s: no system call '%s' "
+				    "on this architecture", *k,
+				    l->items[i]->text);
 	}
 	if (!schema_bool(policies, "allow_network", true) &&
 	    (net == NULL || strcmp(net->text, "none") != 0))

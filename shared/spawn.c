@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 
 #include "procstat.h"
 
@@ -132,6 +133,9 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 			close(status_fd);
 		_exit(rq->child_fn(rq->child_arg));
 	}
+	if (rq->seccomp_filter != NULL && syscall(SYS_seccomp,
+	    SECCOMP_SET_MODE_FILTER, 0, rq->seccomp_filter) == -1)
+		child_fail(status_fd, errno);
 	if (strchr(rq->path, '/') != NULL)
 		execve(rq->path, rq->argv, envp);
 	else

@@ -58,6 +58,9 @@ struct spawn_request {
 	 * whoever opened them) */
 	const int	*join_cgroups;
 	size_t		 njoin_cgroups;
+	/* a system call filter (a struct sock_fprog) the child loads last
+	 * before its exec; it needs no_new_privs already set */
+	const void	*seccomp_filter;
 };
 
 /* Starts rq. Returns 0 and the child's pid (0 for a detached one), or a

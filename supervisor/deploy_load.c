@@ -138,6 +138,8 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, cons
 	cJSON_AddStringToObject(o, "server", ps->spec->name);
 	cJSON_AddStringToObject(o, "deployment", id);
 	cJSON_AddStringToObject(o, "stack", ld->pd->spec->name);
+	if (sv->limits_optional)
+		cJSON_AddBoolToObject(o, "limits_optional", 1);
 	cJSON_AddStringToObject(o, "server_dir", dir);
 	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
 	if (ps->resolved->sandbox != NULL)
@@ -279,7 +281,8 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 				    .environment = src->environment,
 				    .sequential = src->sequential,
 				    .max_parallel = src->max_parallel,
-				    .host_checks = true };
+				    .host_checks = true,
+				    .limits_optional = sv->limits_optional };
 	struct diag_list	 dl = { 0 };
 	int			 r;
 

@@ -70,6 +70,9 @@ static const char usage[] =
 "  --once            with --init: once every server is ready and has passed\n"
 "                    its health checks, stop in order and exit 0 (1 if the\n"
 "                    deployment failed): a smoke test of a spec\n"
+"  --limits-optional servers whose cgroup limits cannot be enforced here\n"
+"                    (a container's read-only cgroups) run without them,\n"
+"                    with a warning (also MCPVISOR_LIMITS=optional)\n"
 "  --secrets-dir DIR a file per secret, named as its variable, for those\n"
 "                    neither the environment nor NAME_FILE gives (default\n"
 "                    $CREDENTIALS_DIRECTORY)\n"
@@ -495,6 +498,7 @@ static const struct option longopts[] = {
 	{ "approvers-group", required_argument, NULL, 'A' },
 	{ "notify-fd", required_argument, NULL, 'F' },
 	{ "once", no_argument, NULL, 'O' },
+	{ "limits-optional", no_argument, NULL, 'L' },
 	{ "secrets-dir", required_argument, NULL, 'C' },
 	{ "no-fork-server", no_argument, NULL, 'Z' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -554,6 +558,7 @@ parse_options(struct daemon *d, int argc, char **argv)
 		case 'v':	d->verbose = true; break;
 		case 'Z':	d->sv.forkserver.off = true; break;
 		case 'O':	d->sv.once = true; break;
+		case 'L':	d->sv.limits_optional = true; break;
 		case 'C':
 			if (optarg[0] != '/' || strlen(optarg) >=
 			    sizeof(d->sv.secrets_dir))
@@ -600,6 +605,12 @@ parse_options(struct daemon *d, int argc, char **argv)
 	}
 	if (d->sv.once && d->init == NULL)
 		fatalx(SV_EXIT_CONFIG, "--once goes with --init SPEC");
+	/* the container image says so for every mcpvisord it runs, the
+	 * one `deploy start --once` becomes included */
+	if (getenv("MCPVISOR_LIMITS") != NULL &&
+	    strcmp(getenv("MCPVISOR_LIMITS"), "optional") == 0)
+		d->sv.limits_optional = true;
+	d->po.limits_optional = d->sv.limits_optional;
 	/* systemd's LoadCredential= puts them there */
 	if (d->sv.secrets_dir[0] == '\0' && getenv("CREDENTIALS_DIRECTORY") !=
 	    NULL && getenv("CREDENTIALS_DIRECTORY")[0] == '/')

@@ -149,6 +149,9 @@ struct supervisor {
 	 * succeeded, and exit with its outcome */
 	bool			 once;
 	struct loop_timer	 once_timer;
+	/* --limits-optional: a server whose cgroup limits cannot be
+	 * enforced runs without them (a container's read-only cgroups) */
+	bool			 limits_optional;
 	/* --secrets-dir (default $CREDENTIALS_DIRECTORY): a file per
 	 * secret, named as its variable; "" for none */
 	char			 secrets_dir[PATH_MAX];

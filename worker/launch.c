@@ -29,6 +29,7 @@ launch_server(const struct launch_request *rq, struct launch_result *res)
 		.pdeathsig = SIGKILL,
 		.join_cgroups = rq->join_cgroups,
 		.njoin_cgroups = rq->njoin_cgroups,
+		.seccomp_filter = rq->seccomp_filter,
 	};
 	int			 in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	int			 log[2] = { -1, -1 }, ready[2] = { -1, -1 };

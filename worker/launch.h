@@ -19,6 +19,7 @@ struct launch_request {
 	int		 readiness_fd;	/* -1: none */
 	const int	*join_cgroups;	/* its cgroups' cgroup.procs */
 	size_t		 njoin_cgroups;
+	const void	*seccomp_filter;	/* a struct sock_fprog, or NULL */
 };
 
 struct launch_result {

@@ -65,9 +65,8 @@ enter_cgroup(struct worker *w, const char *stack, cJSON *report,
 		if (limited && w->sandbox.limits_required)
 			return r;
 		if (limited)
-			log_warnx("%s: runs without its limits "
-			    "(sandbox.limits_required: false): %s", w->name,
-			    err->msg);
+			log_warnx("%s: runs without its limits (they are "
+			    "optional here): %s", w->name, err->msg);
 		cJSON_AddStringToObject(report, "cgroup", "none");
 		return 0;
 	}

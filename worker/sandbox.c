@@ -194,7 +194,16 @@ sandbox_parse(const cJSON *config, struct sandbox_spec *sp, struct errbuf *err)
 	parse_limits(limits, &sp->limits);
 	parse_limits(cJSON_GetObjectItem(sandbox, "limits"), &sp->limits);
 	sp->limits_required = !cJSON_IsFalse(cJSON_GetObjectItem(sandbox,
-	    "limits_required"));
+	    "limits_required")) && !cJSON_IsTrue(cJSON_GetObjectItem(config,
+	    "limits_optional"));
+	item = cJSON_GetObjectItem(sandbox, "seccomp");
+	sp->seccomp = !cJSON_IsString(item) ? SECCOMP_ERRNO :
+	    strcmp(item->valuestring, "kill") == 0 ? SECCOMP_KILL :
+	    strcmp(item->valuestring, "none") == 0 ? SECCOMP_NONE :
+	    SECCOMP_ERRNO;
+	if (sandbox_seccomp_build(sp, cJSON_GetObjectItem(sandbox, "syscalls"),
+	    err) < 0)
+		return -EINVAL;
 	item = cJSON_GetObjectItem(sandbox, "network");
 	sp->network_none = cJSON_IsString(item) &&
 	    strcmp(item->valuestring, "none") == 0;
@@ -438,6 +447,8 @@ sandbox_apply(const struct sandbox_spec *sp, cJSON *report,
 		return -errno;
 	}
 	cJSON_AddBoolToObject(report, "no_new_privs", 1);
+	/* the server loads it itself, last before its exec */
+	sandbox_seccomp_report(sp, report);
 	*stage = "bounding_set";
 	if ((r = step_bounding_set(sp, report, err)) < 0)
 		return r;

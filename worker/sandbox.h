@@ -19,6 +19,8 @@
 
 #include <sys/capability.h>
 
+#include <linux/filter.h>
+
 #include "cgroup.h"
 
 struct cJSON;
@@ -50,12 +52,29 @@ struct sandbox_spec {
 	 * must be there unless sandbox.limits_required is false */
 	struct cgroup_limits	limits;
 	bool			limits_required;
+	/* the server's system call filter (seccomp.c): loaded by its
+	 * process last before exec */
+	enum sandbox_seccomp {
+		SECCOMP_ERRNO,		/* denied calls fail with EPERM */
+		SECCOMP_KILL,		/* ... kill the process */
+		SECCOMP_NONE,
+	}			seccomp;
+	struct sock_fprog	seccomp_prog;	/* .filter malloc'd; len 0: none */
+	unsigned		seccomp_denied;
 };
 
 /* Reads the sandbox, run (user, group) and resource_limits parts of the
  * worker's configuration. Returns 0, or -EINVAL with err filled. */
 int	sandbox_parse(const struct cJSON *config, struct sandbox_spec *,
 	    struct errbuf *err);
+
+/* Builds sp's filter from sandbox.syscalls ({"allow": [...], "deny":
+ * [...]}, may be NULL) and sp->seccomp. 0, or a negative errno with
+ * err. (seccomp.c) */
+int	sandbox_seccomp_build(struct sandbox_spec *, const struct cJSON *syscalls,
+	    struct errbuf *err);
+/* What the filter is, into a sandbox report. */
+void	sandbox_seccomp_report(const struct sandbox_spec *, struct cJSON *report);
 
 /* Applies spec to the calling process. Returns 0 and adds what was done
  * to report (a cJSON object), or a negative errno with *stage naming the

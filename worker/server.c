@@ -233,6 +233,8 @@ server_start(struct worker *w)
 	if (w->has_cgroup)
 		rq.join_cgroups = cgroup_join_fds(&w->cgroup,
 		    &rq.njoin_cgroups);
+	if (w->sandbox.seccomp_prog.len > 0)
+		rq.seccomp_filter = &w->sandbox.seccomp_prog;
 	if ((r = launch_server(&rq, &w->child)) < 0) {
 		worker_send_failed(w, "spawn", "fork or pipe failed", -r);
 		w->exit_status = EXIT_TEMPFAIL;

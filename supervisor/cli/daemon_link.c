@@ -70,6 +70,7 @@ daemon_path(char *buf, size_t size)
 static const char *const daemon_keeps[] = { "PATH", "HOME", "USER",
     "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
     "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "MCPVISOR_DEBUG",
+    "MCPVISOR_LIMITS",
     "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
 #define DAEMON_KEEPS	(sizeof(daemon_keeps) / sizeof(daemon_keeps[0]))
 

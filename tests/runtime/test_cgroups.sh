@@ -121,6 +121,8 @@ printf 'metadata: {name: up, environment: test}\nservers:\n  - {name: spin}\n' >
 chmod o+r "$work/up.yaml"
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$mcpvisord" --config-dir "$cfg" --check "$work/up.yaml" 2>&1); status=$?
 check "an unprivileged mcpvisord refuses limits it cannot enforce, at the limits' line (exit 100)" '[ $status -eq 100 ] && grep -q "servers/spin.yaml:9:11: error: server .spin.: its limits cannot be enforced here: cannot make a cgroup under .*Permission denied" <<<"$out"'
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env MCPVISOR_LIMITS=optional "$mcpvisord" --config-dir "$cfg" --check "$work/up.yaml" 2>&1); status=$?
+check "MCPVISOR_LIMITS=optional (a container's mcpvisord): a warning, and it plans" '[ $status -eq 0 ] && grep -q "warning: server .spin. runs without its limits (mcpvisord --limits-optional)" <<<"$out"'
 printf '  limits_required: false\n' >> "$cfg/servers/spin.yaml"
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$mcpvisord" --config-dir "$cfg" --check "$work/up.yaml" 2>&1); status=$?
 check "with sandbox.limits_required: false, a warning and it plans" '[ $status -eq 0 ] && grep -q "warning: server .spin. runs without its limits (sandbox.limits_required: false)" <<<"$out"'
