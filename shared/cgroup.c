@@ -21,6 +21,8 @@
 
 enum { H_UNIFIED, H_MEMORY, H_CPU, H_PIDS };
 
+#define DAEMON_LEAF	"/mcpvisord"	/* under the cgroup it was given */
+
 static const char *const controller_names[CGROUP_HIERARCHIES] = {
 	NULL, "memory", "cpu", "pids",
 };
@@ -122,6 +124,12 @@ discover(struct hierarchies *h)
 		    strlen(root)) == 0)
 			memmove(path, path + strlen(root),
 			    strlen(path + strlen(root)) + 1);
+		/* mcpvisord's own leaf (cgroup_daemon_leaf) is not where its
+		 * servers go: beside it */
+		if (which == H_UNIFIED && strlen(path) > strlen(DAEMON_LEAF) &&
+		    strcmp(path + strlen(path) - strlen(DAEMON_LEAF),
+		    DAEMON_LEAF) == 0)
+			path[strlen(path) - strlen(DAEMON_LEAF)] = '\0';
 		if (snprintf(h->base[which], sizeof(h->base[which]), "%s%s",
 		    point, strcmp(path, "/") == 0 ? "" : path) >=
 		    (int)sizeof(h->base[which]))
@@ -614,4 +622,28 @@ cgroup_leaf_name(char *buf, size_t size, const char *stack,
 			snprintf(dst[i], sizeof(a), "_");
 	}
 	snprintf(buf, size, "mcpvisor/%s/%s/worker-%ld", a, b, worker_pid);
+}
+
+int
+cgroup_daemon_leaf(struct errbuf *err)
+{
+	struct hierarchies	h;
+	char			leaf[600], pid[32];
+	int			r;
+
+	discover(&h);
+	if (!h.v2[H_MEMORY] && !h.v2[H_CPU] && !h.v2[H_PIDS])
+		return 0;
+	(void)pathf(leaf, sizeof(leaf), "%s%s", h.base[H_UNIFIED],
+	    DAEMON_LEAF);
+	if (mkdir(leaf, 0755) == -1 && errno != EEXIST) {
+		errbuf_set(err, "mkdir %s: %s", leaf, strerror(errno));
+		return -errno;
+	}
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	if ((r = write_file(leaf, "cgroup.procs", pid)) < 0) {
+		errbuf_set(err, "%s/cgroup.procs: %s", leaf, strerror(-r));
+		return r;
+	}
+	return 0;
 }

@@ -69,6 +69,13 @@ unsigned	cgroup_kill_all(const struct cgroup_leaf *);
 /* Closes the descriptors (the directories stay: see cgroup_remove). */
 void		cgroup_close(struct cgroup_leaf *);
 
+/* mcpvisord's side, first of all: where cgroup v2 has controllers, its
+ * own cgroup (a delegated one: systemd's Delegate=yes) may hand them on
+ * to children only once it holds no process (v2's rule), so mcpvisord
+ * moves into a leaf of it, "mcpvisord", beside which the servers' go.
+ * 0 (nothing to do elsewhere), or a negative errno with err. */
+int	cgroup_daemon_leaf(struct errbuf *err);
+
 /* mcpvisord's side: kills what is left in leaf NAME and removes it, and
  * its parents that are empty. 0, -EBUSY while killed processes are not
  * yet reaped (try again), -ENOENT when there is no such leaf. */

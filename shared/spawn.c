@@ -288,13 +288,18 @@ fork_shared(struct shared_child *sc)
 
 /* A fork whose child is our parent's. clone3 without a stack goes on,
  * as fork does, on a copy of ours; glibc's fork handlers do not run,
- * which a single-threaded caller without any does not miss. */
+ * which a single-threaded caller without any does not miss. Where clone3
+ * is refused (systemd's RestrictNamespaces= answers ENOSYS, since it
+ * cannot read its flags), clone does the same. */
 static pid_t
 fork_sibling(void)
 {
 	struct clone_args	args = { .flags = CLONE_PARENT };
+	long			pid = syscall(SYS_clone3, &args, sizeof(args));
 
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == -1 && errno == ENOSYS)
+		pid = syscall(SYS_clone, CLONE_PARENT, NULL, NULL, NULL, 0L);
+	return (pid_t)pid;
 }
 
 int

@@ -45,6 +45,8 @@
 #include "supervisor.h"
 #include "util.h"
 #include "workerproc.h"
+#include "cgroup.h"
+#include "errbuf.h"
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
 #include "synthetic.h"
 #endif
@@ -663,6 +665,14 @@ main(int argc, char **argv)
 		default_helper(d.monitor, sizeof(d.monitor), "mcpvisor-monitor",
 		    false);
 	d.sv.grace_ms = (unsigned)d.grace * 1000;
+	/* before any child: they are born where it is */
+	{
+		struct errbuf	err;
+
+		if (cgroup_daemon_leaf(&err) < 0)
+			log_warnx("cgroup: %s: servers' limits may not be "
+			    "enforceable", err.msg);
+	}
 	d.sv.init_mode = d.init != NULL;
 	if (wire(&d) < 0)
 		return SV_EXIT_TEMPFAIL;

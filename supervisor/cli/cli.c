@@ -43,6 +43,7 @@ static const char usage_main[] =
 "  monitor show ID          a deployment live (--events, --metrics)\n"
 "  monitor record S N=V...  record metrics for server S\n"
 "  probe live|ready         whether mcpvisord's loop turns, its deployment serves\n"
+"  security SERVER [ENV]    its protections, and an exposure score from 0 to 10\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"
@@ -342,6 +343,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "rollback", cli_rollback, "list snapshots, see and approve rollbacks" },
 	{ "monitor", cli_monitor, "run the monitor, show progress, events, metrics" },
 	{ "probe", cli_probe, "whether mcpvisord is live, its deployment ready" },
+	{ "security", cli_security, "a server's protections, and its exposure" },
 	{ NULL, NULL, NULL },
 };
 

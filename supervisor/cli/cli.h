@@ -114,5 +114,24 @@ int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
 int	cli_probe(struct cli *, int, char **);
+int	cli_security(struct cli *, int, char **);
+
+/* A server's protections and its exposure score (cli_security.c). */
+struct exposure_item {
+	const char	*name;
+	bool		 on;
+	double		 exposure;	/* what its absence adds */
+	char		 detail[160];
+};
+struct exposure {
+	struct exposure_item	items[8];
+	size_t			n;
+	double			score;		/* 0 to 10 */
+};
+struct resolved_server;
+struct env_config;
+void		 cli_exposure(const struct resolved_server *,
+		    const struct env_config *, struct exposure *);
+const char	*cli_exposure_level(double score);
 
 #endif

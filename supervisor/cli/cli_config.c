@@ -26,12 +26,14 @@ static const char usage_show[] =
 "sandbox sections. Secrets print as ***.\n";
 
 static const char usage_validate[] =
-"usage: mcpvisor config validate [--json]\n"
+"usage: mcpvisor config validate [--json] [--max-exposure N]\n"
 "\n"
 "Checks every environment, server, health-check and deployment file, renders\n"
 "every server for every environment, applies validation rules and plans every\n"
 "deployment. Lists every problem as FILE:LINE:COLUMN; exits 100 if any.\n"
-"Secrets whose variables are unset are checked as placeholders.\n";
+"Secrets whose variables are unset are checked as placeholders.\n"
+"--max-exposure N (0 to 10) also fails every server whose exposure score in\n"
+"an environment (mcpvisor security) is above N.\n";
 
 static const char usage_list[] =
 "usage: mcpvisor config list [--json]\n"
@@ -196,7 +198,7 @@ free_specs(struct spec_list *sl)
 /* Renders every server for env, and each check a spec gives it. */
 static void
 validate_environment(const struct project *p, const struct env_config *env,
-    const struct spec_list *sl, struct diag_list *dl)
+    const struct spec_list *sl, double max_exposure, struct diag_list *dl)
 {
 	struct render_opts	 ro = { .allow_unset_secrets = true };
 	struct rendered_env	*re = NULL;
@@ -212,6 +214,20 @@ validate_environment(const struct project *p, const struct env_config *env,
 
 		if (render_server(p->servers[i], re, &ro, &rs, dl) < 0)
 			continue;
+		if (max_exposure >= 0) {
+			struct exposure	x;
+
+			cli_exposure(rs, env, &x);
+			if (x.score > max_exposure + 1e-9)
+				diag_add(dl, DIAG_ERROR, &ynode_map_get(
+				    p->servers[i]->doc, "name")->mark,
+				    "server '%s' in %s: exposure %.1f %s, above "
+				    "--max-exposure %.1f (mcpvisor security %s "
+				    "%s)", p->servers[i]->name, env->name,
+				    x.score, cli_exposure_level(x.score),
+				    max_exposure, p->servers[i]->name,
+				    env->name);
+		}
 		for (size_t s = 0; s < sl->n; s++) {
 			const struct deploy_spec *spec = sl->v[s];
 
@@ -248,8 +264,36 @@ config_validate(struct cli *cli, int argc, char **argv)
 	struct diag_list	 dl = { 0 };
 	struct project		*p = NULL;
 	struct spec_list	 sl = { 0 };
-	int			 i, status;
+	double			 max_exposure = -1;
+	char			*end;
+	int			 i, status, k;
 
+	/* --max-exposure N, taken out before the common options */
+	for (k = 1; k < argc; k++) {
+		const char	*v = NULL;
+		int		 take = 1;
+
+		if (strcmp(argv[k], "--max-exposure") == 0 && k + 1 < argc) {
+			v = argv[k + 1];
+			take = 2;
+		} else if (strncmp(argv[k], "--max-exposure=", 15) == 0)
+			v = argv[k] + 15;
+		else if (strcmp(argv[k], "--max-exposure") == 0)
+			v = "";
+		else
+			continue;
+		max_exposure = strtod(v, &end);
+		if (*v == '\0' || *end != '\0' || max_exposure < 0 ||
+		    max_exposure > 10) {
+			fprintf(stderr, "mcpvisor config validate: "
+			    "--max-exposure takes a number from 0 to 10\n");
+			return CLI_EXIT_USAGE;
+		}
+		memmove(&argv[k], &argv[k + take], (size_t)(argc - k - take +
+		    1) * sizeof(*argv));
+		argc -= take;
+		k--;
+	}
 	if ((i = cli_parse_simple(cli, argc, argv, usage_validate,
 	    &status)) < 0)
 		return status;
@@ -276,7 +320,7 @@ config_validate(struct cli *cli, int argc, char **argv)
 			plan_free(plan);
 	}
 	for (size_t e = 0; e < p->nenvs; e++)
-		validate_environment(p, p->envs[e], &sl, &dl);
+		validate_environment(p, p->envs[e], &sl, max_exposure, &dl);
 	status = dl.errors > 0 ? CLI_EXIT_CONFIG : CLI_EXIT_OK;
 	if (cli->json) {
 		cJSON	*o = cJSON_CreateObject();

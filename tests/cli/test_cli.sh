@@ -361,5 +361,24 @@ for cmd in "health" "health register" "health list" "health run" "rollback" "rol
 	expect "help of '$cmd' shows usage" "usage: mcpvisor"
 done
 
+# --- security: each protection and the exposure score
+run "security memory development" 0 "$mcpvisor" security memory development
+expect "its own network namespace is on" "on  network        a namespace of its own, loopback only"
+expect "the default filter is on" "on  seccomp        the default filter (denied calls fail with EPERM)"
+expect "root is counted against it" "off user           runs as root (no run.user)"
+expect "the score and its level" "-> exposure 4.5 MEDIUM"
+run "security as JSON" 0 "$mcpvisor" security everything-http production --json
+if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); p={x["name"]: x for x in d["protections"]}; assert len(p)==8 and not p["network"]["on"] and abs(sum(x["exposure"] for x in d["protections"])-d["exposure"])<0.06 and d["level"]=="MEDIUM", d' <<<"$out"; then ok "security JSON: 8 protections summing to the score"; else bad "security JSON"; fi
+copy sec
+sed -i 's/^  network: .*/  network: none\n  seccomp: none/' "$work/sec/config/servers/memory.yaml"
+run "security with seccomp: none" 0 "$mcpvisor" --config-dir "$work/sec/config" security memory development
+expect "1.5 more exposed" "-> exposure 6.0 MEDIUM"
+run "security of no such server" 100 "$mcpvisor" security memroy development
+expect "says so" "no server 'memroy'"
+run "config validate --max-exposure 5: the servers above it fail" 100 "$mcpvisor" config validate --max-exposure 5
+expect "naming server, environment and score" "servers/brave-search.yaml:3:7: error: server 'brave-search' in staging: exposure 6.0 MEDIUM, above --max-exposure 5.0"
+run "config validate --max-exposure 10: none above" 0 "$mcpvisor" config validate --max-exposure=10
+run "config validate --max-exposure 11: refused" 2 "$mcpvisor" config validate --max-exposure 11
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
