@@ -116,6 +116,20 @@ int	cli_monitor(struct cli *, int, char **);
 int	cli_probe(struct cli *, int, char **);
 int	cli_security(struct cli *, int, char **);
 
+/* One server rendered for one environment (NULL: development, or the
+ * only one), secrets as placeholders. 0, or an exit status with why in
+ * dl; free with cli_rendered_free either way. (cli_config.c) */
+struct cli_rendered {
+	struct project			*p;
+	struct rendered_env		*re;
+	struct resolved_server		*rs;
+	const struct server_config	*srv;
+	const struct env_config		*env;
+};
+int	cli_render_one(struct cli *, const char *server, const char *environment,
+	    struct cli_rendered *, struct diag_list *);
+void	cli_rendered_free(struct cli_rendered *);
+
 /* A server's protections and its exposure score (cli_security.c). */
 struct exposure_item {
 	const char	*name;

@@ -95,16 +95,56 @@ print_section(const char *name, const struct ynode *n)
 	print_yaml(n, 2);
 }
 
+int
+cli_render_one(struct cli *cli, const char *server, const char *environment,
+    struct cli_rendered *r, struct diag_list *dl)
+{
+	struct render_opts	ro = { .allow_unset_secrets = true };
+	struct project		*p;
+
+	memset(r, 0, sizeof(*r));
+	if (project_load(&cli->paths, &r->p, dl) < 0)
+		return CLI_EXIT_TEMPFAIL;
+	p = r->p;
+	if ((r->srv = project_server(p, server)) == NULL)
+		diag_add_file(dl, DIAG_ERROR, NULL, "no server '%s' in %s/"
+		    "servers", server, cli->paths.config_dir);
+	if (environment != NULL)
+		r->env = project_env(p, environment);
+	else if ((r->env = project_env(p, "development")) == NULL &&
+	    p->nenvs == 1)
+		r->env = p->envs[0];
+	if (r->env == NULL)
+		diag_add_file(dl, DIAG_ERROR, NULL, environment != NULL ?
+		    "no environment '%s' in %s/environments" : "several "
+		    "environments and none is 'development': name one%s%s",
+		    environment != NULL ? environment : "",
+		    environment != NULL ? cli->paths.config_dir : "");
+	/* other files' errors are shown, but need not hide this server */
+	if (r->srv == NULL || r->env == NULL ||
+	    render_env(r->env, &ro, &r->re, dl) < 0 ||
+	    render_server(r->srv, r->re, &ro, &r->rs, dl) < 0)
+		return CLI_EXIT_CONFIG;
+	return 0;
+}
+
+void
+cli_rendered_free(struct cli_rendered *r)
+{
+	resolved_server_free(r->rs);
+	rendered_env_free(r->re);
+	project_free(r->p);
+	memset(r, 0, sizeof(*r));
+}
+
 static int
 config_show(struct cli *cli, int argc, char **argv)
 {
 	struct diag_list		 dl = { 0 };
-	struct project			*p = NULL;
-	struct rendered_env		*re = NULL;
-	struct resolved_server		*rs = NULL;
+	struct cli_rendered		 r;
 	const struct server_config	*srv;
 	const struct env_config		*env;
-	struct render_opts		 ro = { .allow_unset_secrets = true };
+	struct resolved_server		*rs;
 	int				 i, status = CLI_EXIT_CONFIG;
 
 	if ((i = cli_parse_simple(cli, argc, argv, usage_show, &status)) < 0)
@@ -113,21 +153,11 @@ config_show(struct cli *cli, int argc, char **argv)
 		fputs(usage_show, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (project_load(&cli->paths, &p, &dl) < 0) {
-		status = CLI_EXIT_TEMPFAIL;
+	if ((status = cli_render_one(cli, argv[i], argv[i + 1], &r, &dl)) != 0)
 		goto out;
-	}
-	if ((srv = project_server(p, argv[i])) == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, "no server '%s' in %s/"
-		    "servers", argv[i], cli->paths.config_dir);
-	if ((env = project_env(p, argv[i + 1])) == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, "no environment '%s' in "
-		    "%s/environments", argv[i + 1], cli->paths.config_dir);
-	/* other files' errors are shown, but need not hide this server */
-	if (srv == NULL || env == NULL ||
-	    render_env(env, &ro, &re, &dl) < 0 ||
-	    render_server(srv, re, &ro, &rs, &dl) < 0)
-		goto out;
+	srv = r.srv;
+	env = r.env;
+	rs = r.rs;
 	status = dl.errors > 0 ? CLI_EXIT_CONFIG : CLI_EXIT_OK;
 	if (cli->json) {
 		cJSON	*o = resolved_server_to_json(rs, true);
@@ -150,9 +180,7 @@ out:
 	if (dl.n > 0)
 		cli_print_diags(cli, &dl);
 done:
-	resolved_server_free(rs);
-	rendered_env_free(re);
-	project_free(p);
+	cli_rendered_free(&r);
 	diag_list_free(&dl);
 	return status;
 }

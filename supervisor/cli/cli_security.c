@@ -129,12 +129,9 @@ int
 cli_security(struct cli *cli, int argc, char **argv)
 {
 	struct diag_list	 dl = { 0 };
-	struct project		*p = NULL;
-	struct rendered_env	*re = NULL;
-	struct resolved_server	*rs = NULL;
+	struct cli_rendered	 r;
 	const struct server_config *srv;
-	const struct env_config	*env = NULL;
-	struct render_opts	 ro = { .allow_unset_secrets = true };
+	const struct env_config	*env;
 	struct exposure		 x;
 	int			 i, status = CLI_EXIT_CONFIG;
 
@@ -145,28 +142,12 @@ cli_security(struct cli *cli, int argc, char **argv)
 		fputs(usage_security, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (project_load(&cli->paths, &p, &dl) < 0) {
-		status = CLI_EXIT_TEMPFAIL;
+	if ((status = cli_render_one(cli, argv[i], argc - i == 2 ?
+	    argv[i + 1] : NULL, &r, &dl)) != 0)
 		goto out;
-	}
-	if ((srv = project_server(p, argv[i])) == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, "no server '%s' in %s/"
-		    "servers", argv[i], cli->paths.config_dir);
-	if (argc - i == 2)
-		env = project_env(p, argv[i + 1]);
-	else if ((env = project_env(p, "development")) == NULL &&
-	    p->nenvs == 1)
-		env = p->envs[0];
-	if (env == NULL)
-		diag_add_file(&dl, DIAG_ERROR, NULL, argc - i == 2 ?
-		    "no environment '%s' in %s/environments" :
-		    "several environments and none is 'development': name "
-		    "one", argc - i == 2 ? argv[i + 1] : "",
-		    cli->paths.config_dir);
-	if (srv == NULL || env == NULL || render_env(env, &ro, &re, &dl) < 0 ||
-	    render_server(srv, re, &ro, &rs, &dl) < 0)
-		goto out;
-	cli_exposure(rs, env, &x);
+	srv = r.srv;
+	env = r.env;
+	cli_exposure(r.rs, env, &x);
 	status = CLI_EXIT_OK;
 	if (cli->json) {
 		cJSON	*o = cJSON_CreateObject(), *a;
@@ -208,9 +189,7 @@ out:
 	if (dl.n > 0)
 		cli_print_diags(cli, &dl);
 done:
-	resolved_server_free(rs);
-	rendered_env_free(re);
-	project_free(p);
+	cli_rendered_free(&r);
 	diag_list_free(&dl);
 	return status;
 }
