@@ -11,8 +11,8 @@ packages=(
 	libyaml-dev libcurl4-openssl-dev libcjson-dev libwebsockets-dev
 	libcmocka-dev libcap-dev libssl-dev libpcre2-dev libseccomp-dev
 	python3 mandoc ca-certificates curl procps util-linux
-	# the peers of the supervisor benchmark (tests/bench/)
-	s6 runit supervisor
+	# the peers of the supervisor and isolation benchmarks (tests/bench/)
+	s6 runit supervisor bubblewrap
 	# real peers of the health-check tests, and the ceiling of their
 	# benchmark
 	nginx-light redis-server wrk

@@ -67,6 +67,9 @@ python3 tests/bench/bench_rollback.py build --servers 1,50 --reps 3
 section "benchmark: the monitor beside a Node.js ws broadcast server"
 python3 tests/bench/bench_monitor.py build --clients 10,100,1000 --reps 3
 
+section "benchmark: the cost of isolation, 200 servers, beside bwrap and s6"
+python3 tests/bench/bench_isolation.py build --servers 200 --reps 3
+
 section "benchmark: mcpvisor beside s6, runit and supervisord, 200 servers"
 python3 tests/bench/bench_supervisors.py build --servers 200 --reps 3 \
 	--samples 15 --idle 10
