@@ -89,8 +89,34 @@ own_path(const char *controller, char *out, size_t size)
 	return found;
 }
 
+static void	discover_now(struct hierarchies *);
+
+/* A process's cgroups and mounts stay as they are (mcpvisord's own move
+ * into its leaf included, which discovery looks past): found once, and a
+ * worker cloned from the fork server finds them found. */
 static void
 discover(struct hierarchies *h)
+{
+	static struct hierarchies	cache;
+	static bool			found;
+
+	if (!found) {
+		discover_now(&cache);
+		found = true;
+	}
+	*h = cache;
+}
+
+void
+cgroup_prepare(void)
+{
+	struct hierarchies	h;
+
+	discover(&h);
+}
+
+static void
+discover_now(struct hierarchies *h)
 {
 	FILE	*fp = fopen("/proc/self/mountinfo", "re");
 	char	 line[2048], path[512], ctl[256] = "";

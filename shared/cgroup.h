@@ -44,6 +44,10 @@ struct cgroup_leaf {
 	struct cgroup_limits limits;
 };
 
+/* Finds the hierarchies now, for this process and the children it
+ * clones without exec (the fork server calls it once for every worker). */
+void	cgroup_prepare(void);
+
 /* The leaf of a server's worker: mcpvisor/STACK/SERVER/worker-PID, each
  * name made a plain path component. */
 void	cgroup_leaf_name(char *buf, size_t size, const char *stack,

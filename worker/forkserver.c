@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "spawn.h"
 #include "worker.h"
 
@@ -137,6 +138,8 @@ forkserver_run(char **argv, int (*run)(void))
 	uint32_t		hello = HELLO;
 
 	prctl(PR_SET_NAME, "mcpvisor-fork", 0, 0, 0);
+	/* once, for every worker it clones */
+	cgroup_prepare();
 	if (send(WORKER_CHANNEL_FD, &hello, sizeof(hello), MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(hello))
 		return 1;
