@@ -88,7 +88,7 @@ run "deploy start with no daemon running starts one and deploys" 0 "$mcpvisor" -
 expect "to the end" "succeeded"
 one_id=$(ls "$work/cstate/deployments" | grep '\.json$' | sed 's/\.json$//')
 run "deploy status ID SERVER: that server's line, live" 0 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" nap
-expect "with its pid" "pid $(pgrep -f 'sleep 60' | head -1)"
+expect "with its pid" "pid $(pgrep -x -f '/bin/sleep 60' | head -1)"
 run "an unknown server is refused" 1 "$mcpvisor" --state-dir "$work/cstate" deploy status "$one_id" npa
 expect "with the nearest name" "no server 'npa' in $one_id; did you mean 'nap'?"
 pkill -TERM -f "mcpvisord --state-dir $work/cstate --notify-fd 3"

@@ -48,11 +48,11 @@ server spin '  command: /bin/sh
 printf 'sandbox:\n  limits: {cpu_cores: 0.5}\n' >> "$cfg/servers/spin.yaml"
 # forks without end, going on when a fork fails: each child sleeps
 server forker '  command: /usr/bin/python3
-  args: ["-c", "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(600)\n            os._exit(0)\n    except OSError:\n        time.sleep(0.01)"]'
+  args: ["-c", "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(7304)\n            os._exit(0)\n    except OSError:\n        time.sleep(0.01)"]'
 printf 'sandbox:\n  limits: {pids_max: 64, memory_gb: 1}\n' >> "$cfg/servers/forker.yaml"
 # a daemon that leaves its process group and session, then a child of it
 server escaper '  command: /bin/sh
-  args: ["-c", "setsid sh -c '"'"'sleep 600 & exec sleep 601'"'"' & exec sleep 602"]'
+  args: ["-c", "setsid sh -c '"'"'sleep 7301 & exec sleep 7302'"'"' & exec sleep 7303"]'
 cat > "$work/spec.yaml" <<'YAML'
 metadata: {name: cgtest, environment: test}
 servers:
@@ -98,18 +98,18 @@ check "sandbox_applied names the cgroup and its limits" 'grep -q "\"cgroup\":{\"
 
 # stop: nothing of any of them is left, and no leaf
 out=$(mv deploy stop "$id" 2>&1)
-check "deploy stop: no process of the fork loop or the escaper is left" 'wait_for "! pgrep -f \"sleep 60[012]\" >/dev/null && ! pgrep -f \"os.fork\" >/dev/null" 5'
+check "deploy stop: no process of the fork loop or the escaper is left" 'wait_for "! pgrep -f \"sleep 730[123]\" >/dev/null && ! pgrep -f \"os.fork\" >/dev/null" 5'
 check "and their leaves are removed, with the parents they left empty" 'wait_for "[ -z \"\$(leaf_dirs cgtest)\" ]" 5 && ! find /sys/fs/cgroup -maxdepth 7 -type d -path "*/mcpvisor/cgtest" 2>/dev/null | grep -q .'
 
 # a worker killed outright: mcpvisord sweeps and removes its leaf
 server lone '  command: /bin/sh
-  args: ["-c", "setsid sleep 603 & exec sleep 604"]'
+  args: ["-c", "setsid sleep 7305 & exec sleep 7306"]'
 printf 'metadata: {name: lone, environment: test}\nservers:\n  - {name: lone}\ndeployment_settings: {monitoring_enabled: false}\n' > "$work/lone.yaml"
 out=$(mv deploy start "$work/lone.yaml" 2>&1)
 lone_leaf=$(find /sys/fs/cgroup/unified -maxdepth 6 -type d -path "*/mcpvisor/lone/lone/worker-*" | head -n 1)
 wpid=${lone_leaf##*worker-}
 kill -9 "$wpid"
-check "kill -9 of a worker: mcpvisord kills what its leaf held (the setsid'd sleep too) and removes it" 'wait_for "! pgrep -f \"sleep 603\" >/dev/null && [ ! -d \"$lone_leaf\" ]" 10'
+check "kill -9 of a worker: mcpvisord kills what its leaf held (the setsid'd sleep too) and removes it" 'wait_for "! pgrep -f \"sleep 7305\" >/dev/null && [ ! -d \"$lone_leaf\" ]" 10'
 pkill -TERM -f "mcpvisord --state-dir $state"
 wait_for "! pgrep -f \"mcpvisord --state-dir $state\" >/dev/null" 10
 

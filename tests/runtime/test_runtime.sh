@@ -60,7 +60,7 @@ server slow '  command: bash
 # ready only after long enough that a test can act on it while it starts,
 # however loaded the machine
 server stalling '  command: bash
-  args: ["-c", "sleep 60; echo >&5; exec sleep 1000"]
+  args: ["-c", "sleep 7321; echo >&5; exec sleep 1000"]
   readiness: fd
   readiness_fd: 5'
 server after-slow '  command: sleep
@@ -215,7 +215,7 @@ for l in sys.stdin:
         print(int(t.timestamp()*1000))')
 echo "# worker kill -9 -> deployment_failed recorded: $((t1 - t0)) ms (wall clock, ms resolution)"
 check "the failure names the worker" 'rf $id "d[\"failure\"]" | grep -q "worker $wpid"'
-check "its server did not survive" 'wait_for "! pgrep -f \"sleep 60; echo\" >/dev/null && ! pgrep -x -f \"sleep 60\" >/dev/null" 5'
+check "its server did not survive" 'wait_for "! pgrep -f \"sleep 7321\" >/dev/null" 5'
 
 # --- 6. secrets reach the server, never the state directory
 export TEST_TOKEN="tok-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"

@@ -45,7 +45,7 @@ t = threading.Thread(target=lambda: None); t.start(); t.join()
 r["thread"] = 0
 r["child"] = subprocess.run(["/bin/true"]).returncode
 json.dump(r, open(sys.argv[1], "w"))
-os.execv("/bin/sleep", ["sleep", "600"])
+os.execv("/bin/sleep", ["sleep", "7311"])
 PY
 probe_server() { # name, extra sandbox lines
 	server "$1" "  command: /usr/bin/python3
@@ -58,7 +58,7 @@ probe_server unfiltered '  seccomp: none'
 probe_server ptracer '  syscalls: {allow: [ptrace]}'
 probe_server nosockets '  syscalls: {deny: [bind]}'
 server killed '  command: /usr/bin/python3
-  args: ["-c", "import ctypes, time; time.sleep(0.2); ctypes.CDLL(None).syscall(250, 0, -3, 0); time.sleep(600)"]
+  args: ["-c", "import ctypes, time; time.sleep(0.2); ctypes.CDLL(None).syscall(250, 0, -3, 0); time.sleep(7312)"]
   restart: never'
 printf 'sandbox:\n  seccomp: kill\n' >> "$cfg/servers/killed.yaml"
 cat > "$work/spec.yaml" <<'YAML'
