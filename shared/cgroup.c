@@ -193,6 +193,7 @@ write_file(const char *dir, const char *file, const char *text)
 	(void)pathf(path, sizeof(path), "%s/%s", dir, file);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
 		return -errno;
+	errno = 0;
 	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
 		r = errno != 0 ? -errno : -EIO;
 	close(fd);
@@ -236,7 +237,10 @@ make_dirs(const char *base, const char *rel, const char *enable,
 	char	path[512];
 	size_t	len = strlen(base);
 
-	(void)pathf(path, sizeof(path), "%s/%s", base, rel);
+	if (!pathf(path, sizeof(path), "%s/%s", base, rel)) {
+		errbuf_set(err, "%s/%s: %s", base, rel, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
 	for (char *p = path + len + 1; ; p++) {
 		bool	last = *p == '\0';
 

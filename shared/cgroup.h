@@ -26,6 +26,18 @@ struct errbuf;
 /* unified, memory, cpu, pids */
 #define CGROUP_HIERARCHIES	4
 
+/* What a limit may be; more is taken as this much (no host has more,
+ * and a double from a file made an integer must fit). */
+#define CGROUP_CPU_CORES_MAX	4096.0
+#define CGROUP_MEMORY_GB_MAX	16777216.0	/* 16 PiB */
+#define CGROUP_PIDS_MAX		4194304.0
+
+static inline double
+cgroup_at_most(double v, double max)
+{
+	return v < max ? v : max;
+}
+
 struct cgroup_limits {
 	double		cpu_cores;	/* 0: none */
 	uint64_t	memory_bytes;	/* 0: none; swap off with it */

@@ -143,11 +143,12 @@ limits_of(const struct ynode *m, struct cgroup_limits *l)
 	double	v;
 
 	if ((v = schema_number(m, "cpu_cores", 0)) > 0)
-		l->cpu_cores = v;
+		l->cpu_cores = cgroup_at_most(v, CGROUP_CPU_CORES_MAX);
 	if ((v = schema_number(m, "memory_gb", 0)) > 0)
-		l->memory_bytes = (uint64_t)(v * (1u << 30));
+		l->memory_bytes = (uint64_t)(cgroup_at_most(v,
+		    CGROUP_MEMORY_GB_MAX) * (1u << 30));
 	if ((v = schema_number(m, "pids_max", 0)) >= 1)
-		l->pids_max = (long)v;
+		l->pids_max = (long)cgroup_at_most(v, CGROUP_PIDS_MAX);
 }
 
 /* The environment's resource_limits and the server's sandbox.limits

@@ -154,13 +154,16 @@ parse_limits(const cJSON *m, struct cgroup_limits *l)
 
 	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "cpu_cores")) &&
 	    v->valuedouble > 0)
-		l->cpu_cores = v->valuedouble;
+		l->cpu_cores = cgroup_at_most(v->valuedouble,
+		    CGROUP_CPU_CORES_MAX);
 	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "memory_gb")) &&
 	    v->valuedouble > 0)
-		l->memory_bytes = (uint64_t)(v->valuedouble * (1u << 30));
+		l->memory_bytes = (uint64_t)(cgroup_at_most(v->valuedouble,
+		    CGROUP_MEMORY_GB_MAX) * (1u << 30));
 	if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "pids_max")) &&
 	    v->valuedouble >= 1)
-		l->pids_max = (long)v->valuedouble;
+		l->pids_max = (long)cgroup_at_most(v->valuedouble,
+		    CGROUP_PIDS_MAX);
 }
 
 int
