@@ -384,6 +384,34 @@ do_ping(struct client *c, const cJSON *rq, void *arg)
 	client_ok(c, o);
 }
 
+/* Every deployment still active, for a status of them all. */
+static void
+do_records(struct client *c, const cJSON *rq, void *arg)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	(void)rq;
+	(void)arg;
+	cJSON_AddItemToObject(o, "deployments", runtime_records(c->ctl->sv));
+	client_ok(c, o);
+}
+
+/* Every deployment stopped in reverse order, then mcpvisord exits (as
+ * SIGTERM does): the answer says so at once, and the client sees the
+ * connection close when it has. */
+static void
+do_shutdown(struct client *c, const cJSON *rq, void *arg)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	(void)rq;
+	(void)arg;
+	log_info("shutdown asked by uid %d pid %d", c->uid, (int)c->pid);
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	client_ok(c, o);
+	runtime_shutdown(c->ctl->sv);
+}
+
 static void
 do_follow(struct client *c, const cJSON *rq, void *arg)
 {
@@ -444,6 +472,8 @@ static const struct request_key rollback_start_keys[] = {
 
 const struct control_verb control_builtin[] = {
 	{ "ping", do_ping, NULL, no_keys },
+	{ "records", do_records, NULL, no_keys },
+	{ "shutdown", do_shutdown, NULL, no_keys },
 	{ "deploy", do_deploy, NULL, deploy_keys },
 	{ "status", do_status, NULL, status_keys },
 	{ "follow", do_follow, NULL, optional_id_keys },

@@ -44,6 +44,9 @@ static const char usage_main[] =
 "  monitor record S N=V...  record metrics for server S\n"
 "  probe live|ready         whether mcpvisord's loop turns, its deployment serves\n"
 "  security SERVER [ENV]    its protections, and an exposure score from 0 to 10\n"
+"  status [SERVER...]       every server at a glance (exit 3: one named is down)\n"
+"  logs [-f] [-n N] SERVER  a server's output, followed across rotations\n"
+"  shutdown                 stop every deployment in reverse order, then mcpvisord\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"
@@ -344,6 +347,9 @@ static const struct cli_verb top_verbs[] = {
 	{ "monitor", cli_monitor, "run the monitor, show progress, events, metrics" },
 	{ "probe", cli_probe, "whether mcpvisord is live, its deployment ready" },
 	{ "security", cli_security, "a server's protections, and its exposure" },
+	{ "status", cli_status, "every server at a glance" },
+	{ "logs", cli_logs, "a server's output, followed across rotations" },
+	{ "shutdown", cli_shutdown, "stop every deployment, then mcpvisord" },
 	{ NULL, NULL, NULL },
 };
 

@@ -115,6 +115,9 @@ int	cli_rollback_start(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
 int	cli_probe(struct cli *, int, char **);
 int	cli_security(struct cli *, int, char **);
+int	cli_status(struct cli *, int, char **);
+int	cli_logs(struct cli *, int, char **);
+int	cli_shutdown(struct cli *, int, char **);
 
 /* One server rendered for one environment (NULL: development, or the
  * only one), secrets as placeholders. 0, or an exit status with why in

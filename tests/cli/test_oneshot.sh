@@ -13,10 +13,8 @@ mcpvisor="$build/mcpvisor"
 mcpvisord="$build/mcpvisord"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-oneshot.XXXXXX")
 trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
-passed=0 failed=0
-ok()  { passed=$((passed + 1)); echo "ok - $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; printf '%s\n' "${out:-}" | tail -n 15 | sed 's/^/    /'; fi; }
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
 
 cfg="$work/config"
 mkdir -p "$cfg/environments" "$cfg/servers" "$work/deployments" "$work/data"

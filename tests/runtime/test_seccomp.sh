@@ -12,11 +12,8 @@ build=$(cd "$1" && pwd)
 mcpvisor="$build/mcpvisor"
 mcpvisord="$build/mcpvisord"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-seccomp.XXXXXX")
-passed=0 failed=0
-ok()  { passed=$((passed + 1)); echo "ok - $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; printf '%s\n' "${out:-}" | tail -n 12 | sed 's/^/    /'; fi; }
-wait_for() { local i; for i in $(seq $(( $2 * 20 ))); do eval "$1" && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
 trap 'pkill -KILL -f "$work/" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 cfg="$work/config"

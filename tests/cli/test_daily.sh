@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The daily verbs with a real daemon: status (a table, --json, exit 3 for
+# a named server that is down, "did you mean" for a name no deployment
+# has), logs (-n, -f across a rotation, several servers), shutdown
+# (every server stopped, the daemon gone, exit 0).
+# Usage: test_daily.sh BUILD_DIR
+set -u
+build=$(cd "$1" && pwd)
+mcpvisor="$build/mcpvisor"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-daily.XXXXXX")
+# shellcheck source=../lib/check.sh
+. "$(dirname "$0")/../lib/check.sh"
+trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+
+cfg="$work/config"
+mkdir -p "$cfg/environments" "$cfg/servers"
+# shellcheck source=../lib/server_file.sh
+. "$(dirname "$0")/../lib/server_file.sh"
+echo "variables: {}" > "$cfg/environments/test.yaml"
+# a line a tenth of a second, to a log rotated past 2 KiB
+server talker '  command: /bin/sh
+  args: ["-c", "i=0; while :; do i=$((i+1)); echo \"line $i of a talkative server, padded to be long enough\" >&2; sleep 0.02; done"]
+  log_max_bytes: 2048'
+server quiet '  command: /bin/sleep
+  args: ["7401"]'
+server oneshot '  command: /bin/sh
+  args: ["-c", "echo done >&2"]
+  restart: never'
+cat > "$work/spec.yaml" <<'YAML'
+metadata: {name: daily, environment: test}
+servers:
+  - {name: talker, parallel_safe: true}
+  - {name: quiet, parallel_safe: true}
+  - {name: oneshot, parallel_safe: true}
+deployment_settings: {monitoring_enabled: false}
+YAML
+state="$work/state"
+mv() { "$mcpvisor" --config-dir "$cfg" --state-dir "$state" "$@"; }
+out=$(mv deploy start "$work/spec.yaml" 2>&1)
+wait_for "mv status --json | grep -q '\"state\":	\"exited\"'" 10
+
+out=$(mv status 2>&1); status=$?
+check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^DEPLOYMENT *SERVER *STATE *PID *UPTIME *RESTARTS *HEALTH" <<<"$out" && grep -q "^daily *quiet *ready *[0-9]* *0m0[0-9]s *0" <<<"$out"'
+quiet_pid=$(pgrep -x -f "/bin/sleep 7401")
+check "with the server's own pid" 'grep -q "quiet *ready *$quiet_pid " <<<"$out"'
+out=$(mv status --json 2>&1)
+check "status --json parses: three servers, their states" 'python3 -c "
+import json, sys
+d = {x[\"server\"]: x for x in json.loads(sys.stdin.read())}
+assert set(d) == {\"talker\", \"quiet\", \"oneshot\"}, d
+assert d[\"quiet\"][\"state\"] == \"ready\" and d[\"quiet\"][\"pid\"] == $quiet_pid
+assert d[\"oneshot\"][\"state\"] == \"exited\"
+" <<<"$out"'
+out=$(mv status quiet 2>&1); status=$?
+check "status of a running server: exit 0" '[ $status -eq 0 ]'
+out=$(mv status quiet oneshot 2>&1); status=$?
+check "status naming one that is not running: exit 3 (systemctl's)" '[ $status -eq 3 ]'
+out=$(mv status quite 2>&1); status=$?
+check "status of a name no deployment has: did you mean, exit 2" '[ $status -eq 2 ] && grep -q "no server .quite.; did you mean .quiet.?" <<<"$out"'
+
+out=$(mv logs -n 3 talker 2>&1); status=$?
+check "logs -n 3: the last three lines" '[ $status -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 3 ] && grep -q "^line [0-9]* of a talkative" <<<"$out"'
+out=$(mv logs -n 1 talker oneshot 2>&1)
+check "logs of two servers: each line says whose" 'grep -q "^talker | line" <<<"$out" && grep -q "^oneshot | done" <<<"$out"'
+# (itself, not a function's subshell, which would take the signal)
+"$mcpvisor" --state-dir "$state" logs -f -n 0 talker >"$work/followed" 2>&1 &
+follower=$!
+sleep 3
+kill -TERM "$follower"; wait "$follower"
+first=$(head -n 1 "$work/followed" | awk '{print $2}')
+last=$(tail -n 1 "$work/followed" | awk '{print $2}')
+count=$(wc -l < "$work/followed")
+check "logs -f across rotations (2 KiB each, several in 3 s): every line once, none lost ($count lines, $first to $last)" '[ -e "$state/servers/talker/output.log.1" ] && [ "$count" -gt 50 ] && [ $((last - first + 1)) -eq "$count" ]'
+out=$(mv logs nobody 2>&1); status=$?
+check "logs of a server that never ran: exit 2, saying so" '[ $status -eq 2 ] && grep -q "no server .nobody. has run here" <<<"$out"'
+
+out=$(mv shutdown 2>&1); status=$?
+check "shutdown: exit 0 once mcpvisord is gone" '[ $status -eq 0 ] && grep -q "stopped every deployment and exited" <<<"$out" && ! pgrep -f "mcpvisord --state-dir $state" >/dev/null'
+check "and no server is left" '! pgrep -x -f "/bin/sleep 7401" >/dev/null && ! pgrep -f "talkative server" >/dev/null'
+check "the record says it stopped in order" 'grep -q "deployment_stopped" "$state/events.journal"'
+out=$(mv status 2>&1); status=$?
+check "status with no mcpvisord: exit 3" '[ $status -eq 3 ] && grep -q "not running" <<<"$out"'
+out=$(mv shutdown 2>&1); status=$?
+check "shutdown with none running: exit 0, saying so" '[ $status -eq 0 ] && grep -q "not running" <<<"$out"'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
