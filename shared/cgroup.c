@@ -412,9 +412,14 @@ cgroup_create(struct cgroup_leaf *cg, const char *name,
 		}
 	cg->v2_limits = enable[0] != '\0';
 	for (int k = 0; k < CGROUP_HIERARCHIES; k++) {
+		bool	asked[CGROUP_HIERARCHIES] = { true, l->memory_bytes > 0,
+			    l->cpu_cores > 0, l->pids_max > 0 };
 		char	path[640];
 
-		if (h.base[k][0] == '\0')
+		/* a v1 hierarchy only for the limit it holds: v2 (or, with
+		 * no v2, any one) holds the processes to count and kill */
+		if (h.base[k][0] == '\0' || (k != H_UNIFIED &&
+		    h.base[H_UNIFIED][0] != '\0' && !asked[k]))
 			continue;
 		if ((r = make_dirs(h.base[k], name, k == H_UNIFIED ? enable :
 		    NULL, err)) < 0) {

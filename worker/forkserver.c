@@ -20,6 +20,7 @@
  * the socket, and dies with the root (a parent-death signal).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "sandbox.h"
 #include "spawn.h"
 #include "worker.h"
 
@@ -140,6 +142,10 @@ forkserver_run(char **argv, int (*run)(void))
 	prctl(PR_SET_NAME, "mcpvisor-fork", 0, 0, 0);
 	/* once, for every worker it clones */
 	cgroup_prepare();
+	sandbox_seccomp_prepare();
+	/* what building it freed goes back: a worker's first allocations
+	 * would else land on pages of ours, each then copied */
+	malloc_trim(0);
 	if (send(WORKER_CHANNEL_FD, &hello, sizeof(hello), MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(hello))
 		return 1;

@@ -60,6 +60,7 @@ struct sandbox_spec {
 		SECCOMP_NONE,
 	}			seccomp;
 	struct sock_fprog	seccomp_prog;	/* .filter malloc'd; len 0: none */
+	bool			seccomp_shared;	/* the default's, not ours */
 	unsigned		seccomp_denied;
 };
 
@@ -73,6 +74,9 @@ int	sandbox_parse(const struct cJSON *config, struct sandbox_spec *,
  * err. (seccomp.c) */
 int	sandbox_seccomp_build(struct sandbox_spec *, const struct cJSON *syscalls,
 	    struct errbuf *err);
+/* Builds the default filter once, for every worker cloned after (the
+ * fork server). */
+void	sandbox_seccomp_prepare(void);
 /* What the filter is, into a sandbox report. */
 void	sandbox_seccomp_report(const struct sandbox_spec *, struct cJSON *report);
 

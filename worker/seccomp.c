@@ -117,9 +117,42 @@ export(scmp_filter_ctx ctx, struct sock_fprog *prog, struct errbuf *err)
 	return 0;
 }
 
+/* The default filter, built once by the fork server for every worker it
+ * clones (libseccomp's work and heap, else, in each of them). */
+static struct sock_fprog	default_prog;
+static unsigned			default_denied;
+
+static int	build(struct sandbox_spec *, const cJSON *, struct errbuf *);
+
+void
+sandbox_seccomp_prepare(void)
+{
+	struct sandbox_spec	sp = { .seccomp = SECCOMP_ERRNO };
+	struct errbuf		err;
+
+	if (default_prog.filter == NULL && build(&sp, NULL, &err) == 0) {
+		default_prog = sp.seccomp_prog;
+		default_denied = sp.seccomp_denied;
+	}
+}
+
 int
 sandbox_seccomp_build(struct sandbox_spec *sp, const cJSON *syscalls,
     struct errbuf *err)
+{
+	if (sp->seccomp == SECCOMP_ERRNO && default_prog.filter != NULL &&
+	    cJSON_GetArraySize(cJSON_GetObjectItem(syscalls, "allow")) == 0 &&
+	    cJSON_GetArraySize(cJSON_GetObjectItem(syscalls, "deny")) == 0) {
+		sp->seccomp_prog = default_prog;
+		sp->seccomp_denied = default_denied;
+		sp->seccomp_shared = true;
+		return 0;
+	}
+	return build(sp, syscalls, err);
+}
+
+static int
+build(struct sandbox_spec *sp, const cJSON *syscalls, struct errbuf *err)
 {
 	struct sock_fprog	*prog = &sp->seccomp_prog;
 	uint32_t	 action = sp->seccomp == SECCOMP_KILL ?

@@ -288,7 +288,8 @@ setup_free(struct worker *w)
 {
 	if (w->has_cgroup)
 		cgroup_close(&w->cgroup);
-	free(w->sandbox.seccomp_prog.filter);
+	if (!w->sandbox.seccomp_shared)
+		free(w->sandbox.seccomp_prog.filter);
 	w->sandbox.seccomp_prog = (struct sock_fprog){ 0 };
 	free(w->name);
 	free(w->server_dir);
