@@ -64,6 +64,16 @@ static const char usage_main[] =
 "Each command takes --help. Exit status: 0 success, 1 the operation failed,\n"
 "2 usage error, 100 invalid configuration, 111 temporary failure.\n";
 
+void
+cli_print_json(const cJSON *o)
+{
+	char	*text = o != NULL ? cJSON_Print(o) : NULL;
+
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+}
+
 int
 cli_dispatch(struct cli *cli, const char *group, const struct cli_verb *verbs,
     int argc, char **argv)

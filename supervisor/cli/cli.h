@@ -67,6 +67,8 @@ const char	*cli_record_damage(const struct cJSON *, char *buf,
 		    size_t size);
 /* Whether name is a rollback strategy; says so (as verb) when not. */
 bool	cli_valid_strategy(const char *verb, const char *name);
+/* Prints o indented on stdout, a newline after; nothing for NULL. */
+void	cli_print_json(const struct cJSON *o);
 /* Prints diagnostics; with --json as one object on stdout. */
 void	cli_print_diags(const struct cli *, const struct diag_list *);
 /* An integer field of a record or event, 0 when it is none. */

@@ -40,16 +40,6 @@ static const char usage_list[] =
 "\n"
 "Lists environments, servers, health checks and deployments.\n";
 
-static void
-print_json(cJSON *o)
-{
-	char	*text = o != NULL ? cJSON_Print(o) : NULL;
-
-	if (text != NULL)
-		printf("%s\n", text);
-	free(text);
-}
-
 /* Scalars print as JSON text, which YAML reads back as the same value. */
 static void
 print_scalar(const struct ynode *n)
@@ -165,7 +155,7 @@ config_show(struct cli *cli, int argc, char **argv)
 		if (o != NULL && dl.n > 0)
 			cJSON_AddItemToObject(o, "diagnostics",
 			    diag_to_json(&dl));
-		print_json(o);
+		cli_print_json(o);
 		cJSON_Delete(o);
 		goto done;
 	}
@@ -362,7 +352,7 @@ config_validate(struct cli *cli, int argc, char **argv)
 		cJSON_AddNumberToObject(o, "errors", (double)dl.errors);
 		cJSON_AddNumberToObject(o, "warnings", (double)dl.warnings);
 		cJSON_AddItemToObject(o, "diagnostics", diag_to_json(&dl));
-		print_json(o);
+		cli_print_json(o);
 		cJSON_Delete(o);
 		goto out;
 	}
@@ -496,7 +486,7 @@ config_list(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		cJSON	*o = list_json(p, &sl);
 
-		print_json(o);
+		cli_print_json(o);
 		cJSON_Delete(o);
 	} else
 		list_text(cli, p, &sl);

@@ -253,11 +253,7 @@ cli_status(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (out != NULL) {
-		char	*t = cJSON_Print(out);
-
-		if (t != NULL)
-			printf("%s\n", t);
-		free(t);
+		cli_print_json(out);
 		cJSON_Delete(out);
 	} else if (!any)
 		printf("(no server runs)\n");

@@ -38,16 +38,6 @@ static const char usage_approve[] =
 "\n"
 "Lets a rollback planned by the manual strategy run.\n";
 
-static void
-print_json(const cJSON *o)
-{
-	char	*s = cJSON_Print(o);
-
-	if (s != NULL)
-		printf("%s\n", s);
-	free(s);
-}
-
 static const char *
 str(const cJSON *o, const char *key)
 {
@@ -125,7 +115,7 @@ rollback_list(struct cli *cli, int argc, char **argv)
 		return status;
 	}
 	if (cli->json) {
-		print_json(all);
+		cli_print_json(all);
 		cJSON_Delete(all);
 		cJSON_Delete(dirs);
 		return CLI_EXIT_OK;
@@ -167,7 +157,7 @@ rollback_status(struct cli *cli, int argc, char **argv)
 	    "rollbacks", argv[i], &rec)) != CLI_EXIT_OK)
 		return status;
 	if (cli->json) {
-		print_json(rec);
+		cli_print_json(rec);
 		cJSON_Delete(rec);
 		return CLI_EXIT_OK;
 	}

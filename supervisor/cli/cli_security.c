@@ -168,13 +168,7 @@ cli_security(struct cli *cli, int argc, char **argv)
 		cJSON_AddNumberToObject(o, "exposure", (double)(long)(x.score *
 		    10 + 0.5) / 10);
 		cJSON_AddStringToObject(o, "level", cli_exposure_level(x.score));
-		{
-			char	*t = cJSON_Print(o);
-
-			if (t != NULL)
-				printf("%s\n", t);
-			free(t);
-		}
+		cli_print_json(o);
 		cJSON_Delete(o);
 		goto done;
 	}
