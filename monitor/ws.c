@@ -24,6 +24,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "lwskit.h"
 #include "monitor.h"
 #include "peer.h"
 #include "util.h"
@@ -45,51 +46,6 @@ monitor_of(struct lws *wsi)
 
 /* --- who may connect --- */
 
-static bool
-peer_is_loopback(struct lws *wsi, char *name, size_t size)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 fd = lws_get_socket_fd(wsi);
-
-	snprintf(name, size, "?");
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return false;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, name, (socklen_t)size);
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)&ss;
-
-		/* an IPv4 peer of a dual-stack socket is named as IPv4 */
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], name,
-			    (socklen_t)size);
-		else
-			inet_ntop(AF_INET6, &sin6->sin6_addr, name,
-			    (socklen_t)size);
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
-		    sin6->sin6_addr.s6_addr[12] == 127);
-	}
-	return false;
-}
-
-/* Compares in time independent of where the strings differ. */
-static bool
-token_equal(const char *a, const char *b)
-{
-	size_t		 la = strlen(a), lb = strlen(b);
-	unsigned char	 d = la != lb;
-
-	for (size_t i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* Loopback peers are trusted (the socket binds to loopback unless told
  * otherwise); any other needs the token, as "Authorization: Bearer T"
  * or "?token=T". */
@@ -99,17 +55,17 @@ monitor_authorized(struct lws *wsi, struct monitor *mon, struct client *c)
 	char		 auth[160], arg[160];
 	const char	*v;
 
-	if (peer_is_loopback(wsi, c->peer, sizeof(c->peer)))
+	if (lwskit_peer_is_loopback(wsi, c->peer, sizeof(c->peer)))
 		return true;
 	if (mon->token[0] == '\0')
 		return false;
 	if (lws_hdr_copy(wsi, auth, sizeof(auth),
 	    WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
 	    strncasecmp(auth, "Bearer ", 7) == 0 &&
-	    token_equal(auth + 7, mon->token))
+	    lwskit_token_equal(auth + 7, mon->token))
 		return true;
 	if ((v = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg))) !=
-	    NULL && token_equal(v, mon->token))
+	    NULL && lwskit_token_equal(v, mon->token))
 		return true;
 	return false;
 }

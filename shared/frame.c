@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -41,6 +42,12 @@ static const struct frame_size frame_sizes[] = {
 	{ FRAME_EVENT, 2, 64u << 10, "event" },
 	{ FRAME_RECORD, 2, FRAME_MAX, "record" },
 	{ FRAME_METRICS, 2, 4096, "metrics" },
+	{ FRAME_GW_ATTACH, 0, 4096, "gateway attach" },
+	{ FRAME_GW_OPEN, 4, 4, "session open" },
+	{ FRAME_GW_CLOSE, 4, 4, "session close" },
+	{ FRAME_GW_CLIENT, 6, FRAME_MAX, "client message" },
+	{ FRAME_GW_SERVER, 6, FRAME_MAX, "server message" },
+	{ FRAME_GW_STATE, 2, 4096, "gateway state" },
 };
 
 static const struct frame_size *
@@ -111,6 +118,77 @@ frame_reader_clear(struct frame_reader *fr)
 	free(fr->buf);
 	fr->buf = NULL;
 	fr->have = 0;
+	while (fr->nfds > 0)
+		close(fr->fds[--fr->nfds]);
+}
+
+void
+frame_reader_accept_fds(struct frame_reader *fr)
+{
+	fr->fds_ok = true;
+}
+
+int
+frame_reader_take_fd(struct frame_reader *fr)
+{
+	int	fd;
+
+	if (fr->nfds == 0)
+		return -1;
+	fd = fr->fds[0];
+	memmove(fr->fds, fr->fds + 1, --fr->nfds * sizeof(fr->fds[0]));
+	return fd;
+}
+
+size_t
+frame_take_rights(struct msghdr *msg, int *fds, size_t max)
+{
+	struct cmsghdr	*c;
+	size_t		 got = 0;
+
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		size_t	k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++, got++) {
+			int	fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (got < max)
+				fds[got] = fd;
+			else
+				close(fd);
+		}
+	}
+	return got;
+}
+
+/* read(), or recvmsg() keeping the descriptors that come along. */
+static ssize_t
+read_some(struct frame_reader *fr, void *dst, size_t want)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * FRAME_FDS_MAX)];
+	} ctl;
+	struct iovec	 iov = { dst, want };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf) };
+	size_t		 got;
+	ssize_t		 n;
+
+	if (!fr->fds_ok)
+		return read(fr->fd, dst, want);
+	if ((n = recvmsg(fr->fd, &msg, MSG_CMSG_CLOEXEC)) <= 0)
+		return n;
+	got = frame_take_rights(&msg, fr->fds + fr->nfds,
+	    FRAME_FDS_MAX - fr->nfds);
+	fr->nfds += got < FRAME_FDS_MAX - fr->nfds ? (unsigned)got :
+	    FRAME_FDS_MAX - fr->nfds;
+	return n;
 }
 
 int
@@ -134,7 +212,7 @@ frame_read(struct frame_reader *fr, struct frame *f)
 			fr->have = 0;
 			return 1;
 		}
-		if ((n = read(fr->fd, dst, want)) == -1) {
+		if ((n = read_some(fr, dst, want)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN ? 0 : -errno;
@@ -157,6 +235,7 @@ struct frame_chunk {
 	struct frame_chunk	*next;
 	size_t			 len;
 	size_t			 off;
+	int			 fd;	/* to pass with its first byte, or -1 */
 	uint8_t			 data[];
 };
 
@@ -174,6 +253,8 @@ frame_writer_clear(struct frame_writer *fw)
 
 	for (c = fw->head; c != NULL; c = next) {
 		next = c->next;
+		if (c->fd != -1)
+			close(c->fd);
 		free(c);
 	}
 	fw->head = fw->tail = NULL;
@@ -218,6 +299,27 @@ frame_writer_interest_changed(const struct frame_writer *fw, bool *want_out)
 	return true;
 }
 
+static ssize_t
+send_fd(int sock, struct iovec *iov, int fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr	 msg = { .msg_iov = iov, .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr	*c;
+
+	memset(&ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
 int
 frame_flush(struct frame_writer *fw)
 {
@@ -227,16 +329,23 @@ frame_flush(struct frame_writer *fw)
 		int			 n = 0;
 		ssize_t			 w;
 
-		for (; c != NULL && n < 16; c = c->next, n++) {
+		/* a descriptor goes alone with its chunk's first byte */
+		for (; c != NULL && n < 16 && (n == 0 || c->fd == -1);
+		    c = c->next, n++) {
 			iov[n].iov_base = c->data + c->off;
 			iov[n].iov_len = c->len - c->off;
 		}
-		if ((w = writev(fw->fd, iov, n)) == -1) {
+		if ((w = fw->head->fd != -1 ? send_fd(fw->fd, iov,
+		    fw->head->fd) : writev(fw->fd, iov, n)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN ? 0 : -errno;
 		}
 		fw->queued -= (size_t)w;
+		if (fw->head->fd != -1 && w > 0) {
+			close(fw->head->fd);
+			fw->head->fd = -1;
+		}
 		while (w > 0) {
 			c = fw->head;
 			if ((size_t)w < c->len - c->off) {
@@ -257,19 +366,34 @@ int
 frame_write(struct frame_writer *fw, uint8_t type, const void *payload,
     uint32_t len)
 {
+	return frame_write_fd(fw, type, payload, len, -1);
+}
+
+int
+frame_write_fd(struct frame_writer *fw, uint8_t type, const void *payload,
+    uint32_t len, int fd)
+{
 	const struct frame_size	*fs = frame_size_of(type);
 	struct frame_chunk	*c;
 	int			 r;
 
 	if (fs == NULL || len < fs->min || len > fs->max)
-		return -EMSGSIZE;
-	if (fw->queued + FRAME_HDR + len > FRAME_QUEUE_MAX)
-		return -ENOBUFS;
-	if ((c = malloc(sizeof(*c) + FRAME_HDR + len)) == NULL)
-		return -ENOMEM;
+		r = -EMSGSIZE;
+	else if (fw->queued + FRAME_HDR + len > FRAME_QUEUE_MAX)
+		r = -ENOBUFS;
+	else if ((c = malloc(sizeof(*c) + FRAME_HDR + len)) == NULL)
+		r = -ENOMEM;
+	else
+		r = 0;
+	if (r < 0) {
+		if (fd != -1)
+			close(fd);
+		return r;
+	}
 	c->next = NULL;
 	c->len = FRAME_HDR + len;
 	c->off = 0;
+	c->fd = fd;
 	c->data[0] = 'M';
 	c->data[1] = 'V';
 	c->data[2] = FRAME_VERSION;

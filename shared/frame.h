@@ -23,10 +23,14 @@
 #include <stdint.h>
 
 struct cJSON;
+struct msghdr;
 
 #define FRAME_HDR		8
 #define FRAME_MAX		(1u << 20)
 #define FRAME_VERSION		1
+/* descriptors a reader holds before it takes the frames they came with:
+ * more are closed */
+#define FRAME_FDS_MAX		4
 /* frames a reader hands out per call to frame_read_many() */
 #define FRAME_BURST		32
 /* bytes a writer queues before it refuses more (a stalled peer) */
@@ -61,6 +65,20 @@ enum frame_type {
 	/* root -> a client that watches (the monitor) */
 	FRAME_RECORD = 35,	/* JSON: a deployment's record, as written */
 	FRAME_METRICS = 36,	/* JSON: a server's usage sample */
+	/* the gateway (mcpvisor-gateway(8)). root -> worker: the worker's
+	 * end of a socket pair to the gateway (passed with the frame,
+	 * SCM_RIGHTS; empty payload); root -> gateway: the other end, with
+	 * JSON {"server", "stack", "deployment", "transport"} */
+	FRAME_GW_ATTACH = 40,
+	/* gateway <-> worker, on that pair */
+	FRAME_GW_OPEN = 41,	/* u32 session: a client session begins */
+	FRAME_GW_CLOSE = 42,	/* u32 session: it ended (either side) */
+	FRAME_GW_CLIENT = 43,	/* u32 session, a JSON-RPC message of it */
+	/* u32 session (0: every session), a JSON-RPC message for it */
+	FRAME_GW_SERVER = 44,
+	/* JSON {"state", "pid", "protocol_version", "reason"}: whether the
+	 * server can take sessions */
+	FRAME_GW_STATE = 45,
 };
 
 /* FRAME_STOP flags: skip the stdin grace of a stdio server (TERM at
@@ -74,7 +92,13 @@ enum frame_type {
 	FRAME_BIT(FRAME_FAILED) | FRAME_BIT(FRAME_HEALTH) |		\
 	FRAME_BIT(FRAME_FINISHED) | FRAME_BIT(FRAME_OUTPUT))
 #define FRAME_FROM_ROOT_TO_WORKER (FRAME_BIT(FRAME_CONFIG) |		\
-	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL))
+	FRAME_BIT(FRAME_STOP) | FRAME_BIT(FRAME_SIGNAL) |		\
+	FRAME_BIT(FRAME_GW_ATTACH))
+#define FRAME_FROM_ROOT_TO_GATEWAY FRAME_BIT(FRAME_GW_ATTACH)
+#define FRAME_FROM_GATEWAY_TO_WORKER (FRAME_BIT(FRAME_GW_OPEN) |	\
+	FRAME_BIT(FRAME_GW_CLOSE) | FRAME_BIT(FRAME_GW_CLIENT))
+#define FRAME_FROM_WORKER_TO_GATEWAY (FRAME_BIT(FRAME_GW_CLOSE) |	\
+	FRAME_BIT(FRAME_GW_SERVER) | FRAME_BIT(FRAME_GW_STATE))
 #define FRAME_FROM_CLI		FRAME_BIT(FRAME_REQUEST)
 #define FRAME_FROM_ROOT_TO_CLI	(FRAME_BIT(FRAME_RESPONSE) |		\
 	FRAME_BIT(FRAME_EVENT) | FRAME_BIT(FRAME_RECORD) |		\
@@ -94,6 +118,11 @@ struct frame_reader {
 	uint8_t		 type;
 	uint32_t	 len;
 	uint8_t		*buf;
+	/* descriptors passed with the stream (SCM_RIGHTS), oldest first,
+	 * where the reader accepts them (frame_reader_accept_fds) */
+	bool		 fds_ok;
+	unsigned	 nfds;
+	int		 fds[FRAME_FDS_MAX];
 };
 
 struct frame_chunk;
@@ -119,8 +148,15 @@ void	frame_reader_init(struct frame_reader *, int fd, uint64_t allowed);
  * frame_parse_header() returns, -ENOMEM or a read error. After a
  * negative return the stream cannot be resynced: close it. */
 int	frame_read(struct frame_reader *, struct frame *f);
-/* Drops any partial frame. */
+/* Drops any partial frame, and closes descriptors not taken. */
 void	frame_reader_clear(struct frame_reader *);
+/* The stream (a unix socket) may carry descriptors: they are received
+ * (close-on-exec) with the bytes they came with and queue up. */
+void	frame_reader_accept_fds(struct frame_reader *);
+/* The oldest descriptor received and not yet taken, or -1. A frame that
+ * carries one is complete only after its first byte came, and so was
+ * the descriptor. */
+int	frame_reader_take_fd(struct frame_reader *);
 
 /* The writer does not own fd. */
 void	frame_writer_init(struct frame_writer *, int fd);
@@ -129,6 +165,11 @@ void	frame_writer_init(struct frame_writer *, int fd);
  * full: the peer is not reading), -ENOMEM, or a write error. */
 int	frame_write(struct frame_writer *, uint8_t type, const void *,
 	    uint32_t);
+/* As frame_write(), passing fd (SCM_RIGHTS; fd is the writer's from
+ * now on, and closed once sent, or on failure) with the frame's first
+ * byte: the descriptor reaches the reader before the frame is whole. */
+int	frame_write_fd(struct frame_writer *, uint8_t type, const void *,
+	    uint32_t, int fd);
 /* As frame_write() with the unformatted text of a cJSON tree. */
 int	frame_write_json(struct frame_writer *, uint8_t type,
 	    const struct cJSON *);
@@ -153,6 +194,10 @@ typedef bool frame_handler_fn(void *arg, struct frame *f);
  * stream is sound, or the negative errno that ended it (-EPIPE: EOF). */
 int	frame_service(struct frame_reader *, struct frame_writer *,
 	    uint32_t events, frame_handler_fn *fn, void *arg);
+
+/* The descriptors (SCM_RIGHTS) a message received carried: up to max
+ * into fds, the rest closed; returns how many it carried in all. */
+size_t	frame_take_rights(struct msghdr *, int *fds, size_t max);
 
 /* Big-endian helpers for fixed payloads. */
 void		frame_put_u32(uint8_t *, uint32_t);

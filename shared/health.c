@@ -30,6 +30,7 @@ static const char *const type_names[] = { "http", "tcp", "command",
     "file_system", "mcp", "custom", NULL };
 
 static void	stdio_settle(struct health *);
+static void	tell_tap(struct health *);
 static void	on_stdio_out(struct watcher *, uint32_t);
 static void	on_stdio_in(struct watcher *, uint32_t);
 
@@ -78,7 +79,10 @@ health_free(struct health *h)
 {
 	if (h == NULL)
 		return;
+	h->tapped = false;
 	health_detach_stdio(h, "the engine stopped");
+	free(h->stdio_out);
+	free(h->stdio_line);
 	for (size_t i = 0; i < h->nchecks; i++)
 		check_free(h->checks[i]);
 	free(h->checks);
@@ -404,35 +408,164 @@ check_fs(struct check *c)
 	check_finish(c, true, "%s: %.0f MB free", path, free_mb);
 }
 
+static int
+stdio_queue(struct health *h, const char *p, size_t len, bool newline)
+{
+	size_t	need = h->stdio_out_len + len + newline;
+
+	if (need > h->stdio_out_cap) {
+		size_t	 cap = h->stdio_out_cap ? h->stdio_out_cap : 4096;
+		char	*q;
+
+		while (cap < need)
+			cap *= 2;
+		if ((q = realloc(h->stdio_out, cap)) == NULL)
+			return -ENOMEM;
+		h->stdio_out = q;
+		h->stdio_out_cap = cap;
+	}
+	memcpy(h->stdio_out + h->stdio_out_len, p, len);
+	h->stdio_out_len += len;
+	if (newline)
+		h->stdio_out[h->stdio_out_len++] = '\n';
+	return 0;
+}
+
+/* The session's lines join the queue (they are whole lines), and the
+ * queue goes to the server as far as its input takes it. */
 static void
 stdio_flush(struct health *h)
 {
 	const char	*p;
-	size_t		 len;
+	size_t		 len, off = 0;
 	ssize_t		 n;
 	bool		 want;
 
-	if (h->stdio == NULL || h->stdio_in_w.fd == -1)
+	if (h->stdio_in_w.fd == -1)
 		return;
-	while ((p = mcp_session_output(h->stdio, &len), len > 0)) {
-		if ((n = write(h->stdio_in_w.fd, p, len)) == -1) {
+	if (h->stdio != NULL && (p = mcp_session_output(h->stdio, &len),
+	    len > 0)) {
+		if (stdio_queue(h, p, len, false) < 0)
+			mcp_session_fail(h->stdio, "out of memory");
+		else
+			mcp_session_consumed(h->stdio, len);
+	}
+	while (off < h->stdio_out_len) {
+		if ((n = write(h->stdio_in_w.fd, h->stdio_out + off,
+		    h->stdio_out_len - off)) == -1) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN)
+			if (errno != EAGAIN && h->stdio != NULL)
 				mcp_session_fail(h->stdio, "writing to the "
 				    "server's input failed");
+			if (errno != EAGAIN)
+				off = h->stdio_out_len;	/* nobody reads */
 			break;
 		}
-		mcp_session_consumed(h->stdio, (size_t)n);
+		off += (size_t)n;
 	}
-	mcp_session_output(h->stdio, &len);
-	want = len > 0 && mcp_session_state(h->stdio) != MCP_FAILED;
+	memmove(h->stdio_out, h->stdio_out + off, h->stdio_out_len - off);
+	h->stdio_out_len -= off;
+	want = h->stdio_out_len > 0;
 	if (want != h->stdio_want_out) {
 		h->stdio_want_out = want;
 		if (want)
 			loop_add(h->loop, &h->stdio_in_w, EPOLLOUT);
 		else
 			loop_del(h->loop, &h->stdio_in_w);
+	}
+}
+
+int
+health_stdio_send(struct health *h, const char *line, size_t len)
+{
+	if (h->stdio_in_w.fd == -1)
+		return -EPIPE;
+	if (h->stdio_out_len + len + 1 > HEALTH_STDIO_QUEUE_MAX)
+		return -ENOBUFS;
+	if (stdio_queue(h, line, len, true) < 0)
+		return -ENOMEM;
+	stdio_flush(h);
+	return 0;
+}
+
+void
+health_stdio_tap(struct health *h, const struct health_stdio_tap *tap)
+{
+	h->tapped = tap != NULL;
+	h->tap_told = false;
+	if (tap != NULL)
+		h->tap = *tap;
+	tell_tap(h);	/* a handshake done before the tap came */
+}
+
+/* The tap hears of the session's handshake once per session. */
+static void
+tell_tap(struct health *h)
+{
+	const char	*result;
+
+	if (!h->tapped || h->tap_told || h->stdio == NULL ||
+	    (result = mcp_session_init_result(h->stdio)) == NULL)
+		return;
+	h->tap_told = true;
+	h->tap.session(h->tap.arg, result, NULL);
+}
+
+/* With a tap: whole lines, each offered to it before the session. */
+static void
+stdio_lines(struct health *h, const char *buf, size_t n)
+{
+	while (n > 0) {
+		const char	*nl = memchr(buf, '\n', n);
+		size_t		 take = nl != NULL ? (size_t)(nl - buf) : n;
+
+		if (h->stdio_line_len + take > MCP_LINE_MAX) {
+			/* the session fails on it, as it would alone */
+			if (h->stdio != NULL)
+				mcp_session_fail(h->stdio, "server wrote a "
+				    "line longer than the most allowed");
+			h->stdio_line_len = 0;
+			if (nl == NULL)
+				return;
+			buf += take + 1;
+			n -= take + 1;
+			continue;
+		}
+		if (h->stdio_line_len + take > h->stdio_line_cap) {
+			size_t	 cap = h->stdio_line_cap ? h->stdio_line_cap :
+				    4096;
+			char	*p;
+
+			while (cap < h->stdio_line_len + take)
+				cap *= 2;
+			if ((p = realloc(h->stdio_line, cap)) == NULL)
+				return;
+			h->stdio_line = p;
+			h->stdio_line_cap = cap;
+		}
+		memcpy(h->stdio_line + h->stdio_line_len, buf, take);
+		h->stdio_line_len += take;
+		if (nl == NULL)
+			return;
+		buf += take + 1;
+		n -= take + 1;
+		{
+			size_t	len = h->stdio_line_len;
+
+			h->stdio_line_len = 0;
+			while (len > 0 && h->stdio_line[len - 1] == '\r')
+				len--;
+			if (len == 0)
+				continue;
+			if (h->tap.line(h->tap.arg, h->stdio_line, len))
+				continue;
+			if (h->stdio != NULL) {
+				mcp_session_feed(h->stdio, h->stdio_line, len);
+				mcp_session_feed(h->stdio, "\n", 1);
+				tell_tap(h);
+			}
+		}
 	}
 }
 
@@ -452,6 +585,7 @@ check_stdio(struct check *c)
 		h->stdio = NULL;
 	}
 	if (h->stdio == NULL) {
+		h->tap_told = false;
 		if ((h->stdio = mcp_session_new(h->stdio_version,
 		    h->stdio_probe)) == NULL) {
 			check_finish(c, false, "out of memory");
@@ -583,7 +717,9 @@ on_stdio_out(struct watcher *w, uint32_t events)
 	(void)events;
 	for (int i = 0; i < STDIO_READ_BURST &&
 	    (n = read(w->fd, buf, sizeof(buf))) > 0; i++)
-		if (h->stdio != NULL)
+		if (h->tapped)
+			stdio_lines(h, buf, (size_t)n);
+		else if (h->stdio != NULL)
 			mcp_session_feed(h->stdio, buf, (size_t)n);
 	if (n == 0) {
 		/* EOF: the descriptor stays the caller's, unwatched */
@@ -591,6 +727,9 @@ on_stdio_out(struct watcher *w, uint32_t events)
 		w->fd = -1;
 		if (h->stdio != NULL)
 			mcp_session_eof(h->stdio);
+		if (h->tapped)
+			h->tap.session(h->tap.arg, NULL, "the server closed "
+			    "its output");
 	}
 	stdio_flush(h);
 	stdio_settle(h);
@@ -618,17 +757,24 @@ health_attach_stdio(struct health *h, int in_fd, int out_fd)
 void
 health_detach_stdio(struct health *h, const char *why)
 {
+	bool	had = h->stdio_in_w.fd != -1 || h->stdio_out_w.fd != -1;
+
 	if (h->stdio_out_w.fd != -1)
 		loop_del(h->loop, &h->stdio_out_w);
 	if (h->stdio_want_out)
 		loop_del(h->loop, &h->stdio_in_w);
 	h->stdio_out_w.fd = h->stdio_in_w.fd = -1;
 	h->stdio_want_out = false;
+	h->stdio_out_len = h->stdio_line_len = 0;
 	if (h->stdio != NULL) {
 		mcp_session_fail(h->stdio, why);
 		stdio_settle(h);
 		mcp_session_free(h->stdio);
 		h->stdio = NULL;
+	}
+	if (h->tapped && had) {
+		h->tap_told = false;
+		h->tap.session(h->tap.arg, NULL, why);
 	}
 }
 

@@ -103,6 +103,25 @@ void		 health_cancel(struct health *);
 void		 health_attach_stdio(struct health *, int in_fd, int out_fd);
 void		 health_detach_stdio(struct health *, const char *why);
 
+/* Someone else speaks on the MCP channel too (the gateway's
+ * multiplexer): each line the server writes is offered to line() first,
+ * and only what it does not take reaches the engine's session; session()
+ * hears when that session finished its handshake (result: its
+ * initialize result, JSON text) and when the channel went (result NULL,
+ * why). NULL: no tap. */
+struct health_stdio_tap {
+	bool	(*line)(void *arg, const char *line, size_t len);
+	void	(*session)(void *arg, const char *result, const char *why);
+	void	 *arg;
+};
+void		 health_stdio_tap(struct health *,
+		    const struct health_stdio_tap *);
+/* A line (one JSON-RPC message, no newline) for the server's input,
+ * after whatever the engine queued. 0, or -EPIPE (no channel), -ENOBUFS
+ * (HEALTH_STDIO_QUEUE_MAX bytes wait: the server does not read). */
+#define HEALTH_STDIO_QUEUE_MAX	(16u << 20)
+int		 health_stdio_send(struct health *, const char *, size_t);
+
 /* A child of the caller exited; true if it was one of the engine's. */
 bool		 health_child_exited(struct health *, pid_t, int status);
 

@@ -138,6 +138,18 @@ struct health {
 	enum mcp_probe		 stdio_probe;
 	const char		*stdio_version;	/* the first such check's */
 	struct mcp_session	*stdio;
+	/* what goes to the server's input: the session's lines and the
+	 * tap's, whole lines in order */
+	char			*stdio_out;
+	size_t			 stdio_out_len;
+	size_t			 stdio_out_cap;
+	/* with a tap, lines are split here and offered to it first */
+	struct health_stdio_tap	 tap;
+	bool			 tapped;
+	bool			 tap_told;	/* of this session's handshake */
+	char			*stdio_line;
+	size_t			 stdio_line_len;
+	size_t			 stdio_line_cap;
 };
 
 /* health_run.c */

@@ -41,6 +41,7 @@ struct mcp_session {
 	bool			 tools_pending;	/* after ping, in BOTH */
 	char			**new_tools;	/* the listing being gathered */
 	size_t			 new_ntools;
+	char			*init_result;	/* initialize's, as text */
 	struct mcp_result	 result;
 };
 
@@ -180,6 +181,7 @@ mcp_session_free(struct mcp_session *s)
 		return;
 	free(s->out);
 	free(s->line);
+	free(s->init_result);
 	free_tools(s->new_tools, s->new_ntools);
 	free_tools(s->result.tools, s->result.ntools);
 	free(s);
@@ -241,6 +243,11 @@ on_initialize(struct mcp_session *s, const cJSON *res)
 	    info, "version")) : "");
 	s->result.has_tools = cJSON_IsObject(cJSON_GetObjectItem(caps,
 	    "tools"));
+	free(s->init_result);
+	if ((s->init_result = cJSON_PrintUnformatted(res)) == NULL) {
+		fail(s, "out of memory");
+		return;
+	}
 	if (send_json(s, message("notifications/initialized", 0)) < 0) {
 		fail(s, "out of memory");
 		return;
@@ -462,6 +469,13 @@ const struct mcp_result *
 mcp_session_result(const struct mcp_session *s)
 {
 	return &s->result;
+}
+
+const char *
+mcp_session_init_result(const struct mcp_session *s)
+{
+	return s->state != MCP_HANDSHAKE && s->state != MCP_FAILED ?
+	    s->init_result : NULL;
 }
 
 bool

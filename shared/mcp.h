@@ -66,6 +66,9 @@ void		 mcp_session_fail(struct mcp_session *, const char *why);
 
 enum mcp_state		 mcp_session_state(const struct mcp_session *);
 const struct mcp_result	*mcp_session_result(const struct mcp_session *);
+/* The server's initialize result (JSON text) once the handshake is
+ * done and while the session has not failed, else NULL. */
+const char		*mcp_session_init_result(const struct mcp_session *);
 /* Whether tools/list named tool. */
 bool			 mcp_session_has_tool(const struct mcp_session *,
 			    const char *tool);

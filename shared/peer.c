@@ -208,6 +208,37 @@ peer_send(struct peer *p, uint8_t type, const void *data, uint32_t len)
 }
 
 int
+peer_send_fd(struct peer *p, uint8_t type, const void *data, uint32_t len,
+    int fd)
+{
+	int	r;
+
+	if (p->gone || p->freed) {
+		close(fd);
+		return -EPIPE;
+	}
+	if ((r = frame_write_fd(&p->wr, type, data, len, fd)) < 0) {
+		if (r != -EMSGSIZE)
+			end_stream(p, r, false);
+		return r;
+	}
+	set_interest(p, frame_writer_pending(&p->wr));
+	return 0;
+}
+
+void
+peer_accept_fds(struct peer *p)
+{
+	frame_reader_accept_fds(&p->rd);
+}
+
+int
+peer_take_fd(struct peer *p)
+{
+	return frame_reader_take_fd(&p->rd);
+}
+
+int
 peer_send_json(struct peer *p, uint8_t type, const cJSON *o)
 {
 	char	*text;

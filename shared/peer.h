@@ -58,6 +58,14 @@ int		 peer_send_json(struct peer *, uint8_t type,
 /* Whether frames still wait to be written (a process about to exit
  * turns its loop until they went). */
 bool		 peer_pending(const struct peer *);
+/* As peer_send(), passing fd along (the peer's from now on: closed once
+ * sent, or on failure). The descriptor is a unix socket's to pass. */
+int		 peer_send_fd(struct peer *, uint8_t type, const void *,
+		    uint32_t len, int fd);
+/* The peer may receive descriptors (see frame_reader_accept_fds); the
+ * handler of a frame that carries one takes it: the oldest, or -1. */
+void		 peer_accept_fds(struct peer *);
+int		 peer_take_fd(struct peer *);
 
 bool		 peer_gone(const struct peer *);
 /* Why the peer went: -EPIPE for a clean EOF, another negative errno, or

@@ -850,12 +850,20 @@ state_control_connect(const char *dir, struct errbuf *err)
 int
 state_monitor_token(const char *dir, char out[65])
 {
+	return state_token(dir, "monitor.token", out);
+}
+
+int
+state_token(const char *dir, const char *name, char out[65])
+{
 	char		 path[PATH_MAX], buf[80];
 	unsigned char	 rnd[32];
 	ssize_t		 n;
 	int		 fd, r;
 
-	snprintf(path, sizeof(path), "%s/monitor.token", dir);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
 	if ((fd = state_open_regular(path, O_RDONLY, 0)) >= 0) {
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
@@ -873,7 +881,7 @@ state_monitor_token(const char *dir, char out[65])
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
 	snprintf(buf, sizeof(buf), "%s\n", out);
-	if ((r = state_write_file(dir, "monitor.token", buf, 65)) < 0)
+	if ((r = state_write_file(dir, name, buf, 65)) < 0)
 		return r;
 	return 0;
 }

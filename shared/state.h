@@ -106,6 +106,8 @@ int	state_check_dir(const char *dir, struct errbuf *err);
  * dir/monitor.token with mode 0600: read, or made on first use. 0 or a
  * negative errno. */
 int	state_monitor_token(const char *dir, char out[65]);
+/* The same for any token file of dir (gateway.token). */
+int	state_token(const char *dir, const char *name, char out[65]);
 
 /* The journal is rotated past JOURNAL_MAX bytes: events.journal.1 ...
  * events.journal.JOURNAL_KEEP. */

@@ -38,6 +38,7 @@
 #include "diag.h"
 #include "hooks.h"
 #include "log.h"
+#include "gwlink.h"
 #include "monproc.h"
 #include "prepare.h"
 #include "snapjob.h"
@@ -90,6 +91,12 @@ static const char usage[] =
 "                    clients need STATE-DIR/monitor.token)\n"
 "  --monitor PATH    the mcpvisor-monitor program (default: beside\n"
 "                    mcpvisord)\n"
+"  --no-gateway      start no mcpvisor-gateway\n"
+"  --gateway-port N  its port (default 8780)\n"
+"  --gateway-bind A  its address (default 127.0.0.1; beyond loopback,\n"
+"                    clients need STATE-DIR/gateway.token)\n"
+"  --gateway PATH    the mcpvisor-gateway program (default: beside\n"
+"                    mcpvisord)\n"
 "  --no-fork-server  exec every worker (default: clone each from a fork\n"
 "                    server, sharing what the dynamic loader wrote)\n"
 "  --notify-fd FD    write a newline to FD and close it once the control\n"
@@ -104,11 +111,13 @@ struct daemon {
 	struct supervisor	 sv;
 	struct control		*ctl;
 	struct monproc		*mon;
+	struct monproc		*gw;		/* mcpvisor-gateway */
 	struct watcher		 sigw;
 	/* the options */
 	struct project_paths	 paths;
 	struct prepare_opts	 po;
 	struct monproc_opts	 mo;
+	struct monproc_opts	 go;
 	const char		*check;
 	const char		*init;
 	const char		*state_dir;
@@ -116,6 +125,7 @@ struct daemon {
 	char			 configbuf[PATH_MAX];
 	char			 worker[PATH_MAX];
 	char			 monitor[PATH_MAX];
+	char			 gateway[PATH_MAX];
 	char			*checks_dir;
 	bool			 verbose;
 	long			 grace;
@@ -267,6 +277,21 @@ do_monitor(struct client *c, const cJSON *rq, void *arg)
 	client_ok(c, o);
 }
 
+/* mcpvisor gateway: where the gateway listens (port 0: none runs). */
+static void
+do_gateway(struct client *c, const cJSON *rq, void *arg)
+{
+	struct daemon	*d = arg;
+	cJSON		*o = cJSON_CreateObject();
+
+	(void)rq;
+	cJSON_AddNumberToObject(o, "port", monproc_pid(d->gw) > 0 ||
+	    !d->go.disabled ? monproc_port(d->gw) : 0);
+	cJSON_AddStringToObject(o, "bind", monproc_bind(d->gw));
+	cJSON_AddNumberToObject(o, "pid", monproc_pid(d->gw));
+	client_ok(c, o);
+}
+
 /* The monitor's channel is a control client that hears everything. */
 static int
 serve_monitor(void *arg, int fd, pid_t pid)
@@ -309,8 +334,8 @@ reap_children(struct daemon *d)
 			adopted++;
 		else if (runtime_reaped(&d->sv, si.si_pid, wait_status(&si)))
 			workers++;
-		else
-			monproc_reaped(d->mon, si.si_pid, wait_status(&si));
+		else if (!monproc_reaped(d->mon, si.si_pid, wait_status(&si)))
+			monproc_reaped(d->gw, si.si_pid, wait_status(&si));
 	}
 	if (adopted > 0 || workers > 0)
 		spawn_kill_adopted();
@@ -365,6 +390,17 @@ wire(struct daemon *d)
 	d->mo.serve_arg = d;
 	if (monproc_new(sv, &d->mo, &d->mon) < 0)
 		return -1;
+	d->go.role = "gateway";
+	d->go.log_name = "gateway";
+	d->go.token_file = "gateway.token";
+	d->go.token_env = "MCPVISOR_GATEWAY_TOKEN";
+	d->go.program = d->gateway;
+	d->go.serve = gwlink_serve;
+	d->go.serve_arg = sv;
+	if (d->gateway[0] == '\0')
+		d->go.disabled = true;
+	if (monproc_new(sv, &d->go, &d->gw) < 0)
+		return -1;
 	sv->wiring = d;
 	sv->monitoring_off = d->mo.disabled;
 	sv->on_event = wire_event;
@@ -380,8 +416,14 @@ wire(struct daemon *d)
 			{ NULL, RQ_STRING, false },
 		};
 
+		static const struct request_key gateway_keys[] = {
+			{ NULL, RQ_STRING, false },
+		};
+
 		if (control_add_verb(d->ctl, "monitor", monitor_keys,
-		    do_monitor, d) < 0)
+		    do_monitor, d) < 0 ||
+		    control_add_verb(d->ctl, "gateway", gateway_keys,
+		    do_gateway, d) < 0)
 			return -1;
 	}
 #ifdef MCPVISOR_SYNTHETIC_EVENTS
@@ -400,6 +442,9 @@ unwire(struct daemon *d)
 	d->ctl = NULL;
 	monproc_free(d->mon);
 	d->mon = NULL;
+	monproc_free(d->gw);
+	d->gw = NULL;
+	gwlink_free(&d->sv);
 	d->sv.on_event = NULL;
 	d->sv.on_watch = NULL;
 	d->sv.on_finished = NULL;
@@ -470,6 +515,7 @@ serve(struct daemon *d)
 	}
 	sd_notify_state("STOPPING=1");
 	monproc_stop(d->mon);
+	monproc_stop(d->gw);
 	forkserver_stop(sv);
 	/* workers told to stop exit on their own: reap them (a second at
 	 * most) rather than leave them to whoever inherits them */
@@ -503,6 +549,10 @@ static const struct option longopts[] = {
 	{ "limits-optional", no_argument, NULL, 'L' },
 	{ "secrets-dir", required_argument, NULL, 'C' },
 	{ "no-fork-server", no_argument, NULL, 'Z' },
+	{ "gateway", required_argument, NULL, 'G' },
+	{ "no-gateway", no_argument, NULL, 'X' },
+	{ "gateway-port", required_argument, NULL, 'Q' },
+	{ "gateway-bind", required_argument, NULL, 'R' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
@@ -539,6 +589,18 @@ parse_options(struct daemon *d, int argc, char **argv)
 				    optarg);
 				break;
 		case 'N':	d->mo.disabled = true; break;
+		case 'G':	snprintf(d->gateway, sizeof(d->gateway), "%s",
+				    optarg);
+				break;
+		case 'X':	d->go.disabled = true; break;
+		case 'R':	d->go.bind = optarg; break;
+		case 'Q':
+			d->go.port = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || d->go.port == 0 ||
+			    d->go.port > 65535)
+				fatalx(SV_EXIT_CONFIG, "--gateway-port takes "
+				    "1 to 65535");
+			break;
 		case 'b':	d->mo.bind = optarg; break;
 		case 'P':
 			d->mo.port = (unsigned)strtoul(optarg, &end, 10);
@@ -664,6 +726,9 @@ main(int argc, char **argv)
 	if (d.monitor[0] == '\0')
 		default_helper(d.monitor, sizeof(d.monitor), "mcpvisor-monitor",
 		    false);
+	if (d.gateway[0] == '\0' && !d.go.disabled)
+		default_helper(d.gateway, sizeof(d.gateway), "mcpvisor-gateway",
+		    false);
 	d.sv.grace_ms = (unsigned)d.grace * 1000;
 	/* before any child: they are born where it is */
 	{
@@ -679,6 +744,7 @@ main(int argc, char **argv)
 	/* up before any deployment, so that a client sees it from its
 	 * first event; a deployment may then move it or turn it off */
 	monproc_want(d.mon, true, MONITOR_PORT_DEFAULT);
+	monproc_want(d.gw, true, GATEWAY_PORT_DEFAULT);
 	if (d.init != NULL && deploy_init(&d) < 0) {
 		unwire(&d);
 		return SV_EXIT_CONFIG;

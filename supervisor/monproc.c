@@ -51,11 +51,14 @@ struct monproc {
 	int			 logfd;
 	char			 logday[16];
 	char			 token[65];
+	char			 role[16];
+	char			 log_name[16];
+	char			 token_env[40];
 	monproc_serve_fn	*serve;
 	void			*serve_arg;
 };
 
-/* Appends a line to logs/monitoring_DATE.log, opened anew each day. */
+/* Appends a line to logs/NAME_DATE.log, opened anew each day. */
 static void
 log_line(struct monproc *mp, const char *text, size_t len)
 {
@@ -68,8 +71,8 @@ log_line(struct monproc *mp, const char *text, size_t len)
 	if (mp->logfd == -1 || strcmp(day, mp->logday) != 0) {
 		if (mp->logfd != -1)
 			close(mp->logfd);
-		snprintf(path, sizeof(path), "%s/logs/monitoring_%s.log",
-		    mp->sv->state_dir, day);
+		snprintf(path, sizeof(path), "%s/logs/%s_%s.log",
+		    mp->sv->state_dir, mp->log_name, day);
 		mp->logfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
 		    O_CLOEXEC, 0600);
 		snprintf(mp->logday, sizeof(mp->logday), "%s", day);
@@ -84,7 +87,7 @@ log_line(struct monproc *mp, const char *text, size_t len)
 	iov[2].iov_base = (void *)(uintptr_t)"\n";
 	iov[2].iov_len = 1;
 	if (writev(mp->logfd, iov, 3) == -1)
-		log_warn("monitoring log");
+		log_warn("%s log", mp->log_name);
 }
 
 static void
@@ -125,7 +128,7 @@ static void
 spawn(struct monproc *mp)
 {
 	struct supervisor	*sv = mp->sv;
-	char			 port[16], token[96];
+	char			 port[16], token[128];
 	char			*argv[] = { mp->program, "--channel-fd", "3",
 				    "--state-dir", sv->state_dir, "--port",
 				    port, "--bind", mp->bind, NULL };
@@ -137,17 +140,17 @@ spawn(struct monproc *mp)
 	pid_t			 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1) {
-		log_warn("monitor: socketpair");
+		log_warn("%s: socketpair", mp->role);
 		return;
 	}
 	if (pipe2(out, O_CLOEXEC) == -1) {
-		log_warn("monitor: pipe");
+		log_warn("%s: pipe", mp->role);
 		close(pair[0]);
 		close(pair[1]);
 		return;
 	}
 	snprintf(port, sizeof(port), "%u", mp->want_port);
-	snprintf(token, sizeof(token), "MCPVISOR_MONITOR_TOKEN=%s", mp->token);
+	snprintf(token, sizeof(token), "%s=%s", mp->token_env, mp->token);
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 0, SPAWN_DEVNULL };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 1, out[1] };
 	rq.fds[rq.nfds++] = (struct spawn_fd){ 2, out[1] };
@@ -157,7 +160,7 @@ spawn(struct monproc *mp)
 	close(pair[1]);
 	close(out[1]);
 	if (r < 0) {
-		log_warnx("monitor: fork: %s", strerror(-r));
+		log_warnx("%s: fork: %s", mp->role, strerror(-r));
 		close(pair[0]);
 		close(out[0]);
 		return;
@@ -180,7 +183,7 @@ spawn(struct monproc *mp)
 		mp->out.fd = -1;
 	}
 	if (mp->serve == NULL || mp->serve(mp->serve_arg, pair[0], pid) < 0) {
-		log_warnx("monitor: cannot serve its channel");
+		log_warnx("%s: cannot serve its channel", mp->role);
 		kill(pid, SIGTERM);
 	}
 }
@@ -213,11 +216,18 @@ monproc_new(struct supervisor *sv, const struct monproc_opts *o,
 	mp->backoff_ms = BACKOFF_MIN_MS;
 	mp->restart.fn = on_restart;
 	snprintf(mp->program, sizeof(mp->program), "%s", o->program);
+	snprintf(mp->role, sizeof(mp->role), "%s", o->role != NULL ? o->role :
+	    "monitor");
+	snprintf(mp->log_name, sizeof(mp->log_name), "%s", o->log_name !=
+	    NULL ? o->log_name : "monitoring");
+	snprintf(mp->token_env, sizeof(mp->token_env), "%s", o->token_env !=
+	    NULL ? o->token_env : "MCPVISOR_MONITOR_TOKEN");
 	snprintf(mp->bind, sizeof(mp->bind), "%s", o->bind != NULL ? o->bind :
 	    "127.0.0.1");
-	if (!mp->disabled && (r = state_monitor_token(sv->state_dir,
-	    mp->token)) < 0) {
-		log_warnx("%s/monitor.token: %s", sv->state_dir, r == -EINVAL ?
+	if (!mp->disabled && (r = state_token(sv->state_dir, o->token_file !=
+	    NULL ? o->token_file : "monitor.token", mp->token)) < 0) {
+		log_warnx("%s/%s: %s", sv->state_dir, o->token_file != NULL ?
+		    o->token_file : "monitor.token", r == -EINVAL ?
 		    "not a regular file" : strerror(-r));
 		mp->token[0] = '\0';
 	}
@@ -308,8 +318,8 @@ monproc_reaped(struct monproc *mp, pid_t pid, int status)
 	delay = mp->backoff_ms;
 	mp->backoff_ms = mp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    mp->backoff_ms * 2;
-	log_warnx("monitor %d %s: starting another in %u ms", (int)pid, why,
-	    delay);
+	log_warnx("%s %d %s: starting another in %u ms", mp->role, (int)pid,
+	    why, delay);
 	snprintf(why + strlen(why), sizeof(why) - strlen(why),
 	    "; restart in %u ms", delay);
 	log_line(mp, why, strlen(why));

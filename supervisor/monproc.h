@@ -1,5 +1,6 @@
 /*
- * mcpvisord's side of mcpvisor-monitor: started (through the spawn
+ * mcpvisord's side of a helper that serves the network (mcpvisor-monitor,
+ * and mcpvisor-gateway in the same manner, with its own names): started (through the spawn
  * routine) while the current deployment wants monitoring, fed through
  * one end of a socket pair that whoever wires the daemon serves (the
  * control module, as a client that watches everything), restarted with
@@ -23,6 +24,14 @@ struct supervisor;
 typedef int monproc_serve_fn(void *arg, int fd, pid_t pid);
 
 struct monproc_opts {
+	/* what it is called in messages ("monitor"), its log's name
+	 * (logs/NAME_DATE.log: "monitoring"), its token's file in the
+	 * state directory and the variable that hands it over; NULL: the
+	 * monitor's */
+	const char		*role;
+	const char		*log_name;
+	const char		*token_file;
+	const char		*token_env;
 	const char		*program;	/* mcpvisor-monitor */
 	bool			 disabled;	/* --no-monitoring */
 	unsigned		 port;		/* 0: the spec's */

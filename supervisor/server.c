@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "frame.h"
+#include "gwlink.h"
 #include "log.h"
 #include "secrets.h"
 #include "snapjob.h"
@@ -159,6 +160,14 @@ begin(struct server_run *sr, const struct srv_input *in)
 	    (uint32_t)strlen(sr->config_text));
 	/* the leaf it makes for its server, which we remove after it */
 	worker_owns_cgroup(sr->worker, sr->stack, sr->name);
+	{
+		char	about[512];
+
+		if (gwlink_about(sr, about, sizeof(about))) {
+			worker_serves_gateway(sr->worker, about);
+			gwlink_worker(o->sv, sr->worker);
+		}
+	}
 	srv_event(sr, "worker_started", NULL, "worker %d for attempt %u of %u "
 	    "(ready within %u s; %zu bytes of configuration)",
 	    (int)worker_pid(sr->worker), sr->attempts, sr->attempts_allowed,

@@ -31,7 +31,9 @@
  *			rollbacks, its servers' leftovers)
  *	control.c	the control socket and its clients
  *	control_verbs.c	its built-in verbs
- *	monproc.c	the mcpvisor-monitor process
+ *	monproc.c	the mcpvisor-monitor process (and the gateway's)
+ *	gwlink.c	what mcpvisor-gateway is handed: a pair per stdio
+ *			server's worker
  *	sampler.c	the servers' CPU and memory, measured when asked
  *	forkserver.c	the template workers are cloned from
  *	mcpvisord.c	options, signals, and the wiring of the above
@@ -52,6 +54,7 @@ struct deployment;
 struct hook_run;
 struct server_run;
 struct childjob;
+struct peer;
 struct snapjob;
 struct worker_proc;
 
@@ -142,6 +145,7 @@ struct supervisor {
 	/* a failed upgrade, rolled back, kept until the next one is */
 	struct deployment	*retired;
 	struct worker_proc	*workers;	/* every live worker */
+	struct peer		*gateway;	/* its channel (gwlink.c) */
 	struct hook_run		*hooks;		/* running deployment hooks */
 	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;

@@ -20,6 +20,7 @@
 
 #include "cgroup.h"
 #include "frame.h"
+#include "gwlink.h"
 #include "log.h"
 #include "peer.h"
 #include "procstat.h"
@@ -49,6 +50,8 @@ struct worker_proc {
 	bool			 lost;		/* channel gone or process dead */
 	bool			 reaped;
 	char			 cgroup[256];	/* its server's leaf, or "" */
+	/* a stdio server's: what the gateway is told of it, or "" */
+	char			 gateway[512];
 };
 
 static void
@@ -276,6 +279,29 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 	return wp;
 }
 
+void
+worker_serves_gateway(struct worker_proc *wp, const char *about)
+{
+	snprintf(wp->gateway, sizeof(wp->gateway), "%s", about);
+}
+
+const char *
+worker_gateway(const struct worker_proc *wp)
+{
+	return !wp->lost && wp->peer != NULL && wp->gateway[0] != '\0' ?
+	    wp->gateway : NULL;
+}
+
+int
+worker_attach_gateway(struct worker_proc *wp, int fd)
+{
+	if (wp->lost || wp->peer == NULL) {
+		close(fd);
+		return -EPIPE;
+	}
+	return peer_send_fd(wp->peer, FRAME_GW_ATTACH, NULL, 0, fd);
+}
+
 pid_t
 worker_pid(const struct worker_proc *wp)
 {
@@ -386,6 +412,14 @@ workers_forward_signal(struct supervisor *sv, int sig)
 	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
 		if (wp->fn != NULL)
 			worker_send(wp, FRAME_SIGNAL, b, 4);
+}
+
+void
+workers_connect_gateway(struct supervisor *sv)
+{
+	for (struct worker_proc *wp = sv->workers; wp != NULL; wp = wp->next)
+		if (worker_gateway(wp) != NULL)
+			gwlink_worker(sv, wp);
 }
 
 void

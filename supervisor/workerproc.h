@@ -73,9 +73,18 @@ void	worker_kill_after(struct worker_proc *, unsigned ms);
 /* The owner lets go of a worker that misbehaved: its channel is closed
  * and it is killed with its server, now. */
 void	worker_abandon(struct worker_proc *);
+/* The worker runs a stdio server the gateway serves: about is what the
+ * gateway is told of it (JSON text); worker_gateway() says it, or NULL
+ * (none, or the worker is lost); worker_attach_gateway() hands the
+ * worker its end of a pair to the gateway (fd is passed and closed). */
+void		 worker_serves_gateway(struct worker_proc *, const char *about);
+const char	*worker_gateway(const struct worker_proc *);
+int		 worker_attach_gateway(struct worker_proc *, int fd);
 /* Whether its channel is gone (the owner heard so, or will). */
 bool	worker_lost(const struct worker_proc *);
 
+/* A gateway (re)started: every worker the gateway serves gets a pair. */
+void	workers_connect_gateway(struct supervisor *);
 /* Every worker attached to a server: the signal, forwarded. */
 void	workers_forward_signal(struct supervisor *, int sig);
 void	workers_kill_all(struct supervisor *);

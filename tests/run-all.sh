@@ -38,8 +38,8 @@ section "fuzz (${fuzz_seconds}s per target, clang, libFuzzer+ASan+UBSan)"
 CC=clang cmake -S . -B build-fuzz -DMCPVISOR_WERROR=ON -DMCPVISOR_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_yaml fuzz_template fuzz_frame fuzz_mcp \
-	fuzz_sse fuzz_hub fuzz_runspec
-for target in yaml template frame mcp sse hub runspec; do
+	fuzz_sse fuzz_hub fuzz_runspec fuzz_mcpmux fuzz_gwmessage
+for target in yaml template frame mcp sse hub runspec mcpmux gwmessage; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/"$target"/* "$corpus"/
 	status=0

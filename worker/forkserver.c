@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "frame.h"
 #include "sandbox.h"
 #include "spawn.h"
 #include "worker.h"
@@ -98,32 +99,15 @@ next_request(int sock, int *fds)
 	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			    .msg_control = ctl.buf,
 			    .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr	*c;
 	ssize_t		 n;
-	size_t		 got = 0;
+	size_t		 got;
 
 	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) == -1 &&
 	    errno == EINTR)
 		;
 	if (n <= 0)
 		return 0;
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		size_t	k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int	fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (got < REQUEST_FDS)
-				fds[got] = fd;
-			else
-				close(fd);
-			got++;
-		}
-	}
+	got = frame_take_rights(&msg, fds, REQUEST_FDS);
 	if (got == REQUEST_FDS && n == 1 && !(msg.msg_flags & MSG_CTRUNC))
 		return 1;
 	for (size_t i = 0; i < got && i < REQUEST_FDS; i++)

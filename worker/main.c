@@ -175,6 +175,19 @@ on_root(struct peer *p, const struct frame *f, void *arg)
 		if (w->child.pid > 0)
 			kill(-w->child.pid, (int)frame_get_u32(f->data));
 		break;
+	case FRAME_GW_ATTACH: {
+		int	fd = peer_take_fd(p);
+
+		if (fd == -1)
+			log_warnx("%s: mcpvisord attached a gateway without "
+			    "its descriptor", w->name != NULL ? w->name :
+			    "worker");
+		else if (w->task)
+			close(fd);
+		else
+			gateway_attach(w, fd);
+		break;
+	}
 	}
 }
 
@@ -260,6 +273,7 @@ worker_init(struct worker *w)
 	if ((w->root = peer_new(&w->loop, WORKER_CHANNEL_FD,
 	    FRAME_FROM_ROOT_TO_WORKER, on_root, w)) == NULL)
 		fatal("the channel");
+	peer_accept_fds(w->root);
 	worker_send_u32(w, FRAME_HELLO, (uint32_t)getpid());
 }
 
@@ -267,6 +281,7 @@ static void
 worker_free(struct worker *w)
 {
 	task_free(w);
+	gateway_free(w);
 	setup_free(w);
 	peer_free(w->root);
 	w->root = NULL;

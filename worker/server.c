@@ -261,6 +261,7 @@ server_ready(struct worker *w)
 	w->state = S_READY;
 	w->ever_ready = true;
 	worker_send(w, FRAME_READY, NULL, 0);
+	gateway_server_state(w);
 	if (w->health != NULL)
 		health_liveness(w->health, true);
 }

@@ -26,6 +26,7 @@ struct cJSON;
 struct errbuf;
 struct health;
 struct health_result;
+struct mcpmux;
 struct peer;
 struct runspec;
 
@@ -86,6 +87,10 @@ struct worker {
 	unsigned		 ndeaths;
 	int			 exit_status;
 	unsigned long long	 mcp_bytes;	/* read from a stdio server */
+	/* the gateway's channel (gateway.c) and the sessions on it */
+	struct peer		*gw;
+	struct mcpmux		*mux;
+	char			 gw_state[16];	/* as last told */
 	/* health checks: NULL when there are none */
 	struct health		*health;
 	size_t			 checks_pending;/* of the readiness round */
@@ -150,6 +155,12 @@ int	checks_setup(struct worker *, const struct cJSON *list,
 void	checks_readiness(struct worker *);
 /* The server went (or is going) away: no check runs on. */
 void	checks_stop(struct worker *, const char *why);
+
+/* gateway.c: the pair mcpvisord handed us (fd is ours); the server's
+ * state changed; the end */
+void	gateway_attach(struct worker *, int fd);
+void	gateway_server_state(struct worker *);
+void	gateway_free(struct worker *);
 
 /* forkserver.c: mcpvisor-worker --fork-server, serving the root on
  * descriptor 3 until it closes; run is one worker's life. */

@@ -355,6 +355,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "health", cli_health, "register, list and run health checks" },
 	{ "rollback", cli_rollback, "list snapshots, see and approve rollbacks" },
 	{ "monitor", cli_monitor, "run the monitor, show progress, events, metrics" },
+	{ "gateway", cli_gateway, "where MCP clients reach the servers" },
 	{ "probe", cli_probe, "whether mcpvisord is live, its deployment ready" },
 	{ "security", cli_security, "a server's protections, and its exposure" },
 	{ "status", cli_status, "every server at a glance" },

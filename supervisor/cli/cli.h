@@ -115,6 +115,20 @@ int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
+int	cli_gateway(struct cli *, int, char **);
+/* Asks mcpvisord where its helper verb (monitor, gateway) listens,
+ * moving or starting it when start (starting mcpvisord itself when none
+ * runs). 0 and *port_out, bind_out (64 bytes), or an exit status, said. */
+int	cli_helper_where(struct cli *, const char *verb, bool start,
+	    long port, const char *bind_addr, long *port_out, char *bind_out);
+/* The address to reach a helper bound to bind_addr: loopback when it
+ * listens everywhere. */
+const char *cli_reach(const char *bind_addr);
+/* GET path of a helper (who, for messages) on addr:port, with token
+ * ("" for none): 0 and the body (the caller frees), or an exit status,
+ * said. */
+int	cli_http_get(const char *who, const char *addr, long port,
+	    const char *path, const char *token, char **body);
 int	cli_probe(struct cli *, int, char **);
 int	cli_security(struct cli *, int, char **);
 int	cli_status(struct cli *, int, char **);

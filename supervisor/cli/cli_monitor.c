@@ -21,7 +21,6 @@
 #include "state.h"
 #include "util.h"
 
-#define MONITOR_PORT	8765	/* mcpvisord's default (monproc.h) */
 
 static const char usage_start[] =
 "usage: mcpvisor monitor start [--port N] [--bind ADDR]\n"
@@ -64,12 +63,9 @@ num(const cJSON *o, const char *key)
 	return cJSON_GetNumberValue(cJSON_GetObjectItem(o, key));
 }
 
-/* Asks mcpvisord where its monitor is, moving it or turning it on when
- * start (starting mcpvisord itself when none runs, as deploy start
- * does). 0 and *port, bind (64 bytes), or an exit status, said. */
-static int
-monitor_where(struct cli *cli, bool start, long port, const char *bind_addr,
-    long *port_out, char *bind_out)
+int
+cli_helper_where(struct cli *cli, const char *verb, bool start, long port,
+    const char *bind_addr, long *port_out, char *bind_out)
 {
 	struct daemon_link	 conn = { .fd = -1 };
 	struct cli_tail		 t = { .cli = cli };
@@ -79,7 +75,7 @@ monitor_where(struct cli *cli, bool start, long port, const char *bind_addr,
 	if (cli_connect(cli, &conn, start) < 0)
 		return CLI_EXIT_TEMPFAIL;
 	rq = cJSON_CreateObject();
-	cJSON_AddStringToObject(rq, "verb", "monitor");
+	cJSON_AddStringToObject(rq, "verb", verb);
 	if (start)
 		cJSON_AddBoolToObject(rq, "start", 1);
 	if (port > 0)
@@ -93,17 +89,15 @@ monitor_where(struct cli *cli, bool start, long port, const char *bind_addr,
 	if (status != 0)
 		return status;
 	*port_out = (long)json_int_within(cJSON_GetObjectItem(resp, "port"), 1,
-	    65535, MONITOR_PORT);
+	    65535, 0);
 	snprintf(bind_out, 64, "%s", str(resp, "bind")[0] != '\0' ?
 	    str(resp, "bind") : "127.0.0.1");
 	cJSON_Delete(resp);
 	return 0;
 }
 
-/* The address to reach a monitor bound to bind at: loopback when it
- * listens everywhere. */
-static const char *
-reach(const char *bind_addr)
+const char *
+cli_reach(const char *bind_addr)
 {
 	return strcmp(bind_addr, "0.0.0.0") == 0 || strcmp(bind_addr, "::") ==
 	    0 ? "127.0.0.1" : bind_addr;
@@ -163,22 +157,22 @@ monitor_start(struct cli *cli, int argc, char **argv)
 		fputs(usage_start, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if ((status = monitor_where(cli, true, port, bind_addr, &at,
+	if ((status = cli_helper_where(cli, "monitor", true, port, bind_addr, &at,
 	    where)) != 0)
 		return status;
 	/* answered at once; listening a moment later: a client connected
 	 * right after this returns must find it */
-	for (int i = 0; i < 100 && !listening(reach(where), at); i++)
+	for (int i = 0; i < 100 && !listening(cli_reach(where), at); i++)
 		usleep(100000);
-	if (!listening(reach(where), at)) {
+	if (!listening(cli_reach(where), at)) {
 		fprintf(stderr, "mcpvisor monitor start: the monitor is not "
 		    "listening on %s port %ld after 10 s (see %s/logs/"
 		    "monitoring_*.log)\n", where, at, cli->state_dir);
 		return CLI_EXIT_FAILED;
 	}
 	printf("monitor on %s port %ld: ws://%s:%ld/ (events), "
-	    "http://%s:%ld/ (dashboard), /metrics%s\n", where, at, reach(where),
-	    at, reach(where), at, strncmp(where, "127.", 4) != 0 ?
+	    "http://%s:%ld/ (dashboard), /metrics%s\n", where, at, cli_reach(where),
+	    at, cli_reach(where), at, strncmp(where, "127.", 4) != 0 ?
 	    "; beyond loopback, clients need STATE-DIR/monitor.token" : "");
 	return CLI_EXIT_OK;
 }
@@ -277,28 +271,30 @@ show_events(struct cli *cli, long limit)
 
 /* GET /metrics from the monitor, printed as it comes; beyond loopback
  * with the monitor's token, which is ours to read. */
-static int
-show_metrics(const struct cli *cli, const char *addr, long port)
+int
+cli_http_get(const char *who, const char *addr, long port, const char *path,
+    const char *token, char **body_out)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
-	char			 buf[16384], rq[256], token[65] = "";
-	bool			 body = false;
+	char			 buf[16384], rq[512];
+	char			*body = NULL;
+	size_t			 len = 0;
+	bool			 in_body = false;
 	ssize_t			 n;
-	int			 fd = -1, len;
+	int			 fd = -1, rlen;
 
-	if (strncmp(addr, "127.", 4) != 0)
-		state_monitor_token(cli->state_dir, token);
-	len = snprintf(rq, sizeof(rq), "GET /metrics HTTP/1.0\r\nHost: %s\r\n"
-	    "%s%s%s\r\n", addr, token[0] != '\0' ? "Authorization: Bearer " :
-	    "", token, token[0] != '\0' ? "\r\n" : "");
-	explicit_bzero(token, sizeof(token));
+	rlen = snprintf(rq, sizeof(rq), "GET %s HTTP/1.0\r\nHost: %s\r\n"
+	    "%s%s%s\r\n", path, addr, token[0] != '\0' ?
+	    "Authorization: Bearer " : "", token, token[0] != '\0' ?
+	    "\r\n" : "");
 	sin.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	if (rlen < 0 || rlen >= (int)sizeof(rq) ||
+	    inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
 	    (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    write(fd, rq, (size_t)len) != len) {
-		fprintf(stderr, "mcpvisor monitor show: the monitor on %s "
-		    "port %ld: %s\n", addr, port, strerror(errno));
+	    write(fd, rq, (size_t)rlen) != rlen) {
+		fprintf(stderr, "mcpvisor: the %s on %s port %ld: %s\n", who,
+		    addr, port, strerror(errno));
 		explicit_bzero(rq, sizeof(rq));
 		if (fd != -1)
 			close(fd);
@@ -307,26 +303,56 @@ show_metrics(const struct cli *cli, const char *addr, long port)
 	explicit_bzero(rq, sizeof(rq));
 	/* the headers end at the first blank line; the rest is the body */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		char	*p = buf;
+		char	*p = buf, *more;
 
-		if (!body) {
+		if (!in_body) {
 			char	*end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
 
 			if (strncmp(buf, "HTTP/1.", 7) == 0 && n > 12 &&
 			    strncmp(buf + 9, "200", 3) != 0) {
-				fprintf(stderr, "mcpvisor monitor show: the "
-				    "monitor answered %.3s\n", buf + 9);
+				fprintf(stderr, "mcpvisor: the %s answered "
+				    "%.3s\n", who, buf + 9);
 				close(fd);
+				free(body);
 				return CLI_EXIT_FAILED;
 			}
 			if (end == NULL)
 				continue;
-			body = true;
+			in_body = true;
 			p = end + 4;
 		}
-		fwrite(p, 1, (size_t)(buf + n - p), stdout);
+		if ((more = realloc(body, len + (size_t)(buf + n - p) + 1)) ==
+		    NULL) {
+			close(fd);
+			free(body);
+			return CLI_EXIT_TEMPFAIL;
+		}
+		body = more;
+		memcpy(body + len, p, (size_t)(buf + n - p));
+		len += (size_t)(buf + n - p);
+		body[len] = '\0';
 	}
 	close(fd);
+	if (body == NULL && (body = strdup("")) == NULL)
+		return CLI_EXIT_TEMPFAIL;
+	*body_out = body;
+	return CLI_EXIT_OK;
+}
+
+static int
+show_metrics(const struct cli *cli, const char *addr, long port)
+{
+	char	token[65] = "", *body;
+	int	r;
+
+	if (strncmp(addr, "127.", 4) != 0)
+		state_monitor_token(cli->state_dir, token);
+	r = cli_http_get("monitor", addr, port, "/metrics", token, &body);
+	explicit_bzero(token, sizeof(token));
+	if (r != CLI_EXIT_OK)
+		return r;
+	fputs(body, stdout);
+	free(body);
 	return CLI_EXIT_OK;
 }
 
@@ -386,11 +412,11 @@ monitor_show(struct cli *cli, int argc, char **argv)
 		return cli_bad_id("monitor show", argv[optind], "deploy_");
 	if (events)
 		return show_events(cli, limit);
-	if (metrics && port == 0 && (r = monitor_where(cli, false, 0, NULL,
+	if (metrics && port == 0 && (r = cli_helper_where(cli, "monitor", false, 0, NULL,
 	    &port, where)) != 0)
 		return r;
 	if (metrics)
-		return show_metrics(cli, reach(where), port);
+		return show_metrics(cli, cli_reach(where), port);
 	if ((rec = cli_live_record(cli, argv[optind], true, NULL)) == NULL &&
 	    (r = cli_load_record("monitor show", cli->state_dir,
 	    "deployments", argv[optind], &rec)) != CLI_EXIT_OK)

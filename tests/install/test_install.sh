@@ -25,8 +25,8 @@ cmake --install "$build" --prefix "$work/first" >/dev/null || { echo "install fa
 mv "$work/first" "$work/opt"
 p=$work/opt
 
-check "the programs are in place" '[ -x $p/bin/mcpvisor ] && [ -x $p/sbin/mcpvisord ] && [ -x $p/libexec/mcpvisor/mcpvisor-worker ] && [ -x $p/libexec/mcpvisor/mcpvisor-monitor ]'
-check "and the man pages" '[ -f $p/share/man/man1/mcpvisor.1 ] && [ -f $p/share/man/man5/mcpvisor.yaml.5 ]'
+check "the programs are in place" '[ -x $p/bin/mcpvisor ] && [ -x $p/sbin/mcpvisord ] && [ -x $p/libexec/mcpvisor/mcpvisor-worker ] && [ -x $p/libexec/mcpvisor/mcpvisor-monitor ] && [ -x $p/libexec/mcpvisor/mcpvisor-gateway ]'
+check "and the man pages" '[ -f $p/share/man/man1/mcpvisor.1 ] && [ -f $p/share/man/man5/mcpvisor.yaml.5 ] && [ -f $p/share/man/man8/mcpvisor-gateway.8 ]'
 unit=$p/lib/systemd/system/mcpvisord.service
 check "the systemd unit, naming the installed mcpvisord" 'grep -q "^ExecStart=/usr/local/sbin/mcpvisord " $unit || grep -q "^ExecStart=.*/sbin/mcpvisord --state-dir" $unit'
 if command -v systemd-analyze >/dev/null 2>&1; then

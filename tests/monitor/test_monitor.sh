@@ -29,6 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+. "$src/tests/lib/netns.sh"
 ok()  { passed=$((passed + 1)); echo "ok - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; return 1; fi; }
@@ -228,16 +229,7 @@ check "the monitor serves on after all of them" 'curl -sf http://127.0.0.1:8765/
 
 # --- 4. beyond loopback: the token, from another network namespace
 # (a command line no other suite looks for: they run side by side)
-unshare -n sleep 7777 &
-remote=$!
-sleep 0.2
-ip link add mv0 type veth peer name mv1
-ip link set mv1 netns "$remote"
-ip addr add 10.77.0.1/24 dev mv0
-ip link set mv0 up
-nsenter -t "$remote" -n ip addr add 10.77.0.2/24 dev mv1
-nsenter -t "$remote" -n ip link set mv1 up
-nsenter -t "$remote" -n ip link set lo up
+remote_netns mv 10.77.0 7777
 # monitor start moves the running daemon's monitor, and returns once it
 # listens there
 mlog() { cat "$state"/logs/monitoring_*.log; }

@@ -338,6 +338,56 @@ test_json_payload(void **state)
 	free(f.data);
 }
 
+/* A descriptor passed with a frame arrives with it, between frames that
+ * carry none, and is the one sent (the same pipe); one not taken is
+ * closed with the reader. */
+static void
+test_descriptor_passing(void **state)
+{
+	struct frame_writer	 w;
+	struct frame_reader	 r;
+	struct frame		 f;
+	int			 p[2], got, n = 0;
+	char			 c = 0;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	frame_writer_init(&w, sv[0]);
+	frame_reader_init(&r, sv[1], FRAME_FROM_ROOT_TO_WORKER);
+	frame_reader_accept_fds(&r);
+	assert_int_equal(frame_write(&w, FRAME_STOP, NULL, 0), 0);
+	assert_int_equal(frame_write_fd(&w, FRAME_GW_ATTACH, NULL, 0,
+	    dup(p[1])), 0);
+	assert_int_equal(frame_write(&w, FRAME_STOP, NULL, 0), 0);
+	assert_int_equal(frame_write_fd(&w, FRAME_GW_ATTACH, NULL, 0,
+	    dup(p[1])), 0);
+	close(p[1]);
+	assert_int_equal(frame_read(&r, &f), 1);
+	assert_int_equal(f.type, FRAME_STOP);
+	free(f.data);
+	assert_int_equal(frame_read(&r, &f), 1);
+	assert_int_equal(f.type, FRAME_GW_ATTACH);
+	free(f.data);
+	assert_true((got = frame_reader_take_fd(&r)) >= 0);
+	assert_int_equal(write(got, "x", 1), 1);
+	close(got);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'x');
+	while (frame_read(&r, &f) == 1) {
+		free(f.data);
+		n++;
+	}
+	assert_int_equal(n, 2);
+	/* the second is not taken: the reader closes it, and the pipe's
+	 * last writer is gone */
+	frame_reader_clear(&r);
+	assert_int_equal(read(p[0], &c, 1), 0);
+	close(p[0]);
+	/* a reader that accepts none never holds one */
+	assert_int_equal(frame_reader_take_fd(&r), -1);
+	frame_writer_clear(&w);
+}
+
 int
 main(void)
 {
@@ -366,6 +416,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stalled_peer_fills_queue,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_peer_is_epipe, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_descriptor_passing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_json_payload, setup,
 		    teardown),
