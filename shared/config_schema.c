@@ -113,6 +113,21 @@ const struct schema config_sandbox_schema = { .type = SCHEMA_MAP,
     .fields = sandbox_fields };
 static const struct schema s_overrides = { .type = SCHEMA_MAP_OF,
     .of = &s_free_map };
+/* what the gateway offers of a server (mcpvisor-gateway(8)) */
+static const struct schema_field gateway_tools_fields[] = {
+	{ "allow", &shape_string_list, false },
+	{ "deny", &shape_string_list, false },
+	{ NULL, NULL, false },
+};
+static const struct schema s_gateway_tools = { .type = SCHEMA_MAP,
+    .fields = gateway_tools_fields };
+static const struct schema_field gateway_fields[] = {
+	{ "tools", &s_gateway_tools, false },
+	{ NULL, NULL, false },
+};
+static const struct schema s_gateway = { .type = SCHEMA_MAP,
+    .fields = gateway_fields };
+
 static const struct schema_field server_fields[] = {
 	{ "name", &shape_string, true },
 	{ "server_type", &shape_string, true },
@@ -126,6 +141,7 @@ static const struct schema_field server_fields[] = {
 	  "example:\n    run:\n      command: npx\n      args: [\"-y\", "
 	  "\"@modelcontextprotocol/server-memory\"]" },
 	{ "sandbox", &config_sandbox_schema, false },
+	{ "gateway", &s_gateway, false },
 	{ NULL, NULL, false },
 };
 const struct schema config_server_schema = { .type = SCHEMA_MAP,

@@ -35,6 +35,7 @@ struct mux_request {
 	uint32_t		 sid;
 	cJSON			*client_id;
 	cJSON			*client_token;	/* its progress token */
+	bool			 lists_tools;	/* tools/list: filtered */
 };
 
 /* a request of the server's, handed to one session */
@@ -56,6 +57,12 @@ struct mcpmux {
 	size_t			 nrequests;
 	uint64_t		 next_n;
 	struct mux_held		*held;
+	/* the tool filter: allow (NULL: all) minus deny */
+	char			**allow;
+	size_t			 nallow;
+	bool			 allow_set;
+	char			**deny;
+	size_t			 ndeny;
 };
 
 struct mcpmux *
@@ -352,11 +359,80 @@ mcpmux_server_gone(struct mcpmux *m, const char *why)
 	m->version[0] = '\0';
 }
 
+static void
+free_names(char **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+copy_names(char ***out, const char *const *names, size_t n)
+{
+	char	**v = calloc(n + 1, sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = strdup(names[i])) == NULL) {
+			free_names(v, i);
+			return -ENOMEM;
+		}
+	*out = v;
+	return 0;
+}
+
+int
+mcpmux_filter_tools(struct mcpmux *m, const char *const *allow,
+    size_t nallow, const char *const *deny, size_t ndeny)
+{
+	char	**a = NULL, **d = NULL;
+
+	if ((allow != NULL && copy_names(&a, allow, nallow) < 0) ||
+	    copy_names(&d, deny, ndeny) < 0) {
+		free_names(a, nallow);
+		return -ENOMEM;
+	}
+	free_names(m->allow, m->nallow);
+	free_names(m->deny, m->ndeny);
+	m->allow = a;
+	m->nallow = allow != NULL ? nallow : 0;
+	m->allow_set = allow != NULL;
+	m->deny = d;
+	m->ndeny = ndeny;
+	return 0;
+}
+
+static bool
+named(char *const *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+tool_offered(const struct mcpmux *m, const char *name)
+{
+	return name != NULL && (!m->allow_set || named(m->allow, m->nallow,
+	    name)) && !named(m->deny, m->ndeny, name);
+}
+
+static bool
+filtering(const struct mcpmux *m)
+{
+	return m->allow_set || m->ndeny > 0;
+}
+
 void
 mcpmux_free(struct mcpmux *m)
 {
 	if (m == NULL)
 		return;
+	free_names(m->allow, m->nallow);
+	free_names(m->deny, m->ndeny);
 	for (size_t i = 0; i < REQUEST_BUCKETS; i++)
 		while (m->requests[i] != NULL)
 			drop_request(m, m->requests[i]);
@@ -498,6 +574,7 @@ client_request(struct mcpmux *m, struct mux_session *s, cJSON *msg,
 {
 	struct mux_request	*r;
 	cJSON			*token;
+	const char		*tool;
 	uint64_t		 n;
 
 	if (strcmp(method, "initialize") == 0) {
@@ -507,6 +584,15 @@ client_request(struct mcpmux *m, struct mux_session *s, cJSON *msg,
 	if (m->init == NULL) {
 		error_to_session(m, s->sid, id, ERR_UNAVAILABLE, "the server "
 		    "process is not ready");
+		return;
+	}
+	if (strcmp(method, "tools/call") == 0 && filtering(m) &&
+	    !tool_offered(m, (tool = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    msg, "params"), "name"))))) {
+		error_to_session(m, s->sid, id, -32602, "tool '%.80s' is not "
+		    "offered through the gateway (the server's gateway.tools)",
+		    tool != NULL ? tool : "");
 		return;
 	}
 	if (s->in_flight >= MUX_SESSION_IN_FLIGHT_MAX) {
@@ -523,6 +609,7 @@ client_request(struct mcpmux *m, struct mux_session *s, cJSON *msg,
 	}
 	n = r->n = ++m->next_n;
 	r->sid = s->sid;
+	r->lists_tools = strcmp(method, "tools/list") == 0;
 	if ((token = progress_token(msg)) != NULL) {
 		r->client_token = cJSON_Duplicate(token, 1);
 		cJSON_ReplaceItemInObjectCaseSensitive(
@@ -706,6 +793,20 @@ server_notification(struct mcpmux *m, cJSON *msg, const char *method,
 	return MUX_TAKEN;
 }
 
+/* A page of tools/list, without the tools the filter hides. */
+static void
+drop_hidden_tools(const struct mcpmux *m, cJSON *tools)
+{
+	cJSON	*t = cJSON_IsArray(tools) ? tools->child : NULL, *next;
+
+	for (; t != NULL; t = next) {
+		next = t->next;
+		if (!tool_offered(m, cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(t, "name"))))
+			cJSON_Delete(cJSON_DetachItemViaPointer(tools, t));
+	}
+}
+
 static enum mux_verdict
 server_answer(struct mcpmux *m, cJSON *msg, const cJSON *id)
 {
@@ -718,6 +819,9 @@ server_answer(struct mcpmux *m, cJSON *msg, const cJSON *id)
 		return MUX_TAKEN;	/* its session ended */
 	cJSON_ReplaceItemInObjectCaseSensitive(msg, "id",
 	    cJSON_Duplicate(r->client_id, 1));
+	if (r->lists_tools && filtering(m))
+		drop_hidden_tools(m, cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(msg, "result"), "tools"));
 	forward_to_session(m, r->sid, msg);
 	drop_request(m, r);
 	return MUX_TAKEN;

@@ -20,7 +20,9 @@
  *    has some, and is otherwise refused with an error that says why; the
  *    client's answer goes back only from that session;
  *  - ping from the server, and answers to ids that are not "mvg-N", are
- *    the health engine's (MUX_NOT_MINE).
+ *    the health engine's (MUX_NOT_MINE);
+ *  - with a tool filter, clients list and call only the tools it lets
+ *    through.
  *
  * It does no I/O: lines for the server and messages for sessions leave
  * through the callbacks, so it is tested and fuzzed alone.
@@ -83,6 +85,13 @@ void		 mcpmux_from_client(struct mcpmux *, uint32_t sid,
 /* One line the server wrote (without its newline). */
 enum mux_verdict mcpmux_from_server(struct mcpmux *, const char *line,
 		    size_t len);
+
+/* The tools clients may see and call (gateway.tools of the server):
+ * tools/list answers lose the others, and tools/call of another is
+ * refused without reaching the server. allow NULL: every tool but those
+ * denied. 0, or -ENOMEM. */
+int		 mcpmux_filter_tools(struct mcpmux *, const char *const *allow,
+		    size_t nallow, const char *const *deny, size_t ndeny);
 
 size_t		 mcpmux_sessions(const struct mcpmux *);
 size_t		 mcpmux_in_flight(const struct mcpmux *);

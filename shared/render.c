@@ -646,6 +646,14 @@ render_server(const struct server_config *srv, const struct rendered_env *env,
 		goto nomem;
 	if (rs->run != NULL)
 		check_run(rs->run, policies, dl);
+	/* the gateway serves stdio servers only, so far: a filter for
+	 * another would be a promise nobody keeps */
+	if (ynode_map_get(srv->doc, "gateway") != NULL && (rs->run == NULL ||
+	    strcmp(runspec_yaml_str(rs->run, "transport"), "stdio") != 0))
+		diag_add(dl, DIAG_ERROR, &ynode_map_get(srv->doc,
+		    "gateway")->mark, "gateway: the gateway serves stdio "
+		    "servers (it does not proxy transport: http yet); server "
+		    "'%s' is not one", srv->name);
 	if (rs->sandbox != NULL)
 		check_sandbox(rs->sandbox, policies, dl);
 	else if (!schema_bool(policies, "allow_network", true))

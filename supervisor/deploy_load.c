@@ -145,6 +145,10 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, cons
 	if (ps->resolved->sandbox != NULL)
 		cJSON_AddItemToObject(o, "sandbox",
 		    ynode_to_json(ps->resolved->sandbox, false));
+	if (ynode_map_get(ps->resolved->server->doc, "gateway") != NULL)
+		cJSON_AddItemToObject(o, "gateway", ynode_to_json(
+		    ynode_map_get(ps->resolved->server->doc, "gateway"),
+		    false));
 	if (ynode_map_get(env->doc, "resource_limits") != NULL)
 		cJSON_AddItemToObject(o, "resource_limits", ynode_to_json(
 		    ynode_map_get(env->doc, "resource_limits"), false));

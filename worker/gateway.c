@@ -184,6 +184,40 @@ on_gateway(struct peer *p, const struct frame *f, void *arg)
 	}
 }
 
+/* gateway.tools of the server file: allow (absent: every tool) minus
+ * deny. 0, or -ENOMEM. */
+static int
+filter_tools(struct worker *w)
+{
+	const cJSON	*tools = cJSON_GetObjectItem(w->gw_config, "tools");
+	const cJSON	*lists[2] = { cJSON_GetObjectItem(tools, "allow"),
+			    cJSON_GetObjectItem(tools, "deny") };
+	const char	**names[2] = { NULL, NULL };
+	size_t		 n[2] = { 0, 0 };
+	int		 r = -ENOMEM;
+
+	if (tools == NULL)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		const cJSON	*e;
+
+		if (lists[k] == NULL)
+			continue;
+		if ((names[k] = calloc((size_t)cJSON_GetArraySize(lists[k]) +
+		    1, sizeof(*names[k]))) == NULL)
+			goto out;
+		cJSON_ArrayForEach(e, lists[k])
+			if (cJSON_IsString(e))
+				names[k][n[k]++] = e->valuestring;
+	}
+	r = mcpmux_filter_tools(w->mux, lists[0] != NULL ? names[0] : NULL,
+	    n[0], names[1], n[1]);
+out:
+	free(names[0]);
+	free(names[1]);
+	return r;
+}
+
 void
 gateway_attach(struct worker *w, int fd)
 {
@@ -202,7 +236,10 @@ gateway_attach(struct worker *w, int fd)
 		w->gw = NULL;
 	}
 	if (w->mux == NULL) {
-		if ((w->mux = mcpmux_new(&ops, w)) == NULL) {
+		if ((w->mux = mcpmux_new(&ops, w)) == NULL ||
+		    filter_tools(w) < 0) {
+			mcpmux_free(w->mux);
+			w->mux = NULL;
 			close(fd);
 			return;
 		}
@@ -226,4 +263,6 @@ gateway_free(struct worker *w)
 	w->gw = NULL;
 	mcpmux_free(w->mux);
 	w->mux = NULL;
+	cJSON_Delete(w->gw_config);
+	w->gw_config = NULL;
 }

@@ -279,6 +279,13 @@ setup_worker(struct worker *w, const cJSON *config, const char **stage,
 	*stage = "config";
 	if ((r = parse_config(w, config, err)) < 0)
 		return r;
+	/* what the gateway may offer of the server, kept for its pair */
+	if (cJSON_GetObjectItem(config, "gateway") != NULL &&
+	    (w->gw_config = cJSON_Duplicate(cJSON_GetObjectItem(config,
+	    "gateway"), 1)) == NULL) {
+		errbuf_set(err, "out of memory");
+		return -ENOMEM;
+	}
 	*stage = "prepare";
 	return prepare_server_dir(w, config, err);
 }

@@ -91,6 +91,7 @@ struct worker {
 	struct peer		*gw;
 	struct mcpmux		*mux;
 	char			 gw_state[16];	/* as last told */
+	struct cJSON		*gw_config;	/* its "gateway", or NULL */
 	/* health checks: NULL when there are none */
 	struct health		*health;
 	size_t			 checks_pending;/* of the readiness round */

@@ -336,9 +336,12 @@ expect "names the variable" "undefined variable 'config.port'"
 run "health run: MCP over stdio needs a server" 100 "$mcpvisor" "${hs[@]}" health run mcp_stdio_ready
 expect "says so" "name the server with --server"
 if [ -x deploy/mcp-servers/node_modules/.bin/mcp-server-everything ]; then
+	# other suites run server-everything too: ours is one that was not
+	# there before the run
+	before=$(pgrep -f "mcp-server-everything stdio" | sort)
 	run "health run: MCP over stdio against server-everything" 0 "$mcpvisor" "${hs[@]}" health run mcp_everything_tools --server everything --environment development
 	expect "the handshake's version and server" "MCP 2025-11-25, mcp-servers/everything"
-	if pgrep -f "mcp-server-everything stdio" >/dev/null; then bad "the server started for the run is still running"; else ok "the server started for the run is gone"; fi
+	if [ -n "$(comm -13 <(echo "$before") <(pgrep -f "mcp-server-everything stdio" | sort) | grep .)" ]; then bad "the server started for the run is still running"; else ok "the server started for the run is gone"; fi
 else
 	bad "server-everything is not installed (bash deploy/install-deps.sh)"
 fi

@@ -2,7 +2,7 @@
  * libFuzzer target for the session multiplexer (shared/mcpmux.c): the
  * input is a script of operations, one per line: the first byte picks
  * what (open, close, a client's message, a server's line, the server
- * ready or gone) and the second the session; the rest of the line is
+ * ready or gone, a tool filter) and the second the session; the rest of the line is
  * the message. Whatever the multiplexer sends to the server is echoed
  * back as its answer now and then, so that ids and tokens it made come
  * back through the mapping.
@@ -78,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    size - off - 2;
 		uint32_t	 sid = data[off + 1] % 8;
 
-		switch (data[off] % 7) {
+		switch (data[off] % 8) {
 		case 0:	mcpmux_open(m, sid); break;
 		case 1:	mcpmux_close(m, sid); break;
 		case 2:
@@ -90,6 +90,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4:	mcpmux_server_ready(m, init, sizeof(init) - 1); break;
 		case 5:	mcpmux_server_gone(m, "fuzz"); break;
 		case 6:	answer_last(m); break;
+		case 7: {
+			static const char *const allow[] = { "echo", "x" };
+			static const char *const deny[] = { "x" };
+
+			mcpmux_filter_tools(m, sid % 2 ? allow : NULL, 2, deny,
+			    sid % 3 ? 1 : 0);
+			break;
+		}
 		}
 		off += 2 + len + (nl != NULL);
 	}

@@ -137,5 +137,38 @@ check "remote, with a wrong token: 401" '[ "$(rpost -H "Authorization: Bearer 00
 check "remote, with the token: served" '[ "$(rpost -H "Authorization: Bearer $token")" = 200 ]'
 check "the refusals name the peer; the token is never logged" 'gwlog | grep -q "refused .* from 10.78.0.2" && ! gwlog | grep -q "$token" && ! grep -q "$token" "$work/daemon.log"'
 
+# --- 8. what the gateway offers of a server: gateway.tools, in a project
+# of its own beside the demo (its daemon's gateway on another port)
+mkdir -p "$work/filtered"
+proj="$work/filtered/config"
+cp -r "$src/deploy/config" "$proj"
+# the environments find the servers' programs beside their directory
+ln -s "$src/deploy/mcp-servers" "$work/filtered/mcp-servers"
+cat >>"$proj/servers/everything.yaml" <<'YAML'
+
+gateway:
+  tools:
+    allow: [echo, get-sum, get-env]
+    deny: [get-env]
+YAML
+printf 'metadata: {name: filtered, environment: development}\nservers:\n  - {name: everything, health_checks: [mcp_stdio_ready]}\n' >"$work/filtered.yaml"
+fstate="$work/fstate"
+"$build/mcpvisord" --state-dir "$fstate" --gateway-port 18781 --monitor-port 18766 \
+	--init "$work/filtered.yaml" --config-dir "$proj" --checks-dir "$src/deploy/health-checks" >"$work/fdaemon.log" 2>&1 &
+FU=http://127.0.0.1:18781/servers/everything/mcp
+fready() { curl -s http://127.0.0.1:18781/servers | grep -q '"state":"ready"'; }
+check "a server with gateway.tools is served" 'wait_for fready 60'
+out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/list 2>&1)
+check "the Inspector lists only what it allows and does not deny" '[ "$(sed -n "/^{/,\$p" <<<"$out" | field "\",\".join(sorted(t[\"name\"] for t in d[\"tools\"]))")" = echo,get-sum ]'
+out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/call --tool-name get-env 2>&1)
+check "a tool it denies is refused, saying why" 'grep -q "tool .get-env. is not offered through the gateway" <<<"$out"'
+out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/call --tool-name get-sum --tool-arg a=2 --tool-arg b=3 2>&1)
+check "one it allows is served" 'grep -q "5" <<<"$out"'
+printf 'name: web\nserver_type: t\nrun:\n  command: sleep\n  args: ["9"]\n  transport: http\n  port: 9999\ngateway:\n  tools: {deny: [x]}\n' >"$proj/servers/web.yaml"
+printf 'metadata: {name: web, environment: development}\nservers:\n  - {name: web}\n' >"$work/web.yaml"
+out=$("$build/mcpvisord" --check "$work/web.yaml" --config-dir "$proj" 2>&1); s=$?
+check "gateway: on an http server is refused at its file:line:col, with the reason" '[ $s -ne 0 ] && grep -q "servers/web.yaml:[0-9]*:[0-9]*: error: gateway: the gateway serves stdio servers" <<<"$out"'
+pkill -TERM -f "mcpvisord --state-dir $fstate"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

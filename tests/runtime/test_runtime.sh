@@ -848,11 +848,14 @@ if [ -x "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" ]; the
 	ours_stdio=$(field "$drec" "sorted([s for s in d['servers'] if s['name']=='everything'][0]['health']['mcp_everything_tools']['details']['tools'])")
 	theirs_stdio=$(timeout 60 "$insp" --cli "$src/deploy/mcp-servers/node_modules/.bin/mcp-server-everything" stdio --method tools/list 2>/dev/null | python3 -c 'import json,sys; print(sorted(t["name"] for t in json.load(sys.stdin)["tools"]))')
 	check "demo: and over stdio" '[ -n "$ours_stdio" ] && [ "$ours_stdio" = "$theirs_stdio" ]'
-	mem=$(pgrep -f mcp-server-memory | head -1)
+	# its own servers, by the record (other suites run the same ones)
+	mem=$(field "$drec" "[s['server_pid'] for s in d['servers'] if s['name']=='memory'][0]")
+	demo_pids=$(field "$drec" "' '.join(str(s['server_pid']) for s in d['servers'])")
 	check "demo: the memory server runs sandboxed" 'grep -q "^NoNewPrivs:\s1" /proc/$mem/status && grep -q "^CapEff:\s0000000000000000" /proc/$mem/status'
 	did=$("$mcpvisor" --state-dir "$dstate" deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 	"$mcpvisor" --state-dir "$dstate" deploy stop "$did" >/dev/null 2>&1
-	check "demo: stopped, nothing left" 'wait_for "! pgrep -f mcp-server- >/dev/null" 10'
+	alive() { for p in $demo_pids; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+	check "demo: stopped, nothing left" '[ -n "$demo_pids" ] && wait_for "! alive" 10'
 	pkill -TERM -f "mcpvisord --state-dir $dstate"
 	# --- 10b. the README's quick start (the guide's), its commands as
 	# written there, from the top of the tree

@@ -356,6 +356,60 @@ test_limits_and_refusals(void **state)
 	cap_clear(&c);
 }
 
+static void
+test_tool_filter(void **state)
+{
+	struct capture		 c = { 0 };
+	struct mcpmux		*m = ready_mux(&c);
+	const char *const	 allow[] = { "echo", "sum", "secret" };
+	const char *const	 deny[] = { "secret" };
+	char			 id[64], answer[320];
+
+	(void)state;
+	assert_int_equal(mcpmux_filter_tools(m, allow, 3, deny, 1), 0);
+	mcpmux_open(m, 1);
+	/* a tool not let through is refused before the server sees it */
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+	    "\"params\":{\"name\":\"secret\"}}");
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\","
+	    "\"params\":{\"name\":\"rm\"}}");
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\"}");
+	assert_int_equal(c.nserver, 0);
+	assert_int_equal(c.nsession, 3);
+	assert_non_null(strstr(c.to_session[0], "tool 'secret' is not offered"));
+	assert_non_null(strstr(c.to_session[1], "-32602"));
+	/* one that is goes */
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\","
+	    "\"params\":{\"name\":\"echo\"}}");
+	assert_int_equal(c.nserver, 1);
+	/* tools/list: the others are not shown */
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/list\"}");
+	field(c.to_server[1], "id", NULL, id, sizeof(id));
+	snprintf(answer, sizeof(answer), "{\"jsonrpc\":\"2.0\",\"id\":%s,"
+	    "\"result\":{\"tools\":[{\"name\":\"echo\"},{\"name\":\"rm\"},"
+	    "{\"name\":\"secret\"},{\"name\":\"sum\"},{}]}}", id);
+	assert_int_equal(server(m, answer), MUX_TAKEN);
+	{
+		cJSON		*o = cJSON_Parse(c.to_session[3]);
+		const cJSON	*tools = cJSON_GetObjectItem(
+				    cJSON_GetObjectItem(o, "result"), "tools");
+
+		assert_int_equal(cJSON_GetArraySize(tools), 2);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+		    cJSON_GetArrayItem(tools, 0), "name")), "echo");
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+		    cJSON_GetArrayItem(tools, 1), "name")), "sum");
+		cJSON_Delete(o);
+	}
+	/* deny alone: every tool but those */
+	assert_int_equal(mcpmux_filter_tools(m, NULL, 0, deny, 1), 0);
+	client(m, 1, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\","
+	    "\"params\":{\"name\":\"rm\"}}");
+	assert_int_equal(c.nserver, 3);
+	mcpmux_free(m);
+	cap_clear(&c);
+}
+
 int
 main(void)
 {
@@ -366,6 +420,7 @@ main(void)
 		cmocka_unit_test(test_server_requests_go_to_the_one_busy_session),
 		cmocka_unit_test(test_broadcast_close_and_gone),
 		cmocka_unit_test(test_limits_and_refusals),
+		cmocka_unit_test(test_tool_filter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
