@@ -51,6 +51,7 @@ struct gw_http {
 	char			*call_id;	/* the request's id, printed */
 	char			*body;
 	size_t			 body_len;
+	size_t			 body_cap;	/* its Content-Length */
 	bool			 body_refused;	/* too large: answered */
 	char			 server[128];	/* of the path */
 	char			 peer[64];

@@ -569,20 +569,16 @@ on_request(struct gw_http *h, const char *uri)
 	}
 	if ((h->body = malloc(n)) == NULL)
 		return -1;
+	h->body_cap = n;
 	return 0;	/* the body follows */
 }
 
 static int
 on_body(struct gw_http *h, const void *in, size_t len)
 {
-	char	length[32];
-	size_t	cap;
-
 	if (h->body_refused || h->body == NULL)
 		return 0;
-	cap = header(h->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length,
-	    sizeof(length)) ? strtoul(length, NULL, 10) : 0;
-	if (h->body_len + len > cap) {
+	if (h->body_len + len > h->body_cap) {
 		h->body_refused = true;
 		h->close_after = true;
 		return respond_rpc_error(h, 400, NULL, RPC_INVALID_REQUEST,

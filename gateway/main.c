@@ -49,12 +49,7 @@ parse_options(struct lwskit_opts *o, int argc, char **argv)
 	    NULL)) != -1) {
 		if (lwskit_option(o, c, optarg))
 			continue;
-		if (c == 'V') {
-			printf("mcpvisor-gateway %s\n", MCPVISOR_VERSION);
-			exit(0);
-		}
-		fputs(usage, c == 'h' ? stdout : stderr);
-		exit(c == 'h' ? 0 : LWSKIT_EXIT_USAGE);
+		lwskit_other_option(c, "mcpvisor-gateway", usage);
 	}
 	if (optind != argc || o->channel < 0) {
 		fputs(usage, stderr);

@@ -64,12 +64,7 @@ parse_options(struct options *o, int argc, char **argv)
 			o->ring = lwskit_number(optarg, 16, 1 << 22, "--ring");
 			continue;
 		}
-		if (c == 'V') {
-			printf("mcpvisor-monitor %s\n", MCPVISOR_VERSION);
-			exit(0);
-		}
-		fputs(usage, c == 'h' ? stdout : stderr);
-		exit(c == 'h' ? 0 : EXIT_USAGE);
+		lwskit_other_option(c, "mcpvisor-monitor", usage);
 	}
 	if (optind != argc) {
 		fputs(usage, stderr);

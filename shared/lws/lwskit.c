@@ -183,6 +183,17 @@ lwskit_option(struct lwskit_opts *o, int c, const char *arg)
 }
 
 void
+lwskit_other_option(int c, const char *name, const char *usage)
+{
+	if (c == 'V') {
+		printf("%s %s\n", name, MCPVISOR_VERSION);
+		exit(0);
+	}
+	fputs(usage, c == 'h' ? stdout : stderr);
+	exit(c == 'h' ? 0 : LWSKIT_EXIT_USAGE);
+}
+
+void
 lwskit_listen(struct lws_context **ctx, struct lws_vhost **vhost, void *user,
     const struct lwskit_opts *o, const struct lws_protocols *protocols,
     const char *name, uint64_t options, int keepalive_s)

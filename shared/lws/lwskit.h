@@ -39,6 +39,10 @@ struct lwskit_opts {
 
 /* getopt's c and its argument, when c is one of those: true. */
 bool	lwskit_option(struct lwskit_opts *, int c, const char *arg);
+/* Any other option: --version (name's), --help (usage on stdout), or
+ * a wrong one (usage on stderr); each exits. */
+void	lwskit_other_option(int c, const char *name, const char *usage)
+	    __attribute__((noreturn));
 /* A context (user its user data) and its one vhost, name, serving
  * protocols on the options' address and port; options: the context's
  * LWS_SERVER_OPTION_*s beside explicit vhosts; keepalive_s: how long an

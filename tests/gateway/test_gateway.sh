@@ -6,10 +6,8 @@
 # joined by a veth pair, is the client beyond loopback the token is for.
 # Usage: test_gateway.sh BUILD_DIR SOURCE_DIR
 set -u
-if [ -z "${MCPVISOR_NETNS:-}" ]; then
-	exec unshare -n env MCPVISOR_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/../lib/netns.sh"
+own_netns "$0" "$@"
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 mcpvisor="$build/mcpvisor"
@@ -18,7 +16,6 @@ state="$work/state"
 modules="$src/deploy/mcp-servers/node_modules"
 insp="$modules/.bin/mcp-inspector"
 . "$src/tests/lib/check.sh"
-. "$src/tests/lib/netns.sh"
 
 cleanup() {
 	pkill -TERM -f "mcpvisord --state-dir $state" 2>/dev/null

@@ -1,4 +1,12 @@
 # Sourced by suites that run in a network namespace of their own:
+# own_netns SCRIPT ARGS... runs the suite again in a new one (its ports
+# are then its own), with its loopback up.
+own_netns() {
+	if [ -z "${MCPVISOR_NETNS:-}" ]; then
+		exec unshare -n env MCPVISOR_NETNS=1 bash "$@"
+	fi
+	ip link set lo up
+}
 # remote_netns TAG SUBNET makes a second namespace (a sleeping process
 # holds it; its pid in $remote, for nsenter and for the cleanup to kill)
 # joined to ours by a veth pair: ours SUBNET.1 on TAG0, its SUBNET.2 on

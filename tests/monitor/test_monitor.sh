@@ -7,10 +7,8 @@
 # pair is the "remote" client the token is for.
 # Usage: test_monitor.sh BUILD_DIR SOURCE_DIR
 set -u
-if [ -z "${MCPVISOR_NETNS:-}" ]; then
-	exec unshare -n env MCPVISOR_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/../lib/netns.sh"
+own_netns "$0" "$@"
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 mcpvisor="$build/mcpvisor"
@@ -29,7 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-. "$src/tests/lib/netns.sh"
 ok()  { passed=$((passed + 1)); echo "ok - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; return 1; fi; }
