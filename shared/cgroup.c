@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "procstat.h"
 
 enum { H_UNIFIED, H_MEMORY, H_CPU, H_PIDS };
 
@@ -375,7 +376,7 @@ cgroup_can_limit(const struct cgroup_limits *l, struct errbuf *err)
 		    !h.v2[H_CPU] && !h.v2[H_PIDS]))
 			continue;
 		(void)pathf(probe, sizeof(probe), "%s/mcpvisor-probe-%d", base,
-		    (int)getpid());
+		    (int)proc_self_pid());
 		if (mkdir(probe, 0755) == -1 && errno != EEXIST) {
 			r = -errno;
 			errbuf_set(err, "cannot make a cgroup under %s: %s (an "

@@ -98,10 +98,16 @@ static const struct schema_field syscalls_fields[] = {
 };
 static const struct schema s_syscalls = { .type = SCHEMA_MAP,
     .fields = syscalls_fields };
+static const char *const filesystem_modes[] = { "strict", "host", NULL };
+static const struct schema s_filesystem = { .type = SCHEMA_ENUM,
+    .choices = filesystem_modes };
 static const struct schema_field sandbox_fields[] = {
 	{ "capabilities", &shape_string_list, false },
 	{ "network", &s_network, false },
+	{ "filesystem", &s_filesystem, false },
 	{ "writable_paths", &shape_string_list, false },
+	{ "readable_paths", &shape_string_list, false },
+	{ "hidden_paths", &shape_string_list, false },
 	{ "rlimits", &s_rlimits, false },
 	{ "limits", &s_limits, false },
 	{ "limits_required", &s_bool, false },

@@ -85,6 +85,12 @@ enum frame_type {
  * once), as a rollback in a hurry does */
 #define FRAME_STOP_NOW		1u
 
+/* The root's request to its fork server (mcpvisor-protocol(7)): one
+ * byte with the worker's two descriptors; the byte says whether the
+ * worker is the init of a PID namespace of its own. */
+#define FORKSERVER_WORKER	'w'
+#define FORKSERVER_WORKER_PIDNS	'p'
+
 #define FRAME_BIT(t)		(UINT64_C(1) << ((t) & 63))
 #define FRAME_FROM_WORKER	(FRAME_BIT(FRAME_HELLO) |		\
 	FRAME_BIT(FRAME_SANDBOX) | FRAME_BIT(FRAME_STARTED) |		\

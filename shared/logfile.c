@@ -1,6 +1,9 @@
 /*
  * Size-rotated logs. Rotation renames, so a reader holding the old file
- * keeps reading it; nothing is copied.
+ * keeps reading it; nothing is copied. Everything after the open is
+ * relative to the directory held then: a worker goes on rotating its
+ * server's log from inside a filesystem view where the state directory
+ * is hidden.
  */
 #include "logfile.h"
 
@@ -18,13 +21,25 @@ logfile_open(struct logfile *lf, const char *path, off_t max, unsigned keep,
 {
 	struct stat	st;
 
+	const char	*slash = strrchr(path, '/');
+	char		*dir;
+
 	memset(lf, 0, sizeof(*lf));
-	lf->fd = -1;
-	if ((lf->path = strdup(path)) == NULL)
+	lf->fd = lf->dirfd = -1;
+	if ((lf->path = strdup(slash != NULL ? slash + 1 : path)) == NULL ||
+	    (dir = slash == NULL ? strdup(".") : slash == path ? strdup("/") :
+	    strndup(path, (size_t)(slash - path))) == NULL) {
+		logfile_close(lf);
 		return -ENOMEM;
-	if ((lf->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, mode)) == -1 || fstat(lf->fd, &st) == -1) {
-		int	r = -errno;
+	}
+	lf->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (lf->dirfd == -1 || lf->path[0] == '\0' ||
+	    (lf->fd = openat(lf->dirfd, lf->path, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode)) == -1 ||
+	    fstat(lf->fd, &st) == -1) {
+		int	r = lf->dirfd != -1 && lf->path[0] == '\0' ? -EISDIR :
+			    -errno;
 
 		logfile_close(lf);
 		return r;
@@ -47,13 +62,15 @@ logfile_rotate(struct logfile *lf)
 			snprintf(from, sizeof(from), "%s.%u", lf->path, i - 1);
 		else
 			snprintf(from, sizeof(from), "%s", lf->path);
-		if (rename(from, to) == -1 && errno != ENOENT)
+		if (renameat(lf->dirfd, from, lf->dirfd, to) == -1 &&
+		    errno != ENOENT)
 			return -errno;
 	}
-	if (lf->keep == 0 && unlink(lf->path) == -1 && errno != ENOENT)
+	if (lf->keep == 0 && unlinkat(lf->dirfd, lf->path, 0) == -1 &&
+	    errno != ENOENT)
 		return -errno;
-	if ((fd = open(lf->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0640)) == -1)
+	if ((fd = openat(lf->dirfd, lf->path, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC | O_NOFOLLOW, 0640)) == -1)
 		return -errno;
 	close(lf->fd);
 	lf->fd = fd;
@@ -89,7 +106,9 @@ logfile_close(struct logfile *lf)
 {
 	if (lf->fd != -1)
 		close(lf->fd);
-	lf->fd = -1;
+	if (lf->dirfd != -1)
+		close(lf->dirfd);
+	lf->fd = lf->dirfd = -1;
 	free(lf->path);
 	lf->path = NULL;
 }

@@ -9,7 +9,8 @@
 
 struct logfile {
 	int		 fd;
-	char		*path;
+	int		 dirfd;		/* its directory (O_PATH) */
+	char		*path;		/* its name there */
 	off_t		 size;
 	off_t		 max;		/* 0: never rotate */
 	unsigned	 keep;

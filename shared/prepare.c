@@ -52,11 +52,8 @@ prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
 	return 0;
 }
 
-/* Whether this process may make a network namespace, as a worker
- * does for sandbox.network: none (in a child, which then exits). 0, or
- * the errno unshare(2) failed with. */
-static int
-probe_network_namespace(void)
+int
+prepare_probe_unshare(int flags)
 {
 	pid_t	pid = fork();
 	int	status;
@@ -64,7 +61,7 @@ probe_network_namespace(void)
 	if (pid == -1)
 		return errno;
 	if (pid == 0)
-		_exit(unshare(CLONE_NEWNET) == 0 ? 0 : errno & 0x7f);
+		_exit(unshare(flags) == 0 ? 0 : errno & 0x7f);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			return errno;
@@ -92,7 +89,7 @@ check_network(const struct resolved_server *rs, int *netns,
 	    strcmp(net->text, "none") != 0)
 		return;
 	if (*netns == -1)
-		*netns = probe_network_namespace();
+		*netns = prepare_probe_unshare(CLONE_NEWNET);
 	if (*netns != 0)
 		diag_add(dl, DIAG_ERROR, &net->mark, "server '%s': "
 		    "sandbox.network: none needs a network namespace of its "
@@ -100,6 +97,76 @@ check_network(const struct resolved_server *rs, int *netns,
 		    "(unshare(CLONE_NEWNET): %s; in a container it takes "
 		    "CAP_SYS_ADMIN): use network: host, or run where it can",
 		    rs->server->name, strerror(*netns));
+}
+
+/* sandbox.filesystem: strict, written out, where no view can be made
+ * is refused; left out, it is the default only where one can
+ * (mcpvisord's worker_config says which). */
+static bool
+under(const char *path, const char *dir)
+{
+	size_t	n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' ||
+	    path[n] == '\0');
+}
+
+/* A command the view would not show: one under what strict hides, not
+ * named among the paths it keeps. A warning (the view is what the
+ * server asked for), naming the fix. */
+static void
+check_command_visible(const struct resolved_server *rs,
+    struct diag_list *dl)
+{
+	static const char *const hidden[] = { "/tmp", "/var/tmp", "/home",
+	    "/root", "/run/user" };
+	const struct ynode	*cmd = ynode_map_get(rs->run, "command");
+	const char		*path;
+
+	if (cmd == NULL || cmd->kind != YNODE_STRING || cmd->text[0] != '/')
+		return;
+	path = cmd->text;
+	for (const char *const *k = (const char *const[]){ "readable_paths",
+	    "writable_paths", NULL }; *k != NULL; k++) {
+		const struct ynode	*l = ynode_map_get(rs->sandbox, *k);
+
+		for (size_t i = 0; l != NULL && i < l->count; i++)
+			if (l->items[i]->kind == YNODE_STRING &&
+			    under(path, l->items[i]->text))
+				return;
+	}
+	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		if (under(path, hidden[i])) {
+			diag_add(dl, DIAG_WARNING, &cmd->mark, "server '%s': "
+			    "%s is under %s, which its filesystem view "
+			    "(sandbox.filesystem: strict) hides: add it to "
+			    "sandbox.readable_paths", rs->server->name, path,
+			    hidden[i]);
+			return;
+		}
+}
+
+static void
+check_filesystem(const struct resolved_server *rs, int *fsns,
+    struct diag_list *dl)
+{
+	const struct ynode	*fs = ynode_map_get(rs->sandbox, "filesystem");
+	bool			 asked = fs != NULL && fs->kind == YNODE_STRING &&
+				    strcmp(fs->text, "strict") == 0;
+
+	if (fs != NULL && !asked)
+		return;
+	if (*fsns == -1)
+		*fsns = prepare_probe_unshare(PREPARE_VIEW_NAMESPACES);
+	if (*fsns == 0)
+		check_command_visible(rs, dl);
+	if (asked && *fsns != 0)
+		diag_add(dl, DIAG_ERROR, &fs->mark, "server '%s': "
+		    "sandbox.filesystem: strict needs a mount and a PID "
+		    "namespace of its own, and this host does not let "
+		    "mcpvisord make them (unshare: %s; they take "
+		    "CAP_SYS_ADMIN): use filesystem: host, or run where it "
+		    "can", rs->server->name, strerror(*fsns));
 }
 
 /* A server's own user or group, and capabilities kept, are given by a
@@ -186,7 +253,7 @@ check_host(struct prepared *pd, bool limits_optional, struct diag_list *dl)
 	const struct ynode	*env_limits = ynode_map_get(pd->env->env->doc,
 				    "resource_limits");
 	cap_t			 caps = cap_get_proc();
-	int			 netns = -1;
+	int			 netns = -1, fsns = -1;
 
 	for (size_t i = 0; i < pd->spec->nservers; i++) {
 		const struct resolved_server	*rs = pd->servers[i].resolved;
@@ -194,6 +261,7 @@ check_host(struct prepared *pd, bool limits_optional, struct diag_list *dl)
 		if (rs == NULL)
 			continue;
 		check_network(rs, &netns, dl);
+		check_filesystem(rs, &fsns, dl);
 		check_privileges(rs, caps, dl);
 		check_limits(rs, env_limits, limits_optional, dl);
 	}

@@ -9,6 +9,7 @@
 #define MCPVISOR_PREPARE_H
 
 #include <stdbool.h>
+#include <sched.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -57,6 +58,12 @@ struct prepared {
 	unsigned		 max_parallel;	/* in effect; 0: no cap */
 	struct regex_cache	*regexes;	/* owned; NULL if the caller's */
 };
+
+/* Whether this process may make the namespaces flags name (unshare(2)'s,
+ * tried in a child, which then exits): 0, or the errno it failed
+ * with. A filesystem view takes PREPARE_VIEW_NAMESPACES. */
+int	prepare_probe_unshare(int flags);
+#define PREPARE_VIEW_NAMESPACES	(CLONE_NEWNS | CLONE_NEWPID)
 
 /* Returns 0 and *out (free with prepared_free), or a negative errno with
  * every problem in dl: -EINVAL for invalid configuration, -ENOENT when

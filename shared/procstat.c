@@ -13,18 +13,24 @@
 #define TREE_MAX	4096
 
 static ssize_t
-read_small(const char *path, char *buf, size_t size)
+read_small_at(int dirfd, const char *path, char *buf, size_t size)
 {
 	ssize_t	n;
 	int	fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;
+}
+
+static ssize_t
+read_small(const char *path, char *buf, size_t size)
+{
+	return read_small_at(AT_FDCWD, path, buf, size);
 }
 
 int
@@ -181,6 +187,51 @@ add_children(pid_t pid, long threads, pid_t *list, size_t *n, size_t max)
 		add_children_file(path, list, n, max);
 	}
 	closedir(d);
+}
+
+pid_t
+proc_child_by_nspid(int procfd, pid_t pid, pid_t inner)
+{
+	char	path[64], buf[4096], kid[2048], *p, *end, *line, *last;
+
+	snprintf(path, sizeof(path), "%d/task/%d/children", (int)pid,
+	    (int)pid);
+	if (read_small_at(procfd, path, buf, sizeof(buf)) <= 0)
+		return 0;
+	for (p = buf;; p = end) {
+		long	child = strtol(p, &end, 10);
+
+		if (end == p || child <= 0)
+			return 0;
+		snprintf(path, sizeof(path), "%ld/status", child);
+		if (read_small_at(procfd, path, kid, sizeof(kid)) <= 0 ||
+		    (line = strstr(kid, "\nNSpid:")) == NULL)
+			continue;
+		line[strcspn(line + 1, "\n") + 1] = '\0';
+		if ((last = strrchr(line, '\t')) == NULL &&
+		    (last = strrchr(line, ' ')) == NULL)
+			continue;
+		if (strtol(last + 1, NULL, 10) == inner)
+			return (pid_t)child;
+	}
+}
+
+pid_t
+proc_self_pid(void)
+{
+	static pid_t	self, read_by;	/* a clone's is not its parent's */
+	char		link[32];
+	ssize_t		n;
+
+	if (self == 0 || read_by != getpid()) {
+		read_by = getpid();
+		n = readlink("/proc/self", link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		self = n > 0 ? (pid_t)strtol(link, NULL, 10) : 0;
+		if (self <= 0)
+			self = getpid();
+	}
+	return self;
 }
 
 size_t

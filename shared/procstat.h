@@ -37,6 +37,19 @@ int	proc_lineage(pid_t pid, struct proc_lineage *);
  * list (/proc/PID/task/TID/children): up to max in list; how many. */
 size_t	proc_children(pid_t pid, pid_t *list, size_t max);
 
+/* The child of pid (forked by its main thread) whose pid in its own
+ * namespace is inner (the last of CHILD/status's NSpid), read from the
+ * /proc open at procfd: its pid as that /proc sees it, or 0 when pid has
+ * no such child. The init of a PID namespace learns so what the host
+ * calls its children. */
+pid_t	proc_child_by_nspid(int procfd, pid_t pid, pid_t inner);
+
+/* This process's pid as the /proc mounted at start sees it (the
+ * initial namespace's, for the init of a namespace of its own): read
+ * at a process's first call, which must come before a /proc of another
+ * namespace is mounted over it. */
+pid_t	proc_self_pid(void);
+
 /* SIGKILL to every process whose environment holds entry exactly
  * ("NAME=value") and that is not spared(pid, arg) (spared may be NULL).
  * Returns how many. */

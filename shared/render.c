@@ -546,6 +546,21 @@ check_sandbox(const struct ynode *sandbox, const struct ynode *policies,
 				    "on this architecture", *k,
 				    l->items[i]->text);
 	}
+	for (const char *const *k = (const char *const[]){ "writable_paths",
+	    "readable_paths", "hidden_paths", NULL }; *k != NULL; k++) {
+		const struct ynode	*l = ynode_map_get(sandbox, *k);
+
+		for (size_t i = 0; l != NULL && i < l->count; i++) {
+			const char	*p = l->items[i]->text;
+
+			if (p[0] != '/' || strstr(p, "/../") != NULL ||
+			    (strlen(p) >= 3 && strcmp(p + strlen(p) - 3,
+			    "/..") == 0))
+				diag_add(dl, DIAG_ERROR, &l->items[i]->mark,
+				    "sandbox.%s: '%s' is not an absolute path "
+				    "without '..'", *k, p);
+		}
+	}
 	if (!schema_bool(policies, "allow_network", true) &&
 	    (net == NULL || strcmp(net->text, "none") != 0))
 		diag_add(dl, DIAG_ERROR, net != NULL ? &net->mark :

@@ -113,7 +113,7 @@ child(const struct spawn_request *rq, pid_t parent, int null_fd,
 			_exit(0);
 	} else if (rq->pdeathsig != 0 &&
 	    (prctl(PR_SET_PDEATHSIG, rq->pdeathsig, 0, 0, 0) == -1 ||
-	    getppid() != parent))
+	    (!rq->new_pid_ns && getppid() != parent)))
 		/* the second test covers a parent that died before the
 		 * first was set */
 		_exit(127);
@@ -286,19 +286,23 @@ fork_shared(struct shared_child *sc)
 	return pid;
 }
 
-/* A fork whose child is our parent's. clone3 without a stack goes on,
- * as fork does, on a copy of ours; glibc's fork handlers do not run,
- * which a single-threaded caller without any does not miss. Where clone3
- * is refused (systemd's RestrictNamespaces= answers ENOSYS, since it
- * cannot read its flags), clone does the same. */
+/* A fork with clone flags: CLONE_PARENT makes the child our parent's,
+ * CLONE_NEWPID the init of a namespace of its own. clone3 without a
+ * stack goes on, as fork does, on a copy of ours; glibc's fork handlers
+ * do not run, which a single-threaded caller without any does not miss.
+ * Where clone3 is refused (systemd's RestrictNamespaces= answers ENOSYS,
+ * since it cannot read its flags), clone does the same. */
 static pid_t
-fork_sibling(void)
+fork_with(uint64_t flags)
 {
-	struct clone_args	args = { .flags = CLONE_PARENT };
+	/* a sibling's exit signal is its parent's choice, not ours */
+	struct clone_args	args = { .flags = flags, .exit_signal =
+				    (flags & CLONE_PARENT) ? 0 : SIGCHLD };
 	long			pid = syscall(SYS_clone3, &args, sizeof(args));
 
 	if (pid == -1 && errno == ENOSYS)
-		pid = syscall(SYS_clone, CLONE_PARENT, NULL, NULL, NULL, 0L);
+		pid = syscall(SYS_clone, (unsigned long)flags |
+		    (unsigned long)args.exit_signal, NULL, NULL, NULL, 0L);
 	return (pid_t)pid;
 }
 
@@ -313,10 +317,14 @@ spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 #ifdef __SANITIZE_ADDRESS__
 	bool	shared = false;
 #else
-	bool	shared = rq->child_fn == NULL && !rq->detach && !rq->sibling;
+	bool	shared = rq->child_fn == NULL && !rq->detach && !rq->sibling &&
+		    !rq->new_pid_ns;
 #endif
+	uint64_t flags = (rq->sibling ? CLONE_PARENT : 0) |
+		    (rq->new_pid_ns ? CLONE_NEWPID : 0);
 
-	if (rq->sibling && (rq->child_fn == NULL || rq->detach))
+	if ((rq->sibling && (rq->child_fn == NULL || rq->detach)) ||
+	    (rq->new_pid_ns && rq->detach))
 		return -EINVAL;
 
 	if (status_fd != NULL && pipe2(status, O_CLOEXEC) == -1)
@@ -332,7 +340,7 @@ spawn_start(const struct spawn_request *rq, pid_t *pid_out, int *status_fd)
 		/* the child set its group before its exec, which we await */
 		if ((pid = fork_shared(&sc)) == -1)
 			goto fail;
-	} else if ((pid = rq->sibling ? fork_sibling() : fork()) == -1)
+	} else if ((pid = flags != 0 ? fork_with(flags) : fork()) == -1)
 		goto fail;
 	if (pid == 0)
 		child(rq, self, null_fd, status_w);

@@ -52,6 +52,10 @@ struct spawn_request {
 	 * it, with no fork handlers run); its process group is set from
 	 * the child's side alone */
 	bool		 sibling;
+	/* the first process of a new PID namespace (CLONE_NEWPID), its
+	 * init: forked, never sharing our memory; its parent's pid is 0 to
+	 * it, so the parent-death test is the signal alone */
+	bool		 new_pid_ns;
 	/* cgroup.procs of cgroups to join, open for writing: the child
 	 * writes "0" to each first, so that all it does is counted and
 	 * limited there (the kernel checks the move against the rights of

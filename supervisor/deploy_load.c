@@ -142,9 +142,13 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, cons
 		cJSON_AddBoolToObject(o, "limits_optional", 1);
 	cJSON_AddStringToObject(o, "server_dir", dir);
 	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
-	if (ps->resolved->sandbox != NULL)
-		cJSON_AddItemToObject(o, "sandbox",
-		    ynode_to_json(ps->resolved->sandbox, false));
+	cJSON_AddItemToObject(o, "sandbox", ps->resolved->sandbox != NULL ?
+	    ynode_to_json(ps->resolved->sandbox, false) : cJSON_CreateObject());
+	/* the default view, written out: the worker's own default is none */
+	if (cJSON_GetObjectItem(cJSON_GetObjectItem(o, "sandbox"),
+	    "filesystem") == NULL)
+		cJSON_AddStringToObject(cJSON_GetObjectItem(o, "sandbox"),
+		    "filesystem", sv->filesystem_views ? "strict" : "host");
 	if (ynode_map_get(ps->resolved->server->doc, "gateway") != NULL)
 		cJSON_AddItemToObject(o, "gateway", ynode_to_json(
 		    ynode_map_get(ps->resolved->server->doc, "gateway"),

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "log.h"
 #include "procstat.h"
 #include "spawn.h"
@@ -102,7 +103,7 @@ forkserver_start(struct supervisor *sv)
 
 int
 forkserver_spawn(struct supervisor *sv, int out_fd, int channel_fd,
-    pid_t *pid)
+    bool new_pid_ns, pid_t *pid)
 {
 	struct forkserver	*fs = &sv->forkserver;
 	union {
@@ -110,7 +111,8 @@ forkserver_spawn(struct supervisor *sv, int out_fd, int channel_fd,
 		char		buf[CMSG_SPACE(sizeof(int) * 2)];
 	} ctl;
 	int			 fds[2] = { out_fd, channel_fd };
-	char			 byte = 'w', why[64];
+	char			 byte = new_pid_ns ? FORKSERVER_WORKER_PIDNS :
+				    FORKSERVER_WORKER, why[64];
 	struct iovec		 iov = { &byte, 1 };
 	struct msghdr		 msg = { .msg_iov = &iov, .msg_iovlen = 1,
 				    .msg_control = ctl.buf,

@@ -326,6 +326,7 @@ hook_spawn(struct hook_run *h)
 	const char	*path = h->files[h->next_file++];
 	cJSON		*cfg;
 	char		*text;
+	unsigned	 flags;
 
 	h->exited = false;
 	h->failure[0] = '\0';
@@ -337,9 +338,11 @@ hook_spawn(struct hook_run *h)
 		cJSON_Delete(cfg);
 		return -ENOMEM;
 	}
+	flags = worker_flags_of(cfg);
 	mask_free(cJSON_DetachItemFromObject(cfg, "mask"));
 	cJSON_Delete(cfg);
-	if ((h->worker = worker_spawn(h->sv, h->logfd, on_task, h)) == NULL) {
+	if ((h->worker = worker_spawn(h->sv, h->logfd, flags, on_task,
+	    h)) == NULL) {
 		explicit_bzero(text, strlen(text));
 		free(text);
 		return -errno;

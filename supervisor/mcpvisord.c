@@ -675,6 +675,11 @@ parse_options(struct daemon *d, int argc, char **argv)
 	    strcmp(getenv("MCPVISOR_LIMITS"), "optional") == 0)
 		d->sv.limits_optional = true;
 	d->po.limits_optional = d->sv.limits_optional;
+	if (!(d->sv.filesystem_views = prepare_probe_unshare(
+	    PREPARE_VIEW_NAMESPACES) == 0))
+		log_info("no mount or PID namespace can be made here (they "
+		    "take CAP_SYS_ADMIN): servers that do not ask for "
+		    "sandbox.filesystem: strict get the host's filesystem");
 	/* systemd's LoadCredential= puts them there */
 	if (d->sv.secrets_dir[0] == '\0' && getenv("CREDENTIALS_DIRECTORY") !=
 	    NULL && getenv("CREDENTIALS_DIRECTORY")[0] == '/')

@@ -135,6 +135,18 @@ refuse(struct server_run *sr, const struct srv_input *in)
 	    sr->name, state_names[sr->state]);
 }
 
+/* The flags of its worker, from what mcpvisord wrote into its
+ * configuration. */
+static unsigned
+worker_flags(const struct server_run *sr)
+{
+	cJSON		*config = cJSON_Parse(sr->config_text);
+	unsigned	 flags = worker_flags_of(config);
+
+	cJSON_Delete(config);
+	return flags;
+}
+
 static void
 begin(struct server_run *sr, const struct srv_input *in)
 {
@@ -148,8 +160,8 @@ begin(struct server_run *sr, const struct srv_input *in)
 	sr->attempt_ms = mono_ms();
 	sr->server_pid = 0;
 	o->dirty = true;
-	if ((sr->worker = worker_spawn(o->sv, o->origin.logfd, on_worker,
-	    sr)) == NULL) {
+	if ((sr->worker = worker_spawn(o->sv, o->origin.logfd,
+	    worker_flags(sr), on_worker, sr)) == NULL) {
 		snprintf(reason, sizeof(reason), "cannot start a worker: %s",
 		    strerror(errno));
 		attempt_failed(sr, reason);

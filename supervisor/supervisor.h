@@ -156,6 +156,10 @@ struct supervisor {
 	/* --limits-optional: a server whose cgroup limits cannot be
 	 * enforced runs without them (a container's read-only cgroups) */
 	bool			 limits_optional;
+	/* whether workers can give their servers a filesystem view (mount
+	 * and PID namespaces): sandbox.filesystem's default is strict
+	 * where they can, host where not */
+	bool			 filesystem_views;
 	/* --secrets-dir (default $CREDENTIALS_DIRECTORY): a file per
 	 * secret, named as its variable; "" for none */
 	char			 secrets_dir[PATH_MAX];
@@ -237,10 +241,11 @@ void	runtime_listen(struct supervisor *, dep_listener_fn *);
 
 /* forkserver.c */
 /* A worker cloned by the fork server, its descriptors 1 and 2 out_fd and
- * 3 channel_fd (ours stay ours): 0 and *pid, or a negative errno when
- * the caller is to exec one instead. */
+ * 3 channel_fd (ours stay ours), with new_pid_ns the init of a PID
+ * namespace of its own: 0 and *pid, or a negative errno when the caller
+ * is to exec one instead. */
 int	forkserver_spawn(struct supervisor *, int out_fd, int channel_fd,
-	    pid_t *pid);
+	    bool new_pid_ns, pid_t *pid);
 /* SIGCHLD: true when pid was the fork server's. */
 bool	forkserver_reaped(struct supervisor *, pid_t, int status);
 /* Lets it go (it exits at end of file); no more clones. */

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cgroup.h"
 #include "frame.h"
 #include "gwlink.h"
@@ -223,13 +225,25 @@ worker_fd_map(struct spawn_request *rq, int out_fd, int channel_fd)
 	rq->fds[rq->nfds++] = (struct spawn_fd){ 3, channel_fd };
 }
 
+unsigned
+worker_flags_of(const cJSON *config)
+{
+	const char	*fs = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    cJSON_GetObjectItem(config, "sandbox"),
+			    "filesystem"));
+
+	return fs != NULL && strcmp(fs, "strict") == 0 ?
+	    WORKER_PID_NAMESPACE : 0;
+}
+
 struct worker_proc *
-worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
-    void *arg)
+worker_spawn(struct supervisor *sv, int logfd, unsigned flags,
+    worker_frame_fn *fn, void *arg)
 {
 	static char		*argv[] = { "mcpvisor-worker", NULL };
 	struct worker_proc	*wp;
-	struct spawn_request	 rq = { .path = sv->worker_path, .argv = argv };
+	struct spawn_request	 rq = { .path = sv->worker_path, .argv = argv,
+				    .new_pid_ns = flags & WORKER_PID_NAMESPACE };
 	char			*envp[WORKER_ENV_MAX];
 	int			 pair[2], r;
 
@@ -241,7 +255,7 @@ worker_spawn(struct supervisor *sv, int logfd, worker_frame_fn *fn,
 	}
 	/* cloned from the fork server, else exec'd */
 	if ((r = forkserver_spawn(sv, logfd != -1 ? logfd : 2, pair[1],
-	    &wp->pid)) < 0) {
+	    rq.new_pid_ns, &wp->pid)) < 0) {
 		worker_environment(envp, WORKER_ENV_MAX);
 		rq.envp = envp;
 		worker_fd_map(&rq, logfd != -1 ? logfd : 2, pair[1]);

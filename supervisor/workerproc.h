@@ -31,10 +31,18 @@ typedef void worker_frame_fn(struct worker_proc *, const struct frame *f,
 #define WORKER_NOTE_CONTINUED	251
 #define WORKER_STOPPED_GRACE_MS	10000
 
-/* Starts a worker whose output goes to logfd (-1: ours). NULL with errno
- * set when a descriptor, the fork or the loop failed. */
+/* Starts a worker whose output goes to logfd (-1: ours), with
+ * WORKER_PID_NAMESPACE as the init of a PID namespace of its own (it
+ * still speaks of pids as we see them). NULL with errno set when a
+ * descriptor, the fork or the loop failed. */
+#define WORKER_PID_NAMESPACE	1u
+struct cJSON;
+/* What a worker of this configuration is started with: a server or hook
+ * in a filesystem view (sandbox.filesystem: strict) has a PID namespace
+ * of its own too, whose init is its worker. */
+unsigned	worker_flags_of(const struct cJSON *config);
 struct worker_proc	*worker_spawn(struct supervisor *, int logfd,
-			    worker_frame_fn *, void *arg);
+			    unsigned flags, worker_frame_fn *, void *arg);
 pid_t	worker_pid(const struct worker_proc *);
 /* The few variables of ours a worker needs (secrets never travel in a
  * worker's environment), into envp (n entries at most, NULL-ended; the

@@ -63,12 +63,14 @@ worker_clone_main(void *arg)
 	exit(job->run());
 }
 
-/* One request: its two descriptors (closed here either way), and the
- * answer, a pid or -errno. */
+/* One request: its two descriptors (closed here either way), whether
+ * the worker is the init of a PID namespace of its own, and the answer,
+ * a pid or -errno. */
 static int32_t
-serve_one(struct clone_job *job, const int *fds)
+serve_one(struct clone_job *job, const int *fds, bool new_pid_ns)
 {
 	struct spawn_request	 rq = { .sibling = true,
+				    .new_pid_ns = new_pid_ns,
 				    .child_fn = worker_clone_main,
 				    .child_arg = job };
 	pid_t			 pid;
@@ -84,9 +86,10 @@ serve_one(struct clone_job *job, const int *fds)
 	return r < 0 ? r : (int32_t)pid;
 }
 
-/* The next request: 1 when *fds holds its two descriptors, 0 when the
- * root closed the socket, -EINVAL for one of another shape (whatever
- * it carried is closed). */
+/* The next request: its byte (FORKSERVER_WORKER or
+ * FORKSERVER_WORKER_PIDNS) when *fds holds its two descriptors, 0 when
+ * the root closed the socket, -EINVAL for one of another shape
+ * (whatever it carried is closed). */
 static int
 next_request(int sock, int *fds)
 {
@@ -108,8 +111,9 @@ next_request(int sock, int *fds)
 	if (n <= 0)
 		return 0;
 	got = frame_take_rights(&msg, fds, REQUEST_FDS);
-	if (got == REQUEST_FDS && n == 1 && !(msg.msg_flags & MSG_CTRUNC))
-		return 1;
+	if (got == REQUEST_FDS && n == 1 && !(msg.msg_flags & MSG_CTRUNC) &&
+	    (byte == FORKSERVER_WORKER || byte == FORKSERVER_WORKER_PIDNS))
+		return byte;
 	for (size_t i = 0; i < got && i < REQUEST_FDS; i++)
 		close(fds[i]);
 	return -EINVAL;
@@ -134,7 +138,8 @@ forkserver_run(char **argv, int (*run)(void))
 	    (ssize_t)sizeof(hello))
 		return 1;
 	while ((r = next_request(WORKER_CHANNEL_FD, fds)) != 0) {
-		answer = r < 0 ? r : serve_one(&job, fds);
+		answer = r < 0 ? r : serve_one(&job, fds,
+		    r == FORKSERVER_WORKER_PIDNS);
 		if (send(WORKER_CHANNEL_FD, &answer, sizeof(answer),
 		    MSG_NOSIGNAL) != (ssize_t)sizeof(answer))
 			break;

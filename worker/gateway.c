@@ -37,7 +37,7 @@ send_state(struct worker *w, const char *state, const char *reason)
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "state", state);
 	if (w->child.pid > 0)
-		cJSON_AddNumberToObject(o, "pid", w->child.pid);
+		cJSON_AddNumberToObject(o, "pid", server_host_pid(w));
 	if (w->mux != NULL && mcpmux_has_server(w->mux))
 		cJSON_AddStringToObject(o, "protocol_version",
 		    mcpmux_protocol_version(w->mux));

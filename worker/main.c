@@ -34,6 +34,7 @@
 #include "frame.h"
 #include "log.h"
 #include "peer.h"
+#include "procstat.h"
 #include "spawn.h"
 #include "runspec.h"
 #include "util.h"
@@ -60,7 +61,7 @@ enter_cgroup(struct worker *w, const char *stack, cJSON *report,
 	int				 r;
 
 	cgroup_leaf_name(name, sizeof(name), stack != NULL ? stack : "-",
-	    w->name, (long)getpid());
+	    w->name, (long)proc_self_pid());
 	if ((r = cgroup_create(&w->cgroup, name, l, err)) < 0) {
 		if (limited && w->sandbox.limits_required)
 			return r;
@@ -194,6 +195,12 @@ on_root(struct peer *p, const struct frame *f, void *arg)
 /* --- signals --- */
 
 static void
+on_blocked_signal(int sig)
+{
+	(void)sig;
+}
+
+static void
 on_signal(struct watcher *sw, uint32_t events)
 {
 	struct worker		*w = container_of(sw, struct worker, sigw);
@@ -248,6 +255,7 @@ worker_init(struct worker *w)
 	/* the parent-death signal arrives through the signalfd; as a
 	 * subreaper we inherit what the server leaves behind, so nothing it
 	 * started escapes the stop */
+	(void)proc_self_pid();	/* read while /proc is the host's */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
 		fatal("prctl");
@@ -263,6 +271,13 @@ worker_init(struct worker *w)
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGQUIT);
 	signal(SIGPIPE, SIG_IGN);
+	/* the init of a PID namespace gets only the signals it has a
+	 * handler for: a handler that never runs (they stay blocked, read
+	 * from the signalfd) lets SIGCHLD and the root's SIGTERM in */
+	if (getpid() == 1)
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sigismember(&set, sig) == 1)
+				signal(sig, on_blocked_signal);
 	if (loop_init(&w->loop) < 0 ||
 	    loop_add_signals(&w->loop, &w->sigw, &set, on_signal) < 0)
 		fatal("signalfd, timerfd or epoll");
@@ -274,7 +289,8 @@ worker_init(struct worker *w)
 	    FRAME_FROM_ROOT_TO_WORKER, on_root, w)) == NULL)
 		fatal("the channel");
 	peer_accept_fds(w->root);
-	worker_send_u32(w, FRAME_HELLO, (uint32_t)getpid());
+	/* our pid as mcpvisord knows it, also when it is 1 to us */
+	worker_send_u32(w, FRAME_HELLO, (uint32_t)proc_self_pid());
 }
 
 static void

@@ -210,6 +210,8 @@ sandbox_parse(const cJSON *config, struct sandbox_spec *sp, struct errbuf *err)
 	item = cJSON_GetObjectItem(sandbox, "network");
 	sp->network_none = cJSON_IsString(item) &&
 	    strcmp(item->valuestring, "none") == 0;
+	if (sandbox_parse_filesystem(sandbox, sp, err) < 0)
+		return -EINVAL;
 	caps = cJSON_GetObjectItem(sandbox, "capabilities");
 	cJSON_ArrayForEach(item, caps) {
 		char	lower[64];
@@ -443,6 +445,9 @@ sandbox_apply(const struct sandbox_spec *sp, cJSON *report,
 	}
 	cJSON_AddStringToObject(report, "network",
 	    sp->network_none ? "none (loopback only)" : "host");
+	*stage = "filesystem";
+	if ((r = sandbox_filesystem(sp, report, err)) < 0)
+		return r;
 	*stage = "no_new_privs";
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {

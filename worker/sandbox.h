@@ -3,8 +3,9 @@
  * its server (which inherits it). Fail-closed: the first step that fails
  * stops the sequence, and the caller must not start the server.
  *
- * Order: new session; rlimits; network namespace (it needs
- * CAP_SYS_ADMIN, so before capabilities go); PR_SET_NO_NEW_PRIVS;
+ * Order: new session; rlimits; network namespace and filesystem view
+ * (they need CAP_SYS_ADMIN, so before capabilities go);
+ * PR_SET_NO_NEW_PRIVS;
  * capability bounding set; groups and user; the remaining capability
  * sets (permitted, effective, inheritable, ambient) reduced to what
  * sandbox.capabilities keeps.
@@ -28,6 +29,9 @@ struct errbuf;
 
 #define SANDBOX_CAPS_MAX	64
 #define SANDBOX_GROUPS_MAX	32
+#define SANDBOX_PATHS_MAX	64	/* of each of writable, readable, hidden */
+/* where a server in a filesystem view finds its NOTIFY_SOCKET */
+#define SANDBOX_NOTIFY_IN_VIEW	"/tmp/.mcpvisor-notify.sock"
 
 struct sandbox_rlimit {
 	int		resource;
@@ -62,6 +66,15 @@ struct sandbox_spec {
 	struct sock_fprog	seccomp_prog;	/* .filter malloc'd; len 0: none */
 	bool			seccomp_shared;	/* the default's, not ours */
 	unsigned		seccomp_denied;
+	/* sandbox.filesystem: strict (fsview.c): a mount namespace with a
+	 * read-only view of the host; the lists are NULL-ended */
+	bool			fs_strict;
+	char			**writable;
+	char			**readable;
+	char			**hidden;
+	const char		*state_dir;	/* hidden always; not ours */
+	char			notify_socket[108];	/* bound into the
+							 * view; "": none */
 };
 
 /* Reads the sandbox, run (user, group) and resource_limits parts of the
@@ -79,6 +92,18 @@ int	sandbox_seccomp_build(struct sandbox_spec *, const struct cJSON *syscalls,
 void	sandbox_seccomp_prepare(void);
 /* What the filter is, into a sandbox report. */
 void	sandbox_seccomp_report(const struct sandbox_spec *, struct cJSON *report);
+
+/* sandbox.filesystem and its writable, readable and hidden paths.
+ * (fsview.c) */
+int	sandbox_parse_filesystem(const struct cJSON *sandbox,
+	    struct sandbox_spec *, struct errbuf *err);
+/* Builds the view for the calling process (CAP_SYS_ADMIN), with its own
+ * /proc when it is the init of a PID namespace; with filesystem: host,
+ * says so in report. (fsview.c) */
+int	sandbox_filesystem(const struct sandbox_spec *, struct cJSON *report,
+	    struct errbuf *err);
+/* What sandbox_parse allocated. */
+void	sandbox_free(struct sandbox_spec *);
 
 /* Applies spec to the calling process. Returns 0 and adds what was done
  * to report (a cJSON object), or a negative errno with *stage naming the

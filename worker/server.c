@@ -12,6 +12,7 @@
  * restart the server per its policy. Checks share the worker's loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +70,26 @@ server_init(struct worker *w)
 	w->child = (struct launch_result){ 0, -1, -1, -1, -1, -1 };
 	w->status_w.fd = w->log_w.fd = w->stdout_w.fd = w->ready_w.fd = -1;
 	w->notify_w.fd = -1;
-	w->log.fd = -1;
+	w->log.fd = w->log.dirfd = -1;
 	w->task_in = -1;
 	w->timer.fn = on_timer;
+	/* kept only by the init of a namespace, whose /proc will be its
+	 * own */
+	w->host_proc = getpid() == 1 ? open("/proc", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC) : -1;
+}
+
+pid_t
+server_host_pid(struct worker *w)
+{
+	if (w->child.pid <= 0)
+		return 0;
+	if (w->host_proc == -1)
+		return w->child.pid;
+	if (w->child_host_pid <= 0)
+		w->child_host_pid = proc_child_by_nspid(w->host_proc,
+		    proc_self_pid(), w->child.pid);
+	return w->child_host_pid;
 }
 
 static void
@@ -172,7 +190,8 @@ on_exec_status(struct watcher *sw, uint32_t events)
 		return;
 	}
 	w->state = S_STARTED;
-	worker_send_u32(w, FRAME_STARTED, (uint32_t)w->child.pid);
+	w->child_host_pid = 0;
+	worker_send_u32(w, FRAME_STARTED, (uint32_t)server_host_pid(w));
 	/* a process that is ready by running is started once it has run
 	 * for start_seconds (supervisord's startsecs): one that exits at
 	 * once has failed its start, not become ready */

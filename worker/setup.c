@@ -37,8 +37,10 @@ build_envp(struct worker *w)
 	 * server of its previous life left behind (see proc_kill_marked) */
 	if (asprintf(&mark, "MCPVISOR_STATE_DIR=%s", w->state_dir) == -1 ||
 	    asprintf(&name, "MCPVISOR_SERVER=%s", w->name) == -1 ||
-	    (w->run->readiness == RUN_READY_NOTIFY && asprintf(&notify,
-	    "NOTIFY_SOCKET=%s/notify.sock", w->server_dir) == -1))
+	    (w->run->readiness == RUN_READY_NOTIFY && (w->sandbox.fs_strict ?
+	    asprintf(&notify, "NOTIFY_SOCKET=%s", SANDBOX_NOTIFY_IN_VIEW) :
+	    asprintf(&notify, "NOTIFY_SOCKET=%s/notify.sock",
+	    w->server_dir)) == -1))
 		r = -ENOMEM;
 	else {
 		const char *const extra[] = { mark, name, notify, NULL };
@@ -120,6 +122,7 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 	    w->run->max_deaths;
 	if (sandbox_parse(config, &w->sandbox, err) < 0)
 		return -EINVAL;
+	w->sandbox.state_dir = w->state_dir;
 	if ((r = checks_setup(w, cJSON_GetObjectItem(config, "health_checks"),
 	    err)) < 0)
 		return r;
@@ -227,6 +230,8 @@ open_notify_socket(struct worker *w, struct errbuf *err)
 			close(fd);
 		return -errno;
 	}
+	snprintf(w->sandbox.notify_socket, sizeof(w->sandbox.notify_socket),
+	    "%s", w->sandbox.fs_strict ? sun.sun_path : "");
 	w->notify_w = (struct watcher){ fd, on_notify };
 	return loop_add(&w->loop, &w->notify_w, EPOLLIN);
 }
@@ -295,9 +300,7 @@ setup_free(struct worker *w)
 {
 	if (w->has_cgroup)
 		cgroup_close(&w->cgroup);
-	if (!w->sandbox.seccomp_shared)
-		free(w->sandbox.seccomp_prog.filter);
-	w->sandbox.seccomp_prog = (struct sock_fprog){ 0 };
+	sandbox_free(&w->sandbox);
 	free(w->name);
 	free(w->server_dir);
 	free(w->state_dir);
@@ -306,6 +309,9 @@ setup_free(struct worker *w)
 	health_free(w->health);
 	free(w->verdicts);
 	logfile_close(&w->log);
+	if (w->host_proc != -1)
+		close(w->host_proc);
+	w->host_proc = -1;
 	log_set_filter(NULL, NULL);
 	secrets_clear(&w->secrets);
 	if (w->notify_w.fd != -1) {

@@ -69,6 +69,11 @@ struct worker {
 	bool			 unhealthy_restart;
 	bool			 start_wait;	/* the timer: start_seconds */
 	struct launch_result	 child;
+	/* the server's pid as mcpvisord sees it, which is child.pid but
+	 * for the init of a PID namespace: read from the host's /proc,
+	 * held open from before the view mounted our own over it */
+	pid_t			 child_host_pid;
+	int			 host_proc;
 	struct watcher		 status_w;	/* the exec status */
 	struct watcher		 log_w;		/* stderr (and http stdout) */
 	struct watcher		 stdout_w;	/* a stdio server's output */
@@ -134,6 +139,8 @@ int	setup_writable_paths(struct worker *, const struct cJSON *config,
 
 /* server.c */
 void	server_init(struct worker *);
+/* The server's pid as mcpvisord sees it (0: none running). */
+pid_t	server_host_pid(struct worker *);
 void	server_start(struct worker *);
 void	server_stop(struct worker *);
 /* Its readiness (process, notify or fd) says it is up: the checks, if

@@ -75,6 +75,10 @@ cli_exposure(const struct resolved_server *rs, const struct env_config *env,
 	const struct ynode	*caps = ynode_map_get(sb, "capabilities");
 	const char		*net = schema_str(sb, "network", "host");
 	const char		*seccomp = schema_str(sb, "seccomp", "errno");
+	const char		*fs = schema_str(sb, "filesystem", "strict");
+	const struct ynode	*writable = ynode_map_get(sb, "writable_paths");
+	size_t			 nwritable = writable != NULL ? writable->count :
+				    0;
 	const struct ynode	*allowed = ynode_map_get(ynode_map_get(sb,
 				    "syscalls"), "allow");
 	const struct ynode	*own = ynode_map_get(sb, "limits");
@@ -99,10 +103,19 @@ cli_exposure(const struct resolved_server *rs, const struct env_config *env,
 		    "only");
 	else
 		item(x, "network", false, W_NETWORK, "the host's network");
-	item(x, "filesystem", false, W_FILESYSTEM, "the host's: what its user "
-	    "may read and write");
-	item(x, "pid_namespace", false, W_PIDNS, "the host's: it sees every "
-	    "process");
+	if (strcmp(fs, "host") == 0) {
+		item(x, "filesystem", false, W_FILESYSTEM, "the host's: what its "
+		    "user may read and write");
+		item(x, "pid_namespace", false, W_PIDNS, "the host's: it sees "
+		    "every process");
+	} else {
+		item(x, "filesystem", true, 0, "strict%s: read-only, private "
+		    "/tmp, /dev; %zu writable path%s",
+		    ynode_map_get(sb, "filesystem") == NULL ? " (default)" : "",
+		    nwritable, nwritable == 1 ? "" : "s");
+		item(x, "pid_namespace", true, 0, "its own: it sees only its "
+		    "processes");
+	}
 	if (strcmp(seccomp, "none") == 0)
 		item(x, "seccomp", false, W_SECCOMP, "no system call filter");
 	else

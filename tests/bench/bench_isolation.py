@@ -4,8 +4,11 @@ stamps its own start) until every one runs, in one run:
 
   mcpvisor minimal   the worker's fixed sandbox only (session, rlimits,
                      no_new_privs, capabilities dropped), no filter, no
-                     cgroup limits (sandbox.seccomp: none)
-  mcpvisor default   and the default system call filter (seccomp)
+                     cgroup limits, the host's filesystem
+                     (sandbox.seccomp: none, filesystem: host)
+  mcpvisor filtered  and the default system call filter (seccomp)
+  mcpvisor default   and the filesystem view, in a PID namespace of its
+                     own (filesystem: strict, the default)
   mcpvisor limited   and a cgroup of its own with cpu_cores, memory_gb
                      and pids_max
   mcpvisor full      and a network namespace (network: none)
@@ -21,6 +24,7 @@ over the minimal one; ratios to s6 and bwrap. Nothing is asserted.
 usage: bench_isolation.py BUILD_DIR [--servers N] [--reps R]
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -37,12 +41,12 @@ class Sandboxed(bs.Mcpvisor):
     """mcpvisor with the sandbox section SANDBOX in every server file."""
 
     def __init__(self, build, work, n, label, sandbox):
-        super().__init__(build, work, n, stdio=False)
+        # in a view, the log the servers stamp is their one writable path
+        super().__init__(build, work, n, stdio=False, sandbox=sandbox +
+                         f"  writable_paths: [{json.dumps(work)}]\n")
         self.name = "mcpvisor " + label
-        for i in range(n):
-            with open(os.path.join(self.cfg, "servers", f"s{i}.yaml"),
-                      "a") as f:
-                f.write("sandbox:\n" + sandbox)
+        # its servers stamp the pids of their own namespace
+        self.pid_namespace = "filesystem: host" not in sandbox
 
 
 class Bwrap(bs.Peer):
@@ -82,9 +86,10 @@ def runs(p, reps):
             times.append(bs.cold_start(p))
             if isinstance(p, bs.Mcpvisor):
                 bs.wait_until(p.reported_ready, 60)
-            # a bwrap'd server stamps its pid in its own namespace: there
-            # is nothing to wait for but bwrap's end
-            if not isinstance(p, Bwrap):
+            # a server in a PID namespace (bwrap's, or a worker's)
+            # stamps the pid it has there: nothing to wait for by pid
+            if not isinstance(p, Bwrap) and not getattr(p, "pid_namespace",
+                                                        False):
                 bs.stop_all(p)
         finally:
             p.kill_all()
@@ -101,12 +106,13 @@ def main():
     n = a.servers
     base = tempfile.mkdtemp(prefix="mcpvisor-bench-isolation.",
                             dir="/var/tmp")
+    limits = "  limits: {cpu_cores: 1, memory_gb: 1, pids_max: 256}\n"
     variants = [
-        ("minimal", "  seccomp: none\n"),
+        ("minimal", "  seccomp: none\n  filesystem: host\n"),
+        ("filtered", "  filesystem: host\n"),
         ("default", "  network: host\n"),
-        ("limited", "  limits: {cpu_cores: 1, memory_gb: 1, pids_max: 256}\n"),
-        ("full", "  network: none\n  limits: {cpu_cores: 1, memory_gb: 1,"
-                 " pids_max: 256}\n"),
+        ("limited", limits),
+        ("full", "  network: none\n" + limits),
     ]
     results = {}
     try:
@@ -137,7 +143,7 @@ def main():
             vs.append(f"{m / med[peer]:.2f}x" if peer in med else "-")
         print(f"{name:22} {m:9.1f} {m / n:10.3f}  {vs[0]:>7} {vs[1]:>9}")
     base_ms = med.get("mcpvisor minimal")
-    for label in ("default", "limited", "full"):
+    for label in ("filtered", "default", "limited", "full"):
         m = med.get("mcpvisor " + label)
         if base_ms is not None and m is not None:
             print(f"# {label} over minimal: {(m - base_ms) / n:+.3f} ms per "

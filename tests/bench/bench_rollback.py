@@ -93,7 +93,9 @@ def project(root, n):
                 "  args: [\"-c\", \"[ {{ config.version }} = 2 ] && sleep 30;"
                 " echo >&5; exec sleep 100000\"]\n"
                 "  readiness: fd\n  readiness_fd: 5\n"
-                "  stop_timeout_seconds: 1\n" % name)
+                "  stop_timeout_seconds: 1\n"
+                # its check looks at data/ from inside the server's view
+                "sandbox:\n  readable_paths: [\"%s/data\"]\n" % (name, root))
         servers.append("  - {name: %s, parallel_safe: true, timeout_seconds:"
                        " 60, retry_attempts: 0, health_checks: [up]}"
                        % name)

@@ -166,7 +166,8 @@ class Mcpvisor(Peer):
     own = ("mcpvisord", "mcpvisor-worker", "mcpvisor-monitor")
 
     def __init__(self, build, work, n, sh=False, stdio=True,
-                 monitoring=False, monitor_port=18765, fork_server=True):
+                 monitoring=False, monitor_port=18765, fork_server=True,
+                 sandbox="  filesystem: host\n"):
         super().__init__(build, work, n)
         self.monitoring = monitoring
         self.fork_server = fork_server
@@ -192,7 +193,11 @@ class Mcpvisor(Peer):
                         "  max_deaths: 0\n  stop_timeout_seconds: 5\n"
                         # up at exec, as s6 and runit say without a
                         # readiness notification
-                        "  readiness: process\n  start_seconds: 0\n")
+                        "  readiness: process\n  start_seconds: 0\n"
+                        # the supervisor's own cost, beside peers that
+                        # isolate nothing: the filesystem view's is
+                        # bench_isolation.py's to measure
+                        "sandbox:\n" + sandbox)
         self.spec = os.path.join(work, "spec.yaml")
         with open(self.spec, "w") as f:
             f.write("metadata: {name: bench, environment: bench}\n"

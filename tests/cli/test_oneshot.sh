@@ -33,6 +33,7 @@ server keeper "  command: /bin/sh
   environment:
     TOKEN: \"{{ env.token }}\"
   restart: always"
+printf 'sandbox:\n  writable_paths: ["{{ env.data }}"]\n' >> "$cfg/servers/keeper.yaml"
 server helper "  command: /bin/sleep
   args: [\"3600\"]"
 cat > "$work/deployments/pair.yaml" <<'YAML'

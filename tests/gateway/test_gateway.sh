@@ -150,6 +150,9 @@ gateway:
 YAML
 printf 'metadata: {name: filtered, environment: development}\nservers:\n  - {name: everything, health_checks: [mcp_stdio_ready]}\n' >"$work/filtered.yaml"
 fstate="$work/fstate"
+# the programs from the checkout: the copy under $work is outside a
+# server's view of the host
+MCPVISOR_MCP_BIN="$src/deploy/mcp-servers/node_modules/.bin" \
 "$build/mcpvisord" --state-dir "$fstate" --gateway-port 18781 --monitor-port 18766 \
 	--init "$work/filtered.yaml" --config-dir "$proj" --checks-dir "$src/deploy/health-checks" >"$work/fdaemon.log" 2>&1 &
 FU=http://127.0.0.1:18781/servers/everything/mcp

@@ -60,7 +60,8 @@ cat > "$work/liar-worker" <<PY
 import os, struct, time
 def frame(t, payload=b""):
     os.write(3, b"MV\x01" + bytes([t]) + struct.pack(">I", len(payload)) + payload)
-frame(1, struct.pack(">I", os.getpid()))
+# its pid as the host's /proc has it: 1 to itself, in a PID namespace
+frame(1, struct.pack(">I", int(os.readlink("/proc/self"))))
 frame(3, struct.pack(">I", $victim))
 time.sleep(0.5)
 PY

@@ -51,6 +51,8 @@ security_policies:
   encrypt_at_rest: true
 YAML
 . "$(dirname "$0")/../lib/server_file.sh"
+# the servers' one writable place (their view hides the rest of $work)
+server_sandbox="  writable_paths: [\"$work/data\"]"
 server fast '  command: sleep
   args: ["1000"]'
 server slow '  command: bash
@@ -157,7 +159,7 @@ check "record: failed, with the failure" 'is $id "d[\"outcome\"]" failed 1 && rf
 # --- 3b. readiness means something: a server with no checks that exits
 # at once (status 3) is not ready; its attempts are retried, then the
 # deployment fails and what it replaced comes back
-printf 'name: quitter\nserver_type: test\nbase_config:\n  mode: "{{ env('"'"'QUIT_MODE'"'"') or '"'"'stay'"'"' }}"\nrun:\n  command: sh\n  args: ["-c", "echo start >> starts; [ {{ config.mode }} = quit ] && exit 3; exec sleep 1011"]\n  working_directory: "{{ env.data }}"\n  readiness: process\n' > "$cfg/servers/quitter.yaml"
+printf 'name: quitter\nserver_type: test\nbase_config:\n  mode: "{{ env('"'"'QUIT_MODE'"'"') or '"'"'stay'"'"' }}"\nrun:\n  command: sh\n  args: ["-c", "echo start >> starts; [ {{ config.mode }} = quit ] && exit 3; exec sleep 1011"]\n  working_directory: "{{ env.data }}"\n  readiness: process\nsandbox:\n%s\n' "$server_sandbox" > "$cfg/servers/quitter.yaml"
 rm -f "$work/data/starts"
 sp=$(spec quitting "$(S quitter 2)")
 out=$(QUIT_MODE=quit mv deploy start "$sp" 2>&1); status=$?
@@ -821,8 +823,10 @@ if [ -x "$brave_bin" ]; then
 	check "MCP: the follower saw the rollback complete" 'grep -q "rollback_completed" <<<"$out"'
 	check "MCP: the previous version is back, answering tools/list" 'is $b1 "d[\"servers\"][0][\"state\"]" ready 10 && rf $b1 "d[\"servers\"][0][\"health\"][\"brave_tools\"][\"details\"][\"tools\"]" | grep -q brave_web_search && [ "$(rf $b1 "d[\"servers\"][0][\"server_pid\"]")" != "$bpid1" ]'
 	check "MCP: the record of the failed version names its rollback" '[ "$(rf $b2 "d[\"rollback\"][\"state\"]")" = succeeded ]'
+	bpid2=$(rf $b1 'd["servers"][0]["server_pid"]')
 	mv deploy stop "$b1" >/dev/null 2>&1
-	check "MCP: stopped" 'wait_for "! pgrep -f mcp-server-brave >/dev/null" 10'
+	# its own process, not every brave server of the machine's suites
+	check "MCP: stopped" 'wait_for "! kill -0 $bpid2 2>/dev/null" 10'
 else
 	bad "brave-search is not installed (bash deploy/install-deps.sh)"
 fi

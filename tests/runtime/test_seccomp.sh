@@ -47,8 +47,9 @@ PY
 probe_server() { # name, extra sandbox lines
 	server "$1" "  command: /usr/bin/python3
   args: [\"$work/probe.py\", \"$work/out/$1.json\"]"
-	[ -n "${2:-}" ] && printf 'sandbox:\n%s\n' "$2" >> "$cfg/servers/$1.yaml"
-	return 0
+	# its view of the host: the probe, and where it writes
+	printf 'sandbox:\n  readable_paths: ["%s/probe.py"]\n  writable_paths: ["%s/out"]\n%s\n' \
+	    "$work" "$work" "${2:-}" >> "$cfg/servers/$1.yaml"
 }
 probe_server filtered
 probe_server unfiltered '  seccomp: none'
@@ -94,7 +95,7 @@ pkill -TERM -f "mcpvisord --state-dir $state"
 probe_server typo '  syscalls: {deny: [mountt]}'
 printf 'metadata: {name: ty, environment: test}\nservers:\n  - {name: typo}\n' > "$work/typo.yaml"
 out=$("$mcpvisord" --config-dir "$cfg" --check "$work/typo.yaml" 2>&1); status=$?
-check "syscalls.deny: [mountt]: refused at servers/typo.yaml:9:21 (exit 100)" '[ $status -eq 100 ] && grep -q "servers/typo.yaml:9:21: error: sandbox.syscalls.deny: no system call .mountt. on this architecture" <<<"$out"'
+check "syscalls.deny: [mountt]: refused at servers/typo.yaml:11:21 (exit 100)" '[ $status -eq 100 ] && grep -q "servers/typo.yaml:11:21: error: sandbox.syscalls.deny: no system call .mountt. on this architecture" <<<"$out"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
