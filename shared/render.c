@@ -25,6 +25,7 @@
 #include "schema.h"
 #include "secrets.h"
 #include "template.h"
+#include "util.h"
 #include "ynode.h"
 
 struct render_ctx {
@@ -553,9 +554,7 @@ check_sandbox(const struct ynode *sandbox, const struct ynode *policies,
 		for (size_t i = 0; l != NULL && i < l->count; i++) {
 			const char	*p = l->items[i]->text;
 
-			if (p[0] != '/' || strstr(p, "/../") != NULL ||
-			    (strlen(p) >= 3 && strcmp(p + strlen(p) - 3,
-			    "/..") == 0))
+			if (!util_path_absolute_clean(p))
 				diag_add(dl, DIAG_ERROR, &l->items[i]->mark,
 				    "sandbox.%s: '%s' is not an absolute path "
 				    "without '..'", *k, p);

@@ -35,6 +35,14 @@ enum run_readiness {
 	RUN_READY_MCP,	/* the MCP handshake over stdio answered */
 };
 
+/* The ids of servers without run.user when mcpvisord is root
+ * (systemd's DynamicUser range): a uid of its own for each, and one
+ * group for all (the last id of the range, never a uid), through which
+ * servers that share a writable path may all write it. */
+#define RUNSPEC_DYNAMIC_ID_FIRST	61184u
+#define RUNSPEC_DYNAMIC_ID_LAST		65519u
+#define RUNSPEC_DYNAMIC_GID		RUNSPEC_DYNAMIC_ID_LAST
+
 struct runspec {
 	char			*command;	/* a path, or a name for PATH */
 	char			**argv;		/* command first; NULL-ended */

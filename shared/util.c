@@ -198,3 +198,14 @@ util_metric_name_ok(const char *name)
 			return false;
 	return true;
 }
+
+bool
+util_path_absolute_clean(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	for (const char *c = path; (c = strstr(c, "/..")) != NULL; c += 3)
+		if (c[3] == '/' || c[3] == '\0')
+			return false;
+	return true;
+}

@@ -46,6 +46,10 @@ int		write_all(int fd, const void *, size_t len);
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
 		    char **out, size_t *len, struct stat *st);
 
+/* Whether path is absolute and has no ".." component: a path a
+ * sandbox binds or hides is taken as written, never resolved upwards. */
+bool		util_path_absolute_clean(const char *path);
+
 /* Whether name may be a metric's, as Prometheus takes it:
  * [a-zA-Z_][a-zA-Z0-9_]*, at most 63 characters. */
 bool		util_metric_name_ok(const char *name);

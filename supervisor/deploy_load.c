@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "diag.h"
+#include "dynuser.h"
 #include "errbuf.h"
 #include "frame.h"
 #include "prepare.h"
@@ -119,12 +120,30 @@ add_mask(cJSON *o, const struct prepared_server *ps)
 	return r;
 }
 
+/* The run spec's user made the server's dynamic id, its group (unless
+ * it names one) every dynamic user's; the worker is told, so that it
+ * gives the server its writable paths. */
+static void
+add_dynamic_identity(cJSON *o, uid_t id)
+{
+	cJSON	*run = cJSON_GetObjectItem(o, "run");
+	char	 num[16];
+
+	snprintf(num, sizeof(num), "%u", (unsigned)id);
+	cJSON_DeleteItemFromObject(run, "user");
+	cJSON_AddStringToObject(run, "user", num);
+	snprintf(num, sizeof(num), "%u", RUNSPEC_DYNAMIC_GID);
+	if (cJSON_GetObjectItem(run, "group") == NULL)
+		cJSON_AddStringToObject(run, "group", num);
+	cJSON_AddBoolToObject(o, "dynamic_user", 1);
+}
+
 /* The worker's configuration: the server, its run spec (scalars as the
  * user wrote them), sandbox, limits and checks, secrets included; it
  * travels only over the worker's private channel. */
 static char *
-worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, const char *id,
-    const struct runspec *rs)
+worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i,
+    const char *id, const struct runspec *rs, uid_t dynamic_id)
 {
 	const struct prepared_server	*ps = &ld->pd->servers[i];
 	const struct env_config		*env = ld->pd->env->env;
@@ -142,6 +161,8 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i, cons
 		cJSON_AddBoolToObject(o, "limits_optional", 1);
 	cJSON_AddStringToObject(o, "server_dir", dir);
 	cJSON_AddItemToObject(o, "run", runspec_pack(rs));
+	if (dynamic_id != 0)
+		add_dynamic_identity(o, dynamic_id);
 	cJSON_AddItemToObject(o, "sandbox", ps->resolved->sandbox != NULL ?
 	    ynode_to_json(ps->resolved->sandbox, false) : cJSON_CreateObject());
 	/* the default view, written out: the worker's own default is none */
@@ -216,6 +237,7 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		struct server_run	*sr = &ld->servers[i];
 		struct runspec		*rs;
 		struct errbuf		 err = { "" };
+		uid_t			 dynamic_id = 0;
 
 		if (ps->resolved->run == NULL) {
 			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
@@ -236,7 +258,17 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		sr->stop_timeout_ms = rs->stop_timeout_ms;
 		sr->attempts_allowed = 1 + ps->spec->retry_attempts;
 		sr->ready_timeout_s = ps->spec->timeout_seconds;
-		sr->config_text = worker_config(sv, ld, i, id, rs);
+		if (rs->user == NULL && sv->dynamic_users && dynuser_for(
+		    sv->state_dir, ps->spec->name, &dynamic_id, &err) < 0) {
+			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
+			    "server '%s': no dynamic user for it: %s",
+			    ps->spec->name, err.msg);
+			runspec_free(rs);
+			r = -EINVAL;
+			continue;
+		}
+		sr->config_text = worker_config(sv, ld, i, id, rs,
+		    rs->user == NULL && sv->dynamic_users ? dynamic_id : 0);
 		snprintf(sr->stack, sizeof(sr->stack), "%s",
 		    ld->pd->spec->name);
 		runspec_free(rs);

@@ -36,6 +36,7 @@
 
 #include "control.h"
 #include "diag.h"
+#include "dynuser.h"
 #include "hooks.h"
 #include "log.h"
 #include "gwlink.h"
@@ -680,6 +681,10 @@ parse_options(struct daemon *d, int argc, char **argv)
 		log_info("no mount or PID namespace can be made here (they "
 		    "take CAP_SYS_ADMIN): servers that do not ask for "
 		    "sandbox.filesystem: strict get the host's filesystem");
+	if (!(d->sv.dynamic_users = dynuser_possible()))
+		log_info("servers without run.user run as mcpvisord's user "
+		    "(uid %u): only root may give each one a dynamic user",
+		    (unsigned)geteuid());
 	/* systemd's LoadCredential= puts them there */
 	if (d->sv.secrets_dir[0] == '\0' && getenv("CREDENTIALS_DIRECTORY") !=
 	    NULL && getenv("CREDENTIALS_DIRECTORY")[0] == '/')

@@ -160,6 +160,9 @@ struct supervisor {
 	 * and PID namespaces): sandbox.filesystem's default is strict
 	 * where they can, host where not */
 	bool			 filesystem_views;
+	/* whether a server without run.user gets a dynamic uid (dynuser.c):
+	 * mcpvisord is root and may become one; else it runs as ours */
+	bool			 dynamic_users;
 	/* --secrets-dir (default $CREDENTIALS_DIRECTORY): a file per
 	 * secret, named as its variable; "" for none */
 	char			 secrets_dir[PATH_MAX];

@@ -40,6 +40,7 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "util.h"
 
 #define VIEW_MAX	(3 * SANDBOX_PATHS_MAX + 8)
 
@@ -389,11 +390,11 @@ copy_paths(const cJSON *list, const char *key, char ***out,
 	    sizeof(**out))) == NULL)
 		return -ENOMEM;
 	for (const cJSON *p = list->child; p != NULL; p = p->next) {
-		if (!cJSON_IsString(p) || p->valuestring[0] != '/' ||
-		    strstr(p->valuestring, "/../") != NULL ||
+		if (!cJSON_IsString(p) ||
+		    !util_path_absolute_clean(p->valuestring) ||
 		    strlen(p->valuestring) >= PATH_MAX) {
 			errbuf_set(err, "sandbox.%s: '%s' is not an absolute "
-			    "path", key, cJSON_IsString(p) ? p->valuestring :
+			    "path without '..'", key, cJSON_IsString(p) ? p->valuestring :
 			    "?");
 			return -EINVAL;
 		}

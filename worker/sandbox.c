@@ -231,6 +231,8 @@ sandbox_parse(const cJSON *config, struct sandbox_spec *sp, struct errbuf *err)
 		}
 		sp->nkeep++;
 	}
+	sp->dynamic_identity = cJSON_IsTrue(cJSON_GetObjectItem(config,
+	    "dynamic_user"));
 	return parse_identity(cJSON_GetObjectItem(config, "run"), sp, err);
 }
 

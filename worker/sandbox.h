@@ -46,6 +46,9 @@ struct sandbox_spec {
 	cap_value_t		keep[SANDBOX_CAPS_MAX];
 	size_t			nkeep;
 	bool			change_identity;
+	/* the uid is the server's dynamic one (mcpvisord's dynuser.c): its
+	 * writable paths, new, empty or a dynamic id's, become its own */
+	bool			dynamic_identity;
 	uid_t			uid;
 	gid_t			gid;
 	gid_t			groups[SANDBOX_GROUPS_MAX];

@@ -6,7 +6,9 @@
  * NOTIFY_SOCKET. Buffers on this once-only path are on the heap: stack
  * pages, once touched, stay with the worker for its whole life.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,11 +135,86 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 	return 0;
 }
 
-/* mkdir -p, each new directory owned by the server's user. */
+/* a dynamic user's writable directory: its group is every dynamic
+ * user's, so that servers that share a path may all write it */
+#define DYNAMIC_DIR_MODE	02770
+
+static bool
+dynamic_id(uid_t id)
+{
+	return id >= RUNSPEC_DYNAMIC_ID_FIRST && id <= RUNSPEC_DYNAMIC_ID_LAST;
+}
+
+static bool
+empty_directory(int fd)
+{
+	int		 dup_fd = dup(fd);
+	DIR		*d = dup_fd != -1 ? fdopendir(dup_fd) : NULL;
+	struct dirent	*e;
+	bool		 empty = true;
+
+	if (d == NULL) {
+		if (dup_fd != -1)
+			close(dup_fd);
+		return false;
+	}
+	while (empty && (e = readdir(d)) != NULL)
+		empty = strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
+/* A writable path that was there before a server with a dynamic user.
+ * Empty, it becomes the server's; a dynamic id's (another server that
+ * writes there too), it is shared through their common group; a tree
+ * of another user's is not taken from them: it stays as it is, and the
+ * log says why the server may not write it. */
+static int
+adopt_writable_path(struct worker *w, const char *path, struct errbuf *err)
+{
+	const struct sandbox_spec	*sp = &w->sandbox;
+	struct stat			 st;
+	int				 fd, r = 0;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		r = -errno;
+		errbuf_set(err, "writable path %s: %s", path, strerror(-r));
+		if (fd != -1)
+			close(fd);
+		return r;
+	}
+	if (st.st_uid == sp->uid)
+		;
+	else if (dynamic_id(st.st_uid)) {
+		if ((st.st_gid != sp->gid && fchown(fd, (uid_t)-1,
+		    sp->gid) == -1) || (S_ISDIR(st.st_mode) &&
+		    (st.st_mode & 02070) != 02070 && fchmod(fd, (st.st_mode &
+		    07777) | 02070) == -1))
+			r = -errno;
+	} else if (S_ISDIR(st.st_mode) && empty_directory(fd)) {
+		if (fchown(fd, sp->uid, sp->gid) == -1 ||
+		    fchmod(fd, DYNAMIC_DIR_MODE) == -1)
+			r = -errno;
+	} else
+		log_warnx("writable path %s belongs to uid %u and is not empty: "
+		    "the server's dynamic user (uid %u) is not given it (chown "
+		    "it, or give the server a run.user)", path,
+		    (unsigned)st.st_uid, (unsigned)sp->uid);
+	if (r < 0)
+		errbuf_set(err, "taking over %s: %s", path, strerror(-r));
+	close(fd);
+	return r;
+}
+
+/* mkdir -p, each new directory owned by the server's user; the last
+ * one, when it was there, adopted by a dynamic user. */
 static int
 make_writable_path(struct worker *w, const char *path, struct errbuf *err)
 {
 	char	*tmp;
+	bool	 existed = false;
 	int	 r = 0;
 
 	if (path[0] != '/') {
@@ -152,21 +229,29 @@ make_writable_path(struct worker *w, const char *path, struct errbuf *err)
 		char	saved = *p;
 
 		*p = '\0';
+		existed = false;
 		if (mkdir(tmp, 0750) == 0) {
-			if (w->sandbox.change_identity && chown(tmp,
-			    w->sandbox.uid, w->sandbox.gid) == -1) {
+			if ((w->sandbox.change_identity && chown(tmp,
+			    w->sandbox.uid, w->sandbox.gid) == -1) ||
+			    (w->sandbox.dynamic_identity && saved == '\0' &&
+			    chmod(tmp, DYNAMIC_DIR_MODE) == -1)) {
 				r = -errno;
-				errbuf_set(err, "chown %s: %s", tmp,
+				errbuf_set(err, "giving %s to the server: %s", tmp,
 				    strerror(errno));
 				break;
 			}
-		} else if (errno != EEXIST) {
+		} else if (errno == EEXIST)
+			existed = true;
+		else {
 			r = -errno;
 			errbuf_set(err, "mkdir %s: %s", tmp, strerror(errno));
 			break;
 		}
-		if ((*p = saved) == '\0')
+		if ((*p = saved) == '\0') {
+			if (existed && w->sandbox.dynamic_identity)
+				r = adopt_writable_path(w, path, err);
 			break;
+		}
 	}
 	free(tmp);
 	return r;

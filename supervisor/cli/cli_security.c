@@ -16,6 +16,7 @@
 #include "config.h"
 #include "diag.h"
 #include "render.h"
+#include "runspec.h"
 #include "schema.h"
 #include "ynode.h"
 
@@ -89,9 +90,14 @@ cli_exposure(const struct resolved_server *rs, const struct env_config *env,
 	unsigned		 nlimits;
 
 	memset(x, 0, sizeof(*x));
-	if (*user == '\0' || strcmp(user, "root") == 0 || strcmp(user, "0") == 0)
-		item(x, "user", false, W_USER, "runs as root%s", *user == '\0' ?
-		    " (no run.user)" : "");
+	if (*user == '\0')
+		item(x, "user", true, 0, "a dynamic user of its own (no "
+		    "run.user): uid %u-%u when mcpvisord is root, else "
+		    "mcpvisord's", RUNSPEC_DYNAMIC_ID_FIRST,
+		    RUNSPEC_DYNAMIC_GID - 1);
+	else if (strcmp(user, "root") == 0 || strcmp(user, "0") == 0)
+		item(x, "user", false, W_USER, "runs as root (run.user: %s)",
+		    user);
 	else
 		item(x, "user", true, 0, "runs as %s", user);
 	item(x, "capabilities", ncaps == 0, ncaps * 0.3 > W_CAPS ? W_CAPS :

@@ -3,12 +3,15 @@
 stamps its own start) until every one runs, in one run:
 
   mcpvisor minimal   the worker's fixed sandbox only (session, rlimits,
-                     no_new_privs, capabilities dropped), no filter, no
-                     cgroup limits, the host's filesystem
-                     (sandbox.seccomp: none, filesystem: host)
+                     no_new_privs, capabilities dropped), as root, no
+                     filter, no cgroup limits, the host's filesystem
+                     (run.user: root, sandbox.seccomp: none,
+                     filesystem: host)
   mcpvisor filtered  and the default system call filter (seccomp)
+  mcpvisor dynamic   and a dynamic user of its own (no run.user), which
+                     its log directory is given to
   mcpvisor default   and the filesystem view, in a PID namespace of its
-                     own (filesystem: strict, the default)
+                     own (filesystem: strict): every default
   mcpvisor limited   and a cgroup of its own with cpu_cores, memory_gb
                      and pids_max
   mcpvisor full      and a network namespace (network: none)
@@ -40,10 +43,14 @@ import bench_supervisors as bs  # noqa: E402
 class Sandboxed(bs.Mcpvisor):
     """mcpvisor with the sandbox section SANDBOX in every server file."""
 
-    def __init__(self, build, work, n, label, sandbox):
-        # in a view, the log the servers stamp is their one writable path
+    def __init__(self, build, work, n, label, sandbox, user=None):
+        # the directory of the log the servers stamp is their one
+        # writable path: a dynamic user's, shared through their group
+        logs = os.path.join(work, "log")
+        os.makedirs(logs)
         super().__init__(build, work, n, stdio=False, sandbox=sandbox +
-                         f"  writable_paths: [{json.dumps(work)}]\n")
+                         f"  writable_paths: [{json.dumps(logs)}]\n",
+                         user=user, log=os.path.join(logs, "starts.log"))
         self.name = "mcpvisor " + label
         # its servers stamp the pids of their own namespace
         self.pid_namespace = "filesystem: host" not in sandbox
@@ -107,20 +114,24 @@ def main():
     base = tempfile.mkdtemp(prefix="mcpvisor-bench-isolation.",
                             dir="/var/tmp")
     limits = "  limits: {cpu_cores: 1, memory_gb: 1, pids_max: 256}\n"
+    # a dynamic user on the host's filesystem reaches bench_server and
+    # its log as others may
+    os.chmod(base, 0o755)
     variants = [
-        ("minimal", "  seccomp: none\n  filesystem: host\n"),
-        ("filtered", "  filesystem: host\n"),
-        ("default", "  network: host\n"),
-        ("limited", limits),
-        ("full", "  network: none\n" + limits),
+        ("minimal", "  seccomp: none\n  filesystem: host\n", "root"),
+        ("filtered", "  filesystem: host\n", "root"),
+        ("dynamic", "  filesystem: host\n", None),
+        ("default", "  network: host\n", None),
+        ("limited", limits, None),
+        ("full", "  network: none\n" + limits, None),
     ]
     results = {}
     try:
         peers = []
-        for label, sandbox in variants:
+        for label, sandbox, user in variants:
             work = os.path.join(base, label)
             os.makedirs(work)
-            peers.append(Sandboxed(build, work, n, label, sandbox))
+            peers.append(Sandboxed(build, work, n, label, sandbox, user))
         for cls, label in ((Bwrap, "bwrap"), (bs.S6, "s6")):
             work = os.path.join(base, label)
             os.makedirs(work)
@@ -143,7 +154,7 @@ def main():
             vs.append(f"{m / med[peer]:.2f}x" if peer in med else "-")
         print(f"{name:22} {m:9.1f} {m / n:10.3f}  {vs[0]:>7} {vs[1]:>9}")
     base_ms = med.get("mcpvisor minimal")
-    for label in ("filtered", "default", "limited", "full"):
+    for label in ("filtered", "dynamic", "default", "limited", "full"):
         m = med.get("mcpvisor " + label)
         if base_ms is not None and m is not None:
             print(f"# {label} over minimal: {(m - base_ms) / n:+.3f} ms per "

@@ -124,50 +124,54 @@ def one(build, n, strategy, reps):
     root = tempfile.mkdtemp(prefix="bench-rollback.", dir="/var/tmp")
     cfg, spec = project(root, n)
     state = os.path.join(root, "state")
-    r = cli(build, cfg, state, "deploy", "start", spec, env={"V": "1"})
-    if r.returncode != 0:
-        sys.exit("bench_rollback: version 1 did not deploy: " + r.stderr)
-    v1 = last_id(build, cfg, state)
-    ev = events(state, v1)
-    t0 = next(iso_ms(e["timestamp"]) for e in ev
-              if e["event_type"] == "deployment_started")
-    t1 = next(iso_ms(e["timestamp"]) for e in ev
-              if e["event_type"] == "deployment_completed")
-    own = t1 - t0
-    starts, completes = [], []
-    for _ in range(reps):
-        r = cli(build, cfg, state, "deploy", "start", spec, "--detach",
-                "--strategy", strategy, env={"V": "2"})
-        v2 = r.stdout.strip()
-        # every new server started (waiting for its readiness): kill one
-        def started():
-            rec = record(state, v2)
-            if rec is None:
-                return None
-            pids = [s.get("worker_pid") for s in rec["servers"]
-                    if s.get("server_pid")]
-            return pids if len(pids) == n else None
-        pids = wait(started, 60)
-        if not pids:
-            sys.exit("bench_rollback: version 2 did not start")
-        kill_ms = time.time() * 1000
-        os.kill(pids[-1], signal.SIGKILL)
+    # what it started goes, however it ends (sys.exit included)
+    try:
+        r = cli(build, cfg, state, "deploy", "start", spec, env={"V": "1"})
+        if r.returncode != 0:
+            sys.exit("bench_rollback: version 1 did not deploy: " + r.stderr)
+        v1 = last_id(build, cfg, state)
+        ev = events(state, v1)
+        t0 = next(iso_ms(e["timestamp"]) for e in ev
+                  if e["event_type"] == "deployment_started")
+        t1 = next(iso_ms(e["timestamp"]) for e in ev
+                  if e["event_type"] == "deployment_completed")
+        own = t1 - t0
+        starts, completes = [], []
+        for _ in range(reps):
+            r = cli(build, cfg, state, "deploy", "start", spec, "--detach",
+                    "--strategy", strategy, env={"V": "2"})
+            v2 = r.stdout.strip()
+            # every new server started (waiting for its readiness): kill one
+            def started():
+                rec = record(state, v2)
+                if rec is None:
+                    return None
+                pids = [s.get("worker_pid") for s in rec["servers"]
+                        if s.get("server_pid")]
+                return pids if len(pids) == n else None
+            pids = wait(started, 60)
+            if not pids:
+                sys.exit("bench_rollback: version 2 did not start")
+            kill_ms = time.time() * 1000
+            os.kill(pids[-1], signal.SIGKILL)
 
-        def finished():
-            return next((e for e in events(state, v2)
-                         if e["event_type"] in ("rollback_completed",
-                                                "rollback_failed")), None)
-        end = wait(finished, 120)
-        if end is None or end["event_type"] != "rollback_completed":
-            sys.exit("bench_rollback: the rollback did not complete")
-        begin = next(e for e in events(state, v2)
-                     if e["event_type"] == "rollback_started")
-        starts.append(iso_ms(begin["timestamp"]) - kill_ms)
-        completes.append(iso_ms(end["timestamp"]) - kill_ms)
-    cli(build, cfg, state, "deploy", "stop", last_id(build, cfg, state))
-    subprocess.run(["pkill", "-f", "mcpvisord --state-dir " + state])
-    subprocess.run(["rm", "-rf", root])
-    return own, statistics.median(starts), statistics.median(completes)
+            def finished():
+                return next((e for e in events(state, v2)
+                             if e["event_type"] in ("rollback_completed",
+                                                    "rollback_failed")), None)
+            end = wait(finished, 120)
+            if end is None or end["event_type"] != "rollback_completed":
+                sys.exit("bench_rollback: the rollback did not complete")
+            begin = next(e for e in events(state, v2)
+                         if e["event_type"] == "rollback_started")
+            starts.append(iso_ms(begin["timestamp"]) - kill_ms)
+            completes.append(iso_ms(end["timestamp"]) - kill_ms)
+        return own, statistics.median(starts), statistics.median(completes)
+    finally:
+        cli(build, cfg, state, "shutdown")
+        subprocess.run(["pkill", "-KILL", "-f", "mcpvisord --state-dir " +
+                        state])
+        subprocess.run(["rm", "-rf", root])
 
 
 def main():

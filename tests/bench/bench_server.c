@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@ main(int argc, char **argv)
 		return 100;
 	n = snprintf(line, sizeof(line), "%s %d %lld\n", argv[1], (int)getpid(),
 	    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	if ((fd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT, 0644)) == -1 ||
+	/* one log for every server, whichever users a peer runs them as */
+	umask(0);
+	if ((fd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT, 0666)) == -1 ||
 	    write(fd, line, (size_t)n) != n)
 		return 111;
 	close(fd);

@@ -128,9 +128,9 @@ class Peer:
     name = "?"
     own = ()            # comm names of the supervisor's processes
 
-    def __init__(self, build, work, n):
+    def __init__(self, build, work, n, log=None):
         self.build, self.work, self.n = build, work, n
-        self.log = os.path.join(work, "starts.log")
+        self.log = log or os.path.join(work, "starts.log")
         self.server = os.path.join(build, "bench_server")
         self.proc = None
 
@@ -167,8 +167,8 @@ class Mcpvisor(Peer):
 
     def __init__(self, build, work, n, sh=False, stdio=True,
                  monitoring=False, monitor_port=18765, fork_server=True,
-                 sandbox="  filesystem: host\n"):
-        super().__init__(build, work, n)
+                 sandbox="  filesystem: host\n", user="root", log=None):
+        super().__init__(build, work, n, log)
         self.monitoring = monitoring
         self.fork_server = fork_server
         cfg = os.path.join(work, "config")
@@ -194,6 +194,9 @@ class Mcpvisor(Peer):
                         # up at exec, as s6 and runit say without a
                         # readiness notification
                         "  readiness: process\n  start_seconds: 0\n"
+                        # as root, as the peers run theirs; None: a
+                        # dynamic user of its own (the default)
+                        + (f"  user: {user}\n" if user else "") +
                         # the supervisor's own cost, beside peers that
                         # isolate nothing: the filesystem view's is
                         # bench_isolation.py's to measure

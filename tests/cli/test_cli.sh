@@ -368,19 +368,19 @@ done
 run "security memory development" 0 "$mcpvisor" security memory development
 expect "its own network namespace is on" "on  network        a namespace of its own, loopback only"
 expect "the default filter is on" "on  seccomp        the default filter (denied calls fail with EPERM)"
-expect "root is counted against it" "off user           runs as root (no run.user)"
+expect "no run.user: a dynamic user" "on  user           a dynamic user of its own (no run.user): uid 61184-65518 when mcpvisord is root, else mcpvisord's"
 expect "the filesystem view and its PID namespace are on by default" "on  filesystem     strict (default): read-only, private /tmp, /dev; 1 writable path"
-expect "the score and its level" "-> exposure 2.5 OK"
+expect "the score and its level" "-> exposure 0.5 SAFE"
 run "security as JSON" 0 "$mcpvisor" security everything-http production --json
 if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); p={x["name"]: x for x in d["protections"]}; assert len(p)==8 and not p["network"]["on"] and abs(sum(x["exposure"] for x in d["protections"])-d["exposure"])<0.06 and p["filesystem"]["on"] and p["pid_namespace"]["on"] and d["level"]=="OK", d' <<<"$out"; then ok "security JSON: 8 protections summing to the score"; else bad "security JSON"; fi
 copy sec
 sed -i 's/^  network: .*/  network: none\n  seccomp: none/' "$work/sec/config/servers/memory.yaml"
 run "security with seccomp: none" 0 "$mcpvisor" --config-dir "$work/sec/config" security memory development
-expect "1.5 more exposed" "-> exposure 4.0 OK"
+expect "1.5 more exposed" "-> exposure 2.0 OK"
 run "security of no such server" 100 "$mcpvisor" security memroy development
 expect "says so" "no server 'memroy'"
-run "config validate --max-exposure 3.5: the servers above it fail" 100 "$mcpvisor" config validate --max-exposure 3.5
-expect "naming server, environment and score" "servers/brave-search.yaml:3:7: error: server 'brave-search' in staging: exposure 4.0 OK, above --max-exposure 3.5"
+run "config validate --max-exposure 1.5: the servers above it fail" 100 "$mcpvisor" config validate --max-exposure 1.5
+expect "naming server, environment and score" "servers/brave-search.yaml:3:7: error: server 'brave-search' in staging: exposure 2.0 OK, above --max-exposure 1.5"
 run "config validate --max-exposure 10: none above" 0 "$mcpvisor" config validate --max-exposure=10
 run "config validate --max-exposure 11: refused" 2 "$mcpvisor" config validate --max-exposure 11
 

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,8 +46,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (r >= 0 && (r = frame_read(&fr, &f)) == 1)
 		free(f.data);
 	if (r == 0 || (r != -EPIPE && r != -ECONNRESET && r != -EPROTO &&
-	    r != -EPROTONOSUPPORT && r != -EMSGSIZE))
+	    r != -EPROTONOSUPPORT && r != -EMSGSIZE)) {
+		/* which end it was, for a crash that does not come again */
+		fprintf(stderr, "frame_read ended with %d (%s) after %zu of %zu "
+		    "bytes in pieces of %zu\n", r, strerror(-r), off, size,
+		    piece);
 		abort();
+	}
 	frame_reader_clear(&fr);
 	close(sv[1]);
 	return 0;

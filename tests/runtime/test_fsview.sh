@@ -17,8 +17,10 @@ mcpvisord="$build/mcpvisord"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcpvisor-fsview.XXXXXX")
 # shellcheck source=../lib/check.sh
 . "$(dirname "$0")/../lib/check.sh"
-trap 'pkill -KILL -f "$work/" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work" "$host_file" /var/tmp/mcpvisor-fsview-$$' EXIT
+trap 'pkill -KILL -f "$work/" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work" "$host_file" /var/tmp/mcpvisor-fsview-$$ /tmp/mcpvisor-fsview-mine.*' EXIT
 
+# the host server, a dynamic user, reaches its script as others may
+chmod 0755 "$work"
 cfg="$work/config"
 mkdir -p "$cfg/environments" "$cfg/servers" "$work/out" "$work/ro" "$work/hidden"
 # shellcheck source=../lib/server_file.sh
@@ -38,7 +40,7 @@ out=$1
 	echo "etc=$( (: > /etc/mcpvisor-fsview) 2>/dev/null && echo written || echo refused)"
 	echo "host_tmp=$(cat "$2" 2>/dev/null || echo invisible)"
 	echo "var_tmp=$(ls -A /var/tmp | grep -c mcpvisor-fsview)"
-	echo "tmp_writable=$( (echo x > /tmp/mine && cat /tmp/mine) 2>/dev/null || echo no)"
+	echo "tmp_writable=$( (echo x > /tmp/mcpvisor-fsview-mine.$$ && cat /tmp/mcpvisor-fsview-mine.$$) 2>/dev/null || echo no)"
 	echo "home=$(ls -A /home /root 2>/dev/null | grep -vc ':$\|^$')"
 	echo "home_write=$( (: > /home/x) 2>/dev/null && echo written || echo refused)"
 	echo "dev=$(ls /dev | tr '\n' ' ')"
@@ -50,6 +52,7 @@ out=$1
 	echo "hidden=$(cat "$4/hidden/secret" 2>/dev/null || echo hidden)"
 	echo "writable=$(echo mine > "$out/written" && echo written)"
 	echo "tree=$(ls "$4" | tr '\n' ' ')"
+	echo "id=$(id -u):$(id -g)"
 } > "$out/report.$$" 2>&1
 mv "$out/report.$$" "$out/report"
 exec sleep 7421
@@ -65,6 +68,16 @@ probe_server strict "  hidden_paths: [\"$work/hidden\"]
 "
 probe_server host "  filesystem: host
 "
+# a server that says run.user: root, and one sharing a writable path
+# another dynamic user took first
+probe_server rooted
+sed -i 's/^  readiness: process/  user: root\n&/' "$cfg/servers/rooted.yaml"
+server sharing "  command: /bin/sh
+  args: [\"-c\", \"echo shared > $work/out/strict/shared; exec sleep 7424\"]"
+printf 'sandbox:\n  writable_paths: ["%s"]\n' "$work/out/strict" >> "$cfg/servers/sharing.yaml"
+# a writable path of root's with something in it: not taken over
+mkdir -p "$work/out/notmine" && echo root > "$work/out/notmine/kept"
+probe_server notmine
 # a server ready by sd_notify, from inside its view
 server notified "  command: /bin/sh
   args: [\"-c\", \"sleep 0.2; systemd-notify --ready 2>/dev/null || python3 -c 'import os,socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(os.environ[\\\"NOTIFY_SOCKET\\\"]); s.send(b\\\"READY=1\\\")'; exec sleep 7422\"]
@@ -75,13 +88,16 @@ servers:
   - {name: strict, parallel_safe: true}
   - {name: host, parallel_safe: true}
   - {name: notified, parallel_safe: true}
+  - {name: rooted, parallel_safe: true}
+  - {name: sharing, dependencies: [strict]}
+  - {name: notmine, parallel_safe: true}
 deployment_settings: {monitoring_enabled: false}
 YAML
 state="$work/state"
 mv() { "$mcpvisor" --config-dir "$cfg" --state-dir "$state" "$@"; }
 out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-check "three servers, strict, host and notified from inside a view, come up" '[ $status -eq 0 ]'
-wait_for "[ -s \"$work/out/strict/report\" ] && [ -s \"$work/out/host/report\" ]" 10
+check "six servers, strict, host, notified from inside a view, rooted, sharing and notmine, come up" '[ $status -eq 0 ]'
+wait_for "[ -s \"$work/out/strict/report\" ] && [ -s \"$work/out/host/report\" ] && [ -s \"$work/out/rooted/report\" ]" 10
 r() { sed -n "s/^$2=//p" "$work/out/$1/report"; }
 out=$(cat "$work/out/strict/report")
 check "strict: writing to /usr and /etc fails" '[ "$(r strict usr)$(r strict etc)" = refusedrefused ]'
@@ -97,7 +113,21 @@ check "strict: a hidden path is hidden" '[ "$(r strict hidden)" = hidden ]'
 check "strict: the writable path takes writes, which the host sees" '[ "$(r strict writable)" = written ] && [ "$(cat "$work/out/strict/written")" = mine ]'
 check "strict: of the test's directory only the paths named are there" '[ "$(r strict tree)" = "out probe.sh ro " ]'
 out=$(cat "$work/out/host/report")
-check "host: the same server sees the host's /tmp and the state directory, and many processes" '[ "$(r host host_tmp)" = "the host'"'"'s" ] && [ "$(r host state)" -gt 0 ] && [ "$(r host procs | wc -w)" -gt 10 ]'
+check "host: the same server sees the host's /tmp and many processes, and, a dynamic user, not the state directory" '[ "$(r host host_tmp)" = "the host'"'"'s" ] && [ "$(r host state)" = 0 ] && [ "$(r host procs | wc -w)" -gt 10 ]'
+out=$(cat "$work/out/rooted/report")
+check "rooted: run.user: root runs as root, and, strict, still without the state directory" '[ "$(r rooted id)" = 0:0 ] && [ "$(r rooted state)" = 0 ]'
+
+# no root by default: a dynamic user per server, recorded, owning its
+# writable path
+uid_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$state/dynamic-users.json" "$1" 2>/dev/null; }
+out=$(cat "$state/dynamic-users.json" 2>&1)
+su=$(uid_of strict); hu=$(uid_of host)
+check "strict and host run as dynamic users of their own (61184-65518, group 65519), as dynamic-users.json says" '[ -n "$su" ] && [ "$(r strict id)" = "$su:65519" ] && [ "$(r host id)" = "$hu:65519" ] && [ "$su" != "$hu" ] && [ "$su" -ge 61184 ] && [ "$su" -le 65518 ]'
+check "no dynamic user for the server that says root" '[ -z "$(uid_of rooted)" ]'
+check "dynamic-users.json is root's, mode 0600" '[ "$(stat -c %u:%a "$state/dynamic-users.json")" = 0:600 ]'
+check "the writable path the test made empty is the server's now, shared through the group (02770)" '[ "$(stat -c %u:%g:%a "$work/out/strict")" = "$su:65519:2770" ]'
+check "a second server (sharing) writes the path the first owns, through the group" 'wait_for "[ -s \"$work/out/strict/shared\" ]" 10 && [ "$(stat -c %u "$work/out/strict/shared")" = "$(uid_of sharing)" ]'
+check "a writable path of root's, not empty, is not taken: the server cannot write it, and the log says why" '[ "$(stat -c %u "$work/out/notmine")" = 0 ] && [ -z "$(r notmine writable)" ] && cat "$state"/logs/*.log | grep -q "writable path $work/out/notmine belongs to uid 0 and is not empty"'
 check "strict: a server ready by NOTIFY_SOCKET from inside its view is ready" 'mv status notified 2>&1 | grep -q ready'
 
 # the pids mcpvisord reports are the host's
@@ -110,6 +140,7 @@ worker=$(awk '/^PPid:/ {print $2}' /proc/"$pid"/status)
 kill -KILL "$worker"
 check "a worker killed takes its whole PID namespace: the server is gone" 'wait_for "! kill -0 $pid 2>/dev/null" 5'
 check "and a new worker starts it again in a new view" 'wait_for "p=\$(spid); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]" 30'
+check "as the same dynamic user" '[ "$(awk "/^Uid:/ {print \$2}" /proc/"$(spid)"/status)" = "$su" ]'
 mv shutdown >/dev/null 2>&1
 
 # without CAP_SYS_ADMIN: strict written out is refused when planned, and

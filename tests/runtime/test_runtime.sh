@@ -703,30 +703,33 @@ mv deploy stop "$v1" >/dev/null 2>&1
 check "stopped: nothing of the triggers is left" 'wait_for "! pgrep -f \"sleep 10(08|09|10)\" >/dev/null" 10'
 
 # custom rollback actions: a program given the rollback as JSON on stdin,
-# a plugin function, then one that fails
+# a plugin function, then one that fails; they run as the spec's owner
+# (root, without capabilities), so not in the servers' directory, which
+# is their dynamic users'
+mkdir -p "$work/actions"
 cat > "$work/record-action.sh" <<SH
 #!/bin/sh
-cat > "$work/data/action.json"
+cat > "$work/actions/action.json"
 echo "recorded \$MCPVISOR_ACTION for \$MCPVISOR_SERVER"
 SH
 chmod +x "$work/record-action.sh"
 actions_spec() { # name, the actions app lists
 	{ printf 'metadata: {name: %s, environment: test}\n' "$1"
 	  printf 'rollback_actions:\n  record_it: {program: "%s", timeout_seconds: 5}\n' "$work/record-action.sh"
-	  printf '  note_it: {plugin: "%s", function: note_rollback, params: {file: "%s"}}\n' "$MCPVISOR_TEST_PLUGIN" "$work/data/plugin.json"
+	  printf '  note_it: {plugin: "%s", function: note_rollback, params: {file: "%s"}}\n' "$MCPVISOR_TEST_PLUGIN" "$work/actions/plugin.json"
 	  printf '  refuse: {program: /bin/false}\n'
 	  printf 'servers:\n'; S app 0 "health_checks: [app_version], rollback_actions: [$2]"; echo
 	} > "$work/project/deployments/$1.yaml"
 	echo "$work/project/deployments/$1.yaml"
 }
 sp_act=$(actions_spec upgrade-actions "record_it, note_it")
-rm -f "$work/data/action.json" "$work/data/plugin.json"
+rm -f "$work/actions/action.json" "$work/actions/plugin.json"
 mv deploy start "$sp_act" >/dev/null 2>&1
 v1=$(last_id)
 upgrade_bad graceful "$sp_act"
 check "custom actions: the rollback succeeded" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10'
-check "custom actions: the program got the rollback on stdin" '[ "$(field "$work/data/action.json" "d[\"rollback_id\"]+\" \"+d[\"server\"]+\" \"+d[\"previous_deployment_id\"]")" = "$rb app $v1" ]'
-check "custom actions: the plugin function ran" '[ "$(field "$work/data/plugin.json" "d[\"action\"]+\" \"+d[\"params\"][\"file\"]")" = "note_it $work/data/plugin.json" ]'
+check "custom actions: the program got the rollback on stdin" '[ "$(field "$work/actions/action.json" "d[\"rollback_id\"]+\" \"+d[\"server\"]+\" \"+d[\"previous_deployment_id\"]")" = "$rb app $v1" ]'
+check "custom actions: the plugin function ran" '[ "$(field "$work/actions/plugin.json" "d[\"action\"]+\" \"+d[\"params\"][\"file\"]")" = "note_it $work/actions/plugin.json" ]'
 check "custom actions: planned after the stop, before the restore, both done" '[ "$(rbf $rb "[a[\"action\"] for a in d[\"actions\"]][:4]")" = "['"'"'stop_new'"'"', '"'"'record_it'"'"', '"'"'note_it'"'"', '"'"'restore_files'"'"']" ] && [ "$(rbf $rb "[a[\"status\"] for a in d[\"actions\"]][1:3]")" = "['"'"'done'"'"', '"'"'done'"'"']" ]'
 check "custom actions: their output is in the rollback log" 'grep -q "recorded record_it for app" "$state/logs/$rb.log" && grep -q "note_it.*noted in" "$state/logs/$rb.log"'
 sp_act=$(actions_spec upgrade-actions "refuse, record_it")

@@ -102,6 +102,21 @@ test_read_file_capped(void **state)
 	free(dir);
 }
 
+static void
+test_path_absolute_clean(void **state)
+{
+	(void)state;
+	assert_true(util_path_absolute_clean("/"));
+	assert_true(util_path_absolute_clean("/var/lib/x"));
+	assert_true(util_path_absolute_clean("/a/..b/c.."));
+	assert_true(util_path_absolute_clean("/a/.../b"));
+	assert_false(util_path_absolute_clean("var/lib"));
+	assert_false(util_path_absolute_clean(""));
+	assert_false(util_path_absolute_clean("/a/../etc"));
+	assert_false(util_path_absolute_clean("/a/.."));
+	assert_false(util_path_absolute_clean("/.."));
+}
+
 int
 main(void)
 {
@@ -109,6 +124,7 @@ main(void)
 		cmocka_unit_test(test_json_int_within),
 		cmocka_unit_test(test_backoff_stays_within_its_bounds),
 		cmocka_unit_test(test_read_file_capped),
+		cmocka_unit_test(test_path_absolute_clean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
