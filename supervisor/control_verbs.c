@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "runspec.h"
 #include "state.h"
 #include "supervisor.h"
 #include "util.h"
@@ -372,6 +374,34 @@ do_record_metrics(struct client *c, const cJSON *rq, void *arg)
 	client_ok(c, cJSON_CreateObject());
 }
 
+/* mcpvisor kill: a signal to servers of the current deployment. */
+static void
+do_kill(struct client *c, const cJSON *rq, void *arg)
+{
+	const char	*name = req_str(rq, "signal");
+	int		 sig = name != NULL ? runspec_signal(name) : SIGTERM, r;
+	cJSON		*o, *done;
+	char		 why[256];
+
+	(void)arg;
+	if (sig == -1) {
+		client_error(c, "usage", "signal: TERM, INT, HUP, QUIT, KILL, "
+		    "USR1 or USR2");
+		return;
+	}
+	o = cJSON_CreateObject();
+	done = cJSON_AddArrayToObject(o, "signalled");
+	if ((r = runtime_signal_servers(c->ctl->sv, cJSON_GetObjectItem(rq,
+	    "servers"), sig, c->uid, done, why, sizeof(why))) < 0) {
+		cJSON_Delete(o);
+		client_error(c, r == -ENOENT ? "not_found" : r == -ESRCH ?
+		    "not_running" : "usage", why);
+		return;
+	}
+	cJSON_AddStringToObject(o, "signal", runspec_signal_name(sig));
+	client_ok(c, o);
+}
+
 static void
 do_ping(struct client *c, const cJSON *rq, void *arg)
 {
@@ -461,6 +491,10 @@ static const struct request_key status_keys[] = {
 	{ "id", RQ_STRING, false }, { "usage", RQ_BOOL, false },
 	{ "servers", RQ_ARRAY, false }, END_KEYS,
 };
+static const struct request_key kill_keys[] = {
+	{ "servers", RQ_ARRAY, true }, { "signal", RQ_STRING, false },
+	END_KEYS,
+};
 static const struct request_key usage_watch_keys[] = {
 	{ "on", RQ_BOOL, true }, END_KEYS,
 };
@@ -474,6 +508,7 @@ const struct control_verb control_builtin[] = {
 	{ "ping", do_ping, NULL, no_keys },
 	{ "records", do_records, NULL, no_keys },
 	{ "shutdown", do_shutdown, NULL, no_keys },
+	{ "kill", do_kill, NULL, kill_keys },
 	{ "deploy", do_deploy, NULL, deploy_keys },
 	{ "status", do_status, NULL, status_keys },
 	{ "follow", do_follow, NULL, optional_id_keys },

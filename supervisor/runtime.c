@@ -22,6 +22,8 @@
 #include "hooks.h"
 #include "log.h"
 #include "rollback.h"
+#include "schema.h"
+#include "server.h"
 #include "snapjob.h"
 #include "supervisor.h"
 #include "upgrade.h"
@@ -291,6 +293,66 @@ runtime_record_metrics(struct supervisor *sv, const char *server,
 	if ((d = cJSON_CreateObject()) != NULL)
 		cJSON_AddItemToObject(d, "metrics", cJSON_Duplicate(metrics, 1));
 	dep_emit(dep, server, "metrics_recorded", d, "%s", line);
+	return 0;
+}
+
+/* The nearest of dep's server names to name, or "". */
+static const char *
+nearest_server(const struct deployment *dep, const char *name)
+{
+	const char	*names[257], *near;
+	size_t		 n = 0;
+
+	for (size_t i = 0; dep != NULL && i < dep->ld.nservers && n < 256; i++)
+		names[n++] = dep->ld.servers[i].name;
+	names[n] = NULL;
+	return n > 0 && (near = schema_nearest(names, name)) != NULL ? near :
+	    "";
+}
+
+int
+runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
+    int uid, cJSON *done, char *why, size_t size)
+{
+	struct deployment	*dep = sv->dep;
+	struct server_run	*sr;
+	const cJSON		*n;
+
+	if (cJSON_GetArraySize(names) == 0) {
+		snprintf(why, size, "no server named");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(n, names) {
+		const char	*near;
+
+		if (!cJSON_IsString(n)) {
+			snprintf(why, size, "'servers' is a list of names");
+			return -EINVAL;
+		}
+		if (dep == NULL || (sr = dep_server(dep, n->valuestring)) ==
+		    NULL) {
+			near = nearest_server(dep, n->valuestring);
+			snprintf(why, size, "no server '%.80s'%s%.80s%s",
+			    n->valuestring, *near ? "; did you mean '" : "",
+			    near, *near ? "'?" : "");
+			return -ENOENT;
+		}
+		if (sr->worker == NULL || sr->server_pid <= 0 ||
+		    (sr->state != SR_STARTING && sr->state != SR_READY)) {
+			snprintf(why, size, "server '%.80s' is not running (%s)",
+			    n->valuestring, server_state_name(sr->state));
+			return -ESRCH;
+		}
+	}
+	cJSON_ArrayForEach(n, names) {
+		cJSON	*e = cJSON_CreateObject();
+
+		sr = dep_server(dep, n->valuestring);
+		cJSON_AddStringToObject(e, "server", sr->name);
+		cJSON_AddNumberToObject(e, "pid", sr->server_pid);
+		cJSON_AddItemToArray(done, e);
+		server_signal(sr, sig, uid);
+	}
 	return 0;
 }
 

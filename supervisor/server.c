@@ -21,6 +21,7 @@
 #include "frame.h"
 #include "gwlink.h"
 #include "log.h"
+#include "runspec.h"
 #include "secrets.h"
 #include "snapjob.h"
 #include "state.h"
@@ -708,6 +709,27 @@ server_clear(struct server_run *sr)
 	cJSON_Delete(sr->health);
 	cJSON_Delete(sr->usage);
 	sr->health = sr->usage = NULL;
+}
+
+int
+server_signal(struct server_run *sr, int sig, int uid)
+{
+	uint8_t	 b[4];
+	cJSON	*d;
+
+	if (sr->worker == NULL || sr->server_pid <= 0 ||
+	    (sr->state != SR_STARTING && sr->state != SR_READY))
+		return -ESRCH;
+	frame_put_u32(b, (uint32_t)sig);
+	worker_send(sr->worker, FRAME_SIGNAL, b, sizeof(b));
+	if ((d = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(d, "signal", runspec_signal_name(sig));
+		cJSON_AddNumberToObject(d, "pid", sr->server_pid);
+		cJSON_AddNumberToObject(d, "requester_uid", uid);
+	}
+	srv_event(sr, "server_signalled", d, "SIG%s sent to pid %d (asked by "
+	    "uid %d)", runspec_signal_name(sig), (int)sr->server_pid, uid);
+	return 0;
 }
 
 bool

@@ -162,6 +162,12 @@ void		 server_forget_config(struct server_run *);
 bool		 server_transfer(struct server_run *dst,
 		    struct server_run *src);
 
+/* Sends sig to the server's process group through its worker, and says
+ * so in an event, as requested by uid (mcpvisor kill). A server that
+ * dies of it is restarted per its policy, as any death. -ESRCH when no
+ * process of it runs. */
+int		 server_signal(struct server_run *, int sig, int uid);
+
 const char	*server_state_name(enum srv_state);
 const char	*server_event_name(enum srv_event);
 /* The name of the action of a cell: what the tests walk. */

@@ -304,6 +304,13 @@ int	runtime_rollback_approve(struct supervisor *, const char *id, int uid);
  * -ENOENT / -EINVAL with why. */
 int	runtime_record_metrics(struct supervisor *, const char *server,
 	    const struct cJSON *metrics, char *why, size_t size);
+/* mcpvisor kill: sig to each server named (a list of strings) of the
+ * current deployment, through its worker, as asked by uid; each added to
+ * done as {server, pid}. Nothing is sent unless every one runs: 0, or
+ * -ENOENT (a name it has not, with the nearest in why), -ESRCH (one not
+ * running), -EINVAL. */
+int	runtime_signal_servers(struct supervisor *, const struct cJSON *names,
+	    int sig, int uid, struct cJSON *done, char *why, size_t size);
 /* deploy approve: the second person (uid, pid) of a deployment held for
  * require_mfa. 0, or -ENOENT (none held by that id), -EPERM (the
  * requester itself), with why. */

@@ -22,14 +22,14 @@ _mcpvisor()
 	for ((i = 1; i < cword; i++)); do
 		if [ $skip -eq 1 ]; then skip=0; continue; fi
 		case ${words[i]} in
-		--config-dir|--checks-dir|--deployments-dir|--state-dir|--backup-dir|-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel)
+		--config-dir|--checks-dir|--deployments-dir|--state-dir|--backup-dir|-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel|-s|--signal|-n|--lines)
 			skip=1 ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${words[i]}; elif [ -z "$verb" ]; then verb=${words[i]}; fi ;;
 		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs shutdown $globals" -- "$cur"))
+		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs kill shutdown gateway $globals" -- "$cur"))
 		return
 	fi
 	if [ -z "$verb" ]; then
@@ -40,6 +40,7 @@ _mcpvisor()
 		rollback) COMPREPLY=($(compgen -W "list status start approve" -- "$cur")) ;;
 		monitor)  COMPREPLY=($(compgen -W "start show record" -- "$cur")) ;;
 		probe)    COMPREPLY=($(compgen -W "live ready" -- "$cur")) ;;
+		gateway)  COMPREPLY=($(compgen -W "list client-config" -- "$cur")) ;;
 		esac
 		return
 	fi

@@ -360,6 +360,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "security", cli_security, "a server's protections, and its exposure" },
 	{ "status", cli_status, "every server at a glance" },
 	{ "logs", cli_logs, "a server's output, followed across rotations" },
+	{ "kill", cli_kill, "a signal to servers' processes" },
 	{ "shutdown", cli_shutdown, "stop every deployment, then mcpvisord" },
 	{ NULL, NULL, NULL },
 };

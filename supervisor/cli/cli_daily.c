@@ -3,6 +3,7 @@
  *
  *	mcpvisor status [SERVER...] [--json]   every server at a glance
  *	mcpvisor logs [-f] [-n N] SERVER...    a server's output
+ *	mcpvisor kill [-s SIG] SERVER...       a signal to servers
  *	mcpvisor shutdown                      stop everything, then the daemon
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "daemon_link.h"
 #include "frame.h"
 #include "procstat.h"
+#include "runspec.h"
 #include "schema.h"
 #include "state.h"
 
@@ -42,6 +44,16 @@ static const char usage_logs[] =
 "servers are told apart by a prefix. -n N: the last N lines only (default:\n"
 "all); -f: then follow, across the log's rotations, until interrupted.\n";
 
+static const char usage_kill[] =
+"usage: mcpvisor kill [-s SIGNAL] SERVER...\n"
+"\n"
+"Sends SIGNAL (TERM, INT, HUP, QUIT, KILL, USR1 or USR2; default TERM) to\n"
+"each server's process group, through its worker, as systemctl kill does;\n"
+"each is an event (server_signalled). A server that dies of it is restarted\n"
+"as its restart policy says. Nothing is sent unless every server named\n"
+"runs. Exit 0; 3 when one is not running (or no mcpvisord is); 2 for a\n"
+"name the current deployment has not.\n";
+
 static const char usage_shutdown[] =
 "usage: mcpvisor shutdown\n"
 "\n"
@@ -50,13 +62,13 @@ static const char usage_shutdown[] =
 
 /* --- asking --- */
 
+/* The answer to rq (which is freed), or NULL, said. */
 static cJSON *
-ask(struct cli *cli, const char *verb, struct daemon_link *c)
+ask_request(struct cli *cli, cJSON *rq, struct daemon_link *c)
 {
-	cJSON	*rq = cJSON_CreateObject(), *resp = NULL;
+	cJSON	*resp = NULL;
 	uint8_t	 type;
 
-	cJSON_AddStringToObject(rq, "verb", verb);
 	if (link_request(c, rq) == 0)
 		while (link_next(c, &type, &resp) == 1 &&
 		    type != FRAME_RESPONSE) {
@@ -68,6 +80,15 @@ ask(struct cli *cli, const char *verb, struct daemon_link *c)
 		fprintf(stderr, "mcpvisor: mcpvisord at %s closed the "
 		    "connection without an answer\n", cli->state_dir);
 	return resp;
+}
+
+static cJSON *
+ask(struct cli *cli, const char *verb, struct daemon_link *c)
+{
+	cJSON	*rq = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(rq, "verb", verb);
+	return ask_request(cli, rq, c);
 }
 
 /* --- status --- */
@@ -443,6 +464,71 @@ usage:
 			close(tails[i].fd);
 	free(tails);
 	return CLI_EXIT_USAGE;
+}
+
+/* --- kill --- */
+
+int
+cli_kill(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "signal", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_link	 c = { .fd = -1 };
+	const char		*signal_name = "TERM", *error;
+	cJSON			*rq, *names, *resp, *e;
+	int			 ch, code;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (runspec_signal(optarg) == -1) {
+				fprintf(stderr, "mcpvisor kill: no signal '%s' "
+				    "(TERM, INT, HUP, QUIT, KILL, USR1 or "
+				    "USR2)\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			signal_name = optarg;
+			break;
+		case 'h':	fputs(usage_kill, stdout); return CLI_EXIT_OK;
+		default:	fputs(usage_kill, stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		fputs(usage_kill, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (link_connect(&c, cli->state_dir, false, NULL) < 0) {
+		fprintf(stderr, "mcpvisor kill: mcpvisord is not running (state "
+		    "directory %s)\n", cli->state_dir);
+		return 3;
+	}
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "kill");
+	cJSON_AddStringToObject(rq, "signal", signal_name);
+	names = cJSON_AddArrayToObject(rq, "servers");
+	for (int i = optind; i < argc; i++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
+	resp = ask_request(cli, rq, &c);
+	link_close(&c);
+	if (resp == NULL)
+		return CLI_EXIT_TEMPFAIL;
+	if (!cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok"))) {
+		error = str(resp, "code");
+		code = strcmp(error, "not_found") == 0 ? CLI_EXIT_USAGE :
+		    strcmp(error, "not_running") == 0 ? 3 : CLI_EXIT_FAILED;
+		fprintf(stderr, "mcpvisor kill: %s\n", str(resp, "error"));
+		cJSON_Delete(resp);
+		return code;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(resp, "signalled"))
+		printf("SIG%s sent to %s (pid %lld)\n", str(resp, "signal"),
+		    str(e, "server"), num(e, "pid"));
+	cJSON_Delete(resp);
+	return CLI_EXIT_OK;
 }
 
 /* --- shutdown --- */

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The daily verbs with a real daemon: status (a table, --json, exit 3 for
 # a named server that is down, "did you mean" for a name no deployment
-# has), logs (-n, -f across a rotation, several servers), shutdown
-# (every server stopped, the daemon gone, exit 0).
+# has), logs (-n, -f across a rotation, several servers), kill (a signal
+# through the worker, an event, a restart per policy; exit 3 and 2 as
+# status has them), shutdown (every server stopped, the daemon gone,
+# exit 0).
 # Usage: test_daily.sh BUILD_DIR
 set -u
 build=$(cd "$1" && pwd)
@@ -26,12 +28,18 @@ server quiet '  command: /bin/sleep
 server oneshot '  command: /bin/sh
   args: ["-c", "echo done >&2"]
   restart: never'
+# a server that notes each SIGHUP in a file of the test's
+mkdir -p "$work/hupdir"
+server catcher "  command: /bin/sh
+  args: [\"-c\", \"trap 'echo hup >> $work/hupdir/hups' HUP; while :; do sleep 0.1; done\"]"
+printf 'sandbox:\n  writable_paths: ["%s/hupdir"]\n' "$work" >> "$cfg/servers/catcher.yaml"
 cat > "$work/spec.yaml" <<'YAML'
 metadata: {name: daily, environment: test}
 servers:
   - {name: talker, parallel_safe: true}
   - {name: quiet, parallel_safe: true}
   - {name: oneshot, parallel_safe: true}
+  - {name: catcher, parallel_safe: true}
 deployment_settings: {monitoring_enabled: false}
 YAML
 state="$work/state"
@@ -44,10 +52,10 @@ check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^
 quiet_pid=$(pgrep -x -f "/bin/sleep 7401")
 check "with the server's own pid" 'grep -q "quiet *ready *$quiet_pid " <<<"$out"'
 out=$(mv status --json 2>&1)
-check "status --json parses: three servers, their states" 'python3 -c "
+check "status --json parses: four servers, their states" 'python3 -c "
 import json, sys
 d = {x[\"server\"]: x for x in json.loads(sys.stdin.read())}
-assert set(d) == {\"talker\", \"quiet\", \"oneshot\"}, d
+assert set(d) == {\"talker\", \"quiet\", \"oneshot\", \"catcher\"}, d
 assert d[\"quiet\"][\"state\"] == \"ready\" and d[\"quiet\"][\"pid\"] == $quiet_pid
 assert d[\"oneshot\"][\"state\"] == \"exited\"
 " <<<"$out"'
@@ -73,6 +81,21 @@ count=$(wc -l < "$work/followed")
 check "logs -f across rotations (2 KiB each, several in 3 s): every line once, none lost ($count lines, $first to $last)" '[ -e "$state/servers/talker/output.log.1" ] && [ "$count" -gt 50 ] && [ $((last - first + 1)) -eq "$count" ]'
 out=$(mv logs nobody 2>&1); status=$?
 check "logs of a server that never ran: exit 2, saying so" '[ $status -eq 2 ] && grep -q "no server .nobody. has run here" <<<"$out"'
+
+# kill: a signal through the worker; a server that dies of it comes back
+server_hup="$work/hupdir/hups"
+out=$(mv kill -s HUP catcher 2>&1); status=$?
+check "kill -s HUP: the server's trap ran, it still runs, exit 0" '[ $status -eq 0 ] && grep -q "SIGHUP sent to catcher (pid [0-9]*)" <<<"$out" && wait_for "grep -q hup \"$server_hup\"" 5 && mv status catcher >/dev/null'
+check "the event says which signal, which pid, who asked" 'grep -q "\"event_type\":\"server_signalled\".*\"signal\":\"HUP\".*\"requester_uid\":0" "$state/events.journal"'
+out=$(mv kill quiet 2>&1); status=$?
+check "kill (TERM by default): exit 0" '[ $status -eq 0 ] && grep -q "SIGTERM sent to quiet (pid $quiet_pid)" <<<"$out"'
+check "and the server, dead of it, is restarted (restart: always) with a new pid" 'wait_for "p=\$(pgrep -x -f \"/bin/sleep 7401\"); [ -n \"\$p\" ] && [ \"\$p\" != $quiet_pid ]" 10'
+out=$(mv kill -s USR1 quiet oneshot 2>&1); status=$?
+check "kill naming one that is not running: exit 3, nothing sent" '[ $status -eq 3 ] && grep -q "server .oneshot. is not running (exited)" <<<"$out" && [ "$(grep -c server_signalled "$state/events.journal")" -eq 2 ]'
+out=$(mv kill quite 2>&1); status=$?
+check "kill of a name the deployment has not: did you mean, exit 2" '[ $status -eq 2 ] && grep -q "no server .quite.; did you mean .quiet.?" <<<"$out"'
+out=$(mv kill -s STOP quiet 2>&1); status=$?
+check "kill -s STOP (not one of the seven): refused, exit 2" '[ $status -eq 2 ] && grep -q "no signal .STOP." <<<"$out"'
 
 out=$(mv shutdown 2>&1); status=$?
 check "shutdown: exit 0 once mcpvisord is gone" '[ $status -eq 0 ] && grep -q "stopped every deployment and exited" <<<"$out" && ! pgrep -f "mcpvisord --state-dir $state" >/dev/null'
