@@ -19,6 +19,7 @@
 #include "errbuf.h"
 #include "log.h"
 #include "runspec.h"
+#include "serverctl.h"
 #include "state.h"
 #include "supervisor.h"
 #include "util.h"
@@ -402,6 +403,35 @@ do_kill(struct client *c, const cJSON *rq, void *arg)
 	client_ok(c, o);
 }
 
+/* mcpvisor stop|start|restart SERVER...: answered with the plan at
+ * once, and again when it is carried out (control_finished). */
+static void
+do_server_action(struct client *c, const cJSON *rq, void *arg)
+{
+	struct supervisor	*sv = c->ctl->sv;
+	struct serverctl	*sc;
+	cJSON			*o;
+	char			 why[320];
+	int			 r;
+
+	(void)arg;
+	if ((r = serverctl_plan(sv, req_str(rq, "action"),
+	    cJSON_GetObjectItem(rq, "servers"), cJSON_IsTrue(
+	    cJSON_GetObjectItem(rq, "with_dependents")), c->uid, &sc, why,
+	    sizeof(why))) < 0) {
+		client_error(c, r == -ENOENT ? "not_found" : r == -ESRCH ?
+		    "not_running" : r == -EPERM ? "dependents" : r == -EBUSY ?
+		    "busy" : r == -ENOMEM ? "failed" : "usage", r == -ENOMEM ?
+		    strerror(ENOMEM) : why);
+		return;
+	}
+	o = cJSON_CreateObject();
+	serverctl_describe(sc, o);
+	snprintf(c->await, sizeof(c->await), "%s", serverctl_id(sc));
+	client_ok(c, o);
+	serverctl_run(sv, sc);
+}
+
 static void
 do_ping(struct client *c, const cJSON *rq, void *arg)
 {
@@ -495,6 +525,10 @@ static const struct request_key kill_keys[] = {
 	{ "servers", RQ_ARRAY, true }, { "signal", RQ_STRING, false },
 	END_KEYS,
 };
+static const struct request_key server_action_keys[] = {
+	{ "action", RQ_STRING, true }, { "servers", RQ_ARRAY, true },
+	{ "with_dependents", RQ_BOOL, false }, END_KEYS,
+};
 static const struct request_key usage_watch_keys[] = {
 	{ "on", RQ_BOOL, true }, END_KEYS,
 };
@@ -509,6 +543,7 @@ const struct control_verb control_builtin[] = {
 	{ "records", do_records, NULL, no_keys },
 	{ "shutdown", do_shutdown, NULL, no_keys },
 	{ "kill", do_kill, NULL, kill_keys },
+	{ "server", do_server_action, NULL, server_action_keys },
 	{ "deploy", do_deploy, NULL, deploy_keys },
 	{ "status", do_status, NULL, status_keys },
 	{ "follow", do_follow, NULL, optional_id_keys },

@@ -7,6 +7,7 @@
 #include "deployment.h"
 #include "log.h"
 #include "rollback_state.h"
+#include "serverctl.h"
 
 int
 current_busy(struct supervisor *sv, char **err)
@@ -17,6 +18,12 @@ current_busy(struct supervisor *sv, char **err)
 
 	if (sv->shutting_down)
 		return -ESHUTDOWN;
+	if (sv->serverctl != NULL) {
+		if (asprintf(err, "%s (mcpvisor stop, start or restart) is "
+		    "under way", serverctl_id(sv->serverctl)) == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
 	if (sv->preparing != NULL) {
 		if (asprintf(err, "deployment %s is being prepared; stop it "
 		    "first", sv->preparing->id) == -1)

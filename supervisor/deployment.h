@@ -137,6 +137,9 @@ const char	*dep_state_name(enum dep_state);	/* its record's */
 const char	*dep_action_name(enum dep_state, enum dep_event);
 /* The run of server name, or NULL. */
 struct server_run *dep_server(const struct deployment *, const char *name);
+/* The name of dep's servers nearest to name (a typo's), or "". dep may
+ * be NULL. */
+const char	*dep_nearest_server(const struct deployment *, const char *name);
 /* The batch sr belongs to (NULL: the one being deployed). */
 size_t		 dep_batch_of(const struct deployment *,
 		    const struct server_run *);

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "frame.h"
 #include "prepare.h"
+#include "schema.h"
 #include "rollback_state.h"
 #include "workerproc.h"
 #include "ynode.h"
@@ -63,6 +64,19 @@ dep_server(const struct deployment *dep, const char *name)
 		if (strcmp(dep->ld.servers[i].name, name) == 0)
 			return &dep->ld.servers[i];
 	return NULL;
+}
+
+const char *
+dep_nearest_server(const struct deployment *dep, const char *name)
+{
+	const char	*names[257], *near;
+	size_t		 n = 0;
+
+	for (size_t i = 0; dep != NULL && i < dep->ld.nservers && n < 256; i++)
+		names[n++] = dep->ld.servers[i].name;
+	names[n] = NULL;
+	return n > 0 && (near = schema_nearest(names, name)) != NULL ? near :
+	    "";
 }
 
 size_t

@@ -22,8 +22,8 @@
 #include "hooks.h"
 #include "log.h"
 #include "rollback.h"
-#include "schema.h"
 #include "server.h"
+#include "serverctl.h"
 #include "snapjob.h"
 #include "supervisor.h"
 #include "upgrade.h"
@@ -123,6 +123,7 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 	runtime_listen(sv, upgrade_listener);
 	runtime_listen(sv, rollback_listener);
 	runtime_listen(sv, rollback_hand_listener);
+	runtime_listen(sv, serverctl_listener);
 	runtime_listen(sv, runtime_listener);
 	/* orphans come to us, not to an init that knows nothing of them */
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
@@ -157,6 +158,8 @@ runtime_free(struct supervisor *sv)
 {
 	/* the deployment first: it lets go of its workers */
 	hooks_free_all(sv);
+	serverctl_drop(sv->serverctl);
+	sv->serverctl = NULL;
 	dep_free(sv->preparing);
 	dep_free(sv->unprepared);
 	sv->preparing = sv->unprepared = NULL;
@@ -296,20 +299,6 @@ runtime_record_metrics(struct supervisor *sv, const char *server,
 	return 0;
 }
 
-/* The nearest of dep's server names to name, or "". */
-static const char *
-nearest_server(const struct deployment *dep, const char *name)
-{
-	const char	*names[257], *near;
-	size_t		 n = 0;
-
-	for (size_t i = 0; dep != NULL && i < dep->ld.nservers && n < 256; i++)
-		names[n++] = dep->ld.servers[i].name;
-	names[n] = NULL;
-	return n > 0 && (near = schema_nearest(names, name)) != NULL ? near :
-	    "";
-}
-
 int
 runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
     int uid, cJSON *done, char *why, size_t size)
@@ -331,7 +320,7 @@ runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
 		}
 		if (dep == NULL || (sr = dep_server(dep, n->valuestring)) ==
 		    NULL) {
-			near = nearest_server(dep, n->valuestring);
+			near = dep_nearest_server(dep, n->valuestring);
 			snprintf(why, size, "no server '%.80s'%s%.80s%s",
 			    n->valuestring, *near ? "; did you mean '" : "",
 			    near, *near ? "'?" : "");

@@ -55,6 +55,7 @@ struct hook_run;
 struct server_run;
 struct childjob;
 struct peer;
+struct serverctl;
 struct snapjob;
 struct worker_proc;
 
@@ -147,6 +148,10 @@ struct supervisor {
 	struct worker_proc	*workers;	/* every live worker */
 	struct peer		*gateway;	/* its channel (gwlink.c) */
 	struct hook_run		*hooks;		/* running deployment hooks */
+	/* mcpvisor stop|start|restart SERVER under way (serverctl.c), and
+	 * how many there were, for their ids */
+	struct serverctl	*serverctl;
+	unsigned		 serverctl_seq;
 	struct childjob		*jobs;		/* work in children */
 	bool			 init_mode;
 	/* --once (with --init): stop in order once the deployment

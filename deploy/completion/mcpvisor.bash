@@ -29,7 +29,7 @@ _mcpvisor()
 		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs kill shutdown gateway $globals" -- "$cur"))
+		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs stop start restart kill shutdown gateway $globals" -- "$cur"))
 		return
 	fi
 	if [ -z "$verb" ]; then

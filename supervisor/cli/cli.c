@@ -46,6 +46,10 @@ static const char usage_main[] =
 "  security SERVER [ENV]    its protections, and an exposure score from 0 to 10\n"
 "  status [SERVER...]       every server at a glance (exit 3: one named is down)\n"
 "  logs [-f] [-n N] SERVER  a server's output, followed across rotations\n"
+"  stop [-d] SERVER...      stop servers, dependents first (-d: with them)\n"
+"  start SERVER...          start servers, dependencies first, until ready\n"
+"  restart SERVER...        stop and start servers, until ready again\n"
+"  kill [-s SIG] SERVER...  a signal to servers' processes (default TERM)\n"
 "  shutdown                 stop every deployment in reverse order, then mcpvisord\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
@@ -361,6 +365,9 @@ static const struct cli_verb top_verbs[] = {
 	{ "status", cli_status, "every server at a glance" },
 	{ "logs", cli_logs, "a server's output, followed across rotations" },
 	{ "kill", cli_kill, "a signal to servers' processes" },
+	{ "stop", cli_stop, "stop servers (dependents first)" },
+	{ "start", cli_start, "start servers (dependencies first)" },
+	{ "restart", cli_restart, "restart servers, until ready again" },
 	{ "shutdown", cli_shutdown, "stop every deployment, then mcpvisord" },
 	{ NULL, NULL, NULL },
 };
@@ -534,9 +541,12 @@ main(int argc, char **argv)
 	if ((status = default_paths(&cli)) != 0)
 		return status;
 	status = -1;
+	/* one verb: the one run may reorder argv (getopt does) */
 	for (const struct cli_verb *v = top_verbs; v->name != NULL; v++)
-		if (strcmp(v->name, argv[optind]) == 0)
+		if (strcmp(v->name, argv[optind]) == 0) {
 			status = v->run(&cli, argc - optind, argv + optind);
+			break;
+		}
 	if (status == -1) {
 		fprintf(stderr, "mcpvisor: unknown command '%s' (see mcpvisor "
 		    "--help)\n", argv[optind]);

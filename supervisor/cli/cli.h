@@ -134,6 +134,9 @@ int	cli_security(struct cli *, int, char **);
 int	cli_status(struct cli *, int, char **);
 int	cli_logs(struct cli *, int, char **);
 int	cli_kill(struct cli *, int, char **);
+int	cli_stop(struct cli *, int, char **);
+int	cli_start(struct cli *, int, char **);
+int	cli_restart(struct cli *, int, char **);
 int	cli_shutdown(struct cli *, int, char **);
 
 /* One server rendered for one environment (NULL: development, or the

@@ -4,6 +4,7 @@
  *	mcpvisor status [SERVER...] [--json]   every server at a glance
  *	mcpvisor logs [-f] [-n N] SERVER...    a server's output
  *	mcpvisor kill [-s SIG] SERVER...       a signal to servers
+ *	mcpvisor stop|start|restart SERVER...  servers, in dependency order
  *	mcpvisor shutdown                      stop everything, then the daemon
  */
 #include <errno.h>
@@ -53,6 +54,28 @@ static const char usage_kill[] =
 "as its restart policy says. Nothing is sent unless every server named\n"
 "runs. Exit 0; 3 when one is not running (or no mcpvisord is); 2 for a\n"
 "name the current deployment has not.\n";
+
+static const char usage_stop[] =
+"usage: mcpvisor stop [-d|--with-dependents] SERVER...\n"
+"\n"
+"Stops servers of the current deployment, dependents first, and returns\n"
+"once they have stopped. A server whose dependents run is refused unless\n"
+"-d, which stops them too. Exit 0; 1 when it fails or is refused; 2 for\n"
+"a name the deployment has not; 3 when no deployment runs.\n";
+
+static const char usage_start[] =
+"usage: mcpvisor start SERVER...\n"
+"\n"
+"Starts stopped servers of the current deployment, each dependency that\n"
+"is not running first, and returns once every one is ready (its\n"
+"readiness and timeout_seconds as in a deployment). Exit codes as stop's.\n";
+
+static const char usage_restart[] =
+"usage: mcpvisor restart SERVER...\n"
+"\n"
+"Stops servers of the current deployment (dependents of one another\n"
+"first), starts them again in dependency order, and returns once every\n"
+"one is ready; their dependents keep running. Exit codes as stop's.\n";
 
 static const char usage_shutdown[] =
 "usage: mcpvisor shutdown\n"
@@ -529,6 +552,131 @@ cli_kill(struct cli *cli, int argc, char **argv)
 		    str(e, "server"), num(e, "pid"));
 	cJSON_Delete(resp);
 	return CLI_EXIT_OK;
+}
+
+/* --- stop, start, restart --- */
+
+static void
+print_names(const char *what, const cJSON *names)
+{
+	const cJSON	*n;
+	bool		 first = true;
+
+	if (cJSON_GetArraySize(names) == 0)
+		return;
+	printf("%s", what);
+	cJSON_ArrayForEach(n, names) {
+		printf("%s%s", first ? " " : ", ", cJSON_GetStringValue(n));
+		first = false;
+	}
+	printf("\n");
+}
+
+static int
+server_action(struct cli *cli, int argc, char **argv, const char *action,
+    const char *usage)
+{
+	static const struct option longopts[] = {
+		{ "with-dependents", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_link	 c = { .fd = -1 };
+	bool			 with_dependents = false, stop;
+	const char		*code, *outcome;
+	cJSON			*rq, *names, *resp, *fin = NULL;
+	uint8_t			 type;
+	int			 ch, r;
+
+	stop = strcmp(action, "stop") == 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, stop ? "dh" : "h", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			if (stop) {
+				with_dependents = true;
+				break;
+			}
+			/* FALLTHROUGH */
+		default:	fputs(usage, stderr); return CLI_EXIT_USAGE;
+		case 'h':	fputs(usage, stdout); return CLI_EXIT_OK;
+		}
+	}
+	if (optind == argc) {
+		fputs(usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (link_connect(&c, cli->state_dir, false, NULL) < 0) {
+		fprintf(stderr, "mcpvisor %s: mcpvisord is not running (state "
+		    "directory %s)\n", action, cli->state_dir);
+		return 3;
+	}
+	rq = cJSON_CreateObject();
+	cJSON_AddStringToObject(rq, "verb", "server");
+	cJSON_AddStringToObject(rq, "action", action);
+	if (with_dependents)
+		cJSON_AddBoolToObject(rq, "with_dependents", 1);
+	names = cJSON_AddArrayToObject(rq, "servers");
+	for (int i = optind; i < argc; i++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(argv[i]));
+	if ((resp = ask_request(cli, rq, &c)) == NULL) {
+		link_close(&c);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	if (!cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok"))) {
+		code = str(resp, "code");
+		fprintf(stderr, "mcpvisor %s: %s\n", action, str(resp, "error"));
+		r = strcmp(code, "not_found") == 0 ? CLI_EXIT_USAGE :
+		    strcmp(code, "not_running") == 0 ? 3 : CLI_EXIT_FAILED;
+		cJSON_Delete(resp);
+		link_close(&c);
+		return r;
+	}
+	print_names("stopping", cJSON_GetObjectItem(resp, "stops"));
+	print_names("starting", cJSON_GetObjectItem(resp, "starts"));
+	fflush(stdout);
+	cJSON_Delete(resp);
+	/* then, when it is over, the second answer */
+	while (fin == NULL && link_next(&c, &type, &resp) == 1) {
+		if (type == FRAME_RESPONSE && cJSON_IsTrue(cJSON_GetObjectItem(
+		    resp, "finished")))
+			fin = resp;
+		else
+			cJSON_Delete(resp);
+	}
+	link_close(&c);
+	if (fin == NULL) {
+		fprintf(stderr, "mcpvisor %s: mcpvisord closed the connection "
+		    "before it was done\n", action);
+		return CLI_EXIT_TEMPFAIL;
+	}
+	outcome = str(fin, "outcome");
+	r = strcmp(outcome, "succeeded") == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+	if (r == CLI_EXIT_OK)
+		printf("done\n");
+	else
+		fprintf(stderr, "mcpvisor %s: %s\n", action, outcome);
+	cJSON_Delete(fin);
+	return r;
+}
+
+int
+cli_stop(struct cli *cli, int argc, char **argv)
+{
+	return server_action(cli, argc, argv, "stop", usage_stop);
+}
+
+int
+cli_start(struct cli *cli, int argc, char **argv)
+{
+	return server_action(cli, argc, argv, "start", usage_start);
+}
+
+int
+cli_restart(struct cli *cli, int argc, char **argv)
+{
+	return server_action(cli, argc, argv, "restart", usage_restart);
 }
 
 /* --- shutdown --- */

@@ -33,6 +33,17 @@ mkdir -p "$work/hupdir"
 server catcher "  command: /bin/sh
   args: [\"-c\", \"trap 'echo hup >> $work/hupdir/hups' HUP; while :; do sleep 0.1; done\"]"
 printf 'sandbox:\n  writable_paths: ["%s/hupdir"]\n' "$work" >> "$cfg/servers/catcher.yaml"
+# app depends on db; picky refuses to come up once told to (up 1 s
+# counts as started)
+server db '  command: /bin/sleep
+  args: ["7402"]'
+server app '  command: /bin/sleep
+  args: ["7403"]'
+server picky "  command: /bin/sh
+  args: [\"-c\", \"[ -e $work/hupdir/refuse ] && exit 4; exec sleep 7404\"]
+  start_seconds: 1
+  readiness: process"
+printf 'sandbox:\n  readable_paths: ["%s/hupdir"]\n' "$work" >> "$cfg/servers/picky.yaml"
 cat > "$work/spec.yaml" <<'YAML'
 metadata: {name: daily, environment: test}
 servers:
@@ -40,6 +51,9 @@ servers:
   - {name: quiet, parallel_safe: true}
   - {name: oneshot, parallel_safe: true}
   - {name: catcher, parallel_safe: true}
+  - {name: db, parallel_safe: true}
+  - {name: app, parallel_safe: true, dependencies: [db]}
+  - {name: picky, parallel_safe: true}
 deployment_settings: {monitoring_enabled: false}
 YAML
 state="$work/state"
@@ -52,10 +66,10 @@ check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^
 quiet_pid=$(pgrep -x -f "/bin/sleep 7401")
 check "with the server's own pid" 'grep -q "quiet *ready *$quiet_pid " <<<"$out"'
 out=$(mv status --json 2>&1)
-check "status --json parses: four servers, their states" 'python3 -c "
+check "status --json parses: seven servers, their states" 'python3 -c "
 import json, sys
 d = {x[\"server\"]: x for x in json.loads(sys.stdin.read())}
-assert set(d) == {\"talker\", \"quiet\", \"oneshot\", \"catcher\"}, d
+assert set(d) == {\"talker\", \"quiet\", \"oneshot\", \"catcher\", \"db\", \"app\", \"picky\"}, d
 assert d[\"quiet\"][\"state\"] == \"ready\" and d[\"quiet\"][\"pid\"] == $quiet_pid
 assert d[\"oneshot\"][\"state\"] == \"exited\"
 " <<<"$out"'
@@ -96,6 +110,38 @@ out=$(mv kill quite 2>&1); status=$?
 check "kill of a name the deployment has not: did you mean, exit 2" '[ $status -eq 2 ] && grep -q "no server .quite.; did you mean .quiet.?" <<<"$out"'
 out=$(mv kill -s STOP quiet 2>&1); status=$?
 check "kill -s STOP (not one of the seven): refused, exit 2" '[ $status -eq 2 ] && grep -q "no signal .STOP." <<<"$out"'
+
+# stop, start, restart: in dependency order, answered when done
+pid_of() { pgrep -x -f "/bin/sleep $1"; }
+db_pid=$(pid_of 7402); app_pid=$(pid_of 7403)
+# the order servers of the daily deployment stopped or became ready in
+order() { python3 -c '
+import json, sys
+seen = []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event_type") == sys.argv[2] and e.get("server_name") in ("db", "app"):
+        seen.append(e["server_name"])
+print(" ".join(seen[int(sys.argv[3]):]))' "$state/events.journal" "$@"; }
+out=$(mv stop db 2>&1); status=$?
+check "stop db while app (its dependent) runs: refused, exit 1, naming it; nothing stopped" '[ $status -eq 1 ] && grep -q "server .db. has a running dependent, .app.: stop it first, or stop with dependents (-d)" <<<"$out" && [ "$(pid_of 7402)" = "$db_pid" ] && [ "$(pid_of 7403)" = "$app_pid" ]'
+stopped_before=$(order server_exited 0 | wc -w)
+out=$(mv stop -d db 2>&1); status=$?
+check "stop -d db: app, then db, stopped; exit 0 once both are" '[ $status -eq 0 ] && grep -q "^stopping app, db" <<<"$out" && [ "$(order server_exited "$stopped_before")" = "app db" ] && ! pid_of 7402 >/dev/null && ! pid_of 7403 >/dev/null'
+out=$(mv status db 2>&1); status=$?
+check "status of the stopped db: stopped, exit 3" '[ $status -eq 3 ] && grep -q "db *stopped" <<<"$out"'
+ready_before=$(order server_ready 0 | wc -w)
+out=$(mv start app 2>&1); status=$?
+check "start app: db (its dependency) first, then app; exit 0 once both are ready" '[ $status -eq 0 ] && grep -q "^starting db, app" <<<"$out" && [ "$(order server_ready "$ready_before")" = "db app" ] && mv status db app >/dev/null'
+db_pid=$(pid_of 7402); app_pid=$(pid_of 7403)
+out=$(mv restart db 2>&1); status=$?
+check "restart db: a new db, ready, exit 0; app keeps its pid" '[ $status -eq 0 ] && [ -n "$(pid_of 7402)" ] && [ "$(pid_of 7402)" != "$db_pid" ] && [ "$(pid_of 7403)" = "$app_pid" ] && mv status db >/dev/null'
+check "the events say who asked for what" 'grep -q "\"event_type\":\"server_stop_requested\".*\"action\":\"restart\".*\"requester_uid\":0" "$state/events.journal" && grep -q "server_action_completed" "$state/events.journal"'
+touch "$work/hupdir/refuse"
+out=$(mv restart picky 2>&1); status=$?
+check "restart of a server that does not come back: exit 1, saying why" '[ $status -eq 1 ] && grep -q "mcpvisor restart: failed: picky: " <<<"$out" && grep -q "server_action_failed" "$state/events.journal"'
+out=$(mv restart dbb 2>&1); status=$?
+check "restart of a name the deployment has not: did you mean, exit 2" '[ $status -eq 2 ] && grep -q "no server .dbb.; did you mean .db.?" <<<"$out"'
 
 out=$(mv shutdown 2>&1); status=$?
 check "shutdown: exit 0 once mcpvisord is gone" '[ $status -eq 0 ] && grep -q "stopped every deployment and exited" <<<"$out" && ! pgrep -f "mcpvisord --state-dir $state" >/dev/null'
