@@ -225,8 +225,9 @@ collect_secrets(struct dep_loaded *ld)
 /* Each server's run spec (refused with its file when it is not one a
  * worker can start) and its run. */
 static int
-make_runs(struct supervisor *sv, const struct dep_sources *src,
-    struct dep_loaded *ld, const char *id, struct diag_list *dl)
+make_runs_with(struct supervisor *sv, const struct dep_sources *src,
+    struct dep_loaded *ld, const char *id, struct dynuser_map *ids,
+    struct diag_list *dl)
 {
 	int	r = 0;
 
@@ -258,8 +259,8 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		sr->stop_timeout_ms = rs->stop_timeout_ms;
 		sr->attempts_allowed = 1 + ps->spec->retry_attempts;
 		sr->ready_timeout_s = ps->spec->timeout_seconds;
-		if (rs->user == NULL && sv->dynamic_users && dynuser_for(
-		    sv->state_dir, ps->spec->name, &dynamic_id, &err) < 0) {
+		if (rs->user == NULL && ids != NULL && dynuser_for(ids,
+		    ps->spec->name, &dynamic_id, &err) < 0) {
 			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,
 			    "server '%s': no dynamic user for it: %s",
 			    ps->spec->name, err.msg);
@@ -268,7 +269,7 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 			continue;
 		}
 		sr->config_text = worker_config(sv, ld, i, id, rs,
-		    rs->user == NULL && sv->dynamic_users ? dynamic_id : 0);
+		    rs->user == NULL ? dynamic_id : 0);
 		snprintf(sr->stack, sizeof(sr->stack), "%s",
 		    ld->pd->spec->name);
 		runspec_free(rs);
@@ -283,6 +284,34 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 			r = -EINVAL;
 		}
 	}
+	return r;
+}
+
+/* make_runs_with, the dynamic users' ids read once and, when the load
+ * gave out new ones, written once. */
+static int
+make_runs(struct supervisor *sv, const struct dep_sources *src,
+    struct dep_loaded *ld, const char *id, struct diag_list *dl)
+{
+	struct dynuser_map	 ids;
+	struct errbuf		 err = { "" };
+	int			 r;
+
+	if (!sv->dynamic_users)
+		return make_runs_with(sv, src, ld, id, NULL, dl);
+	if ((r = dynuser_load(&ids, sv->state_dir, &err)) < 0) {
+		diag_add_file(dl, DIAG_ERROR, ids.path, "the servers' dynamic "
+		    "users: %s", err.msg);
+		return r == -ENOMEM ? r : -EINVAL;
+	}
+	r = make_runs_with(sv, src, ld, id, &ids, dl);
+	if (r == 0 && dynuser_save(&ids, &err) < 0) {
+		diag_add_file(dl, DIAG_ERROR, ids.path, "the servers' dynamic "
+		    "users: %s", err.msg);
+		return -EINVAL;
+	}
+	if (r != 0)
+		dynuser_drop(&ids);	/* ids for servers that do not run */
 	return r;
 }
 

@@ -116,6 +116,8 @@ server_record(const struct server_run *sr)
 		add_int(s, "worker_pid", worker_pid(sr->worker));
 	if (sr->server_pid > 0)
 		add_int(s, "server_pid", sr->server_pid);
+	if (sr->via_gateway)
+		cJSON_AddBoolToObject(s, "gateway", 1);
 	if (sr->ready_after_ms > 0)
 		add_int(s, "ready_after_ms", (long long)sr->ready_after_ms);
 	if (sr->last_error[0] != '\0')

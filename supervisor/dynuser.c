@@ -2,13 +2,15 @@
  * Dynamic users, as systemd's DynamicUser= makes them: a server whose
  * file names no run.user runs as a uid of its own from 61184-65518,
  * which no passwd or group entry holds, in the group 65519 that every
- * such server shares (for writable paths they share). The uid is chosen once per server name and kept in
- * STATE_DIR/dynamic-users.json, so that a restarted server, a
- * restarted mcpvisord and a rollback find the files it owns; ids are
- * never given back, since files may still carry them.
+ * such server shares (for writable paths they share). The uid is
+ * chosen once per server name and kept in STATE_DIR/dynamic-users.json,
+ * so that a restarted server, a restarted mcpvisord and a rollback find
+ * the files it owns; ids are never given back, since files may still
+ * carry them.
  *
  * Deployments are loaded one at a time (deployment.c), in a child:
- * the file, not this process's memory, is where an allocation lives.
+ * the file, not this process's memory, is where an allocation lives;
+ * it is read once and written once (when it gained ids) per load.
  */
 #include "dynuser.h"
 
@@ -79,34 +81,40 @@ taken(const cJSON *map, unsigned id)
 }
 
 int
-dynuser_for(const char *state_dir, const char *server, uid_t *out,
+dynuser_load(struct dynuser_map *m, const char *state_dir,
     struct errbuf *err)
 {
-	char		 path[PATH_MAX];
-	cJSON		*map = NULL;
-	const cJSON	*mine;
-	unsigned	 start, id;
-	int		 r;
+	int	r;
 
-	snprintf(path, sizeof(path), "%s/%s", state_dir, DYNUSER_FILE);
-	if ((r = state_read_json(path, &map)) == -ENOENT)
-		map = cJSON_CreateObject();
-	else if (r < 0 || !cJSON_IsObject(map)) {
-		errbuf_set(err, "%s: %s", path, r < 0 ? strerror(-r) :
+	memset(m, 0, sizeof(*m));
+	m->state_dir = state_dir;
+	snprintf(m->path, sizeof(m->path), "%s/%s", state_dir, DYNUSER_FILE);
+	if ((r = state_read_json(m->path, &m->ids)) == -ENOENT)
+		m->ids = cJSON_CreateObject();
+	else if (r < 0 || !cJSON_IsObject(m->ids)) {
+		errbuf_set(err, "%s: %s", m->path, r < 0 ? strerror(-r) :
 		    "not a JSON object");
-		cJSON_Delete(map);
+		cJSON_Delete(m->ids);
+		m->ids = NULL;
 		return r < 0 ? r : -EBADMSG;
 	}
-	if (map == NULL)
-		return -ENOMEM;
-	if ((mine = cJSON_GetObjectItem(map, server)) != NULL) {
+	return m->ids == NULL ? -ENOMEM : 0;
+}
+
+int
+dynuser_for(struct dynuser_map *m, const char *server, uid_t *out,
+    struct errbuf *err)
+{
+	const cJSON	*mine;
+	unsigned	 start, id;
+
+	if ((mine = cJSON_GetObjectItem(m->ids, server)) != NULL) {
 		long long v = json_int_within(mine, RUNSPEC_DYNAMIC_ID_FIRST,
 		    RUNSPEC_DYNAMIC_GID - 1, -1);
 
-		cJSON_Delete(map);
 		if (v == -1) {
 			errbuf_set(err, "%s: the id of '%s' is not in %u-%u",
-			    path, server, RUNSPEC_DYNAMIC_ID_FIRST,
+			    m->path, server, RUNSPEC_DYNAMIC_ID_FIRST,
 			    RUNSPEC_DYNAMIC_GID - 1);
 			return -EBADMSG;
 		}
@@ -116,19 +124,34 @@ dynuser_for(const char *state_dir, const char *server, uid_t *out,
 	start = first_candidate(server);
 	for (unsigned k = 0; k < DYNUSER_COUNT; k++) {
 		id = RUNSPEC_DYNAMIC_ID_FIRST + (start + k) % DYNUSER_COUNT;
-		if (taken(map, id))
+		if (taken(m->ids, id))
 			continue;
-		if (cJSON_AddNumberToObject(map, server, id) == NULL)
-			r = -ENOMEM;
-		else if ((r = state_write_json(state_dir, DYNUSER_FILE,
-		    map)) < 0)
-			errbuf_set(err, "%s: %s", path, strerror(-r));
-		cJSON_Delete(map);
+		if (cJSON_AddNumberToObject(m->ids, server, id) == NULL)
+			return -ENOMEM;
+		m->changed = true;
 		*out = (uid_t)id;
-		return r;
+		return 0;
 	}
-	cJSON_Delete(map);
 	errbuf_set(err, "every dynamic id (%u-%u) is taken: give the server "
 	    "a run.user", RUNSPEC_DYNAMIC_ID_FIRST, RUNSPEC_DYNAMIC_GID - 1);
 	return -ENOSPC;
+}
+
+int
+dynuser_save(struct dynuser_map *m, struct errbuf *err)
+{
+	int	r = 0;
+
+	if (m->ids != NULL && m->changed && (r = state_write_json(m->state_dir,
+	    DYNUSER_FILE, m->ids)) < 0)
+		errbuf_set(err, "%s: %s", m->path, strerror(-r));
+	dynuser_drop(m);
+	return r;
+}
+
+void
+dynuser_drop(struct dynuser_map *m)
+{
+	cJSON_Delete(m->ids);
+	m->ids = NULL;
 }

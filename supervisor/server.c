@@ -176,7 +176,8 @@ begin(struct server_run *sr, const struct srv_input *in)
 	{
 		char	about[512];
 
-		if (gwlink_about(sr, about, sizeof(about))) {
+		if ((sr->via_gateway = gwlink_about(sr, about,
+		    sizeof(about)))) {
 			worker_serves_gateway(sr->worker, about);
 			gwlink_worker(o->sv, sr->worker);
 		}
@@ -751,6 +752,7 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	src->worker = NULL;
 	worker_reown(dst->worker, on_worker, dst);
 	dst->server_pid = src->server_pid;
+	dst->via_gateway = src->via_gateway;
 	dst->state = SR_READY;
 	src->state = SR_STOPPED;
 	dst->attempts = src->attempts;

@@ -103,6 +103,8 @@ struct server_run {
 	char			 stack[96];	/* its deployment's spec name */
 	struct worker_proc	*worker;
 	pid_t			 server_pid;	/* as its worker said */
+	bool			 via_gateway;	/* its worker serves the
+						 * gateway a pair (stdio) */
 	struct loop_timer	 ready_timer;
 	struct loop_timer	 retry_timer;
 	char			 last_error[256];

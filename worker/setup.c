@@ -177,8 +177,15 @@ adopt_writable_path(struct worker *w, const char *path, struct errbuf *err)
 	struct stat			 st;
 	int				 fd, r = 0;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	/* not blocked by a FIFO; a link is followed by no one here */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1 && errno == ELOOP) {
+		log_warnx("writable path %s is a symbolic link: the server's "
+		    "dynamic user (uid %u) is not given what it points to",
+		    path, (unsigned)sp->uid);
+		return 0;
+	}
+	if (fd == -1 || fstat(fd, &st) == -1) {
 		r = -errno;
 		errbuf_set(err, "writable path %s: %s", path, strerror(-r));
 		if (fd != -1)
@@ -198,10 +205,11 @@ adopt_writable_path(struct worker *w, const char *path, struct errbuf *err)
 		    fchmod(fd, DYNAMIC_DIR_MODE) == -1)
 			r = -errno;
 	} else
-		log_warnx("writable path %s belongs to uid %u and is not empty: "
+		log_warnx("writable path %s belongs to uid %u and is not empty%s: "
 		    "the server's dynamic user (uid %u) is not given it (chown "
 		    "it, or give the server a run.user)", path,
-		    (unsigned)st.st_uid, (unsigned)sp->uid);
+		    (unsigned)st.st_uid, S_ISDIR(st.st_mode) ? "" :
+		    " (a file)", (unsigned)sp->uid);
 	if (r < 0)
 		errbuf_set(err, "taking over %s: %s", path, strerror(-r));
 	close(fd);
@@ -214,7 +222,7 @@ static int
 make_writable_path(struct worker *w, const char *path, struct errbuf *err)
 {
 	char	*tmp;
-	bool	 existed = false;
+	bool	 existed;
 	int	 r = 0;
 
 	if (path[0] != '/') {

@@ -33,9 +33,10 @@ static const char usage_status[] =
 "usage: mcpvisor status [SERVER...] [--json]\n"
 "\n"
 "Every server of every deployment mcpvisord runs (or those named): its\n"
-"deployment, state, pid, uptime, restarts and last health check; --json\n"
-"for machines. Exit 0; 3 when a server named is not running (or no\n"
-"mcpvisord is), as systemctl status says; 2 for a name no deployment has.\n";
+"deployment, state, pid, uptime, restarts, last health check and the URL\n"
+"where the gateway serves it to MCP clients; --json for machines. Exit 0;\n"
+"3 when a server named is not running (or no mcpvisord is), as systemctl\n"
+"status says; 2 for a name no deployment has.\n";
 
 static const char usage_logs[] =
 "usage: mcpvisor logs [-f] [-n N] SERVER...\n"
@@ -214,12 +215,36 @@ wanted(char **names, int n, const char *name)
 	return false;
 }
 
+/* Where the gateway serves servers, "" when no gateway runs or none of
+ * recs' servers is served by it. */
+static void
+gateway_base(struct cli *cli, const cJSON *recs, char *base, size_t size)
+{
+	const cJSON	*rec, *s;
+	char		 where[64];
+	const char	*host;
+	long		 port = 0;
+	bool		 any = false;
+
+	base[0] = '\0';
+	cJSON_ArrayForEach(rec, recs)
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(rec, "servers"))
+			any |= cJSON_IsTrue(cJSON_GetObjectItem(s, "gateway"));
+	if (!any || cli_helper_where(cli, "gateway", false, 0, NULL, &port,
+	    where) != 0 || port == 0)
+		return;
+	host = cli_reach(where);
+	snprintf(base, size, "http://%s%s%s:%ld/servers/",
+	    strchr(host, ':') != NULL ? "[" : "", host,
+	    strchr(host, ':') != NULL ? "]" : "", port);
+}
+
 int
 cli_status(struct cli *cli, int argc, char **argv)
 {
 	struct daemon_link	 c = { .fd = -1 };
 	cJSON			*resp, *recs, *rec, *s, *out = NULL;
-	char			 near[128], up[32];
+	char			 near[128], up[32], base[128], url[256];
 	int			 first, status, nnames;
 	bool			 all_running = true, any = false;
 
@@ -246,11 +271,13 @@ cli_status(struct cli *cli, int argc, char **argv)
 			cJSON_Delete(resp);
 			return CLI_EXIT_USAGE;
 		}
+	gateway_base(cli, recs, base, sizeof(base));
 	if (cli->json)
 		out = cJSON_CreateArray();
 	else
-		printf("%-22s %-20s %-11s %8s %9s %8s  %s\n", "DEPLOYMENT",
-		    "SERVER", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH");
+		printf("%-22s %-20s %-11s %8s %9s %8s  %-16s %s\n",
+		    "DEPLOYMENT", "SERVER", "STATE", "PID", "UPTIME",
+		    "RESTARTS", "HEALTH", "URL");
 	cJSON_ArrayForEach(rec, recs) {
 		if (strcmp(str(rec, "state"), "done") == 0)
 			continue;
@@ -266,6 +293,11 @@ cli_status(struct cli *cli, int argc, char **argv)
 			all_running &= running_state(str(s, "state"));
 			uptime_text(running_state(str(s, "state")) ? pid : 0,
 			    up, sizeof(up));
+			url[0] = '\0';
+			if (base[0] != '\0' && cJSON_IsTrue(cJSON_GetObjectItem(
+			    s, "gateway")))
+				snprintf(url, sizeof(url), "%s%s/mcp", base,
+				    str(s, "name"));
 			if (out != NULL) {
 				cJSON	*e = cJSON_CreateObject();
 
@@ -286,14 +318,16 @@ cli_status(struct cli *cli, int argc, char **argv)
 				if (h != NULL)
 					cJSON_AddItemToObject(e, "health",
 					    cJSON_Duplicate(h, 1));
+				if (url[0] != '\0')
+					cJSON_AddStringToObject(e, "url", url);
 				cJSON_AddItemToArray(out, e);
 				continue;
 			}
 			snprintf(pbuf, sizeof(pbuf), "%lld", pid);
-			printf("%-22.22s %-20.20s %-11s %8s %9s %8lld  %s\n",
+			printf("%-22.22s %-20.20s %-11s %8s %9s %8lld  %-16s %s\n",
 			    str(rec, "deployment"), str(s, "name"),
 			    str(s, "state"), pid > 0 ? pbuf : "-", up,
-			    num(s, "restarts"), hs);
+			    num(s, "restarts"), hs, url[0] != '\0' ? url : "-");
 		}
 	}
 	if (out != NULL) {

@@ -12,9 +12,10 @@ stamps its own start) until every one runs, in one run:
                      its log directory is given to
   mcpvisor default   and the filesystem view, in a PID namespace of its
                      own (filesystem: strict): every default
-  mcpvisor limited   and a cgroup of its own with cpu_cores, memory_gb
-                     and pids_max
-  mcpvisor full      and a network namespace (network: none)
+  mcpvisor full      and a cgroup of its own with cpu_cores, memory_gb
+                     and pids_max: the whole sandbox (cgroup, mount
+                     and PID namespaces, seccomp, its own user)
+  mcpvisor full+net  and a network namespace (network: none)
   bwrap              N processes each given a comparable view by
                      bubblewrap (new user, pid, network, ipc, uts and
                      mount namespaces, / read-only, its own /tmp, /dev,
@@ -122,8 +123,8 @@ def main():
         ("filtered", "  filesystem: host\n", "root"),
         ("dynamic", "  filesystem: host\n", None),
         ("default", "  network: host\n", None),
-        ("limited", limits, None),
-        ("full", "  network: none\n" + limits, None),
+        ("full", limits, None),
+        ("full+net", "  network: none\n" + limits, None),
     ]
     results = {}
     try:
@@ -154,7 +155,7 @@ def main():
             vs.append(f"{m / med[peer]:.2f}x" if peer in med else "-")
         print(f"{name:22} {m:9.1f} {m / n:10.3f}  {vs[0]:>7} {vs[1]:>9}")
     base_ms = med.get("mcpvisor minimal")
-    for label in ("filtered", "dynamic", "default", "limited", "full"):
+    for label in ("filtered", "dynamic", "default", "full", "full+net"):
         m = med.get("mcpvisor " + label)
         if base_ms is not None and m is not None:
             print(f"# {label} over minimal: {(m - base_ms) / n:+.3f} ms per "

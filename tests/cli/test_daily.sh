@@ -62,15 +62,17 @@ out=$(mv deploy start "$work/spec.yaml" 2>&1)
 wait_for "mv status --json | grep -q '\"state\":	\"exited\"'" 10
 
 out=$(mv status 2>&1); status=$?
-check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^DEPLOYMENT *SERVER *STATE *PID *UPTIME *RESTARTS *HEALTH" <<<"$out" && grep -q "^daily *quiet *ready *[0-9]* *0m0[0-9]s *0" <<<"$out"'
+check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^DEPLOYMENT *SERVER *STATE *PID *UPTIME *RESTARTS *HEALTH *URL" <<<"$out" && grep -q "^daily *quiet *ready *[0-9]* *0m0[0-9]s *0 *- *http://127.0.0.1:[0-9]*/servers/quiet/mcp$" <<<"$out"'
 quiet_pid=$(pgrep -x -f "/bin/sleep 7401")
 check "with the server's own pid" 'grep -q "quiet *ready *$quiet_pid " <<<"$out"'
 out=$(mv status --json 2>&1)
-check "status --json parses: seven servers, their states" 'python3 -c "
+check "status --json parses: seven servers, their states, the gateway URL of each" 'python3 -c "
 import json, sys
 d = {x[\"server\"]: x for x in json.loads(sys.stdin.read())}
 assert set(d) == {\"talker\", \"quiet\", \"oneshot\", \"catcher\", \"db\", \"app\", \"picky\"}, d
 assert d[\"quiet\"][\"state\"] == \"ready\" and d[\"quiet\"][\"pid\"] == $quiet_pid
+import re
+assert re.match(r\"http://127[.]0[.]0[.]1:[0-9]+/servers/quiet/mcp\$\", d[\"quiet\"].get(\"url\", \"\")), d[\"quiet\"]
 assert d[\"oneshot\"][\"state\"] == \"exited\"
 " <<<"$out"'
 out=$(mv status quiet 2>&1); status=$?
