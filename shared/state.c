@@ -122,9 +122,8 @@ static int
 claim_dir(const char *dir, struct errbuf *err)
 {
 	struct stat	 st;
-	DIR		*d;
-	struct dirent	*de;
-	bool		 empty = true;
+	bool		 empty;
+	int		 fd;
 
 	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		errbuf_set(err, "%s: not a directory", dir);
@@ -137,13 +136,10 @@ claim_dir(const char *dir, struct errbuf *err)
 		    "refused", dir, (int)st.st_uid, (int)geteuid());
 		return -EPERM;
 	}
-	if ((d = opendir(dir)) == NULL)
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -errno;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			empty = false;
-	closedir(d);
+	empty = util_dir_empty(fd);
+	close(fd);
 	if (!empty) {
 		errbuf_set(err, "%s: owned by uid %d and not empty: refused "
 		    "(whatever is in it could have been planted)", dir,

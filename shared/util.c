@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -208,4 +209,24 @@ util_path_absolute_clean(const char *path)
 		if (c[3] == '/' || c[3] == '\0')
 			return false;
 	return true;
+}
+
+bool
+util_dir_empty(int fd)
+{
+	int		 copy = dup(fd);
+	DIR		*d = copy != -1 ? fdopendir(copy) : NULL;
+	struct dirent	*e;
+	bool		 empty = true;
+
+	if (d == NULL) {
+		if (copy != -1)
+			close(copy);
+		return false;
+	}
+	while (empty && (e = readdir(d)) != NULL)
+		empty = strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty;
 }

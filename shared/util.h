@@ -46,6 +46,11 @@ int		write_all(int fd, const void *, size_t len);
 int		read_file_capped(const char *path, int extra_oflags, size_t cap,
 		    char **out, size_t *len, struct stat *st);
 
+/* Whether the directory open at fd holds nothing but . and .. (false
+ * when it cannot be read). fd stays open, its position unchanged for
+ * the caller's purposes (a duplicate is read). */
+bool		util_dir_empty(int fd);
+
 /* Whether path is absolute and has no ".." component: a path a
  * sandbox binds or hides is taken as written, never resolved upwards. */
 bool		util_path_absolute_clean(const char *path);

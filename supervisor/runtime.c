@@ -326,8 +326,7 @@ runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
 			    near, *near ? "'?" : "");
 			return -ENOENT;
 		}
-		if (sr->worker == NULL || sr->server_pid <= 0 ||
-		    (sr->state != SR_STARTING && sr->state != SR_READY)) {
+		if (!server_has_process(sr)) {
 			snprintf(why, size, "server '%.80s' is not running (%s)",
 			    n->valuestring, server_state_name(sr->state));
 			return -ESRCH;

@@ -712,14 +712,20 @@ server_clear(struct server_run *sr)
 	sr->health = sr->usage = NULL;
 }
 
+bool
+server_has_process(const struct server_run *sr)
+{
+	return sr->worker != NULL && sr->server_pid > 0 &&
+	    (sr->state == SR_STARTING || sr->state == SR_READY);
+}
+
 int
 server_signal(struct server_run *sr, int sig, int uid)
 {
 	uint8_t	 b[4];
 	cJSON	*d;
 
-	if (sr->worker == NULL || sr->server_pid <= 0 ||
-	    (sr->state != SR_STARTING && sr->state != SR_READY))
+	if (!server_has_process(sr))
 		return -ESRCH;
 	frame_put_u32(b, (uint32_t)sig);
 	worker_send(sr->worker, FRAME_SIGNAL, b, sizeof(b));

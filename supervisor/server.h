@@ -169,6 +169,8 @@ bool		 server_transfer(struct server_run *dst,
  * dies of it is restarted per its policy, as any death. -ESRCH when no
  * process of it runs. */
 int		 server_signal(struct server_run *, int sig, int uid);
+/* Whether a process of it runs (starting or ready, its pid known). */
+bool		 server_has_process(const struct server_run *);
 
 const char	*server_state_name(enum srv_state);
 const char	*server_event_name(enum srv_event);

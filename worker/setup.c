@@ -6,7 +6,6 @@
  * NOTIFY_SOCKET. Buffers on this once-only path are on the heap: stack
  * pages, once touched, stay with the worker for its whole life.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -145,26 +144,6 @@ dynamic_id(uid_t id)
 	return id >= RUNSPEC_DYNAMIC_ID_FIRST && id <= RUNSPEC_DYNAMIC_ID_LAST;
 }
 
-static bool
-empty_directory(int fd)
-{
-	int		 dup_fd = dup(fd);
-	DIR		*d = dup_fd != -1 ? fdopendir(dup_fd) : NULL;
-	struct dirent	*e;
-	bool		 empty = true;
-
-	if (d == NULL) {
-		if (dup_fd != -1)
-			close(dup_fd);
-		return false;
-	}
-	while (empty && (e = readdir(d)) != NULL)
-		empty = strcmp(e->d_name, ".") == 0 ||
-		    strcmp(e->d_name, "..") == 0;
-	closedir(d);
-	return empty;
-}
-
 /* A writable path that was there before a server with a dynamic user.
  * Empty, it becomes the server's; a dynamic id's (another server that
  * writes there too), it is shared through their common group; a tree
@@ -200,7 +179,7 @@ adopt_writable_path(struct worker *w, const char *path, struct errbuf *err)
 		    (st.st_mode & 02070) != 02070 && fchmod(fd, (st.st_mode &
 		    07777) | 02070) == -1))
 			r = -errno;
-	} else if (S_ISDIR(st.st_mode) && empty_directory(fd)) {
+	} else if (S_ISDIR(st.st_mode) && util_dir_empty(fd)) {
 		if (fchown(fd, sp->uid, sp->gid) == -1 ||
 		    fchmod(fd, DYNAMIC_DIR_MODE) == -1)
 			r = -errno;
