@@ -5,6 +5,14 @@
 # stop however it detached itself. On this machine's v1/v2 hybrid the v1
 # memory, cpu and pids hierarchies limit and v2's (no controllers) holds
 # the processes and kills them in one write (cgroup.kill): both paths.
+# v2's own limit files (memory.max, cpu.max, pids.max) are not reached
+# here, and no test can reach them on such a host: a controller belongs
+# to one hierarchy at a time, memory, cpu and pids are the host's v1
+# hierarchies' (/proc/cgroups: hierarchy ids other than 0, with cgroups
+# in use), and a cgroup2 the test mounts itself, even in a mount
+# namespace of its own, is the same single v2 hierarchy, offering only
+# what v1 left it (hugetlb here). Only unmounting the host's v1
+# hierarchies would free them.
 # Usage: test_cgroups.sh BUILD_DIR
 set -u
 build=$(cd "$1" && pwd)
