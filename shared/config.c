@@ -424,6 +424,10 @@ spec_load(const char *path, struct deploy_spec **out, struct diag_list *dl)
 		s->server_type = schema_str(n, "server_type", NULL);
 		s->priority = schema_int(n, "priority", 0);
 		s->parallel_safe = schema_bool(n, "parallel_safe", false);
+		s->restart_on_dependency_change = schema_bool(n,
+		    "restart_on_dependency_change", false);
+		s->upgrade_stop_first = schema_bool(n, "upgrade_stop_first",
+		    false);
 		s->timeout_seconds = (unsigned)schema_int(n, "timeout_seconds",
 		    300);
 		s->retry_attempts = (unsigned)schema_int(n, "retry_attempts",

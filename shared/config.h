@@ -67,6 +67,11 @@ struct spec_server {
 	const char		*server_type;		/* may be NULL */
 	long long		 priority;
 	bool			 parallel_safe;
+	/* replaced by an apply whenever a dependency of it is */
+	bool			 restart_on_dependency_change;
+	/* an upgrade stops it before starting its new version, even a
+	 * stdio server's (one that cannot run twice) */
+	bool			 upgrade_stop_first;
 	unsigned		 timeout_seconds;
 	unsigned		 retry_attempts;
 	const struct ynode	*node;			/* for positions */

@@ -272,6 +272,8 @@ static const struct schema_field spec_server_fields[] = {
 	{ "retry_attempts", &s_retries, false },
 	{ "health_checks", &shape_string_list, false },
 	{ "rollback_actions", &shape_string_list, false },
+	{ "restart_on_dependency_change", &s_bool, false },
+	{ "upgrade_stop_first", &s_bool, false },
 	{ NULL, NULL, false },
 };
 static const struct schema s_spec_server = { .type = SCHEMA_MAP,

@@ -428,7 +428,10 @@ server_json(const struct prepared_server *ps)
 	    cJSON_AddNumberToObject(o, "priority", (double)s->priority) ==
 	    NULL ||
 	    cJSON_AddBoolToObject(o, "parallel_safe", s->parallel_safe) ==
-	    NULL ||
+	    NULL || cJSON_AddBoolToObject(o, "restart_on_dependency_change",
+	    s->restart_on_dependency_change) == NULL ||
+	    cJSON_AddBoolToObject(o, "upgrade_stop_first",
+	    s->upgrade_stop_first) == NULL ||
 	    cJSON_AddNumberToObject(o, "timeout_seconds",
 	    s->timeout_seconds) == NULL ||
 	    cJSON_AddNumberToObject(o, "retry_attempts", s->retry_attempts) ==

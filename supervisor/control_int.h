@@ -31,6 +31,7 @@ struct client {
 	char			 follow[64];	/* deployment id, or "" */
 	char			 await[64];	/* answer when it finishes */
 	char			 starting[64];	/* answer when it is prepared */
+	char			 preview[64];	/* answer when compared */
 	bool			 watch;		/* hears everything */
 	bool			 wants_usage;	/* samples as they come */
 };

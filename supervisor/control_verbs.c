@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
 #include "errbuf.h"
 #include "log.h"
 #include "runspec.h"
@@ -67,6 +68,84 @@ backup_dir_ready(const char *dir, struct errbuf *err)
 	return state_check_dir(dir, err);
 }
 
+/* A dry run's answer reaches the client that asked, if it is still
+ * there. */
+static void
+on_previewed(void *arg, const char *id, cJSON *diff, const char *why,
+    bool invalid)
+{
+	struct control	*ctl = arg;
+
+	for (struct client *c = ctl->clients; c != NULL; c = c->next) {
+		if (c->dead || strcmp(c->preview, id) != 0)
+			continue;
+		c->preview[0] = '\0';
+		if (diff != NULL)
+			client_ok(c, diff);
+		else
+			client_error(c, invalid ? "config" : "failed", why);
+		return;
+	}
+	cJSON_Delete(diff);
+}
+
+/* deploy with dry_run: the load compared with what runs, nothing
+ * started; answered once the child's load is in. */
+static void
+deploy_preview(struct client *c, const struct deploy_request *dr,
+    const cJSON *rq)
+{
+	char	id[64], *err = NULL;
+	int	r;
+
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow"))) {
+		client_error(c, "usage", "a dry run starts nothing to follow");
+		return;
+	}
+	if ((r = apply_preview(c->ctl->sv, dr, on_previewed, c->ctl, id,
+	    sizeof(id), &err)) < 0) {
+		client_error(c, r == -EINVAL ? "config" : "failed", err != NULL ?
+		    err : strerror(-r));
+		free(err);
+		return;
+	}
+	snprintf(c->preview, sizeof(c->preview), "%s", id);
+}
+
+typedef int deployment_start_fn(struct supervisor *,
+    const struct deploy_request *, char *id, size_t idsize, char **err);
+
+/* A deployment started for c, which hears once it is prepared, and
+ * follows it if it asked to. */
+static void
+start_deployment(struct client *c, const cJSON *rq, deployment_start_fn *fn,
+    const struct deploy_request *dr)
+{
+	char	id[64], *err = NULL;
+	int	r;
+
+	/* follow from the first event on */
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
+		snprintf(c->follow, sizeof(c->follow), "*");
+	/* answered once it is prepared (control_prepared): an invalid one
+	 * is refused with every diagnostic, as it always was */
+	snprintf(c->starting, sizeof(c->starting), "%s", "*");
+	r = fn(c->ctl->sv, dr, id, sizeof(id), &err);
+	if (r < 0) {
+		c->follow[0] = c->starting[0] = '\0';
+		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
+		    r == -ESRCH ? "not_running" : "failed", err != NULL ? err :
+		    strerror(-r));
+		free(err);
+		return;
+	}
+	/* it may be prepared already (a child that failed to start) */
+	if (c->starting[0] != '\0')
+		snprintf(c->starting, sizeof(c->starting), "%s", id);
+	if (c->follow[0] != '\0')
+		snprintf(c->follow, sizeof(c->follow), "%s", id);
+}
+
 static void
 do_deploy(struct client *c, const cJSON *rq, void *arg)
 {
@@ -86,12 +165,13 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 		.environ = cJSON_GetObjectItem(rq, "environ"),
 		.backup_dir = req_str(rq, "backup_dir"),
 		.verbose = cJSON_IsTrue(cJSON_GetObjectItem(rq, "verbose")),
+		.force_recreate = cJSON_IsTrue(cJSON_GetObjectItem(rq,
+		    "force_recreate")),
 		.requester_uid = c->uid,
 		.requester_pid = c->pid,
 	};
 	const cJSON		*mp = cJSON_GetObjectItem(rq, "max_parallel");
 	const cJSON		*port = cJSON_GetObjectItem(rq, "monitor_port");
-	char			 id[64], *err = NULL;
 	struct errbuf		 ebuf = { "" };
 	int			 r;
 
@@ -101,32 +181,32 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 		    "'config_dir'");
 		return;
 	}
+	dr.max_parallel = (unsigned)json_int_within(mp, 1, UINT_MAX, 0);
+	dr.monitor_port = (unsigned)json_int_within(port, 1, 65535, 0);
+	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "dry_run"))) {
+		deploy_preview(c, &dr, rq);
+		return;
+	}
 	if (dr.backup_dir != NULL && (r = backup_dir_ready(dr.backup_dir,
 	    &ebuf)) < 0) {
 		client_error(c, "config", ebuf.msg);
 		return;
 	}
-	dr.max_parallel = (unsigned)json_int_within(mp, 1, UINT_MAX, 0);
-	dr.monitor_port = (unsigned)json_int_within(port, 1, 65535, 0);
-	/* follow from the first event on */
-	if (cJSON_IsTrue(cJSON_GetObjectItem(rq, "follow")))
-		snprintf(c->follow, sizeof(c->follow), "*");
-	/* answered once it is prepared (control_prepared): an invalid one
-	 * is refused with every diagnostic, as it always was */
-	snprintf(c->starting, sizeof(c->starting), "%s", "*");
-	r = runtime_deploy(c->ctl->sv, &dr, id, sizeof(id), &err);
-	if (r < 0) {
-		c->follow[0] = c->starting[0] = '\0';
-		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
-		    "failed", err != NULL ? err : strerror(-r));
-		free(err);
-		return;
-	}
-	/* it may be prepared already (a child that failed to start) */
-	if (c->starting[0] != '\0')
-		snprintf(c->starting, sizeof(c->starting), "%s", id);
-	if (c->follow[0] != '\0')
-		snprintf(c->follow, sizeof(c->follow), "%s", id);
+	start_deployment(c, rq, runtime_deploy, &dr);
+}
+
+/* reload: the current deployment's files read again, and applied */
+static void
+do_reload(struct client *c, const cJSON *rq, void *arg)
+{
+	const struct deploy_request	 who = {
+		.environ = cJSON_GetObjectItem(rq, "environ"),
+		.requester_uid = c->uid,
+		.requester_pid = c->pid,
+	};
+
+	(void)arg;
+	start_deployment(c, rq, runtime_reload, &who);
 }
 
 static void
@@ -505,6 +585,11 @@ static const struct request_key deploy_keys[] = {
 	{ "no_monitoring", RQ_BOOL, false },
 	{ "monitor_port", RQ_NUMBER, false },
 	{ "backup_dir", RQ_STRING, false }, { "verbose", RQ_BOOL, false },
+	{ "force_recreate", RQ_BOOL, false }, { "dry_run", RQ_BOOL, false },
+	END_KEYS,
+};
+static const struct request_key reload_keys[] = {
+	{ "follow", RQ_BOOL, false }, { "environ", RQ_OBJECT, false },
 	END_KEYS,
 };
 static const struct request_key optional_id_keys[] = {
@@ -545,6 +630,7 @@ const struct control_verb control_builtin[] = {
 	{ "kill", do_kill, NULL, kill_keys },
 	{ "server", do_server_action, NULL, server_action_keys },
 	{ "deploy", do_deploy, NULL, deploy_keys },
+	{ "reload", do_reload, NULL, reload_keys },
 	{ "status", do_status, NULL, status_keys },
 	{ "follow", do_follow, NULL, optional_id_keys },
 	{ "stop", do_stop, NULL, id_keys },

@@ -36,8 +36,15 @@ current_busy(struct supervisor *sv, char **err)
 			*err = NULL;
 		return -EBUSY;
 	}
-	if (cur != NULL && dep_running(cur) && (cur->state != DEP_SUCCEEDED ||
-	    (cur->prev != NULL && dep_running(cur->prev)))) {
+	if (cur != NULL && cur->state == DEP_SUCCEEDED && cur->prev != NULL &&
+	    dep_running(cur->prev)) {
+		if (asprintf(err, "deployment %s is still stopping what it "
+		    "replaced (%s); try again once that is done", cur->id,
+		    cur->prev->id) == -1)
+			*err = NULL;
+		return -EBUSY;
+	}
+	if (cur != NULL && dep_running(cur) && cur->state != DEP_SUCCEEDED) {
 		if (asprintf(err, "deployment %s is %s; stop it first",
 		    cur->id, cur->state == DEP_STOPPING ? "stopping" :
 		    "active") == -1)

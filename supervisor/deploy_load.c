@@ -11,14 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cjson/cJSON.h>
 
+#include "childjob.h"
 #include "diag.h"
 #include "dynuser.h"
 #include "errbuf.h"
 #include "frame.h"
 #include "prepare.h"
+#include "render.h"
 #include "runspec.h"
 #include "schema.h"
 #include "server.h"
@@ -53,6 +56,7 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	s->no_rollback = rq->no_rollback;
 	s->no_monitoring = rq->no_monitoring;
 	s->verbose = rq->verbose;
+	s->force_recreate = rq->force_recreate;
 	s->requester_uid = rq->requester_uid;
 	s->requester_pid = rq->requester_pid;
 	s->approved = rq->approved;
@@ -193,6 +197,23 @@ worker_config(struct supervisor *sv, const struct dep_loaded *ld, size_t i,
 	return text;
 }
 
+/* A server's rendered configuration, secrets masked: what an apply
+ * compares (its worker never sees it, only what run's templates make of
+ * it). */
+static char *
+masked_rendering(const struct ynode *config, const struct secret_set *secrets)
+{
+	cJSON	*j = ynode_to_json(config, false);
+	char	*text;
+
+	if (j == NULL)
+		return NULL;
+	secrets_scrub_json(secrets, j);
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return text;
+}
+
 static const char *
 request_getenv(void *arg, const char *name)
 {
@@ -270,6 +291,10 @@ make_runs_with(struct supervisor *sv, const struct dep_sources *src,
 		}
 		sr->config_text = worker_config(sv, ld, i, id, rs,
 		    rs->user == NULL ? dynamic_id : 0);
+		if (ps->resolved->config != NULL && (sr->rendered =
+		    masked_rendering(ps->resolved->config, &ld->secrets)) ==
+		    NULL)
+			return -ENOMEM;
 		snprintf(sr->stack, sizeof(sr->stack), "%s",
 		    ld->pd->spec->name);
 		runspec_free(rs);
@@ -305,12 +330,12 @@ make_runs(struct supervisor *sv, const struct dep_sources *src,
 		return r == -ENOMEM ? r : -EINVAL;
 	}
 	r = make_runs_with(sv, src, ld, id, &ids, dl);
-	if (r == 0 && dynuser_save(&ids, &err) < 0) {
+	if (r == 0 && !src->dry_run && dynuser_save(&ids, &err) < 0) {
 		diag_add_file(dl, DIAG_ERROR, ids.path, "the servers' dynamic "
 		    "users: %s", err.msg);
 		return -EINVAL;
 	}
-	if (r != 0)
+	if (r != 0 || src->dry_run)
 		dynuser_drop(&ids);	/* ids for servers that do not run */
 	return r;
 }
@@ -415,6 +440,8 @@ dep_loaded_to_json(const struct dep_loaded *ld)
 		s = cJSON_CreateObject();
 		cJSON_AddStringToObject(s, "name", sr->name);
 		cJSON_AddStringToObject(s, "config", sr->config_text);
+		if (sr->rendered != NULL)
+			cJSON_AddStringToObject(s, "rendered", sr->rendered);
 		cJSON_AddNumberToObject(s, "stop_timeout_ms", sr->stop_timeout_ms);
 		cJSON_AddNumberToObject(s, "attempts_allowed",
 		    sr->attempts_allowed);
@@ -471,6 +498,8 @@ run_from_json(struct server_run *sr, const struct prepared_server *ps,
 			    "name"));
 	const char	*config = cJSON_GetStringValue(cJSON_GetObjectItem(s,
 			    "config"));
+	const char	*rendered = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+			    "rendered"));
 
 	if (name == NULL || config == NULL || strcmp(name, ps->spec->name) != 0)
 		return false;
@@ -482,6 +511,8 @@ run_from_json(struct server_run *sr, const struct prepared_server *ps,
 	    "attempts_allowed"), 1, UINT_MAX, 1);
 	sr->ready_timeout_s = (unsigned)json_int_within(cJSON_GetObjectItem(s,
 	    "ready_timeout_s"), 1, UINT_MAX, 1);
+	if (rendered != NULL && (sr->rendered = strdup(rendered)) == NULL)
+		return false;
 	return (sr->config_text = strdup(config)) != NULL;
 }
 
@@ -542,6 +573,86 @@ changed:
 	    "prepared: try again", src->spec_path) == -1)
 		*err = NULL;
 	dep_loaded_clear(ld);
+	return r;
+}
+
+/* --- in a child, off the loop --- */
+
+/* a load's bounds: its CPU time, and its answer (the workers'
+ * configurations, JSON twice over, of at most RENDER_BUDGET_DEFAULT of
+ * rendered text) */
+#define LOAD_CPU_S		120
+#define LOAD_ANSWER_MAX		(4 * (size_t)RENDER_BUDGET_DEFAULT)
+
+struct load_job {
+	struct supervisor		*sv;
+	const struct dep_sources	*src;
+	const char			*id;
+};
+
+/* In the child: the whole load (files, rendering, rules, plan and the
+ * workers' configurations), its answer as JSON. */
+static int
+load_in_child(const void *arg, int fd)
+{
+	const struct load_job	*job = arg;
+	struct dep_loaded	 ld;
+	struct rlimit		 cpu = { LOAD_CPU_S, LOAD_CPU_S };
+	char			*err = NULL, *text;
+	cJSON			*o;
+	int			 r;
+
+	setrlimit(RLIMIT_CPU, &cpu);
+	if ((r = dep_load(job->sv, job->src, job->id, &ld, &err)) < 0) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "error", err != NULL ? err :
+		    strerror(-r));
+		cJSON_AddBoolToObject(o, "invalid", r == -EINVAL);
+	} else
+		o = dep_loaded_to_json(&ld);
+	if ((text = cJSON_PrintUnformatted(o)) == NULL)
+		return 111;
+	return write_all(fd, text, strlen(text)) < 0 ? 111 : 0;
+}
+
+struct childjob *
+dep_load_start(struct supervisor *sv, const struct dep_sources *src,
+    const char *id, void (*done)(void *, char *, size_t), void *arg)
+{
+	/* the child has its copy of it from the fork, before this returns */
+	const struct load_job	job = { sv, src, id };
+
+	return childjob_start(sv, load_in_child, &job, LOAD_ANSWER_MAX, done,
+	    arg);
+}
+
+int
+dep_load_answer(const struct dep_sources *src, char *answer, size_t len,
+    struct dep_loaded *ld, char **why, bool *invalid)
+{
+	cJSON		*o = answer != NULL ? cJSON_ParseWithLength(answer,
+			    len) : NULL;
+	const char	*error = cJSON_GetStringValue(cJSON_GetObjectItem(o,
+			    "error"));
+	int		 r = 0;
+
+	*why = NULL;
+	*invalid = false;
+	if (answer != NULL)
+		explicit_bzero(answer, len);
+	free(answer);
+	if (o == NULL) {
+		r = -EIO;
+		*why = strdup("the preparation ended without an answer "
+		    "(killed, or past its bounds)");
+	} else if (error != NULL) {
+		r = -EINVAL;
+		*why = strdup(error);
+		*invalid = cJSON_IsTrue(cJSON_GetObjectItem(o, "invalid"));
+	} else if ((r = dep_load_from_json(src, o, ld, why)) < 0)
+		*invalid = true;
+	secrets_wipe_json(o);
+	cJSON_Delete(o);
 	return r;
 }
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "secrets.h"
 
+struct childjob;
 struct cJSON;
 struct deploy_request;
 struct prepared;
@@ -35,6 +36,10 @@ struct dep_sources {
 	char			*restores;	/* recovery's, or NULL */
 	char			*backup_dir;	/* its snapshots'; NULL: ours */
 	bool			 verbose;	/* --verbose */
+	bool			 force_recreate;	/* --force-recreate */
+	/* a dry run's: loaded to be compared, never run (the dynamic ids
+	 * it would give out are not written) */
+	bool			 dry_run;
 	int			 requester_uid;	/* -1: mcpvisord */
 	pid_t			 requester_pid;
 	bool			 approved;	/* require_mfa: by whom, said */
@@ -79,6 +84,18 @@ struct cJSON	*dep_loaded_to_json(const struct dep_loaded *);
  * servers in order. 0, or a negative errno with *err. */
 int	dep_load_from_json(const struct dep_sources *, const struct cJSON *,
 	    struct dep_loaded *, char **err);
+/* The same load in a child, off the loop (a deployment's preparation,
+ * a dry run), bounded in CPU time and in the size of its answer: done
+ * hears the answer (childjob.h). NULL with errno when it cannot start. */
+struct childjob	*dep_load_start(struct supervisor *,
+		    const struct dep_sources *, const char *id,
+		    void (*done)(void *arg, char *answer, size_t len),
+		    void *arg);
+/* Takes that answer (wiped and freed): 0 and ld, or a negative errno
+ * with why (malloc'd, or NULL on ENOMEM) and whether the files are at
+ * fault. */
+int	dep_load_answer(const struct dep_sources *, char *answer, size_t len,
+	    struct dep_loaded *, char **why, bool *invalid);
 /* Once the workers' configurations are made, what loading parsed is
  * needed no longer (the plan and the spec stay). */
 void	dep_loaded_shed(struct dep_loaded *);

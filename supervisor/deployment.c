@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
 #include "childjob.h"
 #include "current.h"
 #include "events.h"
@@ -30,13 +30,8 @@
 #include "prepare.h"
 #include "rollback_state.h"
 #include "state.h"
+#include "upgrade.h"
 #include "util.h"
-
-/* a preparation's bounds: its CPU time, and its answer (the workers'
- * configurations, JSON twice over, of at most RENDER_BUDGET_DEFAULT of
- * rendered text) */
-#define PREPARE_CPU_S		120
-#define PREPARE_ANSWER_MAX	(4 * (size_t)RENDER_BUDGET_DEFAULT)
 
 typedef void dep_action(struct deployment *, const struct dep_input *);
 
@@ -333,10 +328,13 @@ batch_ready(const struct deployment *dep)
 	pb = &dep->ld.pd->plan->batches[dep->batch];
 	/* a server that was ready and has ended as its policy allows
 	 * (a one-shot job) has done its part */
-	for (size_t k = 0; k < pb->count; k++)
-		if (dep->ld.servers[pb->servers[k]].state != SR_READY &&
-		    dep->ld.servers[pb->servers[k]].state != SR_EXITED)
+	for (size_t k = 0; k < pb->count; k++) {
+		const struct server_run	*sr = &dep->ld.servers[pb->servers[k]];
+
+		if ((sr->state != SR_READY && sr->state != SR_EXITED) ||
+		    upgrade_old_remains(sr))
 			return false;
+	}
 	return true;
 }
 
@@ -400,63 +398,21 @@ dep_loaded_adopt(struct deployment *dep)
 	dep_loaded_shed(&dep->ld);
 }
 
-/* In the child: the whole load (files, rendering, rules, plan and the
- * workers' configurations), its answer as JSON. */
-static int
-prepare_in_child(const void *arg, int fd)
-{
-	const struct deployment	*dep = arg;
-	struct dep_loaded	 ld;
-	struct rlimit		 cpu = { PREPARE_CPU_S, PREPARE_CPU_S };
-	char			*err = NULL, *text;
-	cJSON			*o;
-	int			 r;
-
-	setrlimit(RLIMIT_CPU, &cpu);
-	if ((r = dep_load(dep->sv, &dep->src, dep->id, &ld, &err)) < 0) {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "error", err != NULL ? err :
-		    strerror(-r));
-		cJSON_AddBoolToObject(o, "invalid", r == -EINVAL);
-	} else
-		o = dep_loaded_to_json(&ld);
-	if ((text = cJSON_PrintUnformatted(o)) == NULL)
-		return 111;
-	return write_all(fd, text, strlen(text)) < 0 ? 111 : 0;
-}
-
 static void
 on_prepared(void *arg, char *answer, size_t len)
 {
 	struct deployment	*dep = arg;
-	cJSON			*o = answer != NULL ?
-				    cJSON_ParseWithLength(answer, len) : NULL;
-	const char		*error = cJSON_GetStringValue(
-				    cJSON_GetObjectItem(o, "error"));
 	struct dep_input	 in = { 0 };
-	char			*err = NULL;
+	char			*why = NULL;
 	int			 r;
 
 	dep->prep = NULL;
-	if (answer != NULL)
-		explicit_bzero(answer, len);
-	free(answer);
-	if (o == NULL)
-		in.why = "the preparation ended without an answer (killed, or "
-		    "past its bounds)";
-	else if (error != NULL) {
+	if ((r = dep_load_answer(&dep->src, answer, len, &dep->ld, &why,
+	    &in.invalid)) < 0) {
 		free(dep->invalid);
-		dep->invalid = strdup(error);
-		in.why = dep->invalid != NULL ? dep->invalid : "invalid";
-		in.invalid = cJSON_IsTrue(cJSON_GetObjectItem(o, "invalid"));
-	} else if ((r = dep_load_from_json(&dep->src, o, &dep->ld, &err)) <
-	    0) {
-		free(dep->invalid);
-		dep->invalid = err;
-		in.why = err != NULL ? err : strerror(-r);
-		in.invalid = true;
+		dep->invalid = why;
+		in.why = why != NULL ? why : strerror(-r);
 	}
-	cJSON_Delete(o);
 	dep_event(dep, DE_PREPARED, &in);
 }
 
@@ -467,8 +423,8 @@ prepare(struct deployment *dep, const struct dep_input *in)
 
 	(void)in;
 	set_state(dep, DEP_PREPARING);
-	if ((dep->prep = childjob_start(dep->sv, prepare_in_child, dep,
-	    PREPARE_ANSWER_MAX, on_prepared, dep)) == NULL) {
+	if ((dep->prep = dep_load_start(dep->sv, &dep->src, dep->id,
+	    on_prepared, dep)) == NULL) {
 		snprintf(why, sizeof(why), "cannot start its preparation: %s",
 		    strerror(errno));
 		fail_as(dep, NULL, why, OUT_FAILED);
@@ -491,6 +447,7 @@ go_ahead(struct deployment *dep)
 		dep->sv->preparing = NULL;
 	current_install(dep->sv, dep);
 	dep_announce(dep);
+	apply_plan(dep);
 	dep_deploy(dep);
 }
 

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
 #include "deployment.h"
 #include "diag.h"
 #include "events.h"
@@ -128,6 +129,13 @@ server_record(const struct server_run *sr)
 		cJSON_AddStringToObject(s, "configuration_of", sr->config_of);
 	if (sr->kept)
 		cJSON_AddBoolToObject(s, "handed_over", 1);
+	if (sr->change != SC_NONE) {
+		cJSON_AddStringToObject(s, "change",
+		    apply_change_name(sr->change));
+		if (cJSON_GetArraySize(sr->changed_keys) > 0)
+			cJSON_AddItemToObject(s, "changed_keys",
+			    cJSON_Duplicate(sr->changed_keys, 1));
+	}
 	if (sr->health != NULL)
 		cJSON_AddItemToObject(s, "health",
 		    cJSON_Duplicate(sr->health, 1));

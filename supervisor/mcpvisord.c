@@ -342,6 +342,25 @@ reap_children(struct daemon *d)
 		spawn_kill_adopted();
 }
 
+/* SIGHUP: the current deployment's files read again and applied, in
+ * our own environment (a reload that needs the requester's is mcpvisor
+ * reload's). */
+static void
+reload_on_hangup(struct daemon *d)
+{
+	const struct deploy_request	 who = { .requester_uid = -1 };
+	char				 id[64], *err = NULL;
+	int				 r;
+
+	if ((r = runtime_reload(&d->sv, &who, id, sizeof(id), &err)) < 0)
+		log_warnx("SIGHUP: nothing reloaded: %s", err != NULL ? err :
+		    strerror(-r));
+	else
+		log_info("SIGHUP: reloading the current deployment's files as "
+		    "%s", id);
+	free(err);
+}
+
 static void
 on_signal(struct watcher *w, uint32_t events)
 {
@@ -359,6 +378,9 @@ on_signal(struct watcher *w, uint32_t events)
 			log_info("signal %d: stopping in order",
 			    (int)si.ssi_signo);
 			runtime_shutdown(&d->sv);
+			break;
+		case SIGHUP:
+			reload_on_hangup(d);
 			break;
 		default:
 			runtime_forward_signal(&d->sv, (int)si.ssi_signo);

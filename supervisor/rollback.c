@@ -189,12 +189,20 @@ on_restored(void *arg, const struct snapjob_outcome *out, size_t n)
 		rb_event(rb, RBE_FINISHED, NULL);
 		return;
 	}
-	/* one still stopping starts when it has stopped */
-	for (size_t i = 0; i < n; i++)
-		if (rc->olds[i]->restoring &&
-		    rc->olds[i]->state != SR_STOPPING &&
-		    rc->olds[i]->state != SR_STARTING)
-			server_event(rc->olds[i], SE_START, NULL);
+	/* one still stopping starts when it has stopped; one that never
+	 * stopped (its new version started beside it, and was never ready)
+	 * is back as it runs */
+	for (size_t i = 0; i < n; i++) {
+		struct server_run	*old = rc->olds[i];
+
+		if (!old->restoring)
+			continue;
+		if (old->state == SR_READY)
+			restore_done(old, true, NULL);
+		else if (old->state != SR_STOPPING &&
+		    old->state != SR_STARTING)
+			server_event(old, SE_START, NULL);
+	}
 }
 
 /* The failed upgrade has stopped and its custom actions ran: every

@@ -267,6 +267,9 @@ take_previous(struct deployment *r, const struct deployment *p,
 		t = dst->config_text;
 		dst->config_text = src->config_text;
 		src->config_text = t;
+		t = dst->rendered;
+		dst->rendered = src->rendered;
+		src->rendered = t;
 		memcpy(dst->stack, src->stack, sizeof(dst->stack));
 	}
 	rc = secrets_merge(&r->ld.secrets, &tmp->ld.secrets);

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
 #include "childjob.h"
 #include "current.h"
 #include "deployment.h"
@@ -167,6 +168,7 @@ runtime_free(struct supervisor *sv)
 	sv->dep = NULL;
 	dep_free(sv->retired);
 	sv->retired = NULL;
+	apply_previews_free(sv);	/* before their jobs go */
 	childjobs_free_all(sv);
 	workers_free_all(sv);
 	forkserver_stop(sv);
@@ -257,6 +259,39 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	if (!dep_validate(dep))
 		dep_event(dep, DE_HOOKS_DONE, NULL);
 	return 0;
+}
+
+int
+runtime_reload(struct supervisor *sv, const struct deploy_request *who,
+    char *id, size_t idsize, char **err)
+{
+	const struct deployment		*cur = sv->dep;
+	const struct dep_sources	*s;
+	struct deploy_request		 rq;
+
+	*err = NULL;
+	if (cur == NULL || cur->state != DEP_SUCCEEDED) {
+		if (asprintf(err, "%s", cur == NULL ? "no deployment runs to "
+		    "reload" : "the current deployment has not succeeded: "
+		    "there is nothing to reload yet") == -1)
+			*err = NULL;
+		return -ESRCH;
+	}
+	s = &cur->src;
+	rq = (struct deploy_request){
+		.spec_path = s->spec_path, .environment = s->environment,
+		.config_dir = s->config_dir, .checks_dir = s->checks_dir,
+		.sequential = s->sequential, .max_parallel = s->max_parallel,
+		.no_rollback = s->no_rollback,
+		.strategy = s->strategy >= 0 ? rollback_strategy_name(
+		    (enum rollback_strategy)s->strategy) : NULL,
+		.no_monitoring = s->no_monitoring,
+		.monitor_port = s->monitor_port, .backup_dir = s->backup_dir,
+		.verbose = s->verbose, .environ = who->environ,
+		.requester_uid = who->requester_uid,
+		.requester_pid = who->requester_pid,
+	};
+	return runtime_deploy(sv, &rq, id, idsize, err);
 }
 
 int

@@ -692,6 +692,8 @@ server_forget_config(struct server_run *sr)
 		explicit_bzero(sr->config_text, strlen(sr->config_text));
 	free(sr->config_text);
 	sr->config_text = NULL;
+	free(sr->rendered);
+	sr->rendered = NULL;
 }
 
 void
@@ -709,7 +711,8 @@ server_clear(struct server_run *sr)
 	server_forget_config(sr);
 	cJSON_Delete(sr->health);
 	cJSON_Delete(sr->usage);
-	sr->health = sr->usage = NULL;
+	cJSON_Delete(sr->changed_keys);
+	sr->health = sr->usage = sr->changed_keys = NULL;
 }
 
 bool
@@ -753,6 +756,8 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	server_forget_config(dst);
 	dst->config_text = src->config_text;
 	src->config_text = NULL;
+	dst->rendered = src->rendered;
+	src->rendered = NULL;
 	memcpy(dst->stack, src->stack, sizeof(dst->stack));
 	dst->worker = src->worker;
 	src->worker = NULL;

@@ -65,6 +65,19 @@ enum stop_how {
 	STOP_KILL,	/* SIGKILL to the worker and its server */
 };
 
+/* What an apply (a deployment over a running one of its stack) does
+ * with a server (apply.c). */
+enum srv_change {
+	SC_NONE,	/* not an apply */
+	SC_ADDED,	/* the running deployment has no such server */
+	SC_CHANGED,	/* its definition differs: replaced */
+	SC_FOLLOWS,	/* a dependency it follows is replaced: so is it */
+	SC_RECREATED,	/* --force-recreate: replaced, changed or not */
+	SC_UNCHANGED,	/* taken over as it runs */
+	SC_NOT_RUNNING,	/* the running deployment's is not ready: anew */
+	SC_N
+};
+
 /* What comes with an event. */
 struct srv_input {
 	uint32_t		 a, b;	/* STARTED: pid; EXITED: how, code */
@@ -100,6 +113,10 @@ struct server_run {
 	unsigned		 restarts;
 	unsigned		 stop_timeout_ms;
 	char			*config_text;	/* holds secrets: memory only */
+	/* its configuration as rendered for its environment, secrets
+	 * masked (JSON; NULL when it has none): what an apply compares
+	 * beside config_text */
+	char			*rendered;
 	char			 stack[96];	/* its deployment's spec name */
 	struct worker_proc	*worker;
 	pid_t			 server_pid;	/* as its worker said */
@@ -142,6 +159,10 @@ struct server_run {
 	bool			 restored;
 	bool			 adopt;
 	struct server_run	*adopted_from;
+	/* an apply: what became of it, and the keys of its definition
+	 * that differ (strings, "run.environment.LEVEL"), or NULL */
+	enum srv_change		 change;
+	struct cJSON		*changed_keys;
 	/* snapshot work in a child on its behalf, or NULL */
 	struct snapjob		*job;
 };

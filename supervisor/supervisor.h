@@ -18,6 +18,8 @@
  *	current.c	which deployment is the current one
  *	upgrade.c	a deployment over a running one: replace or take over
  *			each server, hand back on failure (a listener)
+ *	apply.c		which servers of such a deployment changed (the rest
+ *			are taken over as they run), and a dry run's diff
  *	rollback_state.c  a rollback's own state table, plan, record and log
  *	rollback.c	rolling a failed upgrade back (a listener)
  *	rollback_hand.c	mcpvisor rollback start, approve (a listener)
@@ -49,6 +51,7 @@
 #include "loop.h"
 #include "state.h"
 
+struct apply_preview;
 struct cJSON;
 struct deployment;
 struct hook_run;
@@ -87,6 +90,9 @@ struct deploy_request {
 	 * mcpvisord's */
 	const char		*backup_dir;
 	bool			 verbose;	/* --verbose: debug events */
+	/* --force-recreate: an apply replaces every server, changed or
+	 * not */
+	bool			 force_recreate;
 	/* who asked (SO_PEERCRED), -1 for mcpvisord itself; approved:
 	 * require_mfa was satisfied already (recovery of one approved) */
 	int			 requester_uid;
@@ -153,6 +159,7 @@ struct supervisor {
 	struct serverctl	*serverctl;
 	unsigned		 serverctl_seq;
 	struct childjob		*jobs;		/* work in children */
+	struct apply_preview	*previews;	/* dry runs (apply.c) */
 	bool			 init_mode;
 	/* --once (with --init): stop in order once the deployment
 	 * succeeded, and exit with its outcome */
@@ -280,6 +287,13 @@ void	sampler_deployment_changed(struct supervisor *);
 /* Whether a deployment is being prepared, or runs. */
 bool	runtime_busy(const struct supervisor *);
 int	runtime_deploy(struct supervisor *, const struct deploy_request *,
+	    char *id, size_t idsize, char **err);
+/* Deploys the current deployment's sources again, read from its files
+ * as they are now, with its options: an apply of what changed (SIGHUP,
+ * mcpvisor reload). Of who, only the requester and its environment
+ * count (NULL environ: mcpvisord's own). As runtime_deploy, and -ESRCH
+ * when no deployment has succeeded to be reloaded. */
+int	runtime_reload(struct supervisor *, const struct deploy_request *who,
 	    char *id, size_t idsize, char **err);
 /* Stops the deployment id (NULL: the current one) in reverse order.
  * -ENOENT when it is not the running one, -EALREADY when it is over. */

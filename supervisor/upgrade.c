@@ -26,13 +26,45 @@ upgrade_masked_config(const struct server_run *sr)
 	return j;
 }
 
-/* Stops the version sr replaces, the way a rollback by hand asks (the
- * stop of an upgrade is graceful), or starts sr at once when nothing of
- * it runs. */
-static void
-stop_old(struct server_run *sr, struct server_run *old)
+static bool
+speaks_stdio(const struct server_run *sr)
 {
-	struct deployment	*dep = sr->dep;
+	cJSON		*c = sr->config_text != NULL ?
+			    cJSON_Parse(sr->config_text) : NULL;
+	const char	*t = cJSON_GetStringValue(cJSON_GetObjectItem(
+			    cJSON_GetObjectItem(c, "run"), "transport"));
+	bool		 stdio = t != NULL && strcmp(t, "stdio") == 0;
+
+	secrets_wipe_json(c);
+	cJSON_Delete(c);
+	return stdio;
+}
+
+bool
+upgrade_starts_first(const struct server_run *sr,
+    const struct server_run *old)
+{
+	const struct deployment	*dep = sr->dep;
+
+	return dep->hand == NULL && !dep->ld.pd->spec->servers[sr->index].
+	    upgrade_stop_first && speaks_stdio(sr) && speaks_stdio(old);
+}
+
+bool
+upgrade_old_remains(const struct server_run *sr)
+{
+	const struct server_run	*old = sr->replaces;
+
+	return old != NULL && old->replaced_by == sr && !old->restoring &&
+	    (old->state == SR_STARTING || old->state == SR_READY ||
+	    old->state == SR_RETRY_WAIT || old->state == SR_STOPPING);
+}
+
+/* Stops the version sr replaces, the way a rollback by hand asks (the
+ * stop of an upgrade is graceful). Whether it is stopping. */
+static bool
+stop_version(struct deployment *dep, struct server_run *old)
+{
 	struct srv_input	 in = { .how = STOP_GRACEFUL,
 				    .kill_after_ms = old->stop_timeout_ms +
 				    STOP_SLACK_MS };
@@ -42,7 +74,26 @@ stop_old(struct server_run *sr, struct server_run *old)
 	else if (dep->hand != NULL && dep->hand->strategy == ROLLBACK_IMMEDIATE)
 		in.how = STOP_NOW;
 	server_event(old, SE_STOP, &in);
-	if (old->state != SR_STOPPING)
+	return old->state == SR_STOPPING;
+}
+
+/* Start-new-then-stop-old where the two can run at once (stdio servers,
+ * which share no port): sr starts beside old, which is stopped once sr is
+ * ready (upgrade_listener); else stop-then-start, sr starting once old
+ * has stopped, or at once when nothing of it runs. */
+static void
+replace_now(struct server_run *sr, struct server_run *old)
+{
+	struct deployment	*dep = sr->dep;
+
+	if (server_has_process(old) && upgrade_starts_first(sr, old)) {
+		dep_emit(dep, sr->name, "upgrade_started_beside", NULL, "the new "
+		    "version starts beside the running one (pid %d), which "
+		    "stops once it is ready", (int)old->server_pid);
+		dep_start_server(dep, sr);
+		return;
+	}
+	if (!stop_version(dep, old))
 		dep_start_server(dep, sr);
 }
 
@@ -78,7 +129,7 @@ on_snapshot(void *arg, const struct snapjob_outcome *out, size_t n)
 	dep_emit(dep, sr->name, "snapshot_created", d, "snapshot %s of the "
 	    "running version (%s)", sr->snapshot, old->dep->id);
 	old->owner->dirty = true;
-	stop_old(sr, old);
+	replace_now(sr, old);
 }
 
 /* Takes over old for sr: snapshot, then stop. Returns true when the
@@ -164,6 +215,12 @@ on_starting(struct deployment *dep, struct server_run *sr)
 		return false;
 	if (sr->adopt && adopt(sr, old))
 		return true;
+	/* an apply found it unchanged, but its running version can no
+	 * longer be taken over (not ready by now): it is started anew */
+	if (sr->change == SC_UNCHANGED) {
+		sr->change = SC_NOT_RUNNING;
+		sr->owner->dirty = true;
+	}
 	return replace_begin(sr, old);
 }
 
@@ -201,23 +258,53 @@ upgrade_give_back_adopted(struct deployment *dep)
 	}
 }
 
+/* The version next replaces, started beside it, is gone: next's batch
+ * may be done. */
+static void
+old_gone(struct server_run *next)
+{
+	if (next->state == SR_READY && next->dep->state == DEP_DEPLOYING)
+		dep_event(next->dep, DE_SERVER_READY,
+		    &(struct dep_input){ .sr = next });
+}
+
 bool
 upgrade_listener(struct deployment *dep, enum dep_note n,
     struct server_run *sr, const char *why)
 {
 	struct server_run	*next;
+	bool			 stopping;
 
 	(void)why;
 	switch (n) {
 	case DN_SERVER_STARTING:
 		return on_starting(dep, sr);
+	case DN_SERVER_READY:
+		/* the new version, started beside the old one, is ready: the
+		 * old one goes (its batch waits for that) */
+		if (upgrade_old_remains(sr) && dep_deploying(dep) &&
+		    sr->replaces->state != SR_STOPPING)
+			(void)stop_version(dep, sr->replaces);
+		return false;
 	case DN_SERVER_STOPPED:
-		/* the upgrade waited for the old version to stop */
-		if ((next = sr->replaced_by) == NULL ||
-		    next->state != SR_PENDING || !dep_deploying(next->dep))
+		/* the upgrade waited for the old version to stop: to start
+		 * the new one, or, started beside it, to go on */
+		if ((next = sr->replaced_by) == NULL || !dep_deploying(next->dep))
 			return false;
-		dep_start_server(next->dep, next);
-		return true;
+		if (next->state == SR_PENDING) {
+			dep_start_server(next->dep, next);
+			return true;
+		}
+		/* what follows may end the upgrade, and with it stop dep:
+		 * then this server, stopped before, is none of that stop's */
+		stopping = dep->state == DEP_STOPPING;
+		old_gone(next);
+		return !stopping;
+	case DN_SERVER_FAILED:
+		/* an old version that gave up is gone as well */
+		if ((next = sr->replaced_by) != NULL)
+			old_gone(next);
+		return false;
 	case DN_STOPPING:
 		if (dep->prev != NULL && dep_running(dep->prev))
 			upgrade_give_back_adopted(dep);

@@ -51,6 +51,7 @@ static const char usage_main[] =
 "  restart SERVER...        stop and start servers, until ready again\n"
 "  kill [-s SIG] SERVER...  a signal to servers' processes (default TERM)\n"
 "  shutdown                 stop every deployment in reverse order, then mcpvisord\n"
+"  reload                   read the running deployment's files again, apply what changed\n"
 "\n"
 "Options (before or after the command, as with systemctl and kubectl):\n"
 "  --config-dir DIR        environments/ and servers/ (default $MCPVISOR_CONFIG_DIR,\n"
@@ -369,6 +370,7 @@ static const struct cli_verb top_verbs[] = {
 	{ "start", cli_start, "start servers (dependencies first)" },
 	{ "restart", cli_restart, "restart servers, until ready again" },
 	{ "shutdown", cli_shutdown, "stop every deployment, then mcpvisord" },
+	{ "reload", cli_reload, "apply what changed in the running deployment's files" },
 	{ NULL, NULL, NULL },
 };
 

@@ -16,6 +16,7 @@
 #define CLI_EXIT_TEMPFAIL	111	/* system trouble; try again */
 
 struct cJSON;
+struct prepare_opts;
 
 struct cli {
 	struct project_paths	 paths;
@@ -111,6 +112,18 @@ int	cli_tail_follow(struct cli_tail *, struct daemon_link *);
 
 int	cli_config(struct cli *, int, char **);
 int	cli_deploy(struct cli *, int, char **);
+/* The deploy request of po (the requester's environment in it), or NULL
+ * with *status once a path that cannot be opened is said. */
+struct cJSON	*cli_deploy_request(struct cli *, const struct prepare_opts *po,
+		    bool force_recreate, int *status);
+/* cli_apply.c: what the deployment of po would do to what runs, as
+ * mcpvisord compares it (an apply): its answer, or NULL when none runs
+ * (*status 0) or it refused (said; *status the exit status); and that
+ * answer printed (NULL: no mcpvisord runs). */
+struct cJSON	*cli_apply_diff(struct cli *, const struct prepare_opts *po,
+		    bool force_recreate, int *status);
+void	cli_print_diff(const struct cli *, const struct cJSON *diff);
+int	cli_reload(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);

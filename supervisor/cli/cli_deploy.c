@@ -28,7 +28,7 @@ static const char usage_start[] =
 "                             [--sequential] [--max-parallel N] [--detach]\n"
 "                             [--no-rollback] [--strategy S]\n"
 "                             [--no-monitoring] [--monitor-port N]\n"
-"                             [--once]\n"
+"                             [--force-recreate] [--once]\n"
 "\n"
 "Deploys SPEC for ENV (default: the spec's metadata.environment) through\n"
 "mcpvisord, starting one in the background on the state directory when none\n"
@@ -42,6 +42,9 @@ static const char usage_start[] =
 "      --sequential        one server at a time\n"
 "      --max-parallel N    at most N servers in a batch\n"
 "  -d, --detach            return once the deployment is submitted\n"
+"      --force-recreate    over a running deployment of the same spec,\n"
+"                          replace every server (by default only those\n"
+"                          whose definition changed are: an apply)\n"
 "      --no-rollback       if this upgrade fails, do not put back what ran\n"
 "      --strategy S        immediate, batch, graceful, aggressive or manual\n"
 "                          (default: the spec's rollback_strategy)\n"
@@ -211,12 +214,11 @@ absolute_path(const char *path)
 	return abs;
 }
 
-static int
-deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
+cJSON *
+cli_deploy_request(struct cli *cli, const struct prepare_opts *po,
+    bool force_recreate, int *status)
 {
-	struct daemon_link	  c = { .fd = -1 };
-	struct cli_tail		  t = { .cli = cli };
-	cJSON			 *rq = cJSON_CreateObject(), *resp;
+	cJSON			 *rq = cJSON_CreateObject();
 	char			 *spec = realpath(po->spec_path, NULL);
 	int			  spec_errno = errno;
 	char			 *cfg = realpath(cli->paths.config_dir, NULL);
@@ -224,14 +226,15 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 	char			 *chk = cli->paths.checks_dir == NULL ? NULL :
 				    realpath(cli->paths.checks_dir, NULL);
 	char			 *bdir;
-	int			  status;
 
 	/* in the words of the dry run, which opens the same paths */
 	if (spec == NULL || cfg == NULL) {
 		fprintf(stderr, "%s: error: cannot open: %s\n", spec == NULL ?
 		    po->spec_path : cli->paths.config_dir,
 		    strerror(spec == NULL ? spec_errno : cfg_errno));
-		status = CLI_EXIT_CONFIG;
+		*status = CLI_EXIT_CONFIG;
+		cJSON_Delete(rq);
+		rq = NULL;
 		goto out;
 	}
 	cJSON_AddStringToObject(rq, "verb", "deploy");
@@ -250,6 +253,8 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 		cJSON_AddBoolToObject(rq, "no_monitoring", 1);
 	if (cli->verbose)
 		cJSON_AddBoolToObject(rq, "verbose", 1);
+	if (force_recreate)
+		cJSON_AddBoolToObject(rq, "force_recreate", 1);
 	if (cli->backup_dir_given && (bdir = absolute_path(cli->backup_dir)) !=
 	    NULL) {
 		cJSON_AddStringToObject(rq, "backup_dir", bdir);
@@ -259,8 +264,27 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 		cJSON_AddNumberToObject(rq, "monitor_port", cli->monitor_port);
 	if (po->max_parallel > 0)
 		cJSON_AddNumberToObject(rq, "max_parallel", po->max_parallel);
-	cJSON_AddBoolToObject(rq, "follow", !detach);
 	cli_add_environ(rq);
+out:
+	free(spec);
+	free(cfg);
+	free(chk);
+	return rq;
+}
+
+static int
+deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach,
+    bool force_recreate)
+{
+	struct daemon_link	  c = { .fd = -1 };
+	struct cli_tail		  t = { .cli = cli };
+	cJSON			 *rq, *resp;
+	int			  status;
+
+	if ((rq = cli_deploy_request(cli, po, force_recreate, &status)) ==
+	    NULL)
+		return status;
+	cJSON_AddBoolToObject(rq, "follow", !detach);
 	if (cli_connect(cli, &c, true) < 0) {
 		status = CLI_EXIT_TEMPFAIL;
 		goto out;
@@ -281,9 +305,6 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach)
 out:
 	link_close(&c);
 	cJSON_Delete(rq);
-	free(spec);
-	free(cfg);
-	free(chk);
 	return status;
 }
 
@@ -306,6 +327,7 @@ struct start_opts {
 	struct prepare_opts	po;
 	bool			dry_run;
 	bool			detach;
+	bool			force_recreate;
 	bool			once;
 };
 
@@ -326,6 +348,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		{ "no-monitoring", no_argument, NULL, 'N' },
 		{ "monitor-port", required_argument, NULL, 'P' },
 		{ "once", no_argument, NULL, 'O' },
+		{ "force-recreate", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -345,6 +368,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		case 'R':	cli->no_rollback = true; break;
 		case 'N':	cli->no_monitoring = true; break;
 		case 'O':	o->once = true; break;
+		case 'F':	o->force_recreate = true; break;
 		case 'P':
 			if ((n = option_number("--monitor-port", optarg,
 			    65535)) < 0)
@@ -379,11 +403,13 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 	/* what a daemon of our own does not take, refused rather than
 	 * ignored */
 	if (o->once && (o->dry_run || o->detach || cli->json ||
-	    cli->no_rollback || cli->strategy != NULL)) {
+	    cli->no_rollback || cli->strategy != NULL || o->force_recreate)) {
 		fprintf(stderr, "mcpvisor deploy start: --once runs a first "
 		    "deployment in the foreground and prints its log: it "
 		    "takes no --%s\n", o->dry_run ? "dry-run" : o->detach ?
-		    "detach" : cli->json ? "json" : cli->no_rollback ?
+		    "detach" : cli->json ? "json" : o->force_recreate ?
+		    "force-recreate (a first deployment replaces nothing)" :
+		    cli->no_rollback ?
 		    "no-rollback (a first deployment has nothing to roll "
 		    "back to)" : "strategy (a first deployment has nothing "
 		    "to roll back to)");
@@ -455,15 +481,17 @@ deploy_once(struct cli *cli, const struct prepare_opts *po)
 	return CLI_EXIT_TEMPFAIL;
 }
 
-/* --dry-run: the plan, as a start would make it. */
+/* --dry-run: the plan, as a start would make it, and, when mcpvisord
+ * runs, what it would do to what runs. */
 static int
-deploy_dry_run(struct cli *cli, const struct prepare_opts *po)
+deploy_dry_run(struct cli *cli, const struct prepare_opts *po,
+    bool force_recreate)
 {
 	struct diag_list	 dl = { 0 };
 	struct prepared		*pd = NULL;
-	cJSON			*o;
+	cJSON			*o, *diff = NULL;
 	char			*text;
-	int			 r;
+	int			 r, status = CLI_EXIT_OK;
 
 	if ((r = prepare_deployment(po, &pd, &dl)) < 0) {
 		cli_print_diags(cli, &dl);
@@ -472,21 +500,34 @@ deploy_dry_run(struct cli *cli, const struct prepare_opts *po)
 	}
 	if (dl.n > 0 && !cli->json)
 		diag_print(&dl, stderr);
+	diff = cli_apply_diff(cli, po, force_recreate, &status);
+	if (status != 0)
+		goto out;
 	if (cli->json) {
 		o = prepared_plan_json(pd);
 		if (o != NULL && dl.n > 0)
 			cJSON_AddItemToObject(o, "diagnostics",
 			    diag_to_json(&dl));
+		/* null: no mcpvisord runs */
+		if (o != NULL) {
+			cJSON_AddItemToObject(o, "apply", diff != NULL ? diff :
+			    cJSON_CreateNull());
+			diff = NULL;
+		}
 		text = o != NULL ? cJSON_Print(o) : NULL;
 		if (text != NULL)
 			printf("%s\n", text);
 		free(text);
 		cJSON_Delete(o);
-	} else
+	} else {
 		print_plan(cli, pd);
+		cli_print_diff(cli, diff);
+	}
+out:
+	cJSON_Delete(diff);
 	prepared_free(pd);
 	diag_list_free(&dl);
-	return CLI_EXIT_OK;
+	return status;
 }
 
 static int
@@ -499,8 +540,8 @@ deploy_start(struct cli *cli, int argc, char **argv)
 		return status;
 	if (o.once)
 		return deploy_once(cli, &o.po);
-	return o.dry_run ? deploy_dry_run(cli, &o.po) :
-	    deploy_submit(cli, &o.po, o.detach);
+	return o.dry_run ? deploy_dry_run(cli, &o.po, o.force_recreate) :
+	    deploy_submit(cli, &o.po, o.detach, o.force_recreate);
 }
 
 static const char *

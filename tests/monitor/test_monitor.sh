@@ -337,7 +337,9 @@ check "its restart is in the monitoring log" 'grep -q "killed by signal 9; resta
 dash=$!
 bg+=($dash)
 wait_for 'grep -q "^live" "$work/dash.out"' 20
-MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" >/dev/null 2>&1
+# (the same spec again is an apply that would replace nothing: recreated,
+# for the dashboard to watch them come up)
+MONITOR_TEST_SECRET="$secret" mv deploy start "$spec" --force-recreate >/dev/null 2>&1
 wait "$dash"; dstatus=$?
 summary=$(tail -1 "$work/dash.out")
 echo "# dashboard: $summary"

@@ -86,7 +86,7 @@ server secretive '  command: sleep
   environment:
     TOKEN: "{{ env.token }}"'
 server hupper "  command: sh
-  args: [\"-c\", \"trap 'echo hup >> hup' HUP; while :; do sleep 0.05; done\"]
+  args: [\"-c\", \"trap 'echo usr1 >> usr1' USR1; while :; do sleep 0.05; done\"]
   working_directory: \"{{ env.data }}\""
 server orphaner '  command: sh
   args: ["-c", "sleep 1003 & sleep 1003 & exec sleep 1003"]'
@@ -376,15 +376,20 @@ if unshare --pid --fork --mount-proc true 2>/dev/null; then
 	zombies=$(ps -eo ppid=,stat= | awk -v p="$init_pid" '$1 == p && $2 ~ /^Z/' | wc -l)
 	check "PID 1: orphans are reaped (no zombie left)" '[ "$zombies" -eq 0 ]'
 	wait_for "grep -c server_ready $work/init.log | grep -q 4" 10
+	# SIGHUP reloads: the same files, nothing to replace
 	kill -HUP "$init_pid"
-	check "PID 1: SIGHUP is forwarded to the servers" 'wait_for "grep -q hup $work/data/hup 2>/dev/null" 5'
-	# the two servers that do not catch SIGHUP died of it and are restarted
+	check "PID 1: SIGHUP reloads the deployment's files: an apply, nothing replaced" 'wait_for "grep -q \"apply_planned.*0 to replace, 3 unchanged\" $work/init.log" 10 && wait_for "grep -c deployment_completed $work/init.log | grep -q 2" 10'
+	kill -USR1 "$init_pid"
+	check "PID 1: SIGUSR1 is forwarded to the servers" 'wait_for "grep -q usr1 $work/data/usr1 2>/dev/null" 5'
+	# the two servers that do not catch SIGUSR1 died of it and are restarted
 	check "PID 1: servers killed by the forwarded signal come back" 'wait_for "[ \$(grep -c \"ready again\" $work/init.log) -ge 2 ]" 5'
 	kill -TERM "$init_pid"
 	wait "$upid"; status=$?
 	check "PID 1: SIGTERM stops in order and exits 0" '[ $status -eq 0 ]'
-	# exits after the stop began (the forwarded SIGHUP ended some before)
-	check "PID 1: reverse dependency order" '[ "$(sed -n "/deployment_stopping/,\$p" "$work/init.log" | grep server_exited | head -1 | grep -c "fast:")" = 1 ]'
+	# exits after the stop began (the forwarded SIGUSR1 ended some before)
+	# (from the last stop on: the reload's superseded deployment stopped
+	# nothing, its servers kept)
+	check "PID 1: reverse dependency order" '[ "$(tac "$work/init.log" | sed "/deployment_stopping/q" | tac | grep server_exited | head -1 | grep -c "fast:")" = 1 ]'
 	check "PID 1: nothing left" '! pgrep -f "sleep 1003|sleep 1000" >/dev/null'
 
 	sp=$(spec grace "$(S stubborn)")
@@ -559,8 +564,10 @@ sp=$(spec upgrade "$(S app 0 'health_checks: [app_version]')" "$(S companion)")
 sp_one=$(spec upgrade-app "$(S app 0 'health_checks: [app_version]')")
 rb_last() { ls -t "$state/rollbacks" 2>/dev/null | head -1 | sed 's/\.json$//'; }
 rbf() { field "$state/rollbacks/$1.json" "$2"; }
+# (recreated: these upgrades are of every server, as they were before
+# applies kept the unchanged ones; test_apply.sh has those)
 upgrade_bad() { # strategy, spec; leaves $id and $rb
-	out=$(APP_VERSION=bad mv deploy start "${2:-$sp_one}" --strategy "$1" 2>&1); status=$?
+	out=$(APP_VERSION=bad mv deploy start "${2:-$sp_one}" --strategy "$1" --force-recreate 2>&1); status=$?
 	id=$(last_id)
 	wait_for '[ -n "$(rb_last)" ] && [ "$(rbf "$(rb_last)" "d[\"deployment_id\"]")" = "$id" ]' 10
 	rb=$(rb_last)
@@ -640,11 +647,14 @@ check "corrupt snapshot: in the guide's words" 'rbf $rb "d[\"failure\"]" | grep 
 check "corrupt snapshot: rollback list says so" '"$mcpvisor" --state-dir "$state" rollback list | grep "${id#deploy_}_app" | grep -q "does not match its SHA-256"'
 check "corrupt snapshot: rollback status exits non-zero" '! "$mcpvisor" --state-dir "$state" rollback status $rb >/dev/null'
 
-# --no-rollback: the failed version is stopped and nothing is put back
+# --no-rollback: the failed version is stopped and nothing is put back;
+# the running one, which its new version started beside (a stdio server),
+# was never stopped
+app_pid=$(pgrep -f "sleep 1006")
 out=$(APP_VERSION=bad mv deploy start "$sp_one" --no-rollback 2>&1); status=$?
 id=$(last_id)
 check "--no-rollback: the upgrade fails, the rollback is skipped" '[ $status -eq 1 ] && events $id | grep -q "\"event_type\":\"rollback_skipped\""'
-check "--no-rollback: app stays down, the companion runs on" '! pgrep -f "sleep 1006" >/dev/null && pgrep -f "sleep 1007" >/dev/null'
+check "--no-rollback: the new app is stopped, the running one (never replaced) and the companion run on" 'wait_for "[ \"\$(pgrep -f \"sleep 1006\")\" = \"$app_pid\" ]" 5 && pgrep -f "sleep 1007" >/dev/null'
 out=$(mv deploy start "$sp" 2>&1); status=$?
 v3=$(last_id)
 check "and a later deployment over it works" '[ $status -eq 0 ] && pgrep -f "sleep 1006" >/dev/null'
@@ -688,7 +698,9 @@ sp_loop=$(spec loop "$(S looper)" "$(S lagger 0 'dependencies: [looper]')")
 mv deploy start "$sp_loop" >/dev/null 2>&1
 v1=$(last_id)
 steady=$(pgrep -f "sleep 1008")
-out=$(MODE=loop mv deploy start "$sp_loop" 2>&1); status=$?
+# (recreated: lagger, unchanged, would be taken over at once, and the
+# upgrade succeed before the new looper's crashes add up)
+out=$(MODE=loop mv deploy start "$sp_loop" --force-recreate 2>&1); status=$?
 id=$(last_id)
 rb=rollback_${id#deploy_}
 check "crash loop during an upgrade: the deployment fails" '[ $status -eq 1 ] && [ "$(rf $id "d[\"outcome\"]")" = failed ] && rf $id "d[\"failure\"]" | grep -q "^looper: "'
@@ -807,8 +819,8 @@ mv deploy stop "$(last_id)" >/dev/null 2>&1
 wait_for '! pgrep -f "sleep 1006" >/dev/null' 10
 
 # real MCP servers: server-brave-search with its key, then a version
-# without it, which fails its MCP check; the first comes back, answering
-# tools/list
+# without it, which fails its MCP check; the first, never stopped (a
+# stdio server: its new version starts beside it), answers tools/list
 brave_bin="$src/deploy/mcp-servers/node_modules/.bin/mcp-server-brave-search"
 if [ -x "$brave_bin" ]; then
 	server brave "  command: $brave_bin
@@ -824,7 +836,7 @@ if [ -x "$brave_bin" ]; then
 	b2=$(last_id)
 	check "MCP: the version without a key fails its MCP check" '[ $status -eq 1 ] && grep -q "closed its output during the handshake" <<<"$out"'
 	check "MCP: the follower saw the rollback complete" 'grep -q "rollback_completed" <<<"$out"'
-	check "MCP: the previous version is back, answering tools/list" 'is $b1 "d[\"servers\"][0][\"state\"]" ready 10 && rf $b1 "d[\"servers\"][0][\"health\"][\"brave_tools\"][\"details\"][\"tools\"]" | grep -q brave_web_search && [ "$(rf $b1 "d[\"servers\"][0][\"server_pid\"]")" != "$bpid1" ]'
+	check "MCP: the previous version, which the new one started beside, never stopped: the same process answers tools/list" 'is $b1 "d[\"servers\"][0][\"state\"]" ready 10 && rf $b1 "d[\"servers\"][0][\"health\"][\"brave_tools\"][\"details\"][\"tools\"]" | grep -q brave_web_search && [ "$(rf $b1 "d[\"servers\"][0][\"server_pid\"]")" = "$bpid1" ]'
 	check "MCP: the record of the failed version names its rollback" '[ "$(rf $b2 "d[\"rollback\"][\"state\"]")" = succeeded ]'
 	bpid2=$(rf $b1 'd["servers"][0]["server_pid"]')
 	mv deploy stop "$b1" >/dev/null 2>&1
