@@ -166,6 +166,14 @@ decide(struct deployment *dep, const struct deployment *prev)
 	}
 }
 
+/* Whether sr is to replace old, which runs (an order applies). */
+static bool
+replaces_running(const struct server_run *sr, const struct server_run *old)
+{
+	return old != NULL && sr->change != SC_UNCHANGED &&
+	    sr->change != SC_NOT_RUNNING;
+}
+
 static cJSON *
 diff_json(const struct deployment *dep, const struct deployment *prev)
 {
@@ -187,8 +195,8 @@ diff_json(const struct deployment *dep, const struct deployment *prev)
 		    apply_change_name(sr->change));
 		cJSON_AddItemToObject(s, "keys", sr->changed_keys != NULL ?
 		    cJSON_Duplicate(sr->changed_keys, 1) : cJSON_CreateArray());
-		/* how a replaced one is replaced (upgrade.c) */
-		if (old != NULL && sr->change != SC_UNCHANGED)
+		/* how a running one is replaced (upgrade.c) */
+		if (replaces_running(sr, old))
 			cJSON_AddStringToObject(s, "order",
 			    upgrade_starts_first(sr, old) ? "start_first" :
 			    "stop_first");
@@ -239,7 +247,8 @@ apply_plan(struct deployment *dep)
 		d = cJSON_CreateObject();
 		cJSON_AddStringToObject(d, "change",
 		    apply_change_name(sr->change));
-		if ((old = dep_server(dep->prev, sr->name)) != NULL)
+		old = dep_server(dep->prev, sr->name);
+		if (replaces_running(sr, old))
 			cJSON_AddStringToObject(d, "order",
 			    upgrade_starts_first(sr, old) ? "start_first" :
 			    "stop_first");

@@ -105,6 +105,10 @@ void	cli_add_environ(struct cJSON *rq);
  * come before it go to t. */
 int	cli_expect_ok(struct daemon_link *, struct cli_tail *,
 	    struct cJSON **resp);
+/* The same, but a refusal whose code is quiet is not said: -1 and the
+ * refusal in *resp. */
+int	cli_expect_ok_unless(struct daemon_link *, struct cli_tail *,
+	    struct cJSON **resp, const char *quiet);
 void	cli_tail_event(struct cli_tail *, const struct cJSON *ev);
 /* Prints events until the final response; returns the outcome's exit
  * status. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,12 +24,14 @@
 #include "schema.h"
 #include "ynode.h"
 
+#define WAIT_POLL_MS	250	/* --wait: how often it asks again */
+
 static const char usage_start[] =
 "usage: mcpvisor deploy start SPEC [--environment ENV] [--dry-run] [--json]\n"
 "                             [--sequential] [--max-parallel N] [--detach]\n"
 "                             [--no-rollback] [--strategy S]\n"
 "                             [--no-monitoring] [--monitor-port N]\n"
-"                             [--force-recreate] [--once]\n"
+"                             [--force-recreate] [--wait] [--once]\n"
 "\n"
 "Deploys SPEC for ENV (default: the spec's metadata.environment) through\n"
 "mcpvisord, starting one in the background on the state directory when none\n"
@@ -45,6 +48,8 @@ static const char usage_start[] =
 "      --force-recreate    over a running deployment of the same spec,\n"
 "                          replace every server (by default only those\n"
 "                          whose definition changed are: an apply)\n"
+"      --wait              while another deployment is under way, wait for\n"
+"                          it to end and deploy then (default: refused)\n"
 "      --no-rollback       if this upgrade fails, do not put back what ran\n"
 "      --strategy S        immediate, batch, graceful, aggressive or manual\n"
 "                          (default: the spec's rollback_strategy)\n"
@@ -272,9 +277,43 @@ out:
 	return rq;
 }
 
+/* The deployment submitted: 0 with *resp, or an exit status (said). With
+ * wait, one refused because another is under way is submitted again once
+ * that one is done, as often as it takes. */
+static int
+submit_when_free(struct cli *cli, struct daemon_link *c, struct cli_tail *t,
+    const cJSON *rq, bool wait, cJSON **resp)
+{
+	bool	said = false;
+	int	status;
+
+	for (;;) {
+		if (cli_connect(cli, c, true) < 0)
+			return CLI_EXIT_TEMPFAIL;
+		if (link_request(c, rq) < 0) {
+			fprintf(stderr, "mcpvisor: sending the request failed\n");
+			return CLI_EXIT_TEMPFAIL;
+		}
+		if ((status = cli_expect_ok_unless(c, t, resp, wait ? "busy" :
+		    NULL)) != -1)
+			return status;
+		if (!said)
+			fprintf(stderr, "mcpvisor deploy start: waiting: %s\n",
+			    cJSON_GetStringValue(cJSON_GetObjectItem(*resp,
+			    "error")));
+		said = true;
+		cJSON_Delete(*resp);
+		*resp = NULL;
+		link_close(c);
+		/* the daemon tells no one that it is free; asking four times
+		 * a second costs it nothing */
+		(void)poll(NULL, 0, WAIT_POLL_MS);
+	}
+}
+
 static int
 deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach,
-    bool force_recreate)
+    bool force_recreate, bool wait)
 {
 	struct daemon_link	  c = { .fd = -1 };
 	struct cli_tail		  t = { .cli = cli };
@@ -285,16 +324,7 @@ deploy_submit(struct cli *cli, const struct prepare_opts *po, bool detach,
 	    NULL)
 		return status;
 	cJSON_AddBoolToObject(rq, "follow", !detach);
-	if (cli_connect(cli, &c, true) < 0) {
-		status = CLI_EXIT_TEMPFAIL;
-		goto out;
-	}
-	if (link_request(&c, rq) < 0) {
-		fprintf(stderr, "mcpvisor: sending the request failed\n");
-		status = CLI_EXIT_TEMPFAIL;
-		goto out;
-	}
-	if ((status = cli_expect_ok(&c, &t, &resp)) != 0)
+	if ((status = submit_when_free(cli, &c, &t, rq, wait, &resp)) != 0)
 		goto out;
 	if (detach)
 		printf("%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(resp,
@@ -328,6 +358,7 @@ struct start_opts {
 	bool			dry_run;
 	bool			detach;
 	bool			force_recreate;
+	bool			wait;
 	bool			once;
 };
 
@@ -349,6 +380,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		{ "monitor-port", required_argument, NULL, 'P' },
 		{ "once", no_argument, NULL, 'O' },
 		{ "force-recreate", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -369,6 +401,7 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		case 'N':	cli->no_monitoring = true; break;
 		case 'O':	o->once = true; break;
 		case 'F':	o->force_recreate = true; break;
+		case 'W':	o->wait = true; break;
 		case 'P':
 			if ((n = option_number("--monitor-port", optarg,
 			    65535)) < 0)
@@ -403,11 +436,14 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 	/* what a daemon of our own does not take, refused rather than
 	 * ignored */
 	if (o->once && (o->dry_run || o->detach || cli->json ||
-	    cli->no_rollback || cli->strategy != NULL || o->force_recreate)) {
+	    cli->no_rollback || cli->strategy != NULL || o->force_recreate ||
+	    o->wait)) {
 		fprintf(stderr, "mcpvisor deploy start: --once runs a first "
 		    "deployment in the foreground and prints its log: it "
 		    "takes no --%s\n", o->dry_run ? "dry-run" : o->detach ?
-		    "detach" : cli->json ? "json" : o->force_recreate ?
+		    "detach" : cli->json ? "json" : o->wait ? "wait (it runs "
+		    "a daemon of its own, which nothing else keeps busy)" :
+		    o->force_recreate ?
 		    "force-recreate (a first deployment replaces nothing)" :
 		    cli->no_rollback ?
 		    "no-rollback (a first deployment has nothing to roll "
@@ -541,7 +577,7 @@ deploy_start(struct cli *cli, int argc, char **argv)
 	if (o.once)
 		return deploy_once(cli, &o.po);
 	return o.dry_run ? deploy_dry_run(cli, &o.po, o.force_recreate) :
-	    deploy_submit(cli, &o.po, o.detach, o.force_recreate);
+	    deploy_submit(cli, &o.po, o.detach, o.force_recreate, o.wait);
 }
 
 static const char *

@@ -146,6 +146,13 @@ cli_tail_follow(struct cli_tail *t, struct daemon_link *c)
 int
 cli_expect_ok(struct daemon_link *c, struct cli_tail *t, cJSON **resp)
 {
+	return cli_expect_ok_unless(c, t, resp, NULL);
+}
+
+int
+cli_expect_ok_unless(struct daemon_link *c, struct cli_tail *t, cJSON **resp,
+    const char *quiet)
+{
 	uint8_t		 type;
 	cJSON		*j;
 	const char	*code, *err;
@@ -166,6 +173,10 @@ cli_expect_ok(struct daemon_link *c, struct cli_tail *t, cJSON **resp)
 	}
 	code = cJSON_GetStringValue(cJSON_GetObjectItem(j, "code"));
 	err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+	if (quiet != NULL && code != NULL && strcmp(code, quiet) == 0) {
+		*resp = j;
+		return -1;
+	}
 	fprintf(stderr, "%s%s", err != NULL ? err : "refused",
 	    err != NULL && err[0] != '\0' && err[strlen(err) - 1] == '\n' ?
 	    "" : "\n");

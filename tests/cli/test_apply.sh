@@ -11,6 +11,7 @@
 # again and apply what changed. A stdio server is replaced
 # start-new-then-stop-old (one that says upgrade_stop_first, the other way
 # round), so that a failing new version leaves the running one untouched.
+# --wait queues a deployment behind the one under way.
 # Usage: test_apply.sh BUILD_DIR
 set -u
 build=$(cd "$1" && pwd)
@@ -158,6 +159,16 @@ out=$(mv deploy start "$work/spec.yaml" --force-recreate 2>&1); status=$?
 wait_for settled 10
 after=$(pids)
 check "--force-recreate: every server has a new pid" '[ $status -eq 0 ] && for i in 1 2 3 4 5; do [ "$(col "$after" $i)" != "$(col "$before" $i)" ] && [ "$(col "$after" $i)" != - ] || exit 1; done'
+# --wait: while a deployment is under way, another waits its turn (each
+# server's old version takes its 2 s stdin grace to stop: a sleep does not
+# read its input)
+wait_for settled 10
+mv deploy start "$work/spec.yaml" --force-recreate --detach >/dev/null 2>&1
+out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
+check "deploy start while another is under way: refused, naming it, exit 1" '[ $status -eq 1 ] && grep -Eq "deployment deploy_[^ ]* is (active|being prepared)" <<<"$out"'
+out=$(mv deploy start "$work/spec.yaml" --wait 2>&1); status=$?
+check "with --wait: it waits for that one, then applies (exit 0)" '[ $status -eq 0 ] && grep -q "^mcpvisor deploy start: waiting: deployment deploy_" <<<"$out" && grep -q "0 to replace, 5 unchanged" <<<"$out"'
+wait_for settled 10
 out=$(mv deploy start "$work/spec.yaml" --once --force-recreate 2>&1); status=$?
 check "--once --force-recreate: refused, exit 2" '[ $status -eq 2 ] && grep -q "takes no --force-recreate" <<<"$out"'
 

@@ -554,11 +554,14 @@ test_setsid_descendants_are_swept(void **state)
 	wk_start(&w);
 	wk_expect(&w, FRAME_HELLO, &f);
 	free(f.data);
+	/* the server ends once its setsid'd grandchild is there (not after
+	 * a while, which a loaded machine may not give the grandchild) */
 	snprintf(run, sizeof(run), "{\"command\":\"sh\",\"args\":[\"-c\","
 	    "\"[ -e %s/c ] && exec sleep 300; setsid sh -c 'sleep 300 & "
-	    "echo $! > %s/gc; wait' & echo $! > %s/c; sleep 0.3; exit 0\"],"
+	    "echo $! > %s/gc; wait' & echo $! > %s/c; until [ -s %s/gc ]; "
+	    "do sleep 0.01; done; exit 0\"],"
 	    "\"restart\":\"always\",\"restart_delay_ms\":10}", w.dir, w.dir,
-	    w.dir);
+	    w.dir, w.dir);
 	wk_send_config(&w, run, NULL);
 	child = pid_in(w.dir, "c");
 	grandchild = pid_in(w.dir, "gc");
