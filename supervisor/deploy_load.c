@@ -291,14 +291,12 @@ make_runs_with(struct supervisor *sv, const struct dep_sources *src,
 		}
 		sr->config_text = worker_config(sv, ld, i, id, rs,
 		    rs->user == NULL ? dynamic_id : 0);
-		if (ps->resolved->config != NULL && (sr->rendered =
-		    masked_rendering(ps->resolved->config, &ld->secrets)) ==
-		    NULL)
-			return -ENOMEM;
 		snprintf(sr->stack, sizeof(sr->stack), "%s",
 		    ld->pd->spec->name);
 		runspec_free(rs);
-		if (sr->config_text == NULL)
+		if (sr->config_text == NULL || (ps->resolved->config != NULL &&
+		    (sr->rendered = masked_rendering(ps->resolved->config,
+		    &ld->secrets)) == NULL))
 			return -ENOMEM;
 		if (strlen(sr->config_text) > FRAME_MAX) {
 			diag_add_file(dl, DIAG_ERROR, ps->resolved->server->path,

@@ -29,7 +29,7 @@ _mcpvisor()
 		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs stop start restart kill shutdown gateway $globals" -- "$cur"))
+		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs stop start restart kill shutdown reload gateway $globals" -- "$cur"))
 		return
 	fi
 	if [ -z "$verb" ]; then
@@ -46,7 +46,7 @@ _mcpvisor()
 	fi
 	local opts=""
 	case $cmd.$verb in
-	deploy.start) opts="--environment --dry-run --json --detach --sequential --max-parallel --no-rollback --strategy --no-monitoring --monitor-port --once" ;;
+	deploy.start) opts="--environment --dry-run --json --detach --sequential --max-parallel --no-rollback --strategy --no-monitoring --monitor-port --force-recreate --wait --once" ;;
 	deploy.status) opts="--follow --json" ;;
 	deploy.list) opts="--json --limit" ;;
 	health.run) opts="--all --tags --server --environment --json" ;;

@@ -451,6 +451,11 @@ start_options(struct cli *cli, int argc, char **argv, struct start_opts *o,
 		    "to roll back to)");
 		return -1;
 	}
+	if (o->dry_run && o->wait) {
+		fprintf(stderr, "mcpvisor deploy start: --wait queues a "
+		    "deployment; a dry run starts none\n");
+		return -1;
+	}
 	return 0;
 }
 

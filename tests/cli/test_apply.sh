@@ -169,6 +169,8 @@ check "deploy start while another is under way: refused, naming it, exit 1" '[ $
 out=$(mv deploy start "$work/spec.yaml" --wait 2>&1); status=$?
 check "with --wait: it waits for that one, then applies (exit 0)" '[ $status -eq 0 ] && grep -q "^mcpvisor deploy start: waiting: deployment deploy_" <<<"$out" && grep -q "0 to replace, 5 unchanged" <<<"$out"'
 wait_for settled 10
+out=$(mv deploy start "$work/spec.yaml" --dry-run --wait 2>&1); status=$?
+check "--dry-run --wait: refused, exit 2" '[ $status -eq 2 ] && grep -q "a dry run starts none" <<<"$out"'
 out=$(mv deploy start "$work/spec.yaml" --once --force-recreate 2>&1); status=$?
 check "--once --force-recreate: refused, exit 2" '[ $status -eq 2 ] && grep -q "takes no --force-recreate" <<<"$out"'
 
