@@ -56,6 +56,15 @@ add_key(cJSON *keys, const char *path)
 		cJSON_AddItemToArray(keys, cJSON_CreateString(path));
 }
 
+/* path.key, in size: a longer one is cut, and still says where. */
+static void
+key_path(char *out, size_t size, const char *path, const char *key)
+{
+	if (snprintf(out, size, "%s%s%s", path, *path ? "." : "", key) >=
+	    (int)size)
+		out[size - 1] = '\0';
+}
+
 /* The paths of the keys that differ between two trees, as deep as
  * KEY_DEPTH (below it a key is one value). */
 static void
@@ -71,15 +80,13 @@ diff_keys(const cJSON *a, const cJSON *b, const char *path, unsigned depth,
 		return;
 	}
 	cJSON_ArrayForEach(x, a) {
-		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
-		    x->string);
+		key_path(sub, sizeof(sub), path, x->string);
 		diff_keys(x, cJSON_GetObjectItemCaseSensitive(b, x->string),
 		    sub, depth + 1, keys);
 	}
 	cJSON_ArrayForEach(x, b)
 		if (cJSON_GetObjectItemCaseSensitive(a, x->string) == NULL) {
-			snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." :
-			    "", x->string);
+			key_path(sub, sizeof(sub), path, x->string);
 			add_key(keys, sub);
 		}
 }
