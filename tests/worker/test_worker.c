@@ -537,6 +537,30 @@ gone_within(pid_t pid, int ms)
 	return 0;
 }
 
+/* Waits until pid has become the program named comm (an exec done). */
+static void
+becomes(pid_t pid, const char *comm)
+{
+	char	path[64], name[32];
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	for (int i = 0; i < 500; i++) {
+		FILE	*fp = fopen(path, "r");
+
+		name[0] = '\0';
+		if (fp != NULL) {
+			if (fgets(name, sizeof(name), fp) == NULL)
+				name[0] = '\0';
+			fclose(fp);
+		}
+		name[strcspn(name, "\n")] = '\0';
+		if (strcmp(name, comm) == 0)
+			return;
+		usleep(10000);
+	}
+	fail_msg("pid %d never became %s", (int)pid, comm);
+}
+
 /* Descendants that left the server's process group with setsid(), and
  * a child of theirs that is reparented only once they die: none
  * outlives the server's exit (while the worker restarts it) or the
@@ -568,6 +592,9 @@ test_setsid_descendants_are_swept(void **state)
 	wk_expect(&w, FRAME_EXITED, &f);
 	free(f.data);
 	wk_expect(&w, FRAME_STARTED, &f);
+	/* the restarted server has seen c (else it would write c while
+	 * the kill below swept the grandchild that was to write gc) */
+	becomes((pid_t)frame_get_u32(f.data), "sleep");
 	free(f.data);
 	assert_true(gone_within(child, 2000));
 	assert_true(gone_within(grandchild, 2000));
