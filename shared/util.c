@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <libgen.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -229,4 +230,16 @@ util_dir_empty(int fd)
 		    strcmp(e->d_name, "..") == 0;
 	closedir(d);
 	return empty;
+}
+
+int
+util_say(char **err, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) == -1)
+		*err = NULL;
+	va_end(ap);
+	return code;
 }

@@ -58,6 +58,10 @@ bool		util_path_absolute_clean(const char *path);
 /* Whether name may be a metric's, as Prometheus takes it:
  * [a-zA-Z_][a-zA-Z0-9_]*, at most 63 characters. */
 bool		util_metric_name_ok(const char *name);
+/* Sets *err to the formatted text (NULL when out of memory) and returns
+ * code: a refusal said in one statement. */
+int		util_say(char **err, int code, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 /* Where a program of ours is: beside our own executable (a build tree,
  * or one directory of an install), else in each of dirs in turn (NULL-

@@ -12,6 +12,7 @@
 #include "deployment.h"
 #include "prepare.h"
 #include "secrets.h"
+#include "stack.h"
 #include "upgrade.h"
 #include "ynode.h"
 
@@ -304,7 +305,8 @@ on_loaded(void *arg, char *answer, size_t len)
 {
 	struct apply_preview	*pv = arg;
 	struct deployment	*dep = pv->dep;
-	struct deployment	*cur = pv->sv->dep;
+	struct deployment	*cur;
+	const struct stack	*st;
 	char			*why = NULL;
 	bool			 invalid;
 
@@ -319,6 +321,17 @@ on_loaded(void *arg, char *answer, size_t len)
 	}
 	for (size_t i = 0; i < dep->ld.nservers; i++)
 		server_init(&dep->ld.servers[i], &dep->owner, dep);
+	/* what the deployment itself would be refused for */
+	if (stack_clash(dep, &why) < 0) {
+		pv->fn(pv->arg, dep->id, NULL, why != NULL ? why :
+		    "out of memory", true);
+		free(why);
+		preview_free(pv);
+		return;
+	}
+	/* compared with what runs of its own stack */
+	st = stack_named(pv->sv, dep->ld.pd->spec->name);
+	cur = st != NULL ? st->dep : NULL;
 	if (cur != NULL && (!dep_running(cur) || cur->state == DEP_STOPPING))
 		cur = NULL;
 	decide(dep, cur);

@@ -134,8 +134,8 @@ start_deployment(struct client *c, const cJSON *rq, deployment_start_fn *fn,
 	if (r < 0) {
 		c->follow[0] = c->starting[0] = '\0';
 		client_error(c, r == -EINVAL ? "config" : r == -EBUSY ? "busy" :
-		    r == -ESRCH ? "not_running" : "failed", err != NULL ? err :
-		    strerror(-r));
+		    r == -ESRCH ? "not_running" : r == -EDESTADDRREQ ?
+		    "usage" : "failed", err != NULL ? err : strerror(-r));
 		free(err);
 		return;
 	}
@@ -195,11 +195,12 @@ do_deploy(struct client *c, const cJSON *rq, void *arg)
 	start_deployment(c, rq, runtime_deploy, &dr);
 }
 
-/* reload: the current deployment's files read again, and applied */
+/* reload: a stack's files read again, and applied */
 static void
 do_reload(struct client *c, const cJSON *rq, void *arg)
 {
 	const struct deploy_request	 who = {
+		.stack = req_str(rq, "stack"),
 		.environ = cJSON_GetObjectItem(rq, "environ"),
 		.requester_uid = c->uid,
 		.requester_pid = c->pid,
@@ -263,19 +264,15 @@ do_follow_or_stop(struct client *c, const cJSON *rq, bool stop)
 	}
 	/* one answer to a stop that cannot be: the refusal */
 	if (stop) {
-		cJSON		*cur = runtime_record(c->ctl->sv, NULL);
 		const char	*why = NULL;
 
 		if (strcmp(str_or_empty(cJSON_GetStringValue(
 		    cJSON_GetObjectItem(rec, "state"))), "done") == 0)
 			why = "already stopped";
-		else if (cur == NULL || strcmp(str_or_empty(
-		    cJSON_GetStringValue(cJSON_GetObjectItem(cur, "id"))),
-		    str_or_empty(cJSON_GetStringValue(cJSON_GetObjectItem(rec,
-		    "id")))) != 0)
-			why = "not the active deployment (an upgrade replaces "
-			    "it: stop that one)";
-		cJSON_Delete(cur);
+		else if (!runtime_is_current(c->ctl->sv, cJSON_GetStringValue(
+		    cJSON_GetObjectItem(rec, "id"))))
+			why = "not the active deployment of its stack (an "
+			    "upgrade replaces it: stop that one)";
 		if (why != NULL) {
 			cJSON_Delete(rec);
 			client_error(c, "not_running", why);
@@ -382,9 +379,10 @@ do_rollback_start(struct client *c, const cJSON *rq, void *arg)
 		free(err);
 		return;
 	}
-	/* what carries the rollback out, to follow: the current deployment
-	 * (a new one for a rollback by hand, the failing one otherwise) */
-	rec = runtime_record(c->ctl->sv, NULL);
+	/* what carries the rollback out, to follow: its stack's current
+	 * deployment (a new one for a rollback by hand, the failing one
+	 * otherwise) */
+	rec = runtime_stack_record(c->ctl->sv, rr.deployment_id);
 	follow = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "id"));
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "rollback_id", id);
@@ -590,7 +588,7 @@ static const struct request_key deploy_keys[] = {
 };
 static const struct request_key reload_keys[] = {
 	{ "follow", RQ_BOOL, false }, { "environ", RQ_OBJECT, false },
-	END_KEYS,
+	{ "stack", RQ_STRING, false }, END_KEYS,
 };
 static const struct request_key optional_id_keys[] = {
 	{ "id", RQ_STRING, false }, END_KEYS,

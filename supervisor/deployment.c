@@ -22,13 +22,13 @@
 
 #include "apply.h"
 #include "childjob.h"
-#include "current.h"
 #include "events.h"
 #include "hooks.h"
 #include "log.h"
 #include "secrets.h"
 #include "prepare.h"
 #include "rollback_state.h"
+#include "stack.h"
 #include "state.h"
 #include "upgrade.h"
 #include "util.h"
@@ -218,7 +218,7 @@ dep_announce(struct deployment *dep)
 	struct supervisor		*sv = dep->sv;
 	cJSON				*d = cJSON_CreateObject();
 
-	/* the monitor follows the current deployment's wishes */
+	/* the monitor follows the wishes of the deployment started last */
 	if (sv->want_monitor != NULL)
 		sv->want_monitor(sv, ds->monitoring_enabled &&
 		    !dep->src.no_monitoring, dep->src.monitor_port != 0 ?
@@ -438,14 +438,38 @@ cancel_preparation(struct deployment *dep)
 	dep->prep = NULL;
 }
 
-/* Prepared (and approved where that is asked): it becomes the current
- * deployment (an upgrade of the one that runs, if one does). */
+/* Takes dep out of the deployments being prepared; false if it was
+ * not one of them. */
+static bool
+leave_preparing(struct deployment *dep)
+{
+	for (struct deployment **pp = &dep->sv->preparing; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (*pp == dep) {
+			*pp = dep->next;
+			dep->next = NULL;
+			return true;
+		}
+	return false;
+}
+
+/* Prepared (and approved where that is asked): it becomes its stack's
+ * current deployment (an upgrade of the one that runs, if one does),
+ * unless its stack or one of its servers' names is taken. */
 static void
 go_ahead(struct deployment *dep)
 {
-	if (dep->sv->preparing == dep)
-		dep->sv->preparing = NULL;
-	current_install(dep->sv, dep);
+	char	*why = NULL;
+	int	 r;
+
+	if ((r = stack_claim(dep, &why)) < 0) {
+		fail_as(dep, NULL, why != NULL ? why : strerror(-r),
+		    r == -EEXIST ? OUT_INVALID : OUT_FAILED);
+		free(why);
+		return;
+	}
+	leave_preparing(dep);
+	stack_install(dep);
 	dep_announce(dep);
 	apply_plan(dep);
 	dep_deploy(dep);
@@ -543,9 +567,8 @@ finish(struct deployment *dep)
 
 	/* it was never prepared: it never became current, and goes at the
 	 * end of the turn */
-	if (sv->preparing == dep) {
-		sv->preparing = NULL;
-		dep_free(sv->unprepared);
+	if (leave_preparing(dep)) {
+		dep->next = sv->unprepared;
 		sv->unprepared = dep;
 	}
 	set_state(dep, DEP_DONE);

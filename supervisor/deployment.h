@@ -71,6 +71,10 @@ struct childjob;
 
 struct deployment {
 	struct supervisor	*sv;
+	/* its stack, once it is installed there (stack.c); until then, the
+	 * next in sv->preparing or sv->unprepared */
+	struct stack		*stack;
+	struct deployment	*next;
 	struct server_owner	 owner;		/* what its servers see */
 	char			 id[64];
 	struct dep_sources	 src;
@@ -137,9 +141,6 @@ const char	*dep_state_name(enum dep_state);	/* its record's */
 const char	*dep_action_name(enum dep_state, enum dep_event);
 /* The run of server name, or NULL. */
 struct server_run *dep_server(const struct deployment *, const char *name);
-/* The name of dep's servers nearest to name (a typo's), or "". dep may
- * be NULL. */
-const char	*dep_nearest_server(const struct deployment *, const char *name);
 /* The batch sr belongs to (NULL: the one being deployed). */
 size_t		 dep_batch_of(const struct deployment *,
 		    const struct server_run *);

@@ -67,19 +67,6 @@ dep_server(const struct deployment *dep, const char *name)
 	return NULL;
 }
 
-const char *
-dep_nearest_server(const struct deployment *dep, const char *name)
-{
-	const char	*names[257], *near;
-	size_t		 n = 0;
-
-	for (size_t i = 0; dep != NULL && i < dep->ld.nservers && n < 256; i++)
-		names[n++] = dep->ld.servers[i].name;
-	names[n] = NULL;
-	return n > 0 && (near = schema_nearest(names, name)) != NULL ? near :
-	    "";
-}
-
 size_t
 dep_batch_of(const struct deployment *dep, const struct server_run *sr)
 {

@@ -35,6 +35,7 @@
 #include <cjson/cJSON.h>
 
 #include "control.h"
+#include "deployment.h"
 #include "diag.h"
 #include "dynuser.h"
 #include "hooks.h"
@@ -43,6 +44,7 @@
 #include "monproc.h"
 #include "prepare.h"
 #include "snapjob.h"
+#include "stack.h"
 #include "spawn.h"
 #include "supervisor.h"
 #include "util.h"
@@ -342,23 +344,35 @@ reap_children(struct daemon *d)
 		spawn_kill_adopted();
 }
 
-/* SIGHUP: the current deployment's files read again and applied, in
- * our own environment (a reload that needs the requester's is mcpvisor
+/* SIGHUP: every stack's files read again and applied, in our own
+ * environment (a reload that needs the requester's is mcpvisor
  * reload's). */
 static void
 reload_on_hangup(struct daemon *d)
 {
-	const struct deploy_request	 who = { .requester_uid = -1 };
-	char				 id[64], *err = NULL;
-	int				 r;
+	struct deploy_request	 who = { .requester_uid = -1 };
+	char			 id[64], *err = NULL;
+	size_t			 n = 0;
+	int			 r;
 
-	if ((r = runtime_reload(&d->sv, &who, id, sizeof(id), &err)) < 0)
-		log_warnx("SIGHUP: nothing reloaded: %s", err != NULL ? err :
-		    strerror(-r));
-	else
-		log_info("SIGHUP: reloading the current deployment's files as "
-		    "%s", id);
-	free(err);
+	for (const struct stack *st = d->sv.stacks; st != NULL;
+	    st = st->next) {
+		if (st->dep == NULL || !dep_running(st->dep))
+			continue;
+		n++;
+		who.stack = st->name;
+		if ((r = runtime_reload(&d->sv, &who, id, sizeof(id),
+		    &err)) < 0)
+			log_warnx("SIGHUP: stack %s not reloaded: %s",
+			    st->name, err != NULL ? err : strerror(-r));
+		else
+			log_info("SIGHUP: reloading stack %s's files as %s",
+			    st->name, id);
+		free(err);
+		err = NULL;
+	}
+	if (n == 0)
+		log_warnx("SIGHUP: nothing reloaded: no deployment runs");
 }
 
 static void

@@ -1,8 +1,8 @@
 /*
  * What a dead mcpvisord left behind: deployments whose records say they
  * ran are marked interrupted (their workers stopped their servers when
- * it died), rollbacks it was carrying out likewise, and the last
- * deployment that had succeeded is started again.
+ * it died), rollbacks it was carrying out likewise, and each stack's
+ * last deployment that had succeeded is started again.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -104,12 +104,69 @@ sweep_previous_life(struct supervisor *sv)
 		    "killed", n);
 }
 
+#define RECOVER_STACKS_MAX	64
+
+/* Whether rec, of a stack already given what it restores, is the one to
+ * bring back for its stack (the newest that had succeeded, or that was
+ * bringing one back): then it is added to restore. */
+static bool
+to_restore(cJSON *rec, cJSON **restore, size_t *n)
+{
+	const char	*stack = json_str(rec, "deployment");
+
+	if (json_str(rec, "spec") == NULL || json_str(rec, "config_dir") ==
+	    NULL || (strcmp(json_str(rec, "state"), "succeeded") != 0 &&
+	    json_str(rec, "restores") == NULL))
+		return false;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(json_str(restore[i], "deployment") != NULL ?
+		    json_str(restore[i], "deployment") : "", stack != NULL ?
+		    stack : "") == 0)
+			return false;
+	if (*n == RECOVER_STACKS_MAX) {
+		log_warnx("more than %d stacks to bring back: %s is not",
+		    RECOVER_STACKS_MAX, json_str(rec, "id"));
+		return false;
+	}
+	restore[(*n)++] = rec;
+	return true;
+}
+
+/* Deploys rec's sources again, as it ran. */
+static void
+bring_back(struct supervisor *sv, const cJSON *rec)
+{
+	char			 restored_id[64], id[64], *err = NULL;
+	struct deploy_request	 rq = {
+		.spec_path = json_str(rec, "spec"),
+		.environment = json_str(rec, "environment"),
+		.config_dir = json_str(rec, "config_dir"),
+		.checks_dir = json_str(rec, "checks_dir"),
+		.restores = restored_id,
+		.backup_dir = json_str(rec, "backup_dir"),
+		.verbose = cJSON_IsTrue(cJSON_GetObjectItem(rec, "verbose")),
+		/* the last successful deployment: approved then, if its
+		 * environment asked for that */
+		.requester_uid = -1, .approved = true,
+	};
+
+	snprintf(restored_id, sizeof(restored_id), "%s", json_str(rec, "id"));
+	events_emit(sv, NULL, NULL, "deployment_restoring", NULL, "bringing "
+	    "back %s, the last successful deployment of stack %s",
+	    restored_id, json_str(rec, "deployment") != NULL ?
+	    json_str(rec, "deployment") : "?");
+	if (runtime_deploy(sv, &rq, id, sizeof(id), &err) < 0)
+		log_warnx("restoring %s: %s", restored_id, err != NULL ? err :
+		    "failed");
+	free(err);
+}
+
 void
 runtime_recover(struct supervisor *sv)
 {
 	cJSON		**recs;
-	cJSON		 *restore = NULL;
-	char		  restored_id[64] = "";
+	cJSON		 *restore[RECOVER_STACKS_MAX];
+	size_t		  nrestore = 0;
 	int		  n;
 
 	sweep_previous_life(sv);
@@ -145,12 +202,9 @@ runtime_recover(struct supervisor *sv)
 		snprintf(id, sizeof(id), "%s", json_str(recs[i], "id"));
 		/* a previous mcpvisord died while this deployment was up
 		 * (its workers stopped their servers when it did), or while
-		 * it was bringing one back */
-		if (restore == NULL && (strcmp(state, "succeeded") == 0 ||
-		    json_str(recs[i], "restores") != NULL)) {
-			restore = recs[i];
-			snprintf(restored_id, sizeof(restored_id), "%s", id);
-		}
+		 * it was bringing one back: each stack's newest comes back,
+		 * read before its state is replaced below */
+		to_restore(recs[i], restore, &nrestore);
 		cJSON_ReplaceItemInObject(recs[i], "state",
 		    cJSON_CreateString("done"));
 		cJSON_ReplaceItemInObject(recs[i], "outcome",
@@ -162,31 +216,9 @@ runtime_recover(struct supervisor *sv)
 		events_emit(sv, NULL, NULL, "deployment_interrupted", NULL,
 		    "%s: mcpvisord stopped while it was %s", id, state);
 	}
-	if (restore != NULL && json_str(restore, "spec") != NULL &&
-	    json_str(restore, "config_dir") != NULL) {
-		struct deploy_request	 rq = {
-			.spec_path = json_str(restore, "spec"),
-			.environment = json_str(restore, "environment"),
-			.config_dir = json_str(restore, "config_dir"),
-			.checks_dir = json_str(restore, "checks_dir"),
-			.restores = restored_id,
-			.backup_dir = json_str(restore, "backup_dir"),
-			.verbose = cJSON_IsTrue(cJSON_GetObjectItem(restore,
-			    "verbose")),
-			/* the last successful deployment: approved then, if
-			 * its environment asked for that */
-			.requester_uid = -1, .approved = true,
-		};
-		char			 id[64], *err = NULL;
-
-		events_emit(sv, NULL, NULL, "deployment_restoring", NULL,
-		    "bringing back %s, the last successful deployment",
-		    restored_id);
-		if (runtime_deploy(sv, &rq, id, sizeof(id), &err) < 0)
-			log_warnx("restoring %s: %s", restored_id,
-			    err != NULL ? err : "failed");
-		free(err);
-	}
+	/* the oldest stack first, as they were started */
+	while (nrestore > 0)
+		bring_back(sv, restore[--nrestore]);
 	for (int i = 0; i < n; i++)
 		cJSON_Delete(recs[i]);
 	free(recs);

@@ -15,20 +15,20 @@
  * its notes.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "current.h"
 #include "deployment.h"
 #include "prepare.h"
 #include "rollback.h"
 #include "rollback_state.h"
 #include "snapjob.h"
+#include "stack.h"
 #include "upgrade.h"
+#include "util.h"
 
 /* --- its kind --- */
 
@@ -213,22 +213,6 @@ hand_plan(struct deployment *r, const struct deployment *d,
 		}
 }
 
-static int
-say(char **err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-say(char **err, int code, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) == -1)
-		*err = NULL;
-	va_end(ap);
-	return code;
-}
-
 /* With --servers: R was prepared from D's sources; the named servers take
  * the configuration rendered from P's. */
 static int
@@ -256,9 +240,9 @@ take_previous(struct deployment *r, const struct deployment *p,
 		char			*t;
 
 		if (dst == NULL || src == NULL) {
-			rc = dst == NULL ? say(err, -EINVAL, "server '%s' is "
+			rc = dst == NULL ? util_say(err, -EINVAL, "server '%s' is "
 			    "not part of the deployment rolled back",
-			    n->valuestring) : say(err, -EINVAL, "server '%s' "
+			    n->valuestring) : util_say(err, -EINVAL, "server '%s' "
 			    "did not run in %s: there is no earlier version of "
 			    "it to go back to", n->valuestring, p->id);
 			dep_free(tmp);
@@ -321,8 +305,8 @@ undo_in_progress(struct deployment *d, const struct rollback_request *rq,
 	struct dep_input	in = { .why = "rollback started by hand" };
 
 	if (rq->servers != NULL)
-		return say(err, -EINVAL, "%s is still deploying: it rolls back "
-		    "whole (leave out --servers)", d->id);
+		return util_say(err, -EINVAL, "%s is still deploying: it "
+		    "rolls back whole (leave out --servers)", d->id);
 	d->rollback_enabled = true;
 	if (strategy >= 0)
 		d->strategy = (enum rollback_strategy)strategy;
@@ -335,28 +319,28 @@ int
 runtime_rollback_start(struct supervisor *sv, const struct rollback_request *rq,
     char *id, size_t idsize, char **err)
 {
-	struct deployment	*d = sv->dep, *r;
+	struct deployment	*d = stack_deployment(sv, rq->deployment_id), *r;
 	int			 strategy, rc;
 	char			 rid[80];
 
 	*err = NULL;
 	if ((strategy = dep_strategy_by_name(rq->strategy, err)) == -EINVAL)
 		return -EINVAL;
-	if (d == NULL || strcmp(d->id, rq->deployment_id) != 0)
-		return d == NULL ? say(err, -ENOENT, "%s is not the current "
-		    "deployment (none is)", rq->deployment_id) : say(err,
-		    -ENOENT, "%s is not the current deployment (that is %s)",
-		    rq->deployment_id, d->id);
+	if (d == NULL || d->stack->dep != d)
+		return d == NULL ? util_say(err, -ENOENT, "%s is not a current "
+		    "deployment", rq->deployment_id) : util_say(err, -ENOENT,
+		    "%s is not the current deployment of stack %s (that is %s)",
+		    rq->deployment_id, d->stack->name, d->stack->dep->id);
 	if (dep_deploying(d) && d->prev != NULL && d->rb == NULL &&
 	    d->hand == NULL)
 		return undo_in_progress(d, rq, strategy, id, idsize, err);
-	if ((rc = current_busy(sv, err)) < 0)
+	if ((rc = stack_busy(sv, d->stack, err)) < 0)
 		return rc;
 	if (d->state != DEP_SUCCEEDED || d->prev == NULL ||
 	    dep_running(d->prev))
-		return say(err, -ENOENT, "%s replaced no deployment: there is "
-		    "nothing to go back to (mcpvisor deploy stop %s stops it)",
-		    d->id, d->id);
+		return util_say(err, -ENOENT, "%s replaced no deployment: "
+		    "there is nothing to go back to (mcpvisor deploy stop %s "
+		    "stops it)", d->id, d->id);
 	if ((rc = carrier_new(sv, d, rq, strategy, &r, err)) < 0)
 		return rc;
 	snprintf(rid, sizeof(rid), "rollback_%s", r->id + strlen("deploy_"));
@@ -369,7 +353,7 @@ runtime_rollback_start(struct supervisor *sv, const struct rollback_request *rq,
 	r->hand->by_hand = true;
 	snprintf(r->hand->carrier, sizeof(r->hand->carrier), "%s", r->id);
 	dep_open_log(r);
-	current_install(sv, r);
+	stack_install(r);
 	hand_plan(r, d, rq->servers);
 	snprintf(id, idsize, "%s", rid);
 	rb_log(r->hand, "rollback %s of %s back to %s (%s), carried out by %s",
@@ -386,8 +370,15 @@ runtime_rollback_start(struct supervisor *sv, const struct rollback_request *rq,
 int
 runtime_rollback_approve(struct supervisor *sv, const char *id, int uid)
 {
-	struct deployment	*dep = sv->dep;
+	struct deployment	*dep = NULL;
 
+	/* a rollback by hand's carrier is its stack's current deployment;
+	 * any other rollback's deployment is its stack's current one too */
+	for (const struct stack *st = sv->stacks; st != NULL; st = st->next)
+		if (st->dep != NULL && ((st->dep->hand != NULL &&
+		    strcmp(st->dep->hand->id, id) == 0) || (st->dep->rb !=
+		    NULL && strcmp(st->dep->rb->id, id) == 0)))
+			dep = st->dep;
 	if (dep != NULL && dep->hand != NULL && strcmp(dep->hand->id, id) ==
 	    0) {
 		if (!rb_waiting(dep->hand))

@@ -16,7 +16,6 @@
 
 #include "apply.h"
 #include "childjob.h"
-#include "current.h"
 #include "deployment.h"
 #include "errbuf.h"
 #include "events.h"
@@ -26,6 +25,7 @@
 #include "server.h"
 #include "serverctl.h"
 #include "snapjob.h"
+#include "stack.h"
 #include "supervisor.h"
 #include "upgrade.h"
 #include "util.h"
@@ -72,11 +72,11 @@ runtime_listener(struct deployment *dep, enum dep_note n,
 bool
 runtime_busy(const struct supervisor *sv)
 {
-	const struct deployment	*cur = sv->dep;
-
-	return (sv->preparing != NULL && dep_running(sv->preparing)) ||
-	    (cur != NULL && dep_running(cur)) || (cur != NULL &&
-	    cur->prev != NULL && dep_running(cur->prev));
+	for (const struct deployment *p = sv->preparing; p != NULL;
+	    p = p->next)
+		if (dep_running(p))
+			return true;
+	return stack_any_running(sv);
 }
 
 void
@@ -132,6 +132,18 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 	return 0;
 }
 
+/* Frees a list of deployments not installed in a stack. */
+static void
+free_list(struct deployment **list)
+{
+	while (*list != NULL) {
+		struct deployment	*d = *list;
+
+		*list = d->next;
+		dep_free(d);
+	}
+}
+
 int
 runtime_turn(struct supervisor *sv, int timeout_ms)
 {
@@ -141,15 +153,14 @@ runtime_turn(struct supervisor *sv, int timeout_ms)
 	 * however many events happened (group commit); the events first,
 	 * so that no record says more than the journal holds */
 	events_commit(sv);
-	if (sv->preparing != NULL && sv->preparing->owner.dirty)
-		dep_write_record(sv->preparing);
-	dep_free(sv->unprepared);
-	sv->unprepared = NULL;
-	if (sv->dep != NULL && sv->dep->owner.dirty)
-		dep_write_record(sv->dep);
-	if (sv->dep != NULL && sv->dep->prev != NULL &&
-	    sv->dep->prev->owner.dirty)
-		dep_write_record(sv->dep->prev);
+	for (struct deployment *p = sv->preparing; p != NULL; p = p->next)
+		if (p->owner.dirty)
+			dep_write_record(p);
+	free_list(&sv->unprepared);
+	for (struct stack *st = sv->stacks; st != NULL; st = st->next)
+		for (struct deployment *d = st->dep; d != NULL; d = d->prev)
+			if (d->owner.dirty)
+				dep_write_record(d);
 	workers_bury(sv);
 	return r;
 }
@@ -161,13 +172,9 @@ runtime_free(struct supervisor *sv)
 	hooks_free_all(sv);
 	serverctl_drop(sv->serverctl);
 	sv->serverctl = NULL;
-	dep_free(sv->preparing);
-	dep_free(sv->unprepared);
-	sv->preparing = sv->unprepared = NULL;
-	dep_free(sv->dep);
-	sv->dep = NULL;
-	dep_free(sv->retired);
-	sv->retired = NULL;
+	free_list(&sv->preparing);
+	free_list(&sv->unprepared);
+	stack_free_all(sv);
 	apply_previews_free(sv);	/* before their jobs go */
 	childjobs_free_all(sv);
 	workers_free_all(sv);
@@ -207,8 +214,6 @@ on_grace_timer(struct loop_timer *t)
 void
 runtime_shutdown(struct supervisor *sv)
 {
-	struct deployment	*cur = sv->dep;
-
 	if (sv->shutting_down) {
 		/* a second TERM or INT: the user will not wait, as container
 		 * runtimes' users expect */
@@ -226,12 +231,20 @@ runtime_shutdown(struct supervisor *sv)
 		sv->done = true;
 		return;
 	}
-	if (sv->preparing != NULL)
-		dep_stop(sv->preparing, STOP_GRACEFUL);
-	if (cur != NULL && cur->prev != NULL && dep_running(cur->prev))
-		dep_stop(cur->prev, STOP_GRACEFUL);
-	if (cur != NULL && dep_running(cur))
-		dep_stop(cur, STOP_GRACEFUL);
+	for (struct deployment *p = sv->preparing, *next; p != NULL;
+	    p = next) {
+		next = p->next;	/* a stop that ends it takes it off */
+		dep_stop(p, STOP_GRACEFUL);
+	}
+	/* every stack at once, each in its reverse order */
+	for (struct stack *st = sv->stacks; st != NULL; st = st->next) {
+		struct deployment	*cur = st->dep;
+
+		if (cur != NULL && cur->prev != NULL && dep_running(cur->prev))
+			dep_stop(cur->prev, STOP_GRACEFUL);
+		if (cur != NULL && dep_running(cur))
+			dep_stop(cur, STOP_GRACEFUL);
+	}
 }
 
 /* --- deployments --- */
@@ -244,10 +257,14 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	int			 r;
 
 	*err = NULL;
-	if ((r = current_busy(sv, err)) < 0 || (r = dep_new(sv, rq, &dep,
-	    err)) < 0)
+	if ((r = dep_new(sv, rq, &dep, err)) < 0)
 		return r;
+	if ((r = stack_submit_busy(sv, dep->src.spec_path, err)) < 0) {
+		dep_free(dep);
+		return r;
+	}
 	dep_open_log(dep);
+	dep->next = sv->preparing;
 	sv->preparing = dep;
 	snprintf(id, idsize, "%s", dep->id);
 	/* what is loaded, rendered and planned is so in a child, off the
@@ -261,22 +278,53 @@ runtime_deploy(struct supervisor *sv, const struct deploy_request *rq,
 	return 0;
 }
 
+/* The stack a reload is for: the one named, or the only one whose
+ * deployment succeeded. */
+static int
+reload_target(struct supervisor *sv, const char *name,
+    const struct deployment **out, char **err)
+{
+	const struct stack	*st, *found = NULL;
+	char			 names[256] = "";
+	size_t			 used = 0, n = 0;
+
+	*out = NULL;
+	if (name != NULL && (found = stack_named(sv, name)) == NULL)
+		return util_say(err, -ESRCH, "no stack '%s' runs", name);
+	for (st = sv->stacks; name == NULL && st != NULL; st = st->next)
+		if (st->dep != NULL && st->dep->state == DEP_SUCCEEDED) {
+			found = st;
+			n++;
+			if (used < sizeof(names))
+				used += (size_t)snprintf(names + used,
+				    sizeof(names) - used, "%s%s", used > 0 ?
+				    ", " : "", st->name);
+		}
+	if (n > 1)
+		return util_say(err, -EDESTADDRREQ, "%zu stacks run (%s): "
+		    "name the one to reload", n, names);
+	if (found == NULL || found->dep == NULL)
+		return util_say(err, -ESRCH, "no deployment runs to reload");
+	if (found->dep->state != DEP_SUCCEEDED)
+		return util_say(err, -ESRCH, "stack %s: deployment %s has not "
+		    "succeeded: there is nothing to reload yet", found->name,
+		    found->dep->id);
+	*out = found->dep;
+	return 0;
+}
+
 int
 runtime_reload(struct supervisor *sv, const struct deploy_request *who,
     char *id, size_t idsize, char **err)
 {
-	const struct deployment		*cur = sv->dep;
+	const struct deployment		*cur;
 	const struct dep_sources	*s;
 	struct deploy_request		 rq;
+	int				 r;
 
 	*err = NULL;
-	if (cur == NULL || cur->state != DEP_SUCCEEDED) {
-		if (asprintf(err, "%s", cur == NULL ? "no deployment runs to "
-		    "reload" : "the current deployment has not succeeded: "
-		    "there is nothing to reload yet") == -1)
-			*err = NULL;
-		return -ESRCH;
-	}
+	if ((r = reload_target(sv, who->stack, &cur, err)) < 0)
+		return r;
 	s = &cur->src;
 	rq = (struct deploy_request){
 		.spec_path = s->spec_path, .environment = s->environment,
@@ -298,16 +346,16 @@ int
 runtime_record_metrics(struct supervisor *sv, const char *server,
     const cJSON *metrics, char *why, size_t size)
 {
-	struct deployment	*dep = sv->dep;
+	struct deployment	*dep = NULL;
 	const cJSON		*v;
 	cJSON			*d;
 	char			 line[512];
 	size_t			 used = 0;
 
-	if (dep == NULL || server == NULL || dep_server(dep, server) == NULL) {
-		snprintf(why, size, "no server '%s' in the current deployment"
-		    "%s%s", server != NULL ? server : "", dep != NULL ? " " : "",
-		    dep != NULL ? dep->id : " (none runs)");
+	if (server == NULL || stack_server(sv, server, &dep) == NULL) {
+		snprintf(why, size, "no server '%s' in a current deployment%s",
+		    server != NULL ? server : "", sv->stacks == NULL ?
+		    " (none runs)" : "");
 		return -ENOENT;
 	}
 	if (cJSON_GetArraySize(metrics) == 0) {
@@ -338,7 +386,6 @@ int
 runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
     int uid, cJSON *done, char *why, size_t size)
 {
-	struct deployment	*dep = sv->dep;
 	struct server_run	*sr;
 	const cJSON		*n;
 
@@ -347,18 +394,12 @@ runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
 		return -EINVAL;
 	}
 	cJSON_ArrayForEach(n, names) {
-		const char	*near;
-
 		if (!cJSON_IsString(n)) {
 			snprintf(why, size, "'servers' is a list of names");
 			return -EINVAL;
 		}
-		if (dep == NULL || (sr = dep_server(dep, n->valuestring)) ==
-		    NULL) {
-			near = dep_nearest_server(dep, n->valuestring);
-			snprintf(why, size, "no server '%.80s'%s%.80s%s",
-			    n->valuestring, *near ? "; did you mean '" : "",
-			    near, *near ? "'?" : "");
+		if ((sr = stack_server(sv, n->valuestring, NULL)) == NULL) {
+			stack_say_unknown(sv, n->valuestring, why, size);
 			return -ENOENT;
 		}
 		if (!server_has_process(sr)) {
@@ -370,7 +411,7 @@ runtime_signal_servers(struct supervisor *sv, const cJSON *names, int sig,
 	cJSON_ArrayForEach(n, names) {
 		cJSON	*e = cJSON_CreateObject();
 
-		sr = dep_server(dep, n->valuestring);
+		sr = stack_server(sv, n->valuestring, NULL);
 		cJSON_AddStringToObject(e, "server", sr->name);
 		cJSON_AddNumberToObject(e, "pid", sr->server_pid);
 		cJSON_AddItemToArray(done, e);
@@ -386,8 +427,9 @@ runtime_deploy_approve(struct supervisor *sv, const char *id, int uid,
 	struct deployment	*p = sv->preparing;
 	struct dep_input	 in = { .why = why };
 
-	if (p == NULL || id == NULL || strcmp(p->id, id) != 0 ||
-	    p->state != DEP_AWAITING_APPROVAL) {
+	while (p != NULL && id != NULL && strcmp(p->id, id) != 0)
+		p = p->next;
+	if (p == NULL || id == NULL || p->state != DEP_AWAITING_APPROVAL) {
 		snprintf(why, size, "no deployment %s waits for approval",
 		    id != NULL ? id : "");
 		return -ENOENT;
@@ -407,40 +449,71 @@ runtime_deploy_approve(struct supervisor *sv, const char *id, int uid,
 	return 0;
 }
 
+/* The deployment a stop, a status or a follow without an id is about:
+ * the newest being prepared, else the current one of the stack
+ * installed last. */
+static struct deployment *
+active(const struct supervisor *sv)
+{
+	if (sv->preparing != NULL)
+		return sv->preparing;
+	return sv->stacks != NULL ? sv->stacks->dep : NULL;
+}
+
+/* The deployment of that id (NULL: the active one) that is being
+ * prepared or is a stack's current one; NULL if none is. */
+static struct deployment *
+current_of(const struct supervisor *sv, const char *id)
+{
+	if (id == NULL)
+		return active(sv);
+	for (struct deployment *p = sv->preparing; p != NULL; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	for (const struct stack *st = sv->stacks; st != NULL; st = st->next)
+		if (st->dep != NULL && strcmp(st->dep->id, id) == 0)
+			return st->dep;
+	return NULL;
+}
+
+bool
+runtime_is_current(const struct supervisor *sv, const char *id)
+{
+	return current_of(sv, id) != NULL;
+}
+
 int
 runtime_stop(struct supervisor *sv, const char *id, int uid, pid_t pid)
 {
-	struct deployment	*p = sv->preparing;
+	struct deployment	*d = current_of(sv, id);
 
-	if (p != NULL && (id == NULL || strcmp(id, p->id) == 0)) {
-		dep_audit(p, "stop_requested", uid, pid, NULL);
-		dep_stop(p, STOP_GRACEFUL);
-		return 0;
-	}
-	if (sv->dep == NULL || (id != NULL && strcmp(id, sv->dep->id) != 0))
+	if (d == NULL)
 		return -ENOENT;
-	if (!dep_running(sv->dep))
+	if (!dep_running(d))
 		return -EALREADY;
-	dep_audit(sv->dep, "stop_requested", uid, pid, NULL);
-	dep_stop(sv->dep, STOP_GRACEFUL);
+	dep_audit(d, "stop_requested", uid, pid, NULL);
+	dep_stop(d, STOP_GRACEFUL);
 	return 0;
 }
 
 cJSON *
 runtime_record(const struct supervisor *sv, const char *id)
 {
-	/* the one being prepared is the active one, for whoever asks */
-	if (sv->preparing != NULL && (id == NULL ||
-	    strcmp(id, sv->preparing->id) == 0))
-		return dep_record(sv->preparing);
-	if (sv->dep == NULL)
-		return NULL;
-	if (id == NULL || strcmp(id, sv->dep->id) == 0)
-		return dep_record(sv->dep);
-	/* the deployment an upgrade supersedes, until it is over */
-	if (sv->dep->prev != NULL && strcmp(id, sv->dep->prev->id) == 0)
-		return dep_record(sv->dep->prev);
-	return NULL;
+	const struct deployment	*d = current_of(sv, id);
+
+	/* else the deployment an upgrade supersedes, until it is over */
+	if (d == NULL && id != NULL)
+		d = stack_deployment(sv, id);
+	return d != NULL ? dep_record(d) : NULL;
+}
+
+cJSON *
+runtime_stack_record(const struct supervisor *sv, const char *id)
+{
+	const struct deployment	*d = stack_deployment(sv, id);
+
+	return d != NULL && d->stack != NULL && d->stack->dep != NULL ?
+	    dep_record(d->stack->dep) : NULL;
 }
 
 cJSON *
@@ -448,12 +521,16 @@ runtime_records(const struct supervisor *sv)
 {
 	cJSON	*list = cJSON_CreateArray();
 
-	if (list != NULL && sv->preparing != NULL)
-		cJSON_AddItemToArray(list, dep_record(sv->preparing));
-	for (const struct deployment *d = sv->dep; list != NULL && d != NULL;
-	    d = d->prev)
-		cJSON_AddItemToArray(list, dep_record(d));
-	if (list != NULL && sv->retired != NULL)
-		cJSON_AddItemToArray(list, dep_record(sv->retired));
+	for (const struct deployment *p = sv->preparing; list != NULL &&
+	    p != NULL; p = p->next)
+		cJSON_AddItemToArray(list, dep_record(p));
+	for (const struct stack *st = sv->stacks; list != NULL && st != NULL;
+	    st = st->next) {
+		for (const struct deployment *d = st->dep; d != NULL;
+		    d = d->prev)
+			cJSON_AddItemToArray(list, dep_record(d));
+		if (st->retired != NULL)
+			cJSON_AddItemToArray(list, dep_record(st->retired));
+	}
 	return list;
 }

@@ -25,6 +25,7 @@
 #include "prepare.h"
 #include "procstat.h"
 #include "server.h"
+#include "stack.h"
 #include "supervisor.h"
 #include "util.h"
 #include "workerproc.h"
@@ -111,22 +112,32 @@ sampler_sample(struct supervisor *sv, const char *id, unsigned max_age_ms)
 {
 	uint64_t	now = boot_ms();
 
-	/* the current deployment, and those an upgrade supersedes while
-	 * their servers still run */
-	for (struct deployment *d = sv->dep; d != NULL; d = d->prev)
-		if (id == NULL || strcmp(id, d->id) == 0)
-			for (size_t i = 0; i < d->ld.nservers; i++)
-				sample_server(sv, &d->ld.servers[i], now,
-				    max_age_ms);
+	/* each stack's current deployment, and those an upgrade supersedes
+	 * while their servers still run */
+	for (struct stack *st = sv->stacks; st != NULL; st = st->next)
+		for (struct deployment *d = st->dep; d != NULL; d = d->prev)
+			if (id == NULL || strcmp(id, d->id) == 0)
+				for (size_t i = 0; i < d->ld.nservers; i++)
+					sample_server(sv, &d->ld.servers[i],
+					    now, max_age_ms);
 }
 
-/* The current deployment's interval; 0: no samples as they come. */
+/* The shortest interval of the stacks' current deployments; 0: no
+ * samples as they come. */
 static unsigned
 interval_ms(const struct supervisor *sv)
 {
-	if (sv->dep == NULL || sv->dep->ld.pd == NULL)
-		return 0;
-	return sv->dep->ld.pd->spec->settings.metrics_interval_seconds * 1000;
+	unsigned	ms = 0, each;
+
+	for (const struct stack *st = sv->stacks; st != NULL; st = st->next) {
+		if (st->dep == NULL || st->dep->ld.pd == NULL)
+			continue;
+		each = st->dep->ld.pd->spec->settings.metrics_interval_seconds *
+		    1000;
+		if (each > 0 && (ms == 0 || each < ms))
+			ms = each;
+	}
+	return ms;
 }
 
 static void

@@ -26,11 +26,11 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
-#include "current.h"
 #include "deployment.h"
 #include "plan.h"
 #include "prepare.h"
 #include "server.h"
+#include "stack.h"
 #include "supervisor.h"
 #include "ynode.h"
 
@@ -141,7 +141,7 @@ serverctl_plan(struct supervisor *sv, const char *action,
     const cJSON *names, bool with_dependents, int uid,
     struct serverctl **out, char *why, size_t size)
 {
-	struct deployment	*dep = sv->dep;
+	struct deployment	*dep = NULL, *of;
 	struct serverctl	*sc;
 	const cJSON		*nm;
 	char			*busy = NULL;
@@ -161,11 +161,31 @@ serverctl_plan(struct supervisor *sv, const char *action,
 		    sv->serverctl->id);
 		return -EBUSY;
 	}
-	if (dep == NULL || !dep_running(dep)) {
-		snprintf(why, size, "no deployment runs");
+	/* the stack the servers named are of: one at a time */
+	cJSON_ArrayForEach(nm, names) {
+		if (!cJSON_IsString(nm)) {
+			snprintf(why, size, "'servers' is a list of names");
+			return -EINVAL;
+		}
+		if (stack_server(sv, nm->valuestring, &of) == NULL) {
+			stack_say_unknown(sv, nm->valuestring, why, size);
+			return -ENOENT;
+		}
+		if (dep != NULL && of != dep) {
+			snprintf(why, size, "'%.80s' is of stack %s, the "
+			    "others of %s: act on one stack's servers at a "
+			    "time", nm->valuestring, of->stack->name,
+			    dep->stack->name);
+			return -EINVAL;
+		}
+		dep = of;
+	}
+	if (!dep_running(dep)) {
+		snprintf(why, size, "no deployment of stack %s runs",
+		    dep->stack->name);
 		return -ESRCH;
 	}
-	if ((r = current_busy(sv, &busy)) < 0 || dep->state !=
+	if ((r = stack_busy(sv, dep->stack, &busy)) < 0 || dep->state !=
 	    DEP_SUCCEEDED) {
 		if (busy != NULL)
 			snprintf(why, size, "%s", busy);
@@ -178,25 +198,8 @@ serverctl_plan(struct supervisor *sv, const char *action,
 	}
 	if ((in = calloc(dep->ld.nservers, sizeof(*in))) == NULL)
 		return -ENOMEM;
-	cJSON_ArrayForEach(nm, names) {
-		struct server_run	*sr;
-		const char		*near;
-
-		if (!cJSON_IsString(nm)) {
-			snprintf(why, size, "'servers' is a list of names");
-			r = -EINVAL;
-			break;
-		}
-		if ((sr = dep_server(dep, nm->valuestring)) == NULL) {
-			near = dep_nearest_server(dep, nm->valuestring);
-			snprintf(why, size, "no server '%.80s'%s%.80s%s",
-			    nm->valuestring, *near ? "; did you mean '" : "",
-			    near, *near ? "'?" : "");
-			r = -ENOENT;
-			break;
-		}
-		in[sr - dep->ld.servers] = true;
-	}
+	cJSON_ArrayForEach(nm, names)
+		in[dep_server(dep, nm->valuestring) - dep->ld.servers] = true;
 	if (r == 0 && k != SC_RESTART)
 		r = take_along(dep, (enum sc_action)k, in, with_dependents, why,
 		    size);
@@ -226,6 +229,12 @@ const char *
 serverctl_id(const struct serverctl *sc)
 {
 	return sc->id;
+}
+
+const struct deployment *
+serverctl_deployment(const struct serverctl *sc)
+{
+	return sc->dep;
 }
 
 void

@@ -11,6 +11,7 @@
 #include "supervisor.h"
 
 struct cJSON;
+struct deployment;
 struct serverctl;
 
 /* Plans action ("stop", "start" or "restart") of the servers named (a
@@ -25,6 +26,8 @@ int		 serverctl_plan(struct supervisor *, const char *action,
 /* What its client awaits: sv->on_finished(id, "succeeded" or "failed:
  * why") when it is over. */
 const char	*serverctl_id(const struct serverctl *);
+/* The deployment whose servers it acts on. */
+const struct deployment *serverctl_deployment(const struct serverctl *);
 /* {"action_id", "action", "stops": [names], "starts": [names]} added to
  * o: what it will do, in order. */
 void		 serverctl_describe(const struct serverctl *, struct cJSON *o);

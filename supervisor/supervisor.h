@@ -15,7 +15,8 @@
  *	deployment_record.c  a deployment's record, its hooks' environment
  *	deploy_load.c	a deployment's sources loaded, rendered, planned, and
  *			each server's run spec and worker configuration
- *	current.c	which deployment is the current one
+ *	stack.c		stacks (a spec's metadata.name), each with its
+ *			current deployment
  *	upgrade.c	a deployment over a running one: replace or take over
  *			each server, hand back on failure (a listener)
  *	apply.c		which servers of such a deployment changed (the rest
@@ -56,6 +57,7 @@ struct cJSON;
 struct deployment;
 struct hook_run;
 struct server_run;
+struct stack;
 struct childjob;
 struct peer;
 struct serverctl;
@@ -93,6 +95,9 @@ struct deploy_request {
 	/* --force-recreate: an apply replaces every server, changed or
 	 * not */
 	bool			 force_recreate;
+	/* a reload's: the stack whose files are read again (NULL: the only
+	 * one that runs) */
+	const char		*stack;
 	/* who asked (SO_PEERCRED), -1 for mcpvisord itself; approved:
 	 * require_mfa was satisfied already (recovery of one approved) */
 	int			 requester_uid;
@@ -143,14 +148,14 @@ struct supervisor {
 	char			 worker_path[PATH_MAX];
 	char			 backup_dir[PATH_MAX];	/* snapshots */
 	struct journal		 journal;
-	struct deployment	*dep;		/* the current one, or NULL */
-	/* one being prepared (hooks, then loading in a child): it becomes
-	 * current once prepared, and an invalid one never does, so that it
-	 * cannot disturb what runs */
+	/* every stack (stack.c), each with its current deployment */
+	struct stack		*stacks;
+	/* those being prepared (hooks, then loading in a child), the
+	 * newest first: each becomes its stack's current one once
+	 * prepared, and an invalid one never does, so that it cannot
+	 * disturb what runs */
 	struct deployment	*preparing;
 	struct deployment	*unprepared;	/* freed at the turn's end */
-	/* a failed upgrade, rolled back, kept until the next one is */
-	struct deployment	*retired;
 	struct worker_proc	*workers;	/* every live worker */
 	struct peer		*gateway;	/* its channel (gwlink.c) */
 	struct hook_run		*hooks;		/* running deployment hooks */
@@ -279,30 +284,40 @@ void	sampler_want(struct supervisor *, bool more);
 /* A deployment became current: its interval applies. */
 void	sampler_deployment_changed(struct supervisor *);
 
-/* deploy_prepare.c */
-
+/* Whether a deployment of any stack is being prepared, or runs. */
+bool	runtime_busy(const struct supervisor *);
 /* Prepares and starts a deployment. Returns 0 and its id in id, or a
  * negative errno with the reason in err (a config error: -EINVAL, with
- * every diagnostic joined; another deployment running: -EBUSY). */
-/* Whether a deployment is being prepared, or runs. */
-bool	runtime_busy(const struct supervisor *);
+ * every diagnostic joined; one of the same spec file being prepared, or
+ * its stack busy: -EBUSY). */
 int	runtime_deploy(struct supervisor *, const struct deploy_request *,
 	    char *id, size_t idsize, char **err);
-/* Deploys the current deployment's sources again, read from its files
- * as they are now, with its options: an apply of what changed (SIGHUP,
- * mcpvisor reload). Of who, only the requester and its environment
- * count (NULL environ: mcpvisord's own). As runtime_deploy, and -ESRCH
- * when no deployment has succeeded to be reloaded. */
+/* Deploys a stack's current sources again, read from its files as they
+ * are now, with its options: an apply of what changed (SIGHUP, mcpvisor
+ * reload). Of who, only the stack, the requester and its environment
+ * count (NULL environ: mcpvisord's own). As runtime_deploy, -ESRCH when
+ * no deployment of the stack has succeeded to be reloaded, and
+ * -EDESTADDRREQ when no stack is named and several run. */
 int	runtime_reload(struct supervisor *, const struct deploy_request *who,
 	    char *id, size_t idsize, char **err);
-/* Stops the deployment id (NULL: the current one) in reverse order.
- * -ENOENT when it is not the running one, -EALREADY when it is over. */
+/* Whether deployment id (NULL: the active one, the newest being
+ * prepared or else the stack installed last) is being prepared or is
+ * its stack's current deployment. */
+bool	runtime_is_current(const struct supervisor *, const char *id);
+/* Stops deployment id (NULL: the active one) in reverse order. -ENOENT
+ * when it is not being prepared nor its stack's current one, -EALREADY
+ * when it is over. */
 int	runtime_stop(struct supervisor *, const char *id, int uid, pid_t pid);
-/* The record of deployment id (NULL: the current one), a new tree, or
+/* The record of deployment id (NULL: the active one), a new tree, or
  * NULL when it is not in memory. */
 struct cJSON	*runtime_record(const struct supervisor *, const char *id);
-/* The records of every deployment in memory: the current one, the one it
- * upgrades or replaced, a failed upgrade kept aside (a new array). */
+/* The record of the current deployment of the stack deployment id is
+ * of (or was, while it still runs), or NULL. */
+struct cJSON	*runtime_stack_record(const struct supervisor *,
+		    const char *id);
+/* The records of every deployment in memory: those being prepared, and
+ * of each stack the current one, the one it upgrades or replaced, a
+ * failed upgrade kept aside (a new array). */
 struct cJSON	*runtime_records(const struct supervisor *);
 
 /* rollback_hand.c */

@@ -13,6 +13,7 @@
 #include "secrets.h"
 #include "server.h"
 #include "snapjob.h"
+#include "stack.h"
 
 cJSON *
 upgrade_masked_config(const struct server_run *sr)
@@ -228,18 +229,18 @@ void
 upgrade_hand_back(struct deployment *dep)
 {
 	struct deployment	*prev = dep->prev;
-	struct supervisor	*sv = dep->sv;
+	struct stack		*st = dep->stack;
 
 	for (size_t i = 0; i < prev->ld.nservers; i++)
 		prev->ld.servers[i].replaced_by = NULL;
 	for (size_t i = 0; i < dep->ld.nservers; i++)
 		dep->ld.servers[i].replaces = NULL;
 	dep->prev = NULL;
-	if (sv->retired != dep) {
-		dep_free(sv->retired);
-		sv->retired = dep;
+	if (st->retired != dep) {
+		dep_free(st->retired);
+		st->retired = dep;
 	}
-	sv->dep = prev;
+	st->dep = prev;
 	prev->owner.dirty = true;
 }
 
@@ -313,7 +314,8 @@ upgrade_listener(struct deployment *dep, enum dep_note n,
 		/* failed without a rollback, or stopped before it finished:
 		 * the old deployment is current again */
 		if (dep->prev != NULL && dep_running(dep->prev) &&
-		    dep->rb == NULL && dep->sv->dep == dep)
+		    dep->rb == NULL && dep->stack != NULL &&
+		    dep->stack->dep == dep)
 			upgrade_hand_back(dep);
 		return false;
 	default:

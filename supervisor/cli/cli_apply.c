@@ -1,8 +1,8 @@
 /*
  * Applies, seen from the CLI: what a deployment would do to what runs
  * (deploy start --dry-run asks mcpvisord, which compares), and
- * mcpvisor reload, which has mcpvisord read the running deployment's
- * files again and apply what changed.
+ * mcpvisor reload, which has mcpvisord read a running stack's files
+ * again and apply what changed.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -15,21 +15,22 @@
 #include "daemon_link.h"
 
 static const char usage_reload[] =
-"usage: mcpvisor reload [--detach] [--json]\n"
+"usage: mcpvisor reload [--detach] [--json] [STACK]\n"
 "\n"
-"Reads the running deployment's files again (its spec, environment, server\n"
-"and health-check files as they are now) and applies what changed, with the\n"
+"Reads a running stack's files again (its spec, environment, server and\n"
+"health-check files as they are now) and applies what changed, with the\n"
 "options it was deployed with: only the servers whose definition changed are\n"
-"replaced (see deploy start). Your environment goes with the request, for\n"
-"env() and secrets; SIGHUP to mcpvisord does the same in its own. Follows it\n"
+"replaced (see deploy start). STACK is a spec's metadata.name; it may be left\n"
+"out when one stack runs. Your environment goes with the request, for env()\n"
+"and secrets; SIGHUP to mcpvisord reloads every stack in its own. Follows it\n"
 "live, as deploy start does.\n"
 "\n"
 "  -d, --detach   return once it is submitted\n"
 "      --json     NDJSON events\n"
 "\n"
 "Exit status: 0 applied, 1 failed (or no deployment has succeeded to be\n"
-"reloaded), 2 usage, 3 mcpvisord is not running, 100 invalid configuration,\n"
-"111 mcpvisord unreachable.\n";
+"reloaded), 2 usage (or several stacks run, and none is named), 3 mcpvisord\n"
+"is not running, 100 invalid configuration, 111 mcpvisord unreachable.\n";
 
 cJSON *
 cli_apply_diff(struct cli *cli, const struct prepare_opts *po,
@@ -124,7 +125,7 @@ cli_reload(struct cli *cli, int argc, char **argv)
 			fputs(usage_reload, stderr);
 			return CLI_EXIT_USAGE;
 		}
-	if (optind != argc) {
+	if (optind + 1 < argc) {
 		fputs(usage_reload, stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -136,6 +137,8 @@ cli_reload(struct cli *cli, int argc, char **argv)
 	rq = cJSON_CreateObject();
 	cJSON_AddStringToObject(rq, "verb", "reload");
 	cJSON_AddBoolToObject(rq, "follow", !detach);
+	if (optind < argc)
+		cJSON_AddStringToObject(rq, "stack", argv[optind]);
 	cli_add_environ(rq);
 	if (link_request(&c, rq) < 0) {
 		fprintf(stderr, "mcpvisor: sending the request failed\n");

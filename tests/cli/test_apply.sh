@@ -165,7 +165,7 @@ check "--force-recreate: every server has a new pid" '[ $status -eq 0 ] && for i
 wait_for settled 10
 mv deploy start "$work/spec.yaml" --force-recreate --detach >/dev/null 2>&1
 out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-check "deploy start while another is under way: refused, naming it, exit 1" '[ $status -eq 1 ] && grep -Eq "deployment deploy_[^ ]* is (active|being prepared)" <<<"$out"'
+check "deploy start while another is under way: refused, naming it, exit 1" '[ $status -eq 1 ] && grep -Eq "deployment deploy_[^ ]* (of (stack )?[^ ]* )?is (active|being prepared)" <<<"$out"'
 out=$(mv deploy start "$work/spec.yaml" --wait 2>&1); status=$?
 check "with --wait: it waits for that one, then applies (exit 0)" '[ $status -eq 0 ] && grep -q "^mcpvisor deploy start: waiting: deployment deploy_" <<<"$out" && grep -q "0 to replace, 5 unchanged" <<<"$out"'
 wait_for settled 10
@@ -192,7 +192,7 @@ applies=$(grep -c '"event_type":"apply_planned"' "$state/events.journal")
 daemon=$(pgrep -f "mcpvisord --state-dir $state")
 kill -HUP "$daemon"
 check "SIGHUP to mcpvisord: the same reload, e (edited) replaced" 'wait_for "[ \$(grep -c \"\\\"event_type\\\":\\\"apply_planned\\\"\" \"$state/events.journal\") -gt $applies ] && [ \"\$(col \"\$(pids)\" 5)\" != \"$(col "$before" 5)\" ] && [ \"\$(col \"\$(pids)\" 5)\" != - ]" 15 && for i in 1 2 3 4; do [ "$(col "$(pids)" $i)" = "$(col "$before" $i)" ] || exit 1; done'
-check "mcpvisord still runs, and its log says why it reloaded" 'kill -0 "$daemon" && grep -q "SIGHUP: reloading the current deployment.s files as deploy_" "$state/logs/mcpvisord.log"'
+check "mcpvisord still runs, and its log says why it reloaded" 'kill -0 "$daemon" && grep -q "SIGHUP: reloading stack applied.s files as deploy_" "$state/logs/mcpvisord.log"'
 wait_for settled 10
 
 # an apply whose one changed server fails is rolled back: that server's

@@ -36,9 +36,9 @@ cfg="$work/project/config"
 mkdir -p "$cfg/environments" "$cfg/servers" "$work/project/deployments"
 echo 'variables: {}' > "$cfg/environments/test.yaml"
 . "$(dirname "$0")/../lib/server_file.sh"
-spec() {
+spec() { # name, then server entries; $stack: its stack, when not name
 	local name=$1; shift
-	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "$name"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
+	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "${stack:-$name}"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
 	echo "$work/project/deployments/$name.yaml"
 }
 S() { printf '  - {name: %s, timeout_seconds: 20, retry_attempts: 0}' "$1"; }
@@ -307,12 +307,13 @@ cur=$(last_id)
 kill -KILL "$fs"
 server clone3 '  command: sleep
   args: ["1033"]'
-sp2=$(spec cloned2 "$(S clone1)" "$(S clone2)" "$(S clone3)")
+sp2=$(stack=cloned spec cloned2 "$(S clone1)" "$(S clone2)" "$(S clone3)")
 out=$(mv deploy start "$sp2" 2>&1); status=$?
 check "fork server killed: the next deployment still succeeds (its workers exec'd)" '[ $status -eq 0 ]'
 check "and the loss is said" 'grep -q "fork server $fs: exited (signal 9): workers are exec.d meanwhile" "$work/daemon.log"'
 sleep 1.1
-mv deploy start "$sp" >/dev/null 2>&1
+# (recreated: an apply would keep every worker, and start none)
+mv deploy start "$sp" --force-recreate >/dev/null 2>&1
 fs2=$(pgrep -P "$dpid" -f mcpvisor-forkserver)
 check "a second later it is back for the next workers" '[ -n "$fs2" ] && [ "$fs2" != "$fs" ]'
 check "no worker is taken for an orphan and killed" '! grep -q "worker_crashed" "$state/events.journal" || ! events "$(last_id)" | grep -q worker_crashed'

@@ -91,9 +91,9 @@ server hupper "  command: sh
 server orphaner '  command: sh
   args: ["-c", "sleep 1003 & sleep 1003 & exec sleep 1003"]'
 
-spec() { # name, then server entries
+spec() { # name, then server entries; $stack: its stack, when not name
 	local name=$1; shift
-	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "$name"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
+	{ printf 'metadata: {name: %s, environment: test}\nservers:\n' "${stack:-$name}"; printf '%s\n' "$@"; } > "$work/project/deployments/$name.yaml"
 	echo "$work/project/deployments/$name.yaml"
 }
 S() { printf '  - {name: %s, parallel_safe: true, timeout_seconds: 20, retry_attempts: %s%s}' "$1" "${2:-0}" "${3:+, $3}"; }
@@ -561,7 +561,8 @@ server companion '  command: sleep
   args: ["1007"]
   stop_timeout_seconds: 1'
 sp=$(spec upgrade "$(S app 0 'health_checks: [app_version]')" "$(S companion)")
-sp_one=$(spec upgrade-app "$(S app 0 'health_checks: [app_version]')")
+# the upgrades' specs are one stack: each replaces what the other runs
+sp_one=$(stack=upgrade spec upgrade-app "$(S app 0 'health_checks: [app_version]')")
 rb_last() { ls -t "$state/rollbacks" 2>/dev/null | head -1 | sed 's/\.json$//'; }
 rbf() { field "$state/rollbacks/$1.json" "$2"; }
 # (recreated: these upgrades are of every server, as they were before
@@ -664,7 +665,7 @@ check "stopped: nothing of the upgrades is left" 'wait_for "! pgrep -f \"sleep 1
 # --- 13. batch rollbacks, custom rollback actions, rollbacks by hand
 # batch: companion (batch 1) is upgraded and ready, app (batch 2) fails;
 # only the failed batch goes back, the new companion stays
-sp_dep=$(spec upgrade-dep "$(S companion)" "$(S app 0 'health_checks: [app_version], dependencies: [companion]')")
+sp_dep=$(stack=upgrade spec upgrade-dep "$(S companion)" "$(S app 0 'health_checks: [app_version], dependencies: [companion]')")
 rm -f "$work/data/extra.conf"
 mv deploy start "$sp_dep" >/dev/null 2>&1
 v1=$(last_id)
@@ -705,7 +706,7 @@ id=$(last_id)
 rb=rollback_${id#deploy_}
 check "crash loop during an upgrade: the deployment fails" '[ $status -eq 1 ] && [ "$(rf $id "d[\"outcome\"]")" = failed ] && rf $id "d[\"failure\"]" | grep -q "^looper: "'
 check "crash loop: it is rolled back, the steady version runs again" 'wait_for "[ \"\$(rbf $rb \"d[\\\"state\\\"]\")\" = succeeded ]" 10 && is $v1 "d[\"servers\"][0][\"state\"]" ready 5 && pgrep -f "sleep 1008" >/dev/null && [ "$(pgrep -f "sleep 1008")" != "$steady" ]'
-sp_hang=$(printf 'metadata: {name: hang, environment: test}\nservers:\n  - {name: looper, timeout_seconds: 1, retry_attempts: 0}\n' > "$work/project/deployments/hang.yaml"; echo "$work/project/deployments/hang.yaml")
+sp_hang=$(printf 'metadata: {name: loop, environment: test}\nservers:\n  - {name: looper, timeout_seconds: 1, retry_attempts: 0}\n' > "$work/project/deployments/hang.yaml"; echo "$work/project/deployments/hang.yaml")
 out=$(MODE=hang mv deploy start "$sp_hang" 2>&1); status=$?
 id=$(last_id)
 rb=rollback_${id#deploy_}
@@ -725,8 +726,8 @@ cat > "$work/actions/action.json"
 echo "recorded \$MCPVISOR_ACTION for \$MCPVISOR_SERVER"
 SH
 chmod +x "$work/record-action.sh"
-actions_spec() { # name, the actions app lists
-	{ printf 'metadata: {name: %s, environment: test}\n' "$1"
+actions_spec() { # file name, the actions app lists (a spec of stack upgrade)
+	{ printf 'metadata: {name: upgrade, environment: test}\n'
 	  printf 'rollback_actions:\n  record_it: {program: "%s", timeout_seconds: 5}\n' "$work/record-action.sh"
 	  printf '  note_it: {plugin: "%s", function: note_rollback, params: {file: "%s"}}\n' "$MCPVISOR_TEST_PLUGIN" "$work/actions/plugin.json"
 	  printf '  refuse: {program: /bin/false}\n'

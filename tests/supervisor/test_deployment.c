@@ -108,12 +108,14 @@ rig_init(struct rig *r, const char *spec)
 	assert_int_equal(dep_new(&r->sv, &rq, &r->dep, &err), 0);
 	assert_null(err);
 	assert_int_equal(r->dep->state, DEP_VALIDATING);
-	r->sv.dep = r->dep;
 }
 
 static void
 rig_free(struct rig *r)
 {
+	/* on no list of the supervisor's (runtime_deploy would put it
+	 * on one, and free it at the end of the turn it ends in) */
+	dep_free(r->dep);
 	runtime_free(&r->sv);
 	tu_rmtree(r->dir);
 	free(r->config);
