@@ -320,6 +320,7 @@ spec_read_settings(const struct ynode *doc, struct deploy_settings *s)
 	s->snapshot_retention = setting_uint(m, "snapshot_retention");
 	s->metrics_interval_seconds = setting_uint(m,
 	    "metrics_interval_seconds");
+	s->revision_history = setting_uint(m, "revision_history");
 	k = rollback_strategy_by_name(schema_str(m, "rollback_strategy",
 	    schema_default(&config_settings_schema, "rollback_strategy")));
 	s->rollback_strategy = k >= 0 ? (enum rollback_strategy)k :

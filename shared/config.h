@@ -59,6 +59,8 @@ struct deploy_settings {
 	unsigned		monitor_port;
 	unsigned		snapshot_retention;
 	unsigned		metrics_interval_seconds;	/* 0: off */
+	/* a stack's successful deployments kept as revisions (0: none) */
+	unsigned		revision_history;
 };
 
 /* One server of a spec; strings and nodes borrow from the spec's doc. */

@@ -290,6 +290,7 @@ static const struct schema_field settings_fields[] = {
 	{ "monitor_port", &shape_port, false, "8765" },
 	{ "snapshot_retention", &shape_uint, false, "5" },
 	{ "metrics_interval_seconds", &shape_uint, false, "5" },
+	{ "revision_history", &shape_uint, false, "10" },
 	{ NULL, NULL, false, NULL },
 };
 const struct schema config_settings_schema = { .type = SCHEMA_MAP,

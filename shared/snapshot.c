@@ -71,29 +71,6 @@ record_checksum(const cJSON *meta, char hex[65], struct errbuf *err)
 	return r;
 }
 
-static void
-remove_tree(const char *dir)
-{
-	char		 path[PATH_MAX];
-	DIR		*d;
-	struct dirent	*de;
-
-	if ((d = opendir(dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			if (de->d_type == DT_DIR)
-				remove_tree(path);
-			else
-				unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 /* Copies one file into dir/files/N and describes it. */
 static int
 copy_in(const char *dir, size_t n, const char *path, cJSON *files,
@@ -160,12 +137,12 @@ make_tmp(const char *backup_dir, const char *id, char *tmp, size_t size,
 	int	r;
 
 	snprintf(tmp, size, "%s/.tmp-%s-%d", backup_dir, id, (int)getpid());
-	remove_tree(tmp);
+	util_remove_tree(tmp);
 	snprintf(sub, sizeof(sub), "%s/files", tmp);
 	if (mkdir(tmp, 0700) == -1 || mkdir(sub, 0700) == -1) {
 		r = -errno;
 		errbuf_set(err, "%s: %s", tmp, strerror(errno));
-		remove_tree(tmp);
+		util_remove_tree(tmp);
 		return r;
 	}
 	return 0;
@@ -353,7 +330,7 @@ snapshot_create(const char *backup_dir, const char *id,
 	return 0;
 fail:
 	cJSON_Delete(meta);
-	remove_tree(tmp);
+	util_remove_tree(tmp);
 	return r;
 }
 
@@ -677,7 +654,7 @@ snapshot_prune(const char *backup_dir, unsigned keep)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", backup_dir,
 		    cJSON_GetStringValue(cJSON_GetObjectItem(s, "id")));
-		remove_tree(path);
+		util_remove_tree(path);
 		removed++;
 	}
 	cJSON_Delete(list);

@@ -243,3 +243,26 @@ util_say(char **err, int code, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
+
+void
+util_remove_tree(const char *dir)
+{
+	char		 path[PATH_MAX];
+	DIR		*d;
+	struct dirent	*de;
+
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (de->d_type == DT_DIR)
+				util_remove_tree(path);
+			else
+				unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}

@@ -50,6 +50,9 @@ int		read_file_capped(const char *path, int extra_oflags, size_t cap,
  * when it cannot be read). fd stays open, its position unchanged for
  * the caller's purposes (a duplicate is read). */
 bool		util_dir_empty(int fd);
+/* Removes dir and everything under it (symbolic links are removed, never
+ * followed); what cannot be removed stays, silently. */
+void		util_remove_tree(const char *dir);
 
 /* Whether path is absolute and has no ".." component: a path a
  * sandbox binds or hides is taken as written, never resolved upwards. */

@@ -19,6 +19,7 @@
 #include "apply.h"
 #include "errbuf.h"
 #include "log.h"
+#include "revision.h"
 #include "runspec.h"
 #include "serverctl.h"
 #include "state.h"
@@ -208,6 +209,28 @@ do_reload(struct client *c, const cJSON *rq, void *arg)
 
 	(void)arg;
 	start_deployment(c, rq, runtime_reload, &who);
+}
+
+/* rollback_revision: a stack's kept revision deployed again, from its
+ * own files */
+static void
+do_rollback_revision(struct client *c, const cJSON *rq, void *arg)
+{
+	const struct deploy_request	 who = {
+		.stack = req_str(rq, "stack"),
+		.to_revision = (unsigned)json_int_within(cJSON_GetObjectItem(rq,
+		    "to_revision"), 1, UINT_MAX, 0),
+		.environ = cJSON_GetObjectItem(rq, "environ"),
+		.requester_uid = c->uid,
+		.requester_pid = c->pid,
+	};
+
+	(void)arg;
+	if (who.to_revision == 0) {
+		client_error(c, "usage", "'to_revision' is a revision's number");
+		return;
+	}
+	start_deployment(c, rq, runtime_deploy_revision, &who);
 }
 
 static void
@@ -620,6 +643,11 @@ static const struct request_key rollback_start_keys[] = {
 	{ "strategy", RQ_STRING, false }, { "follow", RQ_BOOL, false },
 	{ "environ", RQ_OBJECT, false }, END_KEYS,
 };
+static const struct request_key rollback_revision_keys[] = {
+	{ "stack", RQ_STRING, true }, { "to_revision", RQ_NUMBER, true },
+	{ "follow", RQ_BOOL, false }, { "environ", RQ_OBJECT, false },
+	END_KEYS,
+};
 
 const struct control_verb control_builtin[] = {
 	{ "ping", do_ping, NULL, no_keys },
@@ -636,6 +664,8 @@ const struct control_verb control_builtin[] = {
 	{ "deploy_approve", do_deploy_approve, NULL, id_keys },
 	{ "record_metrics", do_record_metrics, NULL, record_metrics_keys },
 	{ "rollback_start", do_rollback_start, NULL, rollback_start_keys },
+	{ "rollback_revision", do_rollback_revision, NULL,
+	    rollback_revision_keys },
 	{ "watch", do_watch_verb, NULL, no_keys },
 	{ "usage_watch", do_usage_watch, NULL, usage_watch_keys },
 	{ "usage_sample", do_usage_sample, NULL, no_keys },

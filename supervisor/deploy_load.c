@@ -20,8 +20,10 @@
 #include "dynuser.h"
 #include "errbuf.h"
 #include "frame.h"
+#include "log.h"
 #include "prepare.h"
 #include "render.h"
+#include "revision.h"
 #include "runspec.h"
 #include "schema.h"
 #include "server.h"
@@ -72,7 +74,11 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 	s->restores = rq->restores != NULL ? strdup(rq->restores) : NULL;
 	s->backup_dir = rq->backup_dir != NULL ? strdup(rq->backup_dir) :
 	    NULL;
+	s->revision_dir = rq->revision_dir != NULL ?
+	    strdup(rq->revision_dir) : NULL;
+	s->from_revision = rq->to_revision;
 	if (s->spec_path == NULL || s->config_dir == NULL ||
+	    (rq->revision_dir != NULL && s->revision_dir == NULL) ||
 	    (rq->restores != NULL && s->restores == NULL) ||
 	    (rq->backup_dir != NULL && s->backup_dir == NULL) ||
 	    s->checks_dir == NULL || (rq->environment != NULL &&
@@ -84,6 +90,23 @@ dep_sources_init(struct dep_sources *s, const struct deploy_request *rq,
 }
 
 void
+dep_sources_files(const struct dep_sources *s, char *spec, char *config,
+    char *checks)
+{
+	if (s->revision_dir == NULL) {
+		snprintf(spec, PATH_MAX, "%s", s->spec_path);
+		snprintf(config, PATH_MAX, "%s", s->config_dir);
+		snprintf(checks, PATH_MAX, "%s", s->checks_dir);
+		return;
+	}
+	snprintf(spec, PATH_MAX, "%.*s/" REVISION_SPEC, PATH_MAX - 32,
+	    s->revision_dir);
+	snprintf(config, PATH_MAX, "%s", s->revision_dir);
+	snprintf(checks, PATH_MAX, "%.*s/" REVISION_CHECKS, PATH_MAX - 32,
+	    s->revision_dir);
+}
+
+void
 dep_sources_clear(struct dep_sources *s)
 {
 	free(s->spec_path);
@@ -92,6 +115,7 @@ dep_sources_clear(struct dep_sources *s)
 	free(s->checks_dir);
 	free(s->restores);
 	free(s->backup_dir);
+	free(s->revision_dir);
 	cJSON_Delete(s->environ);
 	memset(s, 0, sizeof(*s));
 }
@@ -365,11 +389,13 @@ int
 dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
     struct dep_loaded *ld, char **err)
 {
-	struct project_paths	 paths = { .config_dir = src->config_dir,
-				    .checks_dir = src->checks_dir };
+	char			 spec[PATH_MAX], config[PATH_MAX];
+	char			 checks[PATH_MAX];
+	struct project_paths	 paths = { .config_dir = config,
+				    .checks_dir = checks };
 	char			 registered[PATH_MAX + 16];
 	struct prepare_opts	 po = { .paths = &paths,
-				    .spec_path = src->spec_path,
+				    .spec_path = spec,
 				    .environment = src->environment,
 				    .sequential = src->sequential,
 				    .max_parallel = src->max_parallel,
@@ -379,6 +405,7 @@ dep_load(struct supervisor *sv, const struct dep_sources *src, const char *id,
 	int			 r;
 
 	memset(ld, 0, sizeof(*ld));
+	dep_sources_files(src, spec, config, checks);
 	snprintf(registered, sizeof(registered), "%s/health-checks",
 	    sv->state_dir);
 	paths.registered_checks_dir = registered;
@@ -460,11 +487,14 @@ load_outline(const struct dep_sources *src, struct prepared **out,
 {
 	struct prepared		*pd;
 	struct plan_opts	 plo;
+	char			 spec[PATH_MAX], config[PATH_MAX];
+	char			 checks[PATH_MAX];
 	int			 r;
 
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
 		return -ENOMEM;
-	if ((r = spec_load(src->spec_path, &pd->spec, dl)) < 0)
+	dep_sources_files(src, spec, config, checks);
+	if ((r = spec_load(spec, &pd->spec, dl)) < 0)
 		goto fail;
 	pd->max_parallel = prepare_max_parallel(pd->spec, src->sequential,
 	    src->max_parallel);
@@ -596,7 +626,7 @@ load_in_child(const void *arg, int fd)
 	const struct load_job	*job = arg;
 	struct dep_loaded	 ld;
 	struct rlimit		 cpu = { LOAD_CPU_S, LOAD_CPU_S };
-	char			*err = NULL, *text;
+	char			*err = NULL, *text, why[PATH_MAX + 160];
 	cJSON			*o;
 	int			 r;
 
@@ -606,8 +636,16 @@ load_in_child(const void *arg, int fd)
 		cJSON_AddStringToObject(o, "error", err != NULL ? err :
 		    strerror(-r));
 		cJSON_AddBoolToObject(o, "invalid", r == -EINVAL);
-	} else
+	} else {
+		/* its files, copied as they were read: its revision's, once
+		 * it succeeds (a deployment without goes on) */
+		if (!job->src->dry_run && revision_stage(job->sv->state_dir,
+		    job->src, ld.pd->spec->name, job->id, why,
+		    sizeof(why)) < 0)
+			log_warnx("%s: no revision will be kept: %s", job->id,
+			    why);
 		o = dep_loaded_to_json(&ld);
+	}
 	if ((text = cJSON_PrintUnformatted(o)) == NULL)
 		return 111;
 	return write_all(fd, text, strlen(text)) < 0 ? 111 : 0;

@@ -37,6 +37,12 @@ struct dep_sources {
 	char			*backup_dir;	/* its snapshots'; NULL: ours */
 	bool			 verbose;	/* --verbose */
 	bool			 force_recreate;	/* --force-recreate */
+	/* rollback start --to-revision: the files are read from a kept
+	 * revision's copy of them (revision.h), not from spec_path and
+	 * config_dir, which still say whose they are (relative paths,
+	 * hooks, a later reload); NULL: from those */
+	char			*revision_dir;
+	unsigned		 from_revision;
 	/* a dry run's: loaded to be compared, never run (the dynamic ids
 	 * it would give out are not written) */
 	bool			 dry_run;
@@ -62,6 +68,11 @@ struct dep_loaded {
 	bool			 audit_logging;
 };
 
+/* Where the spec, the configuration directory (environments/, servers/)
+ * and the health checks are read from: the sources' own, or a kept
+ * revision's copy. Each into a buffer of PATH_MAX. */
+void	dep_sources_files(const struct dep_sources *, char *spec,
+	    char *config, char *checks);
 /* Copies a request. 0, or -EINVAL (an unknown strategy, said in *err)
  * or -ENOMEM. */
 int	dep_sources_init(struct dep_sources *, const struct deploy_request *,

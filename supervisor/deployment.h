@@ -100,6 +100,7 @@ struct deployment {
 	struct loop_timer	 stop_timer;
 	enum dep_state		 state;
 	enum dep_outcome	 outcome;
+	unsigned		 revision;	/* its stack's, once succeeded */
 	char			 failure[512];
 	uint64_t		 started_ms;
 	char			 started_at[40];

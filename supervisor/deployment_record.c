@@ -156,6 +156,15 @@ dep_record(const struct deployment *dep)
 		cJSON_AddStringToObject(o, "backup_dir", dep->src.backup_dir);
 	if (dep->src.verbose)
 		cJSON_AddBoolToObject(o, "verbose", true);
+	/* the kept revision's files it was read from (or, once it
+	 * succeeded, its own: recovery reads them again), the revision it
+	 * put back, and the revision it is */
+	if (dep->src.revision_dir != NULL)
+		cJSON_AddStringToObject(o, "revision_dir", dep->src.revision_dir);
+	if (dep->src.from_revision > 0)
+		add_int(o, "from_revision", dep->src.from_revision);
+	if (dep->revision > 0)
+		add_int(o, "revision", dep->revision);
 	cJSON_AddStringToObject(o, "state", dep_state_name(dep->state));
 	cJSON_AddStringToObject(o, "outcome", outcome_names[dep->outcome]);
 	if (dep->failure[0] != '\0')

@@ -5,6 +5,7 @@
  * last deployment that had succeeded is started again.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "procstat.h"
 #include "state.h"
 #include "supervisor.h"
+#include "util.h"
 
 static const char *
 json_str(const cJSON *o, const char *key)
@@ -145,11 +147,28 @@ bring_back(struct supervisor *sv, const cJSON *rec)
 		.restores = restored_id,
 		.backup_dir = json_str(rec, "backup_dir"),
 		.verbose = cJSON_IsTrue(cJSON_GetObjectItem(rec, "verbose")),
+		/* its revision, from that revision's own files */
+		.revision_dir = json_str(rec, "revision_dir"),
+		.to_revision = (unsigned)json_int_within(cJSON_GetObjectItem(
+		    rec, cJSON_GetObjectItem(rec, "revision") != NULL ?
+		    "revision" : "from_revision"), 0, UINT_MAX, 0),
 		/* the last successful deployment: approved then, if its
 		 * environment asked for that */
 		.requester_uid = -1, .approved = true,
 	};
 
+	char			 kept[PATH_MAX + 16];
+
+	/* a path from disk is read as root only where revisions are kept */
+	snprintf(kept, sizeof(kept), "%s/stacks/", sv->state_dir);
+	if (rq.revision_dir != NULL && (strncmp(rq.revision_dir, kept,
+	    strlen(kept)) != 0 || strstr(rq.revision_dir, "/..") != NULL)) {
+		log_warnx("%s: revision_dir %s is not one of ours: its "
+		    "project's files are read instead", json_str(rec, "id"),
+		    rq.revision_dir);
+		rq.revision_dir = NULL;
+		rq.to_revision = 0;
+	}
 	snprintf(restored_id, sizeof(restored_id), "%s", json_str(rec, "id"));
 	events_emit(sv, NULL, NULL, "deployment_restoring", NULL, "bringing "
 	    "back %s, the last successful deployment of stack %s",

@@ -15,6 +15,7 @@
  * its notes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,9 @@
 #include <cjson/cJSON.h>
 
 #include "deployment.h"
+#include "log.h"
 #include "prepare.h"
+#include "revision.h"
 #include "rollback.h"
 #include "rollback_state.h"
 #include "snapjob.h"
@@ -279,6 +282,7 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 				    .backup_dir = d->src.backup_dir,
 				    .requester_uid = rq->requester_uid };
 	struct deployment	*r;
+	char			 why[PATH_MAX + 160];
 	int			 rc;
 
 	/* if the rollback fails, the way back to D: as asked, but never a
@@ -292,6 +296,10 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 		dep_free(r);
 		return rc;
 	}
+	/* its files, as read: its revision's once it succeeds */
+	if (revision_stage(sv->state_dir, &r->src, r->ld.pd->spec->name, r->id,
+	    why, sizeof(why)) < 0)
+		log_warnx("%s: no revision will be kept: %s", r->id, why);
 	r->rollback_enabled = true;
 	*out = r;
 	return 0;

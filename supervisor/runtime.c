@@ -21,6 +21,7 @@
 #include "events.h"
 #include "hooks.h"
 #include "log.h"
+#include "revision.h"
 #include "rollback.h"
 #include "server.h"
 #include "serverctl.h"
@@ -125,6 +126,7 @@ runtime_init(struct supervisor *sv, const char *state_dir,
 	runtime_listen(sv, rollback_listener);
 	runtime_listen(sv, rollback_hand_listener);
 	runtime_listen(sv, serverctl_listener);
+	runtime_listen(sv, revision_listener);
 	runtime_listen(sv, runtime_listener);
 	/* orphans come to us, not to an init that knows nothing of them */
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)

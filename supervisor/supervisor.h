@@ -96,8 +96,11 @@ struct deploy_request {
 	 * not */
 	bool			 force_recreate;
 	/* a reload's: the stack whose files are read again (NULL: the only
-	 * one that runs) */
+	 * one that runs); a rollback to a revision's: that stack's revision
+	 * to_revision, and (filled from it) where its files are kept */
 	const char		*stack;
+	unsigned		 to_revision;
+	const char		*revision_dir;
 	/* who asked (SO_PEERCRED), -1 for mcpvisord itself; approved:
 	 * require_mfa was satisfied already (recovery of one approved) */
 	int			 requester_uid;

@@ -13,7 +13,7 @@ _mcpvisor()
 	case $prev in
 	--config-dir|--checks-dir|--deployments-dir|--state-dir|--backup-dir)
 		COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel|--since|-n)
+	-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel|--since|-n|--to-revision)
 		return ;;
 	esac
 	# the command and its verb: the first two words that are not options
@@ -22,14 +22,14 @@ _mcpvisor()
 	for ((i = 1; i < cword; i++)); do
 		if [ $skip -eq 1 ]; then skip=0; continue; fi
 		case ${words[i]} in
-		--config-dir|--checks-dir|--deployments-dir|--state-dir|--backup-dir|-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel|-s|--signal|-n|--lines)
+		--config-dir|--checks-dir|--deployments-dir|--state-dir|--backup-dir|-e|--environment|--strategy|--tags|--server|--servers|--port|-p|--max-parallel|-s|--signal|-n|--lines|--to-revision)
 			skip=1 ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${words[i]}; elif [ -z "$verb" ]; then verb=${words[i]}; fi ;;
 		esac
 	done
 	if [ -z "$cmd" ]; then
-		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs stop start restart kill shutdown reload gateway $globals" -- "$cur"))
+		COMPREPLY=($(compgen -W "config deploy health rollback monitor probe security status logs stop start restart kill shutdown reload history gateway $globals" -- "$cur"))
 		return
 	fi
 	if [ -z "$verb" ]; then
@@ -50,7 +50,7 @@ _mcpvisor()
 	deploy.status) opts="--follow --json" ;;
 	deploy.list) opts="--json --limit" ;;
 	health.run) opts="--all --tags --server --environment --json" ;;
-	rollback.start) opts="--servers --strategy --detach --json" ;;
+	rollback.start) opts="--servers --strategy --to-revision --detach --json" ;;
 	monitor.start) opts="--port --bind" ;;
 	monitor.show) opts="--events --metrics" ;;
 	*) opts="--json" ;;

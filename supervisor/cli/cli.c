@@ -370,7 +370,8 @@ static const struct cli_verb top_verbs[] = {
 	{ "start", cli_start, "start servers (dependencies first)" },
 	{ "restart", cli_restart, "restart servers, until ready again" },
 	{ "shutdown", cli_shutdown, "stop every deployment, then mcpvisord" },
-	{ "reload", cli_reload, "apply what changed in the running deployment's files" },
+	{ "reload", cli_reload, "apply what changed in a running stack's files" },
+	{ "history", cli_history, "a stack's revisions (rollback start --to-revision)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -131,6 +131,7 @@ int	cli_reload(struct cli *, int, char **);
 int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
+int	cli_history(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
 int	cli_gateway(struct cli *, int, char **);
 /* Asks mcpvisord where its helper verb (monitor, gateway) listens,

@@ -77,7 +77,9 @@ static const char usage_status[] =
 static const char usage_list[] =
 "usage: mcpvisor deploy list [--limit N] [--json]\n"
 "\n"
-"Lists the most recent deployments (default 10), newest first.\n";
+"Lists the most recent deployments (default 10), newest first: id, stack\n"
+"(the spec's metadata.name), environment, state, outcome, the stack's\n"
+"revision it became (- until it succeeds) and its servers ready.\n";
 
 static const char usage_stop[] =
 "usage: mcpvisor deploy stop ID [--json]\n"
@@ -789,16 +791,22 @@ deploy_list(struct cli *cli, int argc, char **argv)
 		    sizeof(why)) != NULL)
 			printf("%-32s damaged: %s\n", cJSON_GetStringValue(
 			    cJSON_GetObjectItem(recs[i], "id")), why);
-		else if (i < limit)
-			printf("%-32s %-28s %-12s %-10s %-12s %lld/%lld\n",
+		else if (i < limit) {
+			long long	rev = cli_record_int(recs[i], "revision");
+			char		revtext[24] = "-";
+
+			if (rev > 0)
+				snprintf(revtext, sizeof(revtext), "%lld", rev);
+			printf("%-32s %-28s %-12s %-10s %-12s %-5s %lld/%lld\n",
 			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
 			    "id")), cJSON_GetStringValue(cJSON_GetObjectItem(
 			    recs[i], "deployment")), cJSON_GetStringValue(
 			    cJSON_GetObjectItem(recs[i], "environment")),
 			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
 			    "state")), cJSON_GetStringValue(cJSON_GetObjectItem(
-			    recs[i], "outcome")), cli_record_int(recs[i], "ready"),
-			    cli_record_int(recs[i], "total"));
+			    recs[i], "outcome")), revtext, cli_record_int(recs[i],
+			    "ready"), cli_record_int(recs[i], "total"));
+		}
 		cJSON_Delete(recs[i]);
 	}
 	free(recs);

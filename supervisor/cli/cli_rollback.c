@@ -233,6 +233,7 @@ out:
 static const char usage_rollback_start[] =
 "usage: mcpvisor rollback start DEPLOY_ID [--servers A,B] [--strategy S]\n"
 "                               [--detach] [--json]\n"
+"       mcpvisor rollback start STACK --to-revision N [--detach] [--json]\n"
 "\n"
 "Rolls DEPLOY_ID, the current deployment, back to the one it replaced,\n"
 "and follows the rollback live. While DEPLOY_ID is still deploying, it\n"
@@ -248,10 +249,17 @@ static const char usage_rollback_start[] =
 "                    order, remove files the newer version added),\n"
 "                    aggressive (kill), batch, or manual (plan, then wait\n"
 "                    for mcpvisor rollback approve)\n"
-"  --detach          print the rollback's id and return\n";
+"  --detach          print the rollback's id and return\n"
+"\n"
+"With --to-revision, STACK (a spec's metadata.name) is deployed again as\n"
+"its revision N (mcpvisor history STACK lists those kept), from that\n"
+"revision's own files and with its options, whatever the files on disk\n"
+"say now: an apply over what runs, which replaces only the servers that\n"
+"differ, and becomes the stack's next revision.\n";
 
 struct rollback_start {
-	const char	*id;
+	const char	*id;		/* or the stack, with to_revision */
+	unsigned	 to_revision;
 	const char	*strategy;
 	const char	*servers;
 	bool		 detach;
@@ -267,16 +275,30 @@ rollback_start_options(struct cli *cli, int argc, char **argv,
 		{ "strategy", required_argument, NULL, 'S' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "to-revision", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int	c;
+	char		*end;
+	unsigned long	 n;
+	int		 c;
 
 	optind = 0;
 	*status = CLI_EXIT_USAGE;
 	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':	o->servers = optarg; break;
+		case 'r':
+			n = strtoul(optarg, &end, 10);
+			if (optarg[0] < '1' || optarg[0] > '9' || *end != '\0' ||
+			    n > UINT_MAX) {
+				fprintf(stderr, "mcpvisor rollback start: "
+				    "--to-revision takes a revision's number, "
+				    "not '%s'\n", optarg);
+				return -1;
+			}
+			o->to_revision = (unsigned)n;
+			break;
 		case 'd':	o->detach = true; break;
 		case 'j':	cli->json = true; break;
 		case 'S':
@@ -297,6 +319,16 @@ rollback_start_options(struct cli *cli, int argc, char **argv,
 		fputs(usage_rollback_start, stderr);
 		return -1;
 	}
+	if (o->to_revision > 0) {
+		if (o->servers != NULL || o->strategy != NULL) {
+			fprintf(stderr, "mcpvisor rollback start: --to-revision "
+			    "puts back a whole revision, as an apply: it takes "
+			    "neither --servers nor --strategy\n");
+			return -1;
+		}
+		o->id = argv[optind];
+		return 0;
+	}
 	if (!cli_valid_id(argv[optind], "deploy_")) {
 		cli_bad_id("rollback start", argv[optind], "deploy_");
 		return -1;
@@ -314,6 +346,14 @@ rollback_start_request(const struct rollback_start *o)
 	cJSON	*rq = cJSON_CreateObject(), *list;
 	char	*names, *tok, *save;
 
+	if (o->to_revision > 0) {
+		cJSON_AddStringToObject(rq, "verb", "rollback_revision");
+		cJSON_AddStringToObject(rq, "stack", o->id);
+		cJSON_AddNumberToObject(rq, "to_revision", o->to_revision);
+		cJSON_AddBoolToObject(rq, "follow", !o->detach);
+		cli_add_environ(rq);
+		return rq;
+	}
 	cJSON_AddStringToObject(rq, "verb", "rollback_start");
 	cJSON_AddStringToObject(rq, "deployment_id", o->id);
 	if (o->strategy != NULL)
@@ -383,6 +423,16 @@ cli_rollback_start(struct cli *cli, int argc, char **argv)
 	    cli_expect_ok(&conn, &t, &resp);
 	cJSON_Delete(rq);
 	if (status != 0) {
+		link_close(&conn);
+		return status;
+	}
+	if (o.to_revision > 0) {
+		/* a deployment, followed as deploy start's */
+		if (o.detach)
+			printf("%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(
+			    resp, "deployment_id")));
+		cJSON_Delete(resp);
+		status = o.detach ? CLI_EXIT_OK : cli_tail_follow(&t, &conn);
 		link_close(&conn);
 		return status;
 	}

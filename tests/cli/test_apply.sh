@@ -79,6 +79,16 @@ journal_at() { echo $(( $(wc -l < "$state/events.journal") + 1 )); }
 newest() { "$mcpvisor" --state-dir "$state" deploy list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
 # the one pid of column N of a pids line
 col() { awk -v n="$2" '{print $n}' <<<"$1"; }
+# whether pids line $1 has $before's pid in each column named after it
+kept() { local now=$1 i; shift; for i; do [ "$(col "$now" "$i")" = "$(col "$before" "$i")" ] || return 1; done; }
+# deploys the spec again, once every deployment before it is over: its
+# output and status, its first journal line, the pids after
+apply_now() {
+	from=$(journal_at)
+	out=$(mv deploy start "$work/spec.yaml" "$@" 2>&1); status=$?
+	wait_for settled 10
+	after=$(pids)
+}
 
 out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
 before=$(pids)
@@ -104,13 +114,10 @@ assert [s.get(\"order\") for s in d[\"servers\"] if s[\"server\"] == \"b\"] == [
 assert sorted(n for n, (c, k) in ch.items() if c == \"unchanged\") == [\"a\", \"c\", \"d\", \"e\", \"f\"], ch
 assert d[\"removed\"] == []
 " <<<"$out"'
-from=$(journal_at)
-out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-wait_for settled 10
-after=$(pids)
+apply_now
 b_seq=$(seq_of b "$from" "$(newest)")
 check "start-new-then-stop-old: b's new version was ready before the old one stopped ($b_seq)" '[ "$b_seq" = "new:server_started new:server_ready old:server_exited " ]'
-check "apply of one changed server: b alone has a new pid ($before -> $after)" '[ $status -eq 0 ] && [ "$(col "$after" 2)" != "$(col "$before" 2)" ] && [ "$(col "$after" 2)" != - ] && for i in 1 3 4 5 6; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+check "apply of one changed server: b alone has a new pid ($before -> $after)" '[ $status -eq 0 ] && [ "$(col "$after" 2)" != "$(col "$before" 2)" ] && [ "$(col "$after" 2)" != - ] && kept "$after" 1 3 4 5 6'
 check "the event names what changed" 'grep -q "\"event_type\":\"server_changed\".*\"server_name\":\"b\"" "$state/events.journal" && grep -q " b  *server_changed  *to be replaced (changed): run.environment.LEVEL$" <<<"$out"'
 check "the record says which were kept and which changed" 'python3 -c "
 import json, glob, os, sys
@@ -122,22 +129,17 @@ assert ch == {\"a\": \"unchanged\", \"b\": \"changed\", \"c\": \"unchanged\", \"
 # c changes: d follows it (restart_on_dependency_change), e does not
 before=$after
 sed -i 's/LEVEL: "{{ env.level }}"/LEVEL: "warning"/' "$cfg/servers/c.yaml"
-from=$(journal_at)
-out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-wait_for settled 10
-after=$(pids)
+apply_now
 c_seq=$(seq_of c "$from" "$(newest)")
 check "upgrade_stop_first: c's old version stopped before its new one started ($c_seq)" '[ "$c_seq" = "old:server_exited new:server_started new:server_ready " ]'
-check "c changed: c and d (which follows it) replaced; a, b, e, f kept" '[ $status -eq 0 ] && [ "$(col "$after" 3)" != "$(col "$before" 3)" ] && [ "$(col "$after" 4)" != "$(col "$before" 4)" ] && for i in 1 2 5 6; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+check "c changed: c and d (which follows it) replaced; a, b, e, f kept" '[ $status -eq 0 ] && [ "$(col "$after" 3)" != "$(col "$before" 3)" ] && [ "$(col "$after" 4)" != "$(col "$before" 4)" ] && kept "$after" 1 2 5 6'
 check "d was replaced for its dependency" 'grep -q " d  *server_changed  *to be replaced (follows_dependency): dependency c$" <<<"$out"'
 
 # a secret's new value: f, and only f, is replaced, and nothing says it
 before=$after
 export APPLY_TOKEN=second-token-value
-out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-wait_for settled 10
-after=$(pids)
-check "a secret's new value replaces its server alone" '[ $status -eq 0 ] && [ "$(col "$after" 6)" != "$(col "$before" 6)" ] && for i in 1 2 3 4 5; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+apply_now
+check "a secret's new value replaces its server alone" '[ $status -eq 0 ] && [ "$(col "$after" 6)" != "$(col "$before" 6)" ] && kept "$after" 1 2 3 4 5'
 check "named masked, never in clear" 'grep -q " f  *server_changed  *to be replaced (changed): run.environment.TOKEN$" <<<"$out" && ! grep -rq "first-token-value\|second-token-value" "$state/events.journal" "$state/deployments" "$state/logs"'
 
 # f left out: stopped once the rest is ready; the rest kept
@@ -145,19 +147,16 @@ before=$after
 spec ""
 out=$(mv deploy start "$work/spec.yaml" --dry-run 2>&1)
 check "dry run: f removed" 'grep -q "^  removed  *f  *stopped once the rest is ready" <<<"$out"'
-out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-# (the deployment it replaced stops what it alone ran once it succeeded)
-wait_for settled 10
-after=$(pids)
-check "a server left out of the spec is stopped; the rest keep their pids" '[ $status -eq 0 ] && [ "$(col "$after" 6)" = - ] && for i in 1 2 3 4 5; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+# (the deployment it replaced stops what it alone ran once it succeeded:
+# apply_now waits for that)
+apply_now
+check "a server left out of the spec is stopped; the rest keep their pids" '[ $status -eq 0 ] && [ "$(col "$after" 6)" = - ] && kept "$after" 1 2 3 4 5'
 
 # --force-recreate: every one replaced
 before=$after
 out=$(mv deploy start "$work/spec.yaml" --dry-run --force-recreate 2>&1)
 check "dry run --force-recreate: five recreated" '[ "$(grep -c "^  recreated " <<<"$out")" -eq 5 ]'
-out=$(mv deploy start "$work/spec.yaml" --force-recreate 2>&1); status=$?
-wait_for settled 10
-after=$(pids)
+apply_now --force-recreate
 check "--force-recreate: every server has a new pid" '[ $status -eq 0 ] && for i in 1 2 3 4 5; do [ "$(col "$after" $i)" != "$(col "$before" $i)" ] && [ "$(col "$after" $i)" != - ] || exit 1; done'
 # --wait: while a deployment is under way, another waits its turn (each
 # server's old version takes its 2 s stdin grace to stop: a sleep does not
@@ -181,7 +180,7 @@ sed -i 's/LEVEL: "{{ env.level }}"/LEVEL: "error"/' "$cfg/servers/a.yaml"
 out=$(mv reload 2>&1); status=$?
 wait_for settled 10
 after=$(pids)
-check "mcpvisor reload: a (edited) alone replaced, exit 0" '[ $status -eq 0 ] && grep -q " a  *server_changed  *to be replaced (changed): run.environment.LEVEL$" <<<"$out" && [ "$(col "$after" 1)" != "$(col "$before" 1)" ] && for i in 2 3 4 5; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+check "mcpvisor reload: a (edited) alone replaced, exit 0" '[ $status -eq 0 ] && grep -q " a  *server_changed  *to be replaced (changed): run.environment.LEVEL$" <<<"$out" && [ "$(col "$after" 1)" != "$(col "$before" 1)" ] && kept "$after" 2 3 4 5'
 wait_for settled 10
 out=$(mv reload 2>&1); status=$?
 check "reload with nothing changed: nothing replaced" '[ $status -eq 0 ] && grep -q "0 to replace, 5 unchanged" <<<"$out" && [ "$(pids)" = "$after" ]'
@@ -191,7 +190,7 @@ sed -i 's/LEVEL: "{{ env.level }}"/LEVEL: "notice"/' "$cfg/servers/e.yaml"
 applies=$(grep -c '"event_type":"apply_planned"' "$state/events.journal")
 daemon=$(pgrep -f "mcpvisord --state-dir $state")
 kill -HUP "$daemon"
-check "SIGHUP to mcpvisord: the same reload, e (edited) replaced" 'wait_for "[ \$(grep -c \"\\\"event_type\\\":\\\"apply_planned\\\"\" \"$state/events.journal\") -gt $applies ] && [ \"\$(col \"\$(pids)\" 5)\" != \"$(col "$before" 5)\" ] && [ \"\$(col \"\$(pids)\" 5)\" != - ]" 15 && for i in 1 2 3 4; do [ "$(col "$(pids)" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+check "SIGHUP to mcpvisord: the same reload, e (edited) replaced" 'wait_for "[ \$(grep -c \"\\\"event_type\\\":\\\"apply_planned\\\"\" \"$state/events.journal\") -gt $applies ] && [ \"\$(col \"\$(pids)\" 5)\" != \"$(col "$before" 5)\" ] && [ \"\$(col \"\$(pids)\" 5)\" != - ]" 15 && kept "$(pids)" 1 2 3 4'
 check "mcpvisord still runs, and its log says why it reloaded" 'kill -0 "$daemon" && grep -q "SIGHUP: reloading stack applied.s files as deploy_" "$state/logs/mcpvisord.log"'
 wait_for settled 10
 
@@ -203,11 +202,9 @@ cp "$cfg/servers/b.yaml" "$work/b.yaml.good"
 server b '  command: /bin/sh
   args: ["-c", "exit 3"]
   start_seconds: 1'
-out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
-wait_for settled 10
-after=$(pids)
+apply_now
 check "a failing apply: exit 1, rolled back" '[ $status -eq 1 ] && grep -q "rollback_completed\|rollback_succeeded\|rolled back" <<<"$out"'
-check "every server runs on with its pid, b too: its new version started beside it and never replaced it" 'for i in 1 2 3 4 5; do [ "$(col "$after" $i)" = "$(col "$before" $i)" ] || exit 1; done'
+check "every server runs on with its pid, b too: its new version started beside it and never replaced it" 'kept "$after" 1 2 3 4 5'
 cp "$work/b.yaml.good" "$cfg/servers/b.yaml"
 
 # a dry run whose files are wrong: refused with the file, nothing moves
