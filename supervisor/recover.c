@@ -108,10 +108,10 @@ sweep_previous_life(struct supervisor *sv)
 
 #define RECOVER_STACKS_MAX	64
 
-/* Whether rec, of a stack already given what it restores, is the one to
- * bring back for its stack (the newest that had succeeded, or that was
- * bringing one back): then it is added to restore. */
-static bool
+/* Adds rec to restore when it is one to bring back (it had succeeded,
+ * or was bringing one back) and its stack has none there yet: records
+ * come newest first, so each stack's newest is brought back. */
+static void
 to_restore(cJSON *rec, cJSON **restore, size_t *n)
 {
 	const char	*stack = json_str(rec, "deployment");
@@ -119,19 +119,18 @@ to_restore(cJSON *rec, cJSON **restore, size_t *n)
 	if (json_str(rec, "spec") == NULL || json_str(rec, "config_dir") ==
 	    NULL || (strcmp(json_str(rec, "state"), "succeeded") != 0 &&
 	    json_str(rec, "restores") == NULL))
-		return false;
+		return;
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp(json_str(restore[i], "deployment") != NULL ?
 		    json_str(restore[i], "deployment") : "", stack != NULL ?
 		    stack : "") == 0)
-			return false;
+			return;
 	if (*n == RECOVER_STACKS_MAX) {
 		log_warnx("more than %d stacks to bring back: %s is not",
 		    RECOVER_STACKS_MAX, json_str(rec, "id"));
-		return false;
+		return;
 	}
 	restore[(*n)++] = rec;
-	return true;
 }
 
 /* Deploys rec's sources again, as it ran. */
@@ -139,6 +138,7 @@ static void
 bring_back(struct supervisor *sv, const cJSON *rec)
 {
 	char			 restored_id[64], id[64], *err = NULL;
+	char			 kept[PATH_MAX + 16];
 	struct deploy_request	 rq = {
 		.spec_path = json_str(rec, "spec"),
 		.environment = json_str(rec, "environment"),
@@ -156,8 +156,6 @@ bring_back(struct supervisor *sv, const cJSON *rec)
 		 * environment asked for that */
 		.requester_uid = -1, .approved = true,
 	};
-
-	char			 kept[PATH_MAX + 16];
 
 	/* a path from disk is read as root only where revisions are kept */
 	snprintf(kept, sizeof(kept), "%s/stacks/", sv->state_dir);

@@ -185,13 +185,17 @@ stack_server(const struct supervisor *sv, const char *name,
 {
 	struct server_run	*sr;
 
-	for (const struct stack *st = sv->stacks; st != NULL; st = st->next)
-		if (st->dep != NULL && (sr = dep_server(st->dep, name)) !=
-		    NULL) {
-			if (dep != NULL)
-				*dep = st->dep;
-			return sr;
-		}
+	/* a running stack's first: a stopped one may have had the name */
+	for (int running = 1; running >= 0; running--)
+		for (const struct stack *st = sv->stacks; st != NULL;
+		    st = st->next)
+			if (st->dep != NULL && dep_running(st->dep) ==
+			    running && (sr = dep_server(st->dep, name)) !=
+			    NULL) {
+				if (dep != NULL)
+					*dep = st->dep;
+				return sr;
+			}
 	return NULL;
 }
 

@@ -276,7 +276,7 @@ cli_status(struct cli *cli, int argc, char **argv)
 		out = cJSON_CreateArray();
 	else
 		printf("%-22s %-20s %-11s %8s %9s %8s  %-16s %s\n",
-		    "DEPLOYMENT", "SERVER", "STATE", "PID", "UPTIME",
+		    "STACK", "SERVER", "STATE", "PID", "UPTIME",
 		    "RESTARTS", "HEALTH", "URL");
 	cJSON_ArrayForEach(rec, recs) {
 		if (strcmp(str(rec, "state"), "done") == 0)

@@ -62,7 +62,7 @@ out=$(mv deploy start "$work/spec.yaml" 2>&1)
 wait_for "mv status --json | grep -q '\"state\":	\"exited\"'" 10
 
 out=$(mv status 2>&1); status=$?
-check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^DEPLOYMENT *SERVER *STATE *PID *UPTIME *RESTARTS *HEALTH *URL" <<<"$out" && grep -q "^daily *quiet *ready *[0-9]* *0m0[0-9]s *0 *- *http://127.0.0.1:[0-9]*/servers/quiet/mcp$" <<<"$out"'
+check "status: a table of every server, exit 0" '[ $status -eq 0 ] && grep -q "^STACK *SERVER *STATE *PID *UPTIME *RESTARTS *HEALTH *URL" <<<"$out" && grep -q "^daily *quiet *ready *[0-9]* *0m0[0-9]s *0 *- *http://127.0.0.1:[0-9]*/servers/quiet/mcp$" <<<"$out"'
 quiet_pid=$(pgrep -x -f "/bin/sleep 7401")
 check "with the server's own pid" 'grep -q "quiet *ready *$quiet_pid " <<<"$out"'
 out=$(mv status --json 2>&1)
