@@ -1,6 +1,5 @@
 #include "revision.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -93,24 +92,6 @@ copy_dir(const char *src, const char *dir, size_t *copied, char *why,
 	return r;
 }
 
-/* Makes dir/sub/... for each of the path's components that is missing,
- * private to us. */
-static int
-make_dirs(const char *path)
-{
-	char	buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p != '\0'; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	return mkdir(buf, 0700) == -1 && errno != EEXIST ? -errno : 0;
-}
-
 int
 revision_stage(const char *state_dir, const struct dep_sources *src,
     const char *stack, const char *id, char *why, size_t size)
@@ -141,7 +122,7 @@ revision_stage(const char *state_dir, const struct dep_sources *src,
 	snprintf(from[1], sizeof(from[1]), "%s/servers", config);
 	snprintf(from[2], sizeof(from[2]), "%s", checks);
 	util_remove_tree(dir);		/* a previous life's, half made */
-	if ((r = make_dirs(dir)) < 0) {
+	if ((r = state_make_dirs(dir, 0700, 0700)) < 0) {
 		snprintf(why, size, "%s: %s", dir, strerror(-r));
 		return r;
 	}
@@ -171,42 +152,6 @@ stack_path(const struct deployment *dep, const char *kind, const char *name,
 	return n >= 0 && (size_t)n < size;
 }
 
-/* The kept revisions' numbers, ascending (malloc'd), and how many. */
-static size_t
-kept_revisions(const char *dir, unsigned **out)
-{
-	DIR		*d;
-	struct dirent	*de;
-	unsigned	*v = NULL, *nv;
-	size_t		 n = 0;
-
-	*out = NULL;
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		char		*end;
-		unsigned long	 k = strtoul(de->d_name, &end, 10);
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end != '\0' ||
-		    k > UINT_MAX)
-			continue;
-		if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL)
-			break;
-		v = nv;
-		v[n++] = (unsigned)k;
-	}
-	closedir(d);
-	for (size_t i = 1; i < n; i++)	/* a handful: insertion */
-		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			unsigned t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	*out = v;
-	return n;
-}
-
 /* What changed, from the running deployment it replaced: each server's
  * change and keys, and the servers it no longer names. */
 static void
@@ -218,10 +163,17 @@ add_changes(cJSON *o, const struct deployment *dep)
 	for (size_t i = 0; i < dep->ld.nservers; i++) {
 		const struct server_run	*sr = &dep->ld.servers[i];
 		cJSON			*s = cJSON_CreateObject();
+		const char		*change;
 
+		/* not an apply (a rollback by hand's): replaced whole */
+		if (sr->change != SC_NONE)
+			change = apply_change_name(sr->change);
+		else if (dep->prev != NULL && dep_server(dep->prev, sr->name))
+			change = apply_change_name(SC_RECREATED);
+		else
+			change = apply_change_name(SC_ADDED);
 		cJSON_AddStringToObject(s, "name", sr->name);
-		cJSON_AddStringToObject(s, "change", sr->change == SC_NONE ?
-		    "added" : apply_change_name(sr->change));
+		cJSON_AddStringToObject(s, "change", change);
 		if (sr->changed_keys != NULL)
 			cJSON_AddItemToObject(s, "changed_keys",
 			    cJSON_Duplicate(sr->changed_keys, 1));
@@ -264,7 +216,7 @@ static void
 prune(const char *dir, unsigned keep)
 {
 	unsigned	*v;
-	size_t		 n = kept_revisions(dir, &v);
+	size_t		 n = state_numbered_entries(dir, &v);
 	char		 path[PATH_MAX + 16];
 
 	for (size_t i = 0; i + keep < n; i++) {
@@ -299,12 +251,12 @@ keep(struct deployment *dep)
 		return;
 	}
 	if (!stack_path(dep, "revisions", NULL, dir, sizeof(dir)) ||
-	    make_dirs(dir) < 0) {
+	    state_make_dirs(dir, 0700, 0700) < 0) {
 		log_warn("%s", dir);
 		util_remove_tree(staged);
 		return;
 	}
-	n = kept_revisions(dir, &v);
+	n = state_numbered_entries(dir, &v);
 	next = n > 0 ? v[n - 1] + 1 : 1;
 	free(v);
 	snprintf(num, sizeof(num), "%u", next);
@@ -351,6 +303,17 @@ keep(struct deployment *dep)
 	}
 	*strrchr(dir, '/') = '\0';
 	prune(dir, history);
+}
+
+bool
+revision_files_kept(const struct dep_sources *s)
+{
+	char	spec[PATH_MAX], config[PATH_MAX], checks[PATH_MAX];
+
+	if (s->revision_dir == NULL)
+		return false;
+	dep_sources_files(s, spec, config, checks);
+	return access(spec, F_OK) == 0;
 }
 
 bool

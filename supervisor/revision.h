@@ -36,6 +36,9 @@ bool	revision_stack_ok(const char *stack);
  * the caller says so). */
 int	revision_stage(const char *state_dir, const struct dep_sources *,
 	    const char *stack, const char *id, char *why, size_t size);
+/* Whether s names a revision whose files are still kept (a revision
+ * pruned since is not). */
+bool	revision_files_kept(const struct dep_sources *s);
 /* Hears every deployment: a success becomes its stack's next revision,
  * and what was staged for one that never succeeded is removed. */
 bool	revision_listener(struct deployment *, enum dep_note,

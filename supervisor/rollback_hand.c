@@ -226,6 +226,8 @@ take_previous(struct deployment *r, const struct deployment *p,
 				    .environment = p->ld.environment,
 				    .config_dir = p->src.config_dir,
 				    .checks_dir = p->src.checks_dir,
+				    .revision_dir = revision_files_kept(&p->src) ?
+				    p->src.revision_dir : NULL,
 				    .environ = rq->environ };
 	struct deployment	*tmp;
 	int			 rc;
@@ -273,11 +275,17 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 {
 	const struct deployment	*p = d->prev;
 	const struct deployment	*from = rq->servers != NULL ? d : p;
-	/* D's snapshots are where D made them */
+	/* from the files its revision kept, not those on disk, which may
+	 * have been edited since; D's snapshots are where D made them */
+	bool			 kept = revision_files_kept(&from->src);
 	struct deploy_request	 drq = { .spec_path = from->src.spec_path,
 				    .environment = from->ld.environment,
 				    .config_dir = from->src.config_dir,
 				    .checks_dir = from->src.checks_dir,
+				    .revision_dir = kept ?
+				    from->src.revision_dir : NULL,
+				    .to_revision = kept && rq->servers == NULL ?
+				    from->revision : 0,
 				    .environ = rq->environ,
 				    .backup_dir = d->src.backup_dir,
 				    .requester_uid = rq->requester_uid };
@@ -291,6 +299,10 @@ carrier_new(struct supervisor *sv, const struct deployment *d,
 	    rq->strategy : "graceful";
 	if ((rc = dep_new(sv, &drq, &r, err)) < 0)
 		return rc;
+	if (!kept)
+		log_warnx("%s: %s keeps no files of its own (its revision was "
+		    "pruned, or never kept): rendered from %s", r->id, from->id,
+		    from->src.spec_path);
 	if ((rc = dep_load_now(r, err)) < 0 || (rq->servers != NULL &&
 	    (rc = take_previous(r, p, rq, err)) < 0)) {
 		dep_free(r);

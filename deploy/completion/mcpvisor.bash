@@ -48,7 +48,7 @@ _mcpvisor()
 	case $cmd.$verb in
 	deploy.start) opts="--environment --dry-run --json --detach --sequential --max-parallel --no-rollback --strategy --no-monitoring --monitor-port --force-recreate --wait --once" ;;
 	deploy.status) opts="--follow --json" ;;
-	deploy.list) opts="--json --limit" ;;
+	deploy.list) opts="--all --json --limit" ;;
 	health.run) opts="--all --tags --server --environment --json" ;;
 	rollback.start) opts="--servers --strategy --to-revision --detach --json" ;;
 	monitor.start) opts="--port --bind" ;;

@@ -29,7 +29,7 @@ static const char usage_main[] =
 "  config list              environments, servers, checks, deployments\n"
 "  deploy start SPEC        deploy (or plan, with --dry-run) and follow it\n"
 "  deploy status ID         a deployment's record (--follow: live)\n"
-"  deploy list              recent deployments\n"
+"  deploy list              each stack at its revision (--all: deployments)\n"
 "  deploy stop ID           stop a deployment in reverse order\n"
 "  deploy approve ID        let one held for require_mfa go (another user)\n"
 "  health register FILE     keep a health-check file in the state directory\n"
@@ -327,6 +327,14 @@ cli_record_int(const cJSON *o, const char *key)
 {
 	return json_int_within(cJSON_GetObjectItem(o, key), LLONG_MIN,
 	    LLONG_MAX, 0);
+}
+
+const char *
+cli_record_text(const cJSON *o, const char *key)
+{
+	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+
+	return s != NULL ? s : "-";
 }
 
 void

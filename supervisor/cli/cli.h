@@ -74,6 +74,8 @@ void	cli_print_json(const struct cJSON *o);
 void	cli_print_diags(const struct cli *, const struct diag_list *);
 /* An integer field of a record or event, 0 when it is none. */
 long long	cli_record_int(const struct cJSON *, const char *key);
+/* A record's string field, or "-" when it has none. */
+const char	*cli_record_text(const struct cJSON *, const char *key);
 
 /* cli_tail.c: following a deployment, and the request that starts it */
 struct daemon_link;
@@ -132,6 +134,8 @@ int	cli_health(struct cli *, int, char **);
 int	cli_rollback(struct cli *, int, char **);
 int	cli_rollback_start(struct cli *, int, char **);
 int	cli_history(struct cli *, int, char **);
+/* cli_list.c: mcpvisor deploy list */
+int	cli_deploy_list(struct cli *, int, char **);
 int	cli_monitor(struct cli *, int, char **);
 int	cli_gateway(struct cli *, int, char **);
 /* Asks mcpvisord where its helper verb (monitor, gateway) listens,

@@ -74,13 +74,6 @@ static const char usage_status[] =
 "and memory, measured for the asking. --follow tails its events live\n"
 "until it finishes.\n";
 
-static const char usage_list[] =
-"usage: mcpvisor deploy list [--limit N] [--json]\n"
-"\n"
-"Lists the most recent deployments (default 10), newest first: id, stack\n"
-"(the spec's metadata.name), environment, state, outcome, the stack's\n"
-"revision it became (- until it succeeds) and its servers ready.\n";
-
 static const char usage_stop[] =
 "usage: mcpvisor deploy stop ID [--json]\n"
 "\n"
@@ -739,87 +732,6 @@ deploy_status(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static int
-deploy_list(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	cJSON		**recs, *arr;
-	long		  limit = 10;
-	char		 *end;
-	int		  c, n;
-
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
-		if (c == 'j')
-			cli->json = true;
-		else if (c == 'l') {
-			limit = strtol(optarg, &end, 10);
-			if (*end != '\0' || limit < 1) {
-				fputs(usage_list, stderr);
-				return CLI_EXIT_USAGE;
-			}
-		} else {
-			fputs(usage_list, c == 'h' ? stdout : stderr);
-			return c == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fputs(usage_list, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if ((n = state_list_records(cli->state_dir, &recs)) < 0) {
-		if (n != -ENOENT) {
-			fprintf(stderr, "mcpvisor: %s: %s\n", cli->state_dir,
-			    strerror(-n));
-			return CLI_EXIT_FAILED;
-		}
-		n = 0;
-		recs = NULL;
-	}
-	arr = cJSON_CreateArray();
-	for (int i = 0; i < n; i++) {
-		char	why[160];
-
-		if (i < limit && cli->json)
-			cJSON_AddItemToArray(arr, cJSON_Duplicate(recs[i], 1));
-		else if (i < limit && cli_record_damage(recs[i], why,
-		    sizeof(why)) != NULL)
-			printf("%-32s damaged: %s\n", cJSON_GetStringValue(
-			    cJSON_GetObjectItem(recs[i], "id")), why);
-		else if (i < limit) {
-			long long	rev = cli_record_int(recs[i], "revision");
-			char		revtext[24] = "-";
-
-			if (rev > 0)
-				snprintf(revtext, sizeof(revtext), "%lld", rev);
-			printf("%-32s %-28s %-12s %-10s %-12s %-5s %lld/%lld\n",
-			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
-			    "id")), cJSON_GetStringValue(cJSON_GetObjectItem(
-			    recs[i], "deployment")), cJSON_GetStringValue(
-			    cJSON_GetObjectItem(recs[i], "environment")),
-			    cJSON_GetStringValue(cJSON_GetObjectItem(recs[i],
-			    "state")), cJSON_GetStringValue(cJSON_GetObjectItem(
-			    recs[i], "outcome")), revtext, cli_record_int(recs[i],
-			    "ready"), cli_record_int(recs[i], "total"));
-		}
-		cJSON_Delete(recs[i]);
-	}
-	free(recs);
-	if (cli->json) {
-		char	*text = cJSON_Print(arr);
-
-		printf("%s\n", text != NULL ? text : "[]");
-		free(text);
-	}
-	cJSON_Delete(arr);
-	return CLI_EXIT_OK;
-}
-
 /* A verb that names one deployment: "stop" is followed until the
  * deployment has stopped; "deploy_approve" is answered at once. */
 static int
@@ -875,7 +787,7 @@ deploy_approve(struct cli *cli, int argc, char **argv)
 static const struct cli_verb deploy_verbs[] = {
 	{ "start", deploy_start, "deploy (or plan, --dry-run) and follow" },
 	{ "status", deploy_status, "a deployment's record (--follow: live)" },
-	{ "list", deploy_list, "recent deployments" },
+	{ "list", cli_deploy_list, "each stack at its revision (--all: deployments)" },
 	{ "stop", deploy_stop, "stop a deployment in reverse order" },
 	{ "approve", deploy_approve, "let a deployment held by require_mfa go" },
 	{ NULL, NULL, NULL },

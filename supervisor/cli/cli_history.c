@@ -4,7 +4,6 @@
  * reads records: when, who, what changed, and whether it can be gone
  * back to (rollback start STACK --to-revision N).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -29,49 +28,27 @@ static const char usage_history[] =
 "\n"
 "Exit status: 0, 1 when no revision of STACK is kept, 2 usage.\n";
 
-static int
-by_revision(const void *a, const void *b)
-{
-	const cJSON	*x = *(const cJSON *const *)a;
-	const cJSON	*y = *(const cJSON *const *)b;
-
-	return cJSON_GetNumberValue(cJSON_GetObjectItem(x, "revision")) <
-	    cJSON_GetNumberValue(cJSON_GetObjectItem(y, "revision")) ? -1 : 1;
-}
-
-/* Every revision.json under dir, by number. */
+/* The revisions kept in dir (STATE/stacks/STACK/revisions), oldest
+ * first: their revision.json, those that can be read. */
 static size_t
 read_revisions(const char *dir, cJSON ***out)
 {
-	DIR		*d;
-	struct dirent	*de;
-	cJSON		**v = NULL, **nv, *o;
-	size_t		  n = 0;
-	char		  path[PATH_MAX + 512];
+	unsigned	 *nums;
+	size_t		  total = state_numbered_entries(dir, &nums), n = 0;
+	cJSON		**v = total > 0 ? calloc(total, sizeof(*v)) : NULL;
+	char		  path[PATH_MAX + 32];
 
-	*out = NULL;
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
-		    strspn(de->d_name, "0123456789") != strlen(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/revision.json", dir,
-		    de->d_name);
-		if (state_read_json(path, &o) < 0)
-			continue;
-		if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL) {
-			cJSON_Delete(o);
-			break;
-		}
-		v = nv;
-		v[n++] = o;
+	for (size_t i = 0; v != NULL && i < total; i++) {
+		int	len = snprintf(path, sizeof(path), "%s/%u/revision.json",
+			    dir, nums[i]);
+
+		if (len > 0 && (size_t)len < sizeof(path) &&
+		    state_read_json(path, &v[n]) == 0)
+			n++;
 	}
-	closedir(d);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), by_revision);
+	free(nums);
 	*out = v;
-	return n;
+	return v != NULL ? n : 0;
 }
 
 static const char *

@@ -4,7 +4,8 @@
 # mcpvisor history lists them; rollback start STACK --to-revision N,
 # after the files on disk were edited, puts back exactly that revision
 # (its server's argv and environment read in /proc), as an apply that
-# leaves an unchanged server's pid alone and becomes the next revision;
+# leaves an unchanged server's pid alone and becomes the next revision,
+# and so does rollback start DEPLOY_ID;
 # revision_history bounds what is kept; a kill -9 of mcpvisord brings the
 # stack back from that revision's files, not from the disk's; no secret's
 # value is kept.
@@ -59,7 +60,7 @@ out=$(mv history revs 2>&1); status=$?
 check "history lists revisions 1, 2 and 3" '[ $status -eq 0 ] && [ "$(revs)" = "1 2 3" ] && grep -q "^3 .*moving changed" <<<"$out" && grep -q "^1 .*moving, steady added\|^1 .*steady, moving added" <<<"$out"'
 check "each revision keeps its files" '[ -f "$state/stacks/revs/revisions/1/servers/moving.yaml" ] && grep -q "7451" "$state/stacks/revs/revisions/1/servers/moving.yaml" && grep -q "level: \"one\"" "$state/stacks/revs/revisions/1/environments/test.yaml"'
 check "and no secret's value: references only" '! grep -rqF "$REV_TOKEN" "$state"'
-check "deploy list gives each its revision" '[ "$(mv deploy list | grep -Ec "^deploy_[^ ]+ +revs +test +[a-z]+ +[a-z_]+ +[123] +[0-9]+/[0-9]+$")" -eq 3 ]'
+check "deploy list gives each its revision" '[ "$(mv deploy list --all | grep -Ec "^deploy_[^ ]+ +revs +test +[a-z]+ +[a-z_]+ +[123] +[0-9]+/[0-9]+$")" -eq 3 ]'
 check "no staging is left behind" '[ -z "$(ls -A "$state/stacks/revs/staging" 2>/dev/null)" ]'
 
 # the files on disk move on, undeployed
@@ -76,11 +77,19 @@ out=$(mv rollback start revs --to-revision 1 2>&1); status=$?
 check "revision 1, no longer kept, is refused, saying so" '[ $status -ne 0 ] && grep -q "keeps no revision 1" <<<"$out"'
 out=$(mv rollback start revs --to-revision 2 --servers moving 2>&1); status=$?
 check "--to-revision with --servers: usage" '[ $status -eq 2 ]'
+# rollback start DEPLOY_ID: back to what the current deployment replaced
+# (revision 3), from that revision's own files too
+current=$(mv history revs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["deployment_id"])')
+out=$(mv rollback start "$current" 2>&1); status=$?
+pid=$(moving)
+check "rollback start DEPLOY_ID: exit 0, revision 3's argv and environment, not the disk's" '[ $status -eq 0 ] && [ -n "$pid" ] && [ "$(tr "\0" " " < /proc/$pid/cmdline)" = "/bin/sleep 7453 " ] && [ "$(level_of "$pid")" = three ]'
+out=$(mv history revs 2>&1)
+check "it is revision 5, revision 3 again, both servers recreated (a rollback by hand replaces what it rolls back)" '[ "$(revs)" = "3 4 5" ] && grep -q "^5 .*moving, steady recreated (revision 3 again)\|^5 .*steady, moving recreated (revision 3 again)" <<<"$out" && [ "$(pid_of 7459)" != "$steady" ]'
 
 pkill -KILL -f "mcpvisord --state-dir $state"
 check "kill -9 of mcpvisord: its servers stop" 'wait_for "[ -z \"\$(moving)\" ] && [ \"\$(pid_of 7459)\" = - ]" 10'
 "$mcpvisord" --state-dir "$state" >>"$work/daemon.log" 2>&1 &
-check "on restart the stack comes back as revision 1 put it, not as the disk says" 'wait_for "[ \"\$(pid_of 7451)\" != - ]" 30 && [ "$(pid_of 7454)" = - ] && [ "$(level_of "$(pid_of 7451)")" = one ]'
+check "on restart the stack comes back as revision 5 put it, not as the disk says" 'wait_for "[ \"\$(pid_of 7453)\" != - ]" 30 && [ "$(pid_of 7454)" = - ] && [ "$(level_of "$(pid_of 7453)")" = three ]'
 
 out=$(mv shutdown 2>&1)
 echo "$passed passed, $failed failed"

@@ -102,6 +102,15 @@ mv deploy stop "$(current_of thief)" >/dev/null 2>&1
 out=$(mv deploy start "$work/alpha.yaml" 2>&1) && out=$(mv deploy start "$work/gamma.yaml" 2>&1); status=$?
 check "three stacks run: alpha, beta, gamma" '[ $status -eq 0 ] && ! grep -q -- - <<<"$(alpha_pids) $(beta_pids) $(pid_of 7435)"'
 before="$(current_of alpha) $(current_of beta) $(current_of gamma)"
+out=$(mv deploy list 2>&1)
+check "deploy list: one row per stack, the one deployed last first" '[ "$(sed 1d <<<"$out" | awk "{print \$1}" | tr "\n" " ")" = "gamma alpha thief beta " ] && head -1 <<<"$out" | grep -q "^STACK  *REVISION "'
+check "each at its current revision, its newest deployment named" 'mv deploy list --json | python3 -c "
+import json, sys
+rows = {r[\"stack\"]: r for r in json.load(sys.stdin)}
+assert rows[\"thief\"][\"outcome\"] == \"stopped\", rows[\"thief\"]
+assert rows[\"beta\"][\"revision\"] == 2 and rows[\"gamma\"][\"revision\"] == 1, rows
+assert rows[\"alpha\"][\"id\"] == \"$(current_of alpha)\" and rows[\"alpha\"][\"deployments\"] >= 2, rows[\"alpha\"]
+"'
 pkill -KILL -f "mcpvisord --state-dir $state"
 check "kill -9 of mcpvisord: every server stops with it" 'wait_for "[ \"\$(alpha_pids) \$(beta_pids) \$(pid_of 7435)\" = \"- - - - -\" ]" 10'
 "$mcpvisord" --state-dir "$state" >>"$work/daemon.log" 2>&1 &

@@ -399,9 +399,9 @@ printf '{"id":"../../planted","state":"running","spec":"/x","config_dir":"/"}' >
 "$mcpvisord" --state-dir "$state" --no-monitoring >>"$work/daemon.log" 2>&1 &
 wait_for "[ -S $state/control.sock ]" 10
 check "a torn record of the active deployment: its previous version is used, and said" 'wait_for "grep -q \"$id.json: truncated or not JSON: its previous version is used\" $state/events.journal" 5'
-check "and it is recovered from it (interrupted), not left out" 'wait_for "grep -q \"$id: mcpvisord stopped while it was running\" $state/events.journal" 5 && mv deploy list --limit 100 | grep -q "^$id .* done *interrupted"'
+check "and it is recovered from it (interrupted), not left out" 'wait_for "grep -q \"$id: mcpvisord stopped while it was running\" $state/events.journal" 5 && mv deploy list --all --limit 100 | grep -q "^$id .* done *interrupted"'
 check "a planted id is never a path" '[ ! -e "$work/planted.json" ] && [ ! -e "$state/planted.json" ] && grep -q "deploy_20260101_000000000_abcdef.json: its id is not its file.s name" "$state/events.journal"'
-check "deploy list shows what it could not read" 'mv deploy list --limit 100 | grep -q "^deploy_20260101_000000000_abcdef *damaged: its id is not its file.s name"'
+check "deploy list shows what it could not read" 'mv deploy list --all --limit 100 | grep -q "^deploy_20260101_000000000_abcdef *damaged: its id is not its file.s name"'
 out=$(mv deploy status "deploy_../x" 2>&1); status=$?
 check "an invalid id is said to be one" '[ $status -eq 2 ] && grep -q "invalid deployment id" <<<"$out"'
 out=$(mv rollback status "nope" 2>&1)
