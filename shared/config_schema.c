@@ -168,6 +168,7 @@ static const struct schema s_mcp_probe = { .type = SCHEMA_ENUM,
     .choices = mcp_probes };
 static const struct schema_field http_fields[] = {
 	{ "url", &shape_string, true },
+	{ "port", &shape_port_or_auto, false },
 	{ "method", &s_http_method, false },
 	{ "headers", &shape_scalar_map, false },
 	{ "body", &shape_string, false },
@@ -181,7 +182,7 @@ static const struct schema_field http_fields[] = {
 };
 static const struct schema_field tcp_fields[] = {
 	{ "host", &shape_string, true },
-	{ "port", &shape_port, true },
+	{ "port", &shape_port_or_auto, true },
 	{ NULL, NULL, false },
 };
 static const struct schema_field command_fields[] = {
@@ -202,6 +203,7 @@ static const struct schema_field fs_fields[] = {
 static const struct schema_field mcp_fields[] = {
 	{ "transport", &shape_transport, false },
 	{ "url", &shape_string, false },
+	{ "port", &shape_port_or_auto, false },
 	{ "protocol_version", &shape_string, false },
 	{ "probe", &s_mcp_probe, false },
 	{ "expected_tools", &shape_string_list, false },

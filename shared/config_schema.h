@@ -19,6 +19,9 @@ extern const struct schema	shape_string;
 extern const struct schema	shape_scalar;
 extern const struct schema	shape_uint;	/* 0 to 2^40 */
 extern const struct schema	shape_port;
+/* a port, or 'auto': the one mcpvisord picks (run.port), the checked
+ * server's (a health check's) */
+extern const struct schema	shape_port_or_auto;
 extern const struct schema	shape_seconds;	/* 1 to 86400 */
 extern const struct schema	shape_string_list;
 extern const struct schema	shape_scalar_list;

@@ -322,29 +322,43 @@ health_wants_stdio(const struct health *h)
 	return h->wants_stdio;
 }
 
-bool
-health_local_port(const struct health *h, size_t i, unsigned *port)
+/* Where url's authority is: its host (a bracketed IPv6 address without
+ * its brackets) and its port's text, if any. false when it has none. */
+static bool
+url_authority(const char *url, const char **authority, size_t *len,
+    char *name, size_t namesize, const char **colon)
 {
-	const char	*url = h->checks[i]->url, *host, *end, *colon;
-	char		 name[256];
-	size_t		 len;
-	long		 p;
+	const char	*host, *end;
 
 	if (url == NULL || (host = strstr(url, "://")) == NULL)
 		return false;
 	host += 3;
-	len = strcspn(host, "/?#");
+	*authority = host;
+	*len = strcspn(host, "/?#");
 	if (host[0] == '[') {
-		if ((end = memchr(host, ']', len)) == NULL)
+		if ((end = memchr(host, ']', *len)) == NULL)
 			return false;
-		snprintf(name, sizeof(name), "%.*s", (int)(end - host - 1),
+		snprintf(name, namesize, "%.*s", (int)(end - host - 1),
 		    host + 1);
-		colon = end[1] == ':' ? end + 1 : NULL;
+		*colon = end[1] == ':' ? end + 1 : NULL;
 	} else {
-		colon = memchr(host, ':', len);
-		snprintf(name, sizeof(name), "%.*s", (int)(colon != NULL ?
-		    (size_t)(colon - host) : len), host);
+		*colon = memchr(host, ':', *len);
+		snprintf(name, namesize, "%.*s", (int)(*colon != NULL ?
+		    (size_t)(*colon - host) : *len), host);
 	}
+	return true;
+}
+
+bool
+health_local_port(const struct health *h, size_t i, unsigned *port)
+{
+	const char	*url = h->checks[i]->url, *authority, *colon;
+	char		 name[256];
+	size_t		 len;
+	long		 p;
+
+	if (!url_authority(url, &authority, &len, name, sizeof(name), &colon))
+		return false;
 	p = colon != NULL ? strtol(colon + 1, NULL, 10) :
 	    strncmp(url, "https:", 6) == 0 ? 443 : 80;
 	if (p <= 0 || p > 65535)
@@ -352,6 +366,24 @@ health_local_port(const struct health *h, size_t i, unsigned *port)
 	*port = (unsigned)p;
 	return strncmp(name, "127.", 4) == 0 || strcmp(name, "::1") == 0 ||
 	    strcasecmp(name, "localhost") == 0 || strcmp(name, "0.0.0.0") == 0;
+}
+
+char *
+health_url_with_port(const char *url, unsigned port)
+{
+	const char	*authority, *colon;
+	char		 name[256], *out;
+	size_t		 len, keep;
+
+	if (!url_authority(url, &authority, &len, name, sizeof(name), &colon)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	keep = (size_t)((colon != NULL ? colon : authority + len) - url);
+	if (asprintf(&out, "%.*s:%u%s", (int)keep, url, port,
+	    authority + len) == -1)
+		return NULL;
+	return out;
 }
 
 bool

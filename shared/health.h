@@ -85,6 +85,9 @@ bool		 health_stdio_critical(const struct health *);
  * http to 127.0.0.0/8, ::1, localhost or 0.0.0.0), and which. */
 bool		 health_local_port(const struct health *, size_t index,
 		    unsigned *port);
+/* url with its port made port (a check's port: over its url's), malloc'd;
+ * NULL with errno (EINVAL: url names no host). */
+char		*health_url_with_port(const char *url, unsigned port);
 
 /* Starts a run of check index (retries included unless phase is
  * liveness). -EBUSY if one is running. */

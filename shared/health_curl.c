@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "errbuf.h"
+#include "runspec.h"
 #include "util.h"
 
 #define MAX_REDIRECTS	5
@@ -337,6 +338,17 @@ prepare_http(struct check *c, struct errbuf *err)
 	return 0;
 }
 
+/* A check of port: auto run where no server's port is known (mcpvisor
+ * health run, or a worker given no port for it). */
+static int
+no_server_port(const struct check *c, struct errbuf *err)
+{
+	errbuf_set(err, "health check '%s': port '" RUNSPEC_PORT_AUTO "' is "
+	    "the port of the server it checks, and it is run for no server "
+	    "with a port", c->name);
+	return -EINVAL;
+}
+
 static int
 prepare_tcp(struct check *c, struct errbuf *err)
 {
@@ -348,6 +360,9 @@ prepare_tcp(struct check *c, struct errbuf *err)
 			    cJSON_IsString(port) ? strtol(port->valuestring,
 			    NULL, 10) : 0;
 
+	if (cJSON_IsString(port) && strcmp(port->valuestring,
+	    RUNSPEC_PORT_AUTO) == 0)
+		return no_server_port(c, err);
 	if (host == NULL || p <= 0 || p > 65535) {
 		errbuf_set(err, "health check '%s' needs a host and a port "
 		    "(1-65535)", c->name);
@@ -363,6 +378,38 @@ prepare_tcp(struct check *c, struct errbuf *err)
 	c->h->curl.easy_setopt(c->easy, CURLOPT_URL, c->url);
 	c->h->curl.easy_setopt(c->easy, CURLOPT_CONNECT_ONLY, 1L);
 	return 0;
+}
+
+/* Its url, with the port its 'port' names (a number, or its text: mcpvisord
+ * writes the checked server's over 'auto'). */
+static int
+url_of(struct check *c, const char *url, struct errbuf *err)
+{
+	const cJSON	*port = cJSON_GetObjectItem(c->config, "port");
+	char		*end = NULL;
+	long		 p;
+
+	if (port == NULL) {
+		c->url = strdup(url);
+		return c->url != NULL ? 0 : -ENOMEM;
+	}
+	if (cJSON_IsString(port) && strcmp(port->valuestring,
+	    RUNSPEC_PORT_AUTO) == 0)
+		return no_server_port(c, err);
+	p = cJSON_IsString(port) ? strtol(port->valuestring, &end, 10) :
+	    (long)json_int_within(port, 1, 65535, 0);
+	if (p < 1 || p > 65535 || (end != NULL && *end != '\0')) {
+		errbuf_set(err, "health check '%s': its port must be 1-65535 "
+		    "or '" RUNSPEC_PORT_AUTO "'", c->name);
+		return -EINVAL;
+	}
+	if ((c->url = health_url_with_port(url, (unsigned)p)) == NULL &&
+	    errno == EINVAL) {
+		errbuf_set(err, "health check '%s': its url '%.200s' names no "
+		    "host for its port", c->name, url);
+		return -EINVAL;
+	}
+	return c->url != NULL ? 0 : -ENOMEM;
 }
 
 static int
@@ -381,8 +428,8 @@ hcurl_prepare(struct check *c, struct errbuf *err)
 			    c->name);
 			return -EINVAL;
 		}
-		if ((c->url = strdup(url)) == NULL)
-			return -ENOMEM;
+		if ((r = url_of(c, url, err)) < 0)
+			return r;
 	}
 	if ((c->easy = h->curl.easy_init()) == NULL)
 		return -ENOMEM;

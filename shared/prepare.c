@@ -19,8 +19,26 @@
 #include "cgroup.h"
 #include "diag.h"
 #include "errbuf.h"
+#include "runspec.h"
 #include "schema.h"
 #include "ynode.h"
+
+/* A check of port: auto checks the port of the server it runs for: one
+ * that has none (run.port) is refused. */
+static void
+check_port_auto(const struct prepared_check *pc,
+    const struct resolved_server *rs, struct diag_list *dl)
+{
+	const struct ynode	*port = ynode_map_get(pc->config, "port");
+
+	if (port == NULL || port->kind != YNODE_STRING ||
+	    strcmp(port->text, RUNSPEC_PORT_AUTO) != 0 || rs == NULL ||
+	    ynode_map_get(rs->run, "port") != NULL)
+		return;
+	diag_add(dl, DIAG_ERROR, &port->mark, "health check '%s': port 'auto' "
+	    "is the port of the server it checks, and server '%s' names none "
+	    "(run.port)", pc->def->name, rs->server->name);
+}
 
 static int
 prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
@@ -48,6 +66,7 @@ prepare_server(struct prepared *pd, size_t i, const struct render_opts *ro,
 		    &pc->config, dl);
 		if (r == -ENOMEM)
 			return r;
+		check_port_auto(pc, ps->resolved, dl);
 	}
 	return 0;
 }

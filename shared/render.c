@@ -463,6 +463,12 @@ check_run(const struct ynode *run, const struct ynode *policies,
 	    ynode_map_get(run, "port") == NULL)
 		diag_add(dl, DIAG_ERROR, &run->mark,
 		    "an http server names its 'url' or 'port' in run");
+	if ((n = ynode_map_get(run, "port")) != NULL &&
+	    n->kind == YNODE_STRING && strcmp(n->text, RUNSPEC_PORT_AUTO) == 0 &&
+	    strcmp(runspec_yaml_str(run, "transport"), "http") != 0)
+		diag_add(dl, DIAG_ERROR, &n->mark, "run.port 'auto' is for a "
+		    "server of transport http: mcpvisord picks a free port and "
+		    "passes it as $" RUNSPEC_PORT_ENV);
 	if ((n = ynode_map_get(run, "readiness")) != NULL &&
 	    n->kind == YNODE_STRING) {
 		if (strcmp(n->text, "fd") == 0 &&

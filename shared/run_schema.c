@@ -20,6 +20,8 @@ const struct schema shape_uint = { .type = SCHEMA_INT, .min = 0,
     .max = 1LL << 40 };
 const struct schema shape_port = { .type = SCHEMA_INT, .min = 1,
     .max = 65535 };
+const struct schema shape_port_or_auto = { .type = SCHEMA_INT, .min = 1,
+    .max = 65535, .word = "auto" };
 const struct schema shape_seconds = { .type = SCHEMA_INT, .min = 1,
     .max = 86400 };
 const struct schema shape_string_list = { .type = SCHEMA_LIST_OF,
@@ -49,7 +51,7 @@ static const struct schema_field run_fields[] = {
 	{ "args", &shape_scalar_list, false, NULL },
 	{ "transport", &shape_transport, false, "stdio" },
 	{ "url", &shape_string, false, NULL },
-	{ "port", &shape_port, false, NULL },
+	{ "port", &shape_port_or_auto, false, NULL },
 	{ "environment", &shape_scalar_map, false, NULL },
 	{ "working_directory", &shape_string, false, "/" },
 	{ "user", &shape_string, false, NULL },

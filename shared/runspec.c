@@ -281,7 +281,11 @@ runspec_unpack(const cJSON *run, struct runspec **out, struct errbuf *err)
 	if ((k = field_choice(&rd, "transport", transports)) >= 0)
 		rs->transport = (enum run_transport)k;
 	rs->url = field_text(&rd, "url");
-	rs->port = (unsigned)field_uint(&rd, "port", 65535, 0);
+	rs->port_auto = cJSON_IsString(cJSON_GetObjectItem(run, "port")) &&
+	    strcmp(cJSON_GetObjectItem(run, "port")->valuestring,
+	    RUNSPEC_PORT_AUTO) == 0;
+	if (!rs->port_auto)
+		rs->port = (unsigned)field_uint(&rd, "port", 65535, 0);
 	rs->user = field_text(&rd, "user");
 	rs->group = field_text(&rd, "group");
 	rs->groups = field_list(&rd, "supplementary_groups", NULL);
@@ -340,7 +344,9 @@ runspec_pack(const struct runspec *rs)
 	cJSON_AddStringToObject(o, "transport", transports[rs->transport]);
 	if (rs->url != NULL)
 		cJSON_AddStringToObject(o, "url", rs->url);
-	if (rs->port != 0)
+	if (rs->port_auto)
+		cJSON_AddStringToObject(o, "port", RUNSPEC_PORT_AUTO);
+	else if (rs->port != 0)
 		add_uint(o, "port", rs->port);
 	if (rs->user != NULL)
 		cJSON_AddStringToObject(o, "user", rs->user);

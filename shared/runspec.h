@@ -17,6 +17,10 @@ struct cJSON;
 struct errbuf;
 struct ynode;
 
+#define RUNSPEC_PORT_AUTO	"auto"
+/* the port picked for a run.port: auto server, in its environment */
+#define RUNSPEC_PORT_ENV	"PORT"
+
 enum run_transport {
 	RUN_STDIO,
 	RUN_HTTP,
@@ -51,6 +55,10 @@ struct runspec {
 	enum run_transport	 transport;
 	char			*url;		/* or NULL */
 	unsigned		 port;		/* 0: none */
+	/* run.port: auto: mcpvisord picks a free loopback port for each
+	 * start (RUNSPEC_PORT_ENV), so that two versions can run at once;
+	 * the worker only ever sees the port picked */
+	bool			 port_auto;
 	char			*user;		/* or NULL: mcpvisord's */
 	char			*group;		/* or NULL */
 	char			**groups;	/* supplementary; NULL-ended */

@@ -143,13 +143,19 @@ static unsigned
 wrong_type(const struct ynode *n, const struct schema *s, const char *what,
     struct diag_list *dl)
 {
+	const char	*or = s->word != NULL ? " or '" : "";
+	const char	*word = s->word != NULL ? s->word : "";
+	const char	*close = s->word != NULL ? "'" : "";
+
 	if (ynode_is_scalar(n) && n->text != NULL && !(n->flags & YNODE_SECRET))
 		diag_add(dl, DIAG_ERROR, &n->mark,
-		    "'%s' must be %s, not %s '%.60s'", what,
-		    schema_type_name(s), ynode_kind_name(n->kind), n->text);
+		    "'%s' must be %s%s%s%s, not %s '%.60s'", what,
+		    schema_type_name(s), or, word, close,
+		    ynode_kind_name(n->kind), n->text);
 	else
-		diag_add(dl, DIAG_ERROR, &n->mark, "'%s' must be %s, not %s",
-		    what, schema_type_name(s), ynode_kind_name(n->kind));
+		diag_add(dl, DIAG_ERROR, &n->mark,
+		    "'%s' must be %s%s%s%s, not %s", what, schema_type_name(s),
+		    or, word, close, ynode_kind_name(n->kind));
 	return 1;
 }
 
@@ -178,6 +184,9 @@ check_scalar(const struct ynode *n, const struct schema *s, const char *what,
 			return 0;
 		break;
 	case SCHEMA_INT:
+		if (s->word != NULL && n->kind == YNODE_STRING &&
+		    strcmp(n->text, s->word) == 0)
+			return 0;
 		if (n->kind == YNODE_INT ||
 		    (rendered && text_parses_int(n->text, &i))) {
 			i = n->kind == YNODE_INT ? n->v.i : i;

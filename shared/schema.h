@@ -33,6 +33,7 @@ struct schema {
 	const struct schema		*of;		/* MAP_OF, LIST_OF */
 	const char *const		*choices;	/* ENUM; ends at NULL */
 	long long			 min, max;	/* INT, when min < max */
+	const char			*word;		/* INT: also this word */
 };
 
 struct schema_field {

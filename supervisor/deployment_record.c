@@ -104,6 +104,8 @@ server_record(const struct server_run *sr)
 		add_int(s, "worker_pid", worker_pid(sr->worker));
 	if (sr->server_pid > 0)
 		add_int(s, "server_pid", sr->server_pid);
+	if (sr->port != 0)
+		add_int(s, "port", (long long)sr->port);
 	if (sr->via_gateway)
 		cJSON_AddBoolToObject(s, "gateway", 1);
 	if (sr->ready_after_ms > 0)

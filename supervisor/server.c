@@ -21,6 +21,7 @@
 #include "frame.h"
 #include "gwlink.h"
 #include "log.h"
+#include "port_pick.h"
 #include "runspec.h"
 #include "secrets.h"
 #include "snapjob.h"
@@ -136,6 +137,15 @@ refuse(struct server_run *sr, const struct srv_input *in)
 	    sr->name, state_names[sr->state]);
 }
 
+/* A copy of a configuration, which holds secrets, gone. */
+static void
+wipe_free(char *text)
+{
+	if (text != NULL)
+		explicit_bzero(text, strlen(text));
+	free(text);
+}
+
 /* The flags of its worker, from what mcpvisord wrote into its
  * configuration. */
 static unsigned
@@ -153,6 +163,9 @@ begin(struct server_run *sr, const struct srv_input *in)
 {
 	struct server_owner	*o = sr->owner;
 	char			 reason[160];
+	char			*own;
+	const char		*text;
+	bool			 picked;
 
 	(void)in;
 	loop_timer_cancel(&o->sv->loop, &sr->retry_timer);
@@ -161,16 +174,29 @@ begin(struct server_run *sr, const struct srv_input *in)
 	sr->attempt_ms = mono_ms();
 	sr->server_pid = 0;
 	o->dirty = true;
+	/* a port of its own for each attempt, when its file lets us pick */
+	if ((own = port_pick_config(sr->config_text, &sr->port, &picked)) ==
+	    NULL && errno != 0) {
+		snprintf(reason, sizeof(reason), "no port to pick for run.port "
+		    "auto: %s", strerror(errno));
+		attempt_failed(sr, reason);
+		return;
+	}
+	text = own != NULL ? own : sr->config_text;
 	if ((sr->worker = worker_spawn(o->sv, o->origin.logfd,
 	    worker_flags(sr), on_worker, sr)) == NULL) {
 		snprintf(reason, sizeof(reason), "cannot start a worker: %s",
 		    strerror(errno));
+		wipe_free(own);
 		attempt_failed(sr, reason);
 		return;
 	}
 	/* no need to wait for hello: the socket buffers the config */
-	worker_send(sr->worker, FRAME_CONFIG, sr->config_text,
-	    (uint32_t)strlen(sr->config_text));
+	worker_send(sr->worker, FRAME_CONFIG, text, (uint32_t)strlen(text));
+	wipe_free(own);
+	if (picked)
+		srv_event(sr, "port_picked", NULL, "port %u (run.port auto), in "
+		    "its environment as $" RUNSPEC_PORT_ENV, sr->port);
 	/* the leaf it makes for its server, which we remove after it */
 	worker_owns_cgroup(sr->worker, sr->stack, sr->name);
 	{
@@ -763,6 +789,7 @@ server_transfer(struct server_run *dst, struct server_run *src)
 	src->worker = NULL;
 	worker_reown(dst->worker, on_worker, dst);
 	dst->server_pid = src->server_pid;
+	dst->port = src->port;
 	dst->via_gateway = src->via_gateway;
 	dst->state = SR_READY;
 	src->state = SR_STOPPED;

@@ -120,6 +120,8 @@ struct server_run {
 	char			 stack[96];	/* its deployment's spec name */
 	struct worker_proc	*worker;
 	pid_t			 server_pid;	/* as its worker said */
+	unsigned		 port;		/* it listens on: written, or
+						 * picked for this attempt */
 	bool			 via_gateway;	/* its worker serves the
 						 * gateway a pair (stdio) */
 	struct loop_timer	 ready_timer;

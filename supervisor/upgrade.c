@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "deployment.h"
+#include "port_pick.h"
 #include "prepare.h"
 #include "rollback_state.h"
 #include "secrets.h"
@@ -27,18 +28,21 @@ upgrade_masked_config(const struct server_run *sr)
 	return j;
 }
 
+/* Whether two versions of it can run at once: a stdio server shares no
+ * port, and one of run.port auto gets a port of its own at each start. */
 static bool
-speaks_stdio(const struct server_run *sr)
+can_run_twice(const struct server_run *sr)
 {
 	cJSON		*c = sr->config_text != NULL ?
 			    cJSON_Parse(sr->config_text) : NULL;
 	const char	*t = cJSON_GetStringValue(cJSON_GetObjectItem(
 			    cJSON_GetObjectItem(c, "run"), "transport"));
-	bool		 stdio = t != NULL && strcmp(t, "stdio") == 0;
+	bool		 twice = t != NULL && (strcmp(t, "stdio") == 0 ||
+			    (strcmp(t, "http") == 0 && port_pick_auto(c)));
 
 	secrets_wipe_json(c);
 	cJSON_Delete(c);
-	return stdio;
+	return twice;
 }
 
 bool
@@ -48,7 +52,7 @@ upgrade_starts_first(const struct server_run *sr,
 	const struct deployment	*dep = sr->dep;
 
 	return dep->hand == NULL && !dep->ld.pd->spec->servers[sr->index].
-	    upgrade_stop_first && speaks_stdio(sr) && speaks_stdio(old);
+	    upgrade_stop_first && can_run_twice(sr) && can_run_twice(old);
 }
 
 bool
@@ -79,7 +83,7 @@ stop_version(struct deployment *dep, struct server_run *old)
 }
 
 /* Start-new-then-stop-old where the two can run at once (stdio servers,
- * which share no port): sr starts beside old, which is stopped once sr is
+ * http servers of run.port auto): sr starts beside old, which is stopped once sr is
  * ready (upgrade_listener); else stop-then-start, sr starting once old
  * has stopped, or at once when nothing of it runs. */
 static void

@@ -119,6 +119,11 @@ parse_config(struct worker *w, const cJSON *config, struct errbuf *err)
 	if ((r = runspec_unpack(cJSON_GetObjectItem(config, "run"), &w->run,
 	    err)) < 0)
 		return r;
+	if (w->run->port_auto) {
+		errbuf_set(err, "run.port is 'auto', and mcpvisord picks the "
+		    "port before it hands the configuration on: it did not");
+		return -EINVAL;
+	}
 	w->max_deaths = w->run->max_deaths > DEATHS_MAX ? DEATHS_MAX :
 	    w->run->max_deaths;
 	if (sandbox_parse(config, &w->sandbox, err) < 0)

@@ -1019,6 +1019,16 @@ test_bad_definitions_are_refused(void **state)
 		    "either a program or a plugin" },
 		{ "{\"name\":\"x\",\"type\":\"mcp\",\"config\":{\"transport\":"
 		    "\"pigeon\"}}", "not stdio or http" },
+		{ "{\"name\":\"x\",\"type\":\"http\",\"config\":{\"url\":"
+		    "\"http://127.0.0.1/\",\"port\":\"auto\"}}",
+		    "port 'auto' is the port of the server it checks" },
+		{ "{\"name\":\"x\",\"type\":\"tcp\",\"config\":{\"host\":"
+		    "\"h\",\"port\":\"auto\"}}", "run for no server with a port" },
+		{ "{\"name\":\"x\",\"type\":\"http\",\"config\":{\"url\":"
+		    "\"http://127.0.0.1/\",\"port\":70000}}",
+		    "its port must be 1-65535" },
+		{ "{\"name\":\"x\",\"type\":\"http\",\"config\":{\"url\":"
+		    "\"nowhere\",\"port\":8080}}", "names no host for its port" },
 	};
 
 	(void)state;
@@ -1038,11 +1048,36 @@ test_bad_definitions_are_refused(void **state)
 	}
 }
 
+/* A check's port over its url's: the host kept, the path and query too. */
+static void
+test_url_with_port(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "http://127.0.0.1/health", "http://127.0.0.1:4242/health" },
+		{ "http://127.0.0.1:80/a?b=c:d", "http://127.0.0.1:4242/a?b=c:d" },
+		{ "https://localhost", "https://localhost:4242" },
+		{ "http://[::1]/mcp", "http://[::1]:4242/mcp" },
+		{ "http://[::1]:8080/mcp#x", "http://[::1]:4242/mcp#x" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char	*u = health_url_with_port(cases[i][0], 4242);
+
+		assert_non_null(u);
+		assert_string_equal(u, cases[i][1]);
+		free(u);
+	}
+	assert_null(health_url_with_port("no-scheme/path", 4242));
+	assert_int_equal(errno, EINVAL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_definitions_are_refused),
+		cmocka_unit_test(test_url_with_port),
 		cmocka_unit_test(test_http_against_nginx),
 		cmocka_unit_test(test_http_bad_peers_fail_within_their_timeout),
 		cmocka_unit_test(test_unreachable_host),

@@ -326,7 +326,7 @@ test_run_checked_after_rendering(void **state)
 
 	(void)state;
 	assert_int_equal(fx_render(&f, production, srv, false), -EINVAL);
-	TU_EXPECT(&f.dl, ":8:9: 'port' must be an integer, not string "
+	TU_EXPECT(&f.dl, ":8:9: 'port' must be an integer or 'auto', not string "
 	    "'eighty'");
 	TU_EXPECT(&f.dl, ":9:16: run.stop_signal 'STOP' is not one of");
 	TU_EXPECT(&f.dl, "readiness 'fd' needs run.readiness_fd");
