@@ -320,6 +320,10 @@ cli_status(struct cli *cli, int argc, char **argv)
 					    cJSON_Duplicate(h, 1));
 				if (url[0] != '\0')
 					cJSON_AddStringToObject(e, "url", url);
+				/* an http server's own, written or picked */
+				if (num(s, "port") > 0)
+					cJSON_AddNumberToObject(e, "port",
+					    (double)num(s, "port"));
 				cJSON_AddItemToArray(out, e);
 				continue;
 			}

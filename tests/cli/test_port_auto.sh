@@ -72,6 +72,7 @@ check "mcpvisord answers" 'wait_for "mv status >/dev/null 2>&1; [ \$? -ne 3 ]" 1
 out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?
 p1=$(web_pid one); port1=$(port_of web)
 check "run.port auto: deployed, the port picked recorded ($port1) and said" '[ $status -eq 0 ] && [ -n "$p1" ] && [ "$port1" != - ] && grep -q "port_picked.*port $port1 (run.port auto)" <<<"$out"'
+check "status --json gives it" '[ "$(mv status --json | python3 -c "import json,sys; print([e.get(\"port\") for e in json.load(sys.stdin) if e[\"server\"] == \"web\"][0])")" = "$port1" ]'
 check "the server has it as \$PORT, listens there, and the check of port: auto passed" '[ "$(env_of "$p1" PORT)" = "$port1" ] && [ "$(fetch "$port1")" = 200 ] && grep -q "web_http" <<<"$out"'
 
 out=$(mv deploy start "$work/spec.yaml" 2>&1); status=$?

@@ -164,6 +164,31 @@ out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/call --tool
 check "a tool it denies is refused, saying why" 'grep -q "tool .get-env. is not offered through the gateway" <<<"$out"'
 out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/call --tool-name get-sum --tool-arg a=2 --tool-arg b=3 2>&1)
 check "one it allows is served" 'grep -q "5" <<<"$out"'
+# an upgrade of it while a client calls in a loop: start-new-then-stop-
+# old, the new version ready before the old one stops, the client served
+# throughout but for the session that ends with the old process
+fmv() { MCPVISOR_MCP_BIN="$src/deploy/mcp-servers/node_modules/.bin" "$mcpvisor" --state-dir "$fstate" --config-dir "$proj" --checks-dir "$src/deploy/health-checks" "$@"; }
+from=$(( $(wc -l < "$fstate/events.journal") + 1 ))
+timeout 60 node "$src/tests/gateway/clients.js" loop "$FU" 8 >"$work/loop.out" 2>"$work/loop.err" &
+looper=$!
+sleep 2
+sed -i 's/allow: \[echo, get-sum, get-env\]/allow: [echo, get-sum, get-env, get-tiny-image]/' "$proj/servers/everything.yaml"
+out=$(fmv deploy start "$work/filtered.yaml" 2>&1); s=$?
+wait $looper
+# the first of the server's events after $from is the new version's
+seq=$(tail -n +"$from" "$fstate/events.journal" | python3 -c '
+import json, sys
+new = None
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("server_name") == "everything" and e["event_type"] in ("server_started", "server_ready", "server_exited"):
+        new = new or e["deployment_id"]
+        print(("new" if e["deployment_id"] == new else "old") + ":" + e["event_type"])' | tr '\n' ' ')
+check "upgraded while a client calls in a loop: the new version ready before the old one stopped ($seq)" '[ $s -eq 0 ] && grep -q "upgrade_started_beside" <<<"$out" && [ "$seq" = "new:server_started new:server_ready old:server_exited " ]'
+read -r _ calls _ lfailed _ reconnects < "$work/loop.out"
+check "the client was served throughout: $calls calls, $lfailed failed (the session of the old process: $(head -c 200 "$work/loop.err"))" '[ "${calls:-0}" -ge 20 ] && [ "${lfailed:-9}" -le 1 ] && [ "${reconnects:-9}" -le 1 ]'
+out=$(timeout 60 "$insp" --cli "$FU" --transport http --method tools/list 2>&1)
+check "and the new version is what the gateway serves" 'sed -n "/^{/,\$p" <<<"$out" | grep -q get-tiny-image'
 printf 'name: web\nserver_type: t\nrun:\n  command: sleep\n  args: ["9"]\n  transport: http\n  port: 9999\ngateway:\n  tools: {deny: [x]}\n' >"$proj/servers/web.yaml"
 printf 'metadata: {name: web, environment: development}\nservers:\n  - {name: web}\n' >"$work/web.yaml"
 out=$("$build/mcpvisord" --check "$work/web.yaml" --config-dir "$proj" 2>&1); s=$?

@@ -129,7 +129,14 @@ while [ $SECONDS -lt $end ]; do
 done
 echo "# $kills kill -9 in ${seconds} s"
 check "after $kills kill -9: every server back, once, nothing of a dead tree left" 'wait_for converged 60'
-converged || ps -eo pid,ppid,pgid,sid,args | grep -E "sleep 30[0-9][0-9]|mcpvisor" | grep -v grep | sed "s/^/# /"
+if ! converged; then
+	# what a rare failure needs to be understood: who runs, what the
+	# daemon and the journal said last
+	ps -eo pid,ppid,pgid,sid,stat,args | grep -E "sleep 30[0-9][0-9]|mcpvisor" | grep -v grep | sed "s/^/# /"
+	"$mcpvisor" --state-dir "$state" deploy list --all --limit 3 2>&1 | sed "s/^/# /"
+	tail -n 15 "$work/daemon.log" | sed "s/^/# daemon: /"
+	tail -n 15 "$state/events.journal" | cut -c1-300 | sed "s/^/# journal: /"
+fi
 check "mcpvisord serves" '"$mcpvisor" --state-dir "$state" deploy list >/dev/null'
 invariants "$state" soak
 kill "$keeper" 2>/dev/null; wait "$keeper" 2>/dev/null; keeper=
