@@ -60,7 +60,9 @@ static const char usage_run[] =
 "Runs checks now, concurrently, with their retries; prints each result\n"
 "as it comes. Templates in a check render against --environment and\n"
 "--server; an MCP check over stdio runs against --server, started for\n"
-"the run and stopped after. Exit status 1 when a critical check fails.\n";
+"the run and stopped after; a check of port: auto checks --server's port\n"
+"(written, or picked where it runs). Exit status 1 when a critical check\n"
+"fails.\n";
 
 /* --- register --- */
 
@@ -442,6 +444,7 @@ struct run_opts {
 	const char	*environment;
 	char		 env_buf[256];	/* the running deployment's */
 	char		 id_buf[128];
+	unsigned	 port;		/* its server's, or 0 */
 };
 
 static int
@@ -487,6 +490,31 @@ parse_run(struct cli *cli, int argc, char **argv, struct run_opts *o,
 
 /* Renders and adds every selected check. Returns how many, or -1 with
  * the problems in dl. */
+/* A check of port: auto checks --server's port: the one its file
+ * writes, or the one mcpvisord picked for it where it runs (its record's);
+ * with neither, the check says it has none. */
+static void
+fill_port_auto(cJSON *check, const struct resolved_server *rs,
+    unsigned running)
+{
+	cJSON			*config = cJSON_GetObjectItem(check, "config");
+	const cJSON		*port = cJSON_GetObjectItem(config, "port");
+	const struct ynode	*written = rs != NULL ? ynode_map_get(rs->run,
+				    "port") : NULL;
+	unsigned		 p = running;
+
+	if (!cJSON_IsString(port) || strcmp(port->valuestring,
+	    RUNSPEC_PORT_AUTO) != 0)
+		return;
+	if (written != NULL && written->kind == YNODE_INT)
+		p = (unsigned)written->v.i;
+	else if (written != NULL && written->kind == YNODE_STRING &&
+	    strcmp(written->text, RUNSPEC_PORT_AUTO) != 0)
+		p = (unsigned)strtoul(written->text, NULL, 10);
+	if (p > 0 && p <= 65535)
+		cJSON_ReplaceItemInObject(config, "port", cJSON_CreateNumber(p));
+}
+
 static int
 add_checks(struct run *run, const struct project *p, char **names,
     int nnames, const struct run_opts *o, const struct rendered_env *re,
@@ -513,6 +541,7 @@ add_checks(struct run *run, const struct project *p, char **names,
 			diag_add_file(dl, DIAG_ERROR, d->path, "out of memory");
 		j = check_json(d, cfg, false);
 		ynode_free(cfg);
+		fill_port_auto(j, rs, o->port);
 		if ((r = health_add(run->h, j, &err)) < 0)
 			diag_add_file(dl, DIAG_ERROR, d->path, "%s", err.msg);
 		cJSON_Delete(j);
@@ -528,15 +557,16 @@ add_checks(struct run *run, const struct project *p, char **names,
 	return dl->errors > 0 ? -1 : n;
 }
 
-/* The environment of the newest deployment not yet done that runs
- * server (into buf), from the records: what a check of a running server
- * renders against. NULL when none runs it. */
-static const char *
-running_environment(const struct cli *cli, const char *server, char *buf,
-    size_t size, char *id, size_t id_size)
+/* Of the newest deployment not yet done that runs o->server, from the
+ * records: its environment (into o->env_buf, what a check of a running
+ * server renders against) and id, and the server's port (o->port, for a
+ * check of port: auto). Whether one runs it. */
+static bool
+running_deployment(const struct cli *cli, struct run_opts *o)
 {
 	cJSON		**recs = NULL, *s;
-	const char	 *found = NULL;
+	bool		  found = false;
+	char		  why[160];
 	int		  n = state_list_records(cli->state_dir, &recs);
 
 	for (int i = 0; i < n; i++) {
@@ -545,18 +575,21 @@ running_environment(const struct cli *cli, const char *server, char *buf,
 		const char	*env = cJSON_GetStringValue(
 				    cJSON_GetObjectItem(recs[i], "environment"));
 
-		if (found != NULL || state == NULL || env == NULL ||
+		if (found || state == NULL || env == NULL ||
 		    strcmp(state, "done") == 0 ||
-		    cli_record_damage(recs[i], buf, size) != NULL)
+		    cli_record_damage(recs[i], why, sizeof(why)) != NULL)
 			continue;
 		cJSON_ArrayForEach(s, cJSON_GetObjectItem(recs[i], "servers"))
-			if (found == NULL && cJSON_IsString(cJSON_GetObjectItem(
+			if (!found && cJSON_IsString(cJSON_GetObjectItem(
 			    s, "name")) && strcmp(cJSON_GetObjectItem(s,
-			    "name")->valuestring, server) == 0) {
-				snprintf(buf, size, "%s", env);
-				snprintf(id, id_size, "%s", cJSON_GetStringValue(
-				    cJSON_GetObjectItem(recs[i], "id")));
-				found = buf;
+			    "name")->valuestring, o->server) == 0) {
+				snprintf(o->env_buf, sizeof(o->env_buf), "%s",
+				    env);
+				snprintf(o->id_buf, sizeof(o->id_buf), "%s",
+				    cli_record_text(recs[i], "id"));
+				o->port = (unsigned)json_int_within(
+				    cJSON_GetObjectItem(s, "port"), 1, 65535, 0);
+				found = true;
 			}
 	}
 	for (int i = 0; i < n; i++)
@@ -578,12 +611,14 @@ render_context(struct cli *cli, const struct project *p, struct run_opts *o,
 
 	/* a server is rendered for an environment: that of the deployment
 	 * that runs it, or else the only one there is, when none is named */
-	if (o->environment == NULL && o->server != NULL &&
-	    (o->environment = running_environment(cli, o->server,
-	    o->env_buf, sizeof(o->env_buf), o->id_buf,
-	    sizeof(o->id_buf))) != NULL && !cli->json)
-		fprintf(stderr, "mcpvisor health run: '%s' runs in %s: "
-		    "environment %s\n", o->server, o->id_buf, o->environment);
+	if (o->server != NULL && running_deployment(cli, o) &&
+	    o->environment == NULL) {
+		o->environment = o->env_buf;
+		if (!cli->json)
+			fprintf(stderr, "mcpvisor health run: '%s' runs in %s: "
+			    "environment %s\n", o->server, o->id_buf,
+			    o->environment);
+	}
 	if (o->environment == NULL && o->server != NULL && p->nenvs == 1)
 		o->environment = p->envs[0]->name;
 	if (o->environment != NULL && (env = project_env(p,

@@ -136,6 +136,11 @@ check "it was ready before the old one stopped ($seq)" '[ "$seq" = "server_start
 check "the old version is gone, its port closed" '[ -z "$(web_pid one)" ] && [ "$(fetch "$port1")" = 000 ]'
 check "the client's every request was answered ($(sort "$work/client.log" | uniq -c | tr -s ' \n' ' '))" '[ "$(wc -l < "$work/client.log")" -ge 10 ] && ! grep -q "^failed" "$work/client.log"'
 
+out=$(mv health run web_http --server web --json 2>&1); status=$?
+check "health run of the check, for the running server: its picked port checked (the old one is closed)" '[ $status -eq 0 ] && grep -q "HTTP 200" <<<"$out"'
+out=$(mv health run web_http 2>&1); status=$?
+check "health run of it for no server: fails, saying it has no port to check" '[ $status -ne 0 ] && grep -q "port .auto. is the port of the server it checks, and it is run for no server with a port" <<<"$out"'
+
 # a written port cannot be shared: stop-then-start
 cat >> "$work/spec.yaml" <<'YAML'
   - {name: fixed, parallel_safe: true}
