@@ -88,12 +88,6 @@ bool	state_record_ready(const struct cJSON *rec, char *why, size_t size);
  * one, as {"id", "damaged": why}; files that are not records are left
  * out. */
 int	state_list_records(const char *dir, struct cJSON ***out);
-/* Makes path and each of its missing parents (those with mode parents,
- * path itself with mode): 0 or a negative errno. */
-int	state_make_dirs(const char *path, mode_t parents, mode_t mode);
-/* The numbers that name entries of dir (1, 2, ...: a stack's revisions),
- * ascending (malloc'd), and how many; 0 when dir cannot be read. */
-size_t	state_numbered_entries(const char *dir, unsigned **out);
 /* Makes a new deployment id: deploy_YYYYMMDD_HHMMSSmmm_XXXXXX. */
 void	state_new_id(char *buf, size_t size);
 /* Now as UTC ISO 8601 with milliseconds: 2026-11-24T08:07:32.123Z. */

@@ -266,3 +266,60 @@ util_remove_tree(const char *dir)
 	}
 	rmdir(dir);
 }
+
+int
+util_make_dirs(const char *path, mode_t parents, mode_t mode)
+{
+	char	tmp[PATH_MAX];
+	size_t	len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, parents) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+size_t
+util_numbered_entries(const char *dir, unsigned **out)
+{
+	DIR		*d;
+	struct dirent	*de;
+	unsigned	*v = NULL, *nv;
+	size_t		 n = 0;
+
+	*out = NULL;
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char		*end;
+		unsigned long	 k = strtoul(de->d_name, &end, 10);
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end != '\0' ||
+		    k > UINT_MAX)
+			continue;
+		if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL)
+			break;
+		v = nv;
+		v[n++] = (unsigned)k;
+	}
+	closedir(d);
+	for (size_t i = 1; i < n; i++)	/* a handful: insertion */
+		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			unsigned t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	*out = v;
+	return n;
+}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define container_of(p, type, member)					\
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -53,6 +54,12 @@ bool		util_dir_empty(int fd);
 /* Removes dir and everything under it (symbolic links are removed, never
  * followed); what cannot be removed stays, silently. */
 void		util_remove_tree(const char *dir);
+/* Makes path and each of its missing parents (those with mode parents,
+ * path itself with mode): 0 or a negative errno. */
+int		util_make_dirs(const char *path, mode_t parents, mode_t mode);
+/* The numbers that name entries of dir (1, 2, ...: a stack's revisions),
+ * ascending (malloc'd), and how many; 0 when dir cannot be read. */
+size_t		util_numbered_entries(const char *dir, unsigned **out);
 
 /* Whether path is absolute and has no ".." component: a path a
  * sandbox binds or hides is taken as written, never resolved upwards. */

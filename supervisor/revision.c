@@ -122,7 +122,7 @@ revision_stage(const char *state_dir, const struct dep_sources *src,
 	snprintf(from[1], sizeof(from[1]), "%s/servers", config);
 	snprintf(from[2], sizeof(from[2]), "%s", checks);
 	util_remove_tree(dir);		/* a previous life's, half made */
-	if ((r = state_make_dirs(dir, 0700, 0700)) < 0) {
+	if ((r = util_make_dirs(dir, 0700, 0700)) < 0) {
 		snprintf(why, size, "%s: %s", dir, strerror(-r));
 		return r;
 	}
@@ -216,7 +216,7 @@ static void
 prune(const char *dir, unsigned keep)
 {
 	unsigned	*v;
-	size_t		 n = state_numbered_entries(dir, &v);
+	size_t		 n = util_numbered_entries(dir, &v);
 	char		 path[PATH_MAX + 16];
 
 	for (size_t i = 0; i + keep < n; i++) {
@@ -251,12 +251,12 @@ keep(struct deployment *dep)
 		return;
 	}
 	if (!stack_path(dep, "revisions", NULL, dir, sizeof(dir)) ||
-	    state_make_dirs(dir, 0700, 0700) < 0) {
+	    util_make_dirs(dir, 0700, 0700) < 0) {
 		log_warn("%s", dir);
 		util_remove_tree(staged);
 		return;
 	}
-	n = state_numbered_entries(dir, &v);
+	n = util_numbered_entries(dir, &v);
 	next = n > 0 ? v[n - 1] + 1 : 1;
 	free(v);
 	snprintf(num, sizeof(num), "%u", next);

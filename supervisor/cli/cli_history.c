@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "state.h"
+#include "util.h"
 
 static const char usage_history[] =
 "usage: mcpvisor history STACK [--json]\n"
@@ -34,7 +35,7 @@ static size_t
 read_revisions(const char *dir, cJSON ***out)
 {
 	unsigned	 *nums;
-	size_t		  total = state_numbered_entries(dir, &nums), n = 0;
+	size_t		  total = util_numbered_entries(dir, &nums), n = 0;
 	cJSON		**v = total > 0 ? calloc(total, sizeof(*v)) : NULL;
 	char		  path[PATH_MAX + 32];
 
